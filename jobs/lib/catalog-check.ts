@@ -1,0 +1,75 @@
+import type { Catalog, DestinationTable, SourceTable } from './catalog-types';
+
+/**
+ * Rejects a catalog whose parts disagree (a key naming a missing column, a job naming a
+ * missing source, ...). Runs once when the catalog module loads, so every derived artifact
+ * starts from a consistent catalog.
+ */
+export function assertCatalogConsistent(catalog: Catalog): Catalog {
+  const problems: string[] = [];
+  const sources = new Map<string, SourceTable>();
+  for (const s of catalog.sources) {
+    if (sources.has(s.name)) problems.push(`source ${s.name} is declared twice`);
+    sources.set(s.name, s);
+    const names = new Set(s.columns.map((c) => c.name));
+    if (names.size !== s.columns.length) problems.push(`source ${s.name} repeats a column`);
+    for (const k of s.key) {
+      if (!names.has(k)) problems.push(`source ${s.name}: key column ${k} is not a column`);
+      if (s.columns.find((c) => c.name === k)?.pii) problems.push(`source ${s.name}: key ${k} is PII`);
+    }
+  }
+  for (const s of catalog.sources) {
+    for (const fk of s.foreignKeys ?? []) {
+      const target = sources.get(fk.references.source);
+      if (!target) problems.push(`source ${s.name}: foreign key to unknown source ${fk.references.source}`);
+      if (fk.columns.length !== fk.references.columns.length) {
+        problems.push(`source ${s.name}: foreign key column counts differ`);
+      }
+      for (const c of fk.columns) {
+        if (!s.columns.some((x) => x.name === c)) problems.push(`source ${s.name}: fk column ${c} missing`);
+      }
+      for (const c of fk.references.columns) {
+        if (target && !target.columns.some((x) => x.name === c)) {
+          problems.push(`source ${s.name}: fk references missing ${target.name}.${c}`);
+        }
+      }
+    }
+  }
+  const destNames = new Set<string>();
+  for (const d of catalog.destinations) {
+    if (destNames.has(d.name)) problems.push(`destination ${d.name} is declared twice`);
+    destNames.add(d.name);
+    if (d.name !== `${d.dataset}.${d.table}`) problems.push(`destination ${d.name} != dataset.table`);
+    for (const s of d.sources) {
+      if (!sources.has(s)) problems.push(`destination ${d.name}: unknown source ${s}`);
+    }
+    const cols = new Map(d.columns.map((c) => [c.name, c]));
+    for (const k of d.key) {
+      const c = cols.get(k);
+      if (!c) problems.push(`destination ${d.name}: key column ${k} is not a column`);
+    }
+  }
+  if (problems.length > 0) throw new Error(`catalog is inconsistent:\n- ${problems.join('\n- ')}`);
+  return catalog;
+}
+
+export function findSource(catalog: Catalog, name: string): SourceTable {
+  const s = catalog.sources.find((x) => x.name === name);
+  if (!s) throw new Error(`unknown source table '${name}'`);
+  return s;
+}
+
+/** Accepts `store.fact_orders` or `fact_orders`. */
+export function findDestination(catalog: Catalog, name: string): DestinationTable {
+  const d = catalog.destinations.find((x) => x.name === name || x.table === name);
+  if (!d) {
+    const known = catalog.destinations.map((x) => x.table).join(', ');
+    throw new Error(`unknown destination table '${name}' (known: ${known})`);
+  }
+  return d;
+}
+
+/** Source columns that may be staged (PII marked 'drop' never leaves the validator). */
+export function stagedColumns(source: SourceTable) {
+  return source.columns.filter((c) => c.pii !== 'drop');
+}

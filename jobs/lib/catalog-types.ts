@@ -1,0 +1,92 @@
+/**
+ * Types of the catalog: the single source of truth for source files and destination tables.
+ * Everything else (ajv schemas, warehouse DDL, DAGs, dbt sources) is derived from values of
+ * these types, so a bad state (a key naming a missing column, a job naming a missing source)
+ * is rejected once, at load time, by `assertCatalogConsistent`.
+ */
+
+/** How a raw source value is validated and typed before staging. */
+export type SourceType =
+  | 'id' //        digits only; a spreadsheet-damaged id (2.56324E+15) is quarantined
+  | 'card' //      card number: 12-19 digits, masked to its last four before staging (PII)
+  | 'string'
+  | 'int'
+  | 'decimal'
+  | 'bool01' //    0/1 flag, staged as BOOLEAN
+  | 'date'; //     YYYY-MM-DD, a real calendar date
+
+export interface SourceColumn {
+  readonly name: string;
+  readonly type: SourceType;
+  /** PII that must never reach the warehouse: 'drop' keeps it out of staging entirely. */
+  readonly pii?: 'drop';
+}
+
+export interface ForeignKey {
+  readonly columns: readonly string[];
+  readonly references: { readonly source: string; readonly columns: readonly string[] };
+}
+
+export interface SourceTable {
+  /** Logical name; staged as table `src_<name>`. */
+  readonly name: string;
+  readonly file: string;
+  readonly delimiter: '\t' | ',';
+  readonly columns: readonly SourceColumn[];
+  /** Natural key: key columns are required, and later duplicates of a key are quarantined. */
+  readonly key: readonly string[];
+  readonly foreignKeys?: readonly ForeignKey[];
+  readonly description: string;
+}
+
+/** Warehouse column types (BigQuery standard names; DuckDB equivalents in ddl.ts). */
+export type ColumnType = 'STRING' | 'INT64' | 'NUMERIC' | 'BOOL' | 'DATE' | 'TIMESTAMP';
+
+export interface DestinationColumn {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly nullable: boolean;
+  readonly description: string;
+}
+
+/** Orchestration settings; every field has a catalog-wide default (see `dagDefaults`). */
+export interface DagSettings {
+  readonly schedule?: string | null;
+  readonly startDate?: string;
+  readonly retries?: number;
+  readonly retryDelayMinutes?: number;
+}
+
+interface DestinationBase {
+  /** Fully qualified: `<dataset>.<table>`. */
+  readonly name: string;
+  readonly dataset: string;
+  readonly table: string;
+  readonly description: string;
+  readonly sources: readonly string[];
+  readonly key: readonly string[];
+  readonly columns: readonly DestinationColumn[];
+  readonly dag?: DagSettings;
+}
+
+/** Rebuilt in full by a batch job and swapped in atomically (WRITE_TRUNCATE). */
+export interface BatchDestination extends DestinationBase {
+  readonly mode: 'batch';
+  /** Name of the transform: jobs/transforms/<transform>.sql, a SELECT over `src_<source>` tables. */
+  readonly transform: string;
+}
+
+/** Kept current by a Kafka consumer: micro-batches upserted by key, exactly once. */
+export interface StreamDestination extends DestinationBase {
+  readonly mode: 'stream';
+  /** The source whose events feed this table; its topic is `<TOPIC_NAME>_<table>`. */
+  readonly sources: readonly [string];
+}
+
+export type DestinationTable = BatchDestination | StreamDestination;
+
+export interface Catalog {
+  readonly sources: readonly SourceTable[];
+  readonly destinations: readonly DestinationTable[];
+  readonly dagDefaults: Required<DagSettings>;
+}
