@@ -1,0 +1,43 @@
+/**
+ * Environment-driven settings, read in one place. Every variable is documented in .env.example.
+ * Paths are resolved against the working directory (the repo root for npm scripts).
+ */
+import path from 'node:path';
+import type { WarehouseKind } from './warehouse/types';
+
+export interface EtlConfig {
+  readonly sourceDir: string;
+  readonly stateDir: string;
+  readonly duckdbPath: string;
+  readonly warehouse: WarehouseKind;
+  /** How often a job retries a DuckDB file locked by another writer before giving up. */
+  readonly duckdbLockRetries: number;
+}
+
+function parseWarehouse(value: string | undefined): WarehouseKind {
+  const v = (value ?? 'duckdb').trim().toLowerCase();
+  if (v === 'duckdb' || v === 'bigquery') return v;
+  throw new Error(`WAREHOUSE must be 'duckdb' or 'bigquery', got '${value}'`);
+}
+
+function parseCount(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got '${value}'`);
+  return n;
+}
+
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<EtlConfig> = {},
+): EtlConfig {
+  const stateDir = path.resolve(overrides.stateDir ?? env.ETL_STATE_DIR ?? '.state');
+  return {
+    sourceDir: path.resolve(overrides.sourceDir ?? env.ETL_SOURCE_DIR ?? 'data_source'),
+    stateDir,
+    duckdbPath: path.resolve(overrides.duckdbPath ?? env.DUCKDB_PATH ?? path.join(stateDir, 'warehouse.duckdb')),
+    warehouse: overrides.warehouse ?? parseWarehouse(env.WAREHOUSE),
+    duckdbLockRetries:
+      overrides.duckdbLockRetries ?? parseCount('DUCKDB_LOCK_RETRIES', env.DUCKDB_LOCK_RETRIES, 10),
+  };
+}

@@ -1,0 +1,59 @@
+/** Warehouse DDL derived from the catalog. */
+import type { ColumnType, DestinationTable, SourceTable, SourceType } from './catalog-types';
+import { stagedColumns } from './catalog-check';
+
+export const DUCKDB_TYPES: Record<ColumnType, string> = {
+  STRING: 'VARCHAR',
+  INT64: 'BIGINT',
+  NUMERIC: 'DECIMAL(18,4)',
+  BOOL: 'BOOLEAN',
+  DATE: 'DATE',
+  TIMESTAMP: 'TIMESTAMP',
+};
+
+/** Staged (validated, typed) source columns use the same warehouse types. */
+export const SOURCE_TO_COLUMN_TYPE: Record<SourceType, ColumnType> = {
+  id: 'STRING',
+  card: 'STRING',
+  string: 'STRING',
+  int: 'INT64',
+  decimal: 'NUMERIC',
+  bool01: 'BOOL',
+  date: 'DATE',
+};
+
+export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+export function duckdbColumnsDdl(dest: DestinationTable): string {
+  return dest.columns
+    .map((c) => `${quoteIdent(c.name)} ${DUCKDB_TYPES[c.type]}${c.nullable ? '' : ' NOT NULL'}`)
+    .join(', ');
+}
+
+/** `CREATE TABLE <qualified> (...)` for a destination; `qualified` lets callers pick catalog/schema. */
+export function duckdbCreateTable(dest: DestinationTable, qualified: string, orReplace = false): string {
+  // Stream tables are upserted by key, which DuckDB's ON CONFLICT needs as a primary key.
+  const pk = dest.mode === 'stream' ? `, PRIMARY KEY (${dest.key.map(quoteIdent).join(', ')})` : '';
+  return `CREATE ${orReplace ? 'OR REPLACE ' : ''}TABLE ${qualified} (${duckdbColumnsDdl(dest)}${pk})`;
+}
+
+export const stagingTableName = (source: SourceTable | string): string =>
+  `src_${typeof source === 'string' ? source : source.name}`;
+
+/** Staging table for a source: `_line` (1-based line in the file) then the staged columns. */
+export function duckdbCreateStagingTable(source: SourceTable): string {
+  const cols = stagedColumns(source).map(
+    (c) => `${quoteIdent(c.name)} ${DUCKDB_TYPES[SOURCE_TO_COLUMN_TYPE[c.type]]}`,
+  );
+  return `CREATE TABLE ${stagingTableName(source)} (_line BIGINT NOT NULL, ${cols.join(', ')})`;
+}
+
+/** Columns of the quarantine tables (staging and warehouse alike). */
+export const QUARANTINE_COLUMNS_DDL =
+  'run_id VARCHAR NOT NULL, destination VARCHAR NOT NULL, source VARCHAR NOT NULL, file VARCHAR NOT NULL, ' +
+  'line BIGINT, column_name VARCHAR, reason_code VARCHAR NOT NULL, reason VARCHAR NOT NULL, raw VARCHAR';
+
+export const ETL_RUNS_COLUMNS_DDL =
+  'run_id VARCHAR NOT NULL, destination VARCHAR NOT NULL, mode VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, ' +
+  'ended_at TIMESTAMP NOT NULL, rows_in BIGINT NOT NULL, rows_loaded BIGINT NOT NULL, ' +
+  'rows_quarantined BIGINT NOT NULL, rows_out BIGINT NOT NULL, status VARCHAR NOT NULL, error VARCHAR, report VARCHAR';

@@ -1,0 +1,57 @@
+/** Opening DuckDB files and attaching the warehouse, with a bounded retry on a busy file. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { logger } from '../log';
+
+const LOCK_ERROR = /could not set lock|conflicting lock|database is locked|lock on file/i;
+
+export const isLockError = (e: unknown): boolean => LOCK_ERROR.test(String((e as Error)?.message ?? e));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `attempt` and retries while DuckDB reports the file is locked by another process
+ * (DuckDB allows one writer). Backoff 0.5 s doubling to 5 s; `retries` bounds the attempts.
+ */
+export async function retryOnLock<T>(what: string, retries: number, attempt: () => Promise<T>): Promise<T> {
+  let delay = 500;
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!isLockError(e) || i >= retries) {
+        if (isLockError(e)) {
+          throw new Error(`warehouse busy: ${what} is locked by another writer after ${retries} retries (${(e as Error).message})`);
+        }
+        throw e;
+      }
+      logger.warn('warehouse busy, retrying', { what, attempt: i + 1, of: retries, delayMs: delay });
+      await sleep(delay);
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
+export interface OpenDb {
+  readonly instance: DuckDBInstance;
+  readonly connection: DuckDBConnection;
+  close(): void;
+}
+
+/** Opens (creating if needed) a DuckDB file; `:memory:` for an in-memory database. */
+export async function openDuckDb(file: string, retries = 0): Promise<OpenDb> {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const instance = await retryOnLock(file, retries, () => DuckDBInstance.create(file));
+  const connection = await instance.connect();
+  return {
+    instance,
+    connection,
+    close() {
+      connection.closeSync();
+      instance.closeSync();
+    },
+  };
+}
+
+export const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;

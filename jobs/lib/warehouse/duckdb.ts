@@ -1,0 +1,136 @@
+/**
+ * The embedded warehouse: a DuckDB file (DUCKDB_PATH, default .state/warehouse.duckdb).
+ *
+ * DuckDB admits one writing process at a time, so the file is opened only for the moment of a
+ * write and closed again; a job stages and transforms in its own scratch file first. A batch
+ * replace runs in ONE transaction (DDL included): killed or failing before COMMIT, the previous
+ * table stays as it was.
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { BatchDestination, Catalog } from '../catalog-types';
+import { duckdbCreateTable, ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL, quoteIdent } from '../ddl';
+import { logger } from '../log';
+import { openDuckDb, retryOnLock, sqlString } from './duckdb-connect';
+import { applyStreamBatchDuckDb, readOffsetsDuckDb, STREAM_BOOKKEEPING_DDL } from './duckdb-stream';
+import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from './types';
+
+const ALIAS = 'wh';
+
+export interface DuckDbWarehouseOptions {
+  readonly path: string;
+  readonly lockRetries: number;
+  readonly catalog: Catalog;
+}
+
+export class DuckDbWarehouse implements Warehouse {
+  readonly kind = 'duckdb' as const;
+  readonly location: string;
+
+  constructor(private readonly opts: DuckDbWarehouseOptions) {
+    this.location = opts.path;
+  }
+
+  /** Opens the warehouse file for one unit of work and closes it afterwards. */
+  async withConnection<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    const db = await openDuckDb(this.opts.path, this.opts.lockRetries);
+    try {
+      return await fn(db.connection);
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Bookkeeping tables and every destination table, created when missing; `prefix` picks the catalog. */
+  private schemaStatements(prefix: string): string[] {
+    const datasets = [...new Set(this.opts.catalog.destinations.map((d) => d.dataset))];
+    const stmts = datasets.map((d) => `CREATE SCHEMA IF NOT EXISTS ${prefix}${quoteIdent(d)}`);
+    for (const d of datasets) {
+      stmts.push(`CREATE TABLE IF NOT EXISTS ${prefix}${quoteIdent(d)}._etl_runs (${ETL_RUNS_COLUMNS_DDL})`);
+      stmts.push(`CREATE TABLE IF NOT EXISTS ${prefix}${quoteIdent(d)}._quarantine (${QUARANTINE_COLUMNS_DDL})`);
+      stmts.push(...STREAM_BOOKKEEPING_DDL(`${prefix}${quoteIdent(d)}`));
+    }
+    for (const dest of this.opts.catalog.destinations) {
+      const q = `${prefix}${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)}`;
+      stmts.push(duckdbCreateTable(dest, q).replace('CREATE TABLE', 'CREATE TABLE IF NOT EXISTS'));
+    }
+    return stmts;
+  }
+
+  async ensureSchema(): Promise<void> {
+    await this.withConnection(async (c) => {
+      for (const s of this.schemaStatements('')) await c.run(s);
+    });
+  }
+
+  async replaceTable(dest: BatchDestination, staged: StagedBatch, run: RunRecord): Promise<void> {
+    const c = staged.connection;
+    await retryOnLock(this.opts.path, this.opts.lockRetries, () =>
+      c.run(`ATTACH ${sqlString(this.opts.path)} AS ${ALIAS}`),
+    );
+    try {
+      await c.run('BEGIN TRANSACTION');
+      try {
+        for (const s of this.schemaStatements(`${ALIAS}.`)) await c.run(s);
+        const ds = `${ALIAS}.${quoteIdent(dest.dataset)}`;
+        const target = `${ds}.${quoteIdent(dest.table)}`;
+        await c.run(duckdbCreateTable(dest, target, true));
+        await c.run(`INSERT INTO ${target} BY NAME SELECT * FROM ${staged.resultTable}`);
+        await c.run(`DELETE FROM ${ds}._quarantine WHERE destination = $1`, [dest.name]);
+        await c.run(`INSERT INTO ${ds}._quarantine BY NAME SELECT * FROM ${staged.quarantineTable}`);
+        await insertRun(c, ds, run);
+        await testFaultBeforeCommit();
+        await c.run('COMMIT');
+      } catch (e) {
+        await c.run('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+    } finally {
+      await c.run(`DETACH ${ALIAS}`).catch(() => undefined);
+    }
+  }
+
+  async recordRun(run: RunRecord): Promise<void> {
+    const dataset = run.destination.split('.')[0];
+    await this.withConnection(async (c) => {
+      for (const s of this.schemaStatements('')) await c.run(s);
+      await insertRun(c, quoteIdent(dataset), run);
+    });
+  }
+
+  async applyStreamBatch(write: StreamWrite): Promise<void> {
+    await this.withConnection((c) => applyStreamBatchDuckDb(c, write));
+  }
+
+  async readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]> {
+    return this.withConnection((c) => readOffsetsDuckDb(c, consumerGroup, topics));
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open between operations.
+  }
+}
+
+async function insertRun(c: DuckDBConnection, dataset: string, run: RunRecord): Promise<void> {
+  await c.run(
+    `INSERT INTO ${dataset}._etl_runs VALUES ($1, $2, $3, $4::TIMESTAMP, $5::TIMESTAMP, $6, $7, $8, $9, $10, $11, $12)`,
+    [
+      run.runId, run.destination, run.mode, run.startedAt.toISOString(), run.endedAt.toISOString(),
+      run.rowsIn, run.rowsLoaded, run.rowsQuarantined, run.rowsOut, run.status, run.error, run.report,
+    ],
+  );
+}
+
+/**
+ * Test hooks for the atomicity tests, inert unless set: ETL_TEST_FAIL_BEFORE_COMMIT=1 fails the
+ * load inside its transaction; ETL_TEST_PAUSE_BEFORE_COMMIT_MS holds it open so a test can kill it.
+ */
+async function testFaultBeforeCommit(): Promise<void> {
+  const pause = Number(process.env.ETL_TEST_PAUSE_BEFORE_COMMIT_MS ?? 0);
+  if (pause > 0) {
+    logger.warn('test hook: pausing inside the load transaction', { ms: pause });
+    await new Promise((r) => setTimeout(r, pause));
+  }
+  if (process.env.ETL_TEST_FAIL_BEFORE_COMMIT === '1') {
+    throw new Error('test hook: failing the load before COMMIT (ETL_TEST_FAIL_BEFORE_COMMIT=1)');
+  }
+}

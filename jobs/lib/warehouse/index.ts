@@ -1,0 +1,17 @@
+/** Picks the warehouse adapter from configuration (WAREHOUSE=duckdb|bigquery). */
+import type { Catalog } from '../catalog-types';
+import type { EtlConfig } from '../config';
+import { DuckDbWarehouse } from './duckdb';
+import type { Warehouse } from './types';
+
+export async function openWarehouse(config: EtlConfig, catalog: Catalog): Promise<Warehouse> {
+  switch (config.warehouse) {
+    case 'duckdb':
+      return new DuckDbWarehouse({ path: config.duckdbPath, lockRetries: config.duckdbLockRetries, catalog });
+    case 'bigquery': {
+      // Loaded lazily so the embedded default never pays for the cloud client.
+      const { BigQueryWarehouse } = await import('./bigquery');
+      return BigQueryWarehouse.fromEnv(process.env, catalog);
+    }
+  }
+}

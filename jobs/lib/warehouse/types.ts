@@ -1,0 +1,97 @@
+/**
+ * The warehouse seam. Jobs never talk to DuckDB or BigQuery directly: they stage and transform
+ * in a local DuckDB scratch database, then hand the result to a Warehouse, which makes it
+ * visible atomically. DuckDB (embedded, default) and BigQuery (production) implement it.
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { BatchDestination, StreamDestination } from '../catalog-types';
+
+export type WarehouseKind = 'duckdb' | 'bigquery';
+
+export type RunStatus = 'success' | 'failed';
+
+/** One row of `<dataset>._etl_runs`: the accounting of one job run. */
+export interface RunRecord {
+  readonly runId: string;
+  readonly destination: string;
+  readonly mode: 'batch' | 'stream';
+  readonly startedAt: Date;
+  readonly endedAt: Date;
+  /** Source rows read (blank lines excluded). */
+  readonly rowsIn: number;
+  /** Source rows that passed validation and were staged. rowsIn = rowsLoaded + rowsQuarantined. */
+  readonly rowsLoaded: number;
+  readonly rowsQuarantined: number;
+  /** Rows written to the destination table. */
+  readonly rowsOut: number;
+  readonly status: RunStatus;
+  readonly error: string | null;
+  /** The data-quality report, as JSON text. */
+  readonly report: string | null;
+}
+
+/** One rejected source row (or event): where it came from and why. */
+export interface QuarantineRow {
+  readonly runId: string;
+  readonly destination: string;
+  readonly source: string;
+  readonly file: string;
+  /** 1-based line in the file (for events: the Kafka offset). */
+  readonly line: number | null;
+  readonly column: string | null;
+  readonly reasonCode: string;
+  readonly reason: string;
+  /** The raw record as read, for replay after a fix. */
+  readonly raw: string;
+}
+
+/**
+ * A batch result staged in the job's scratch DuckDB: `resultTable` has exactly the destination's
+ * columns (catalog DDL); `quarantineTable` has QuarantineRow's columns in snake_case.
+ */
+export interface StagedBatch {
+  readonly connection: DuckDBConnection;
+  readonly resultTable: string;
+  readonly quarantineTable: string;
+}
+
+/** Typed values as written to the warehouse (DATE as 'YYYY-MM-DD', NUMERIC as string). */
+export type CellValue = string | number | boolean | Date | null;
+export type Row = Readonly<Record<string, CellValue>>;
+
+/** Next offset to consume for one topic partition (Kafka's committed-offset convention). */
+export interface StreamOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/** One consumer micro-batch: rows, rejects and offsets become visible together or not at all. */
+export interface StreamWrite {
+  readonly destination: StreamDestination;
+  readonly consumerGroup: string;
+  /** Rows upserted by the destination key (a later event for the same key wins). */
+  readonly upserts: readonly Row[];
+  readonly quarantine: readonly QuarantineRow[];
+  readonly offsets: readonly StreamOffset[];
+}
+
+export interface Warehouse {
+  readonly kind: WarehouseKind;
+  /** Human-readable location for logs (file path, project.dataset). */
+  readonly location: string;
+  /** Creates the dataset, bookkeeping tables and any missing destination tables (idempotent). */
+  ensureSchema(): Promise<void>;
+  /**
+   * Replaces the destination with the staged result, replaces that destination's quarantine
+   * rows and records the run - all at once: a failure or kill leaves the previous table intact.
+   */
+  replaceTable(dest: BatchDestination, staged: StagedBatch, run: RunRecord): Promise<void>;
+  /** Records a run that failed before it could replace anything. */
+  recordRun(run: RunRecord): Promise<void>;
+  /** Applies one stream micro-batch and stores its offsets in the same transaction. */
+  applyStreamBatch(write: StreamWrite): Promise<void>;
+  /** Offsets stored by applyStreamBatch for this group (empty when none). */
+  readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]>;
+  close(): Promise<void>;
+}
