@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+/** Batch job for store.dim_users (see the catalog). Usage: node dist/jobs/dim_users.js --help */
+import { main, runJobCli } from './lib/cli';
+
+main(() => runJobCli('store.dim_users'));

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+/** Batch job for store.fact_order_details (see the catalog). Usage: node dist/jobs/fact_order_details.js --help */
+import { main, runJobCli } from './lib/cli';
+
+main(() => runJobCli('store.fact_order_details'));

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+/** Batch job for store.fact_orders (see the catalog). Usage: node dist/jobs/fact_orders.js --help */
+import { main, runJobCli } from './lib/cli';
+
+main(() => runJobCli('store.fact_orders'));

@@ -1,0 +1,92 @@
+/**
+ * The command line of a batch job: `node dist/jobs/<table>.js [--source-dir DIR] [--help]`.
+ * Exit codes: 0 success, 1 unexpected error, 2 bad source input, 3 warehouse unavailable or
+ * failed, 64 usage. Errors print one clear line, not a stack trace (LOG_LEVEL=debug adds it).
+ */
+import { parseArgs } from 'node:util';
+import { catalog } from '../catalog';
+import type { BatchDestination } from './catalog-types';
+import { findDestination } from './catalog-check';
+import { loadConfig } from './config';
+import { exitCodeOf, UsageError } from './errors';
+import { logger } from './log';
+import { runBatchJob } from './pipeline';
+import { formatJobSummary } from './quality';
+
+export const ENV_HELP = `Environment:
+  ETL_SOURCE_DIR        folder of source files (default: data_source)
+  ETL_STATE_DIR         local state: warehouse, reports, scratch (default: .state)
+  DUCKDB_PATH           DuckDB warehouse file (default: $ETL_STATE_DIR/warehouse.duckdb)
+  WAREHOUSE             duckdb (default) or bigquery
+  DUCKDB_LOCK_RETRIES   retries while another process writes the DuckDB file (default: 10)
+  DUCKDB_MEMORY_LIMIT   scratch DuckDB memory before spilling to disk (default: 1GB)
+  LOG_LEVEL             error|warn|info|debug (default: info)
+  LOG_FORMAT            json|pretty (default: pretty on a terminal, json otherwise)`;
+
+export function jobHelp(dest: BatchDestination): string {
+  return `Usage: node dist/jobs/${dest.table}.js [--source-dir DIR] [--help]
+
+Builds ${dest.name}: ${dest.description}
+Sources: ${dest.sources.join(', ')}
+Key: ${dest.key.join(', ')}
+
+Every source row is either loaded or quarantined (${dest.dataset}._quarantine) with its file,
+line, column and reason; the table is replaced atomically and the run recorded in
+${dest.dataset}._etl_runs. A data-quality report is written to $ETL_STATE_DIR/reports/.
+
+Options:
+  --source-dir DIR   read source files from DIR (overrides ETL_SOURCE_DIR)
+  -h, --help         show this help
+
+${ENV_HELP}
+
+Exit codes: 0 ok, 1 unexpected error, 2 bad source input, 3 warehouse error, 64 usage.`;
+}
+
+export function reportError(e: unknown): number {
+  const code = exitCodeOf(e);
+  const message = (e as Error)?.message ?? String(e);
+  process.stderr.write(`error: ${message}\n`);
+  if (code === 1 || process.env.LOG_LEVEL === 'debug') logger.debug('stack', { stack: (e as Error)?.stack });
+  return code;
+}
+
+/** Entry point of every per-table job module. */
+export async function runJobCli(table: string, argv = process.argv.slice(2)): Promise<number> {
+  try {
+    const dest = findDestination(catalog, table);
+    if (dest.mode !== 'batch') throw new UsageError(`${dest.name} is not a batch table`);
+    let values: { 'source-dir'?: string; help?: boolean };
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        options: { 'source-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+        strict: true,
+      }));
+    } catch (e) {
+      throw new UsageError(`${(e as Error).message}\n\n${jobHelp(dest)}`);
+    }
+    if (values.help) {
+      process.stdout.write(jobHelp(dest) + '\n');
+      return 0;
+    }
+    const config = loadConfig(process.env, values['source-dir'] ? { sourceDir: values['source-dir'] } : {});
+    const result = await runBatchJob(catalog, dest.name, config);
+    process.stdout.write(formatJobSummary(result.report) + '\n');
+    return 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** Runs a CLI main and exits with its code once logs are flushed. */
+export function main(run: () => Promise<number>): void {
+  run().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.exitCode = reportError(e);
+    },
+  );
+}

@@ -1,0 +1,215 @@
+/**
+ * One batch job, end to end, for one destination table:
+ *   extract + normalize + stage each source (stage.ts)  ->  transform (jobs/transforms/<t>.sql)
+ *   ->  load through the warehouse adapter (atomic replace)  ->  report.
+ * Staging and transform run in a scratch DuckDB file of the job's own, so the warehouse is
+ * locked only for the final swap, whichever warehouse it is.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BatchDestination, Catalog } from './catalog-types';
+import { findDestination, findSource } from './catalog-check';
+import type { EtlConfig } from './config';
+import { duckdbCreateTable, quoteIdent } from './ddl';
+import { exitCodeOf, SourceFileError, UsageError, WarehouseError } from './errors';
+import { logger } from './log';
+import type { JobReport, SourceQuality } from './quality';
+import { checkForeignKeys, createQuarantineTable, QUARANTINE_TABLE, stageSource } from './stage';
+import { openDuckDb } from './warehouse/duckdb-connect';
+import { openWarehouse } from './warehouse';
+import type { RunRecord, Warehouse } from './warehouse/types';
+
+export const RESULT_TABLE = 'result';
+
+export interface JobResult {
+  readonly run: RunRecord;
+  readonly report: JobReport;
+  readonly reportPath: string;
+}
+
+export const newRunId = (table: string, at = new Date()): string =>
+  `${table}-${at.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${crypto.randomBytes(3).toString('hex')}`;
+
+/** The transform's SQL: a SELECT over `src_<source>` tables yielding the destination's columns. */
+export function transformSql(dest: BatchDestination): string {
+  const file = path.join(__dirname, '..', 'transforms', `${dest.transform}.sql`);
+  try {
+    return fs.readFileSync(file, 'utf8').replace(/;\s*$/, '');
+  } catch {
+    throw new Error(`transform for ${dest.name} not found: ${file}`);
+  }
+}
+
+export async function runBatchJob(catalog: Catalog, tableName: string, config: EtlConfig): Promise<JobResult> {
+  const dest = findDestination(catalog, tableName);
+  if (dest.mode !== 'batch') {
+    throw new UsageError(`${dest.name} is a stream table: it is loaded by the Kafka consumer, not a batch job`);
+  }
+  const startedAt = new Date();
+  const runId = newRunId(dest.table, startedAt);
+  const log = logger.child({ job: dest.name, runId });
+  const warehouse = await openWarehouse(config, catalog);
+  const scratchDir = path.join(config.stateDir, 'tmp');
+  const scratchFile = path.join(scratchDir, `${runId}.duckdb`);
+  fs.mkdirSync(scratchDir, { recursive: true });
+  const scratch = await openDuckDb(scratchFile);
+  const c = scratch.connection;
+  let sources: SourceQuality[] = [];
+  try {
+    log.info('job started', { sourceDir: config.sourceDir, warehouse: `${warehouse.kind}:${warehouse.location}` });
+    // Bounded memory: DuckDB spills to disk beyond this instead of growing with the data.
+    await c.run(`SET memory_limit = '${process.env.DUCKDB_MEMORY_LIMIT ?? '1GB'}'`);
+    await c.run(`SET temp_directory = '${scratchDir.replace(/'/g, "''")}'`);
+    await createQuarantineTable(c);
+
+    const ctx = { connection: c, runId, destination: dest.name, sourceDir: config.sourceDir };
+    for (const name of dest.sources) {
+      const q = await stageSource(ctx, findSource(catalog, name));
+      log.info('source staged', { source: name, read: q.rowsRead, loaded: q.rowsLoaded, quarantined: q.rowsQuarantined });
+      sources.push(q);
+    }
+    const staged = new Set(dest.sources);
+    for (let i = 0; i < sources.length; i++) {
+      const orphanForeignKeys = await checkForeignKeys(c, findSource(catalog, sources[i].source), staged);
+      sources[i] = { ...sources[i], orphanForeignKeys };
+    }
+    for (const q of sources) {
+      if (q.rowsRead === 0) {
+        throw new SourceFileError(path.join(config.sourceDir, q.file), null, null, 'no data rows (header only): refusing to replace the table with nothing');
+      }
+    }
+
+    await c.run(duckdbCreateTable(dest, RESULT_TABLE));
+    await c.run(`INSERT INTO ${RESULT_TABLE} BY NAME ${transformSql(dest)}`);
+    const rowsOut = await scalar(c, `SELECT count(*)::INTEGER FROM ${RESULT_TABLE}`);
+    await assertKeyUnique(c, dest);
+
+    const endedAt = new Date();
+    const report = buildReport(runId, dest, startedAt, endedAt, sources, rowsOut, await quarantineSamples(c));
+    if (!report.accountingBalanced) throw new Error(`accounting does not balance for ${dest.name}: see the report`);
+    const run = runRecord(runId, dest, startedAt, endedAt, sources, rowsOut, 'success', null, report);
+    try {
+      await warehouse.replaceTable(dest, { connection: c, resultTable: RESULT_TABLE, quarantineTable: QUARANTINE_TABLE }, run);
+    } catch (e) {
+      throw new WarehouseError(`loading ${dest.name} into ${warehouse.kind} (${warehouse.location}) failed: ${(e as Error).message}`);
+    }
+    const reportPath = writeReport(config, report);
+    log.info('job succeeded', { rowsOut, quarantined: run.rowsQuarantined, report: reportPath });
+    return { run, report, reportPath };
+  } catch (e) {
+    await recordFailure(warehouse, runId, dest, startedAt, sources, e, log);
+    throw e;
+  } finally {
+    scratch.close();
+    for (const f of [scratchFile, `${scratchFile}.wal`]) fs.rmSync(f, { force: true });
+    await warehouse.close();
+  }
+}
+
+async function scalar(c: import('@duckdb/node-api').DuckDBConnection, sql: string): Promise<number> {
+  const r = await c.runAndReadAll(sql);
+  return Number(r.getRowsJS()[0][0]);
+}
+
+/** A join that multiplies rows is a transform bug: fail before anything is replaced. */
+async function assertKeyUnique(c: import('@duckdb/node-api').DuckDBConnection, dest: BatchDestination): Promise<void> {
+  const keys = dest.key.map(quoteIdent).join(', ');
+  const dupes = await scalar(
+    c,
+    `SELECT count(*)::INTEGER FROM (SELECT ${keys} FROM ${RESULT_TABLE} GROUP BY ALL HAVING count(*) > 1)`,
+  );
+  if (dupes > 0) throw new Error(`transform ${dest.transform} produced ${dupes} duplicate keys (${dest.key.join(', ')})`);
+}
+
+async function quarantineSamples(c: import('@duckdb/node-api').DuckDBConnection) {
+  const r = await c.runAndReadAll(
+    `SELECT source, line::INTEGER, column_name, reason FROM ${QUARANTINE_TABLE} ORDER BY source, line LIMIT 20`,
+  );
+  return r.getRowsJS().map(([source, line, column, reason]) => ({
+    source: String(source),
+    line: line === null ? null : Number(line),
+    column: column === null ? null : String(column),
+    reason: String(reason),
+  }));
+}
+
+function buildReport(
+  runId: string,
+  dest: BatchDestination,
+  startedAt: Date,
+  endedAt: Date,
+  sources: SourceQuality[],
+  destinationRows: number,
+  quarantineSamples: JobReport['quarantineSamples'],
+): JobReport {
+  return {
+    runId,
+    destination: dest.name,
+    startedAt: startedAt.toISOString(),
+    endedAt: endedAt.toISOString(),
+    sources,
+    destinationRows,
+    accountingBalanced: sources.every((s) => s.rowsRead === s.rowsLoaded + s.rowsQuarantined),
+    quarantineSamples,
+  };
+}
+
+function runRecord(
+  runId: string,
+  dest: BatchDestination,
+  startedAt: Date,
+  endedAt: Date,
+  sources: readonly SourceQuality[],
+  rowsOut: number,
+  status: RunRecord['status'],
+  error: string | null,
+  report: JobReport | null,
+): RunRecord {
+  const sum = (f: (s: SourceQuality) => number) => sources.reduce((n, s) => n + f(s), 0);
+  return {
+    runId,
+    destination: dest.name,
+    mode: 'batch',
+    startedAt,
+    endedAt,
+    rowsIn: sum((s) => s.rowsRead),
+    rowsLoaded: sum((s) => s.rowsLoaded),
+    rowsQuarantined: sum((s) => s.rowsQuarantined),
+    rowsOut,
+    status,
+    error,
+    report: report ? JSON.stringify(report) : null,
+  };
+}
+
+function writeReport(config: EtlConfig, report: JobReport): string {
+  const dir = path.join(config.stateDir, 'reports');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${report.runId}.json`);
+  const body = JSON.stringify(report, null, 2);
+  fs.writeFileSync(file, body);
+  // A stable name for "the latest report of this table", for people and tools.
+  fs.writeFileSync(path.join(dir, `${report.destination}.latest.json`), body);
+  return file;
+}
+
+/** Best effort: the failure is what matters, a warehouse that is down cannot record it. */
+async function recordFailure(
+  warehouse: Warehouse,
+  runId: string,
+  dest: BatchDestination,
+  startedAt: Date,
+  sources: readonly SourceQuality[],
+  e: unknown,
+  log: typeof logger,
+): Promise<void> {
+  if (e instanceof WarehouseError) return;
+  const message = (e as Error)?.message ?? String(e);
+  log.error('job failed', { error: message, exitCode: exitCodeOf(e) });
+  try {
+    await warehouse.recordRun(runRecord(runId, dest, startedAt, new Date(), sources, 0, 'failed', message, null));
+  } catch (err) {
+    log.warn('could not record the failed run', { error: (err as Error).message });
+  }
+}
