@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Fetches Apache Kafka's jars from Maven Central into .state/kafka/libs (idempotent, cached).
+# Needs Java 17+ and Maven. KAFKA_STATE_DIR overrides the folder (default <repo>/.state/kafka).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/scripts/kafka"
+STATE="${KAFKA_STATE_DIR:-$ROOT/.state/kafka}"
+LIBS="$STATE/libs"
+STAMP="$LIBS/.pom.sha256"
+command -v java >/dev/null || { echo "setup:kafka: java not found (Java 17+ required)" >&2; exit 1; }
+command -v mvn >/dev/null || { echo "setup:kafka: mvn not found (Maven required)" >&2; exit 1; }
+want="$(sha256sum "$HERE/pom.xml" | cut -d' ' -f1)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && ls "$LIBS"/kafka_2.13-*.jar >/dev/null 2>&1; then
+  echo "setup:kafka: jars already in $LIBS ($(ls "$LIBS"/*.jar | wc -l) jars)"
+  exit 0
+fi
+mkdir -p "$STATE"
+rm -rf "$LIBS.tmp"
+start=$(date +%s)
+echo "setup:kafka: resolving Kafka jars from Maven Central (cached in ~/.m2) ..."
+mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies \
+  -DoutputDirectory="$LIBS.tmp" -DincludeScope=runtime -Dmdep.useRepositoryLayout=false
+rm -rf "$LIBS"
+mv "$LIBS.tmp" "$LIBS"
+echo "$want" > "$STAMP"
+echo "setup:kafka: $(ls "$LIBS"/*.jar | wc -l) jars in $LIBS ($(( $(date +%s) - start )) s)"
