@@ -1,0 +1,4 @@
+select
+    vendor_id,
+    vendor_name
+from {{ source('store', 'dim_vendors') }}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs dbt on the store's dbt project (dbt_project/) with the toolchain in .venv-dbt.
+#
+#   bash scripts/dbt-build.sh              # dbt build, then dbt docs generate (DBT_DOCS=0 skips docs)
+#   bash scripts/dbt-build.sh parse        # any other dbt command: dbt <args> with the same setup
+#   DBT_TARGET=bigquery bash scripts/dbt-build.sh compile
+#
+# Before dbt runs, profiles.yml is written from env (scripts/dbt-profiles.ts) to DBT_PROFILES_DIR
+# (default <ETL_STATE_DIR>/dbt). On the duckdb target the warehouse file must exist (the batch
+# pipeline, `npm start`, creates it): dbt would otherwise create an empty file and fail later.
+#
+# Env: DBT_TARGET (duckdb|bigquery), DUCKDB_PATH, ETL_STATE_DIR, DBT_PROFILES_DIR, DBT_VENV,
+# DBT_TARGET_PATH / DBT_LOG_PATH (dbt's own; default dbt_project/target and dbt_project/logs),
+# DBT_DOCS, DBT_THREADS, and for bigquery GCP_PROJECT_ID, BIGQUERY_DATASET, BIGQUERY_LOCATION,
+# GOOGLE_APPLICATION_CREDENTIALS.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${DBT_VENV:-$ROOT/.venv-dbt}"
+DBT="$VENV/bin/dbt"
+if [[ ! -x "$DBT" ]]; then
+  echo "dbt-build: $DBT not found - run 'npm run setup:dbt' (bash scripts/setup-dbt.sh) first" >&2
+  exit 2
+fi
+
+export DBT_TARGET="${DBT_TARGET:-duckdb}"
+STATE_DIR="$(realpath -m "${ETL_STATE_DIR:-.state}")"
+export DBT_PROFILES_DIR="$(realpath -m "${DBT_PROFILES_DIR:-$STATE_DIR/dbt}")"
+export DBT_SEND_ANONYMOUS_USAGE_STATS=false DBT_VERSION_CHECK=false
+# dbt's own paths, made absolute because dbt runs from dbt_project/.
+[[ -n "${DBT_TARGET_PATH:-}" ]] && export DBT_TARGET_PATH="$(realpath -m "$DBT_TARGET_PATH")"
+[[ -n "${DBT_LOG_PATH:-}" ]] && export DBT_LOG_PATH="$(realpath -m "$DBT_LOG_PATH")"
+
+# profiles.yml from env: the compiled script when dist/ has a current one, otherwise compile
+# just that file (it needs nothing from the rest of the project) into the state dir.
+PROFILES_JS="$ROOT/dist/scripts/dbt-profiles.js"
+if [[ ! -f "$PROFILES_JS" || "$ROOT/scripts/dbt-profiles.ts" -nt "$PROFILES_JS" ]]; then
+  OUT="$STATE_DIR/dbt/bin"
+  mkdir -p "$OUT"
+  "$ROOT/node_modules/.bin/tsc" --outDir "$OUT" --rootDir "$ROOT" --module commonjs --target ES2022 \
+    --esModuleInterop --skipLibCheck --types node "$ROOT/scripts/dbt-profiles.ts"
+  PROFILES_JS="$OUT/scripts/dbt-profiles.js"
+fi
+node "$PROFILES_JS" >/dev/null
+
+if [[ "$DBT_TARGET" == duckdb ]]; then
+  WAREHOUSE="$(realpath -m "${DUCKDB_PATH:-$STATE_DIR/warehouse.duckdb}")"
+  case "${1:-build}" in
+    parse|compile|deps|clean|debug|ls|list) ;;
+    *)
+      if [[ ! -f "$WAREHOUSE" ]]; then
+        echo "dbt-build: warehouse $WAREHOUSE does not exist - run the batch pipeline (npm start) first" >&2
+        exit 3
+      fi
+      ;;
+  esac
+fi
+
+cd "$ROOT/dbt_project"
+if [[ $# -gt 0 ]]; then
+  exec "$DBT" "$@" --target "$DBT_TARGET"
+fi
+
+start=$(date +%s)
+"$DBT" build --target "$DBT_TARGET"
+if [[ "${DBT_DOCS:-1}" != 0 ]]; then
+  "$DBT" docs generate --target "$DBT_TARGET" --static
+  echo "dbt-build: docs at ${DBT_TARGET_PATH:-$ROOT/dbt_project/target}/static_index.html (or: dbt docs serve)"
+fi
+echo "dbt-build: dbt build on target $DBT_TARGET done in $(( $(date +%s) - start ))s"
