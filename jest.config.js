@@ -5,4 +5,5 @@ module.exports = {
   roots: ['<rootDir>/tests'],
   testTimeout: 120000,
   maxWorkers: 1,
+  setupFiles: ['<rootDir>/tests/helpers/setup-env.ts'],
 };

@@ -11,7 +11,7 @@ import { duckdbCreateStagingTable, QUARANTINE_COLUMNS_DDL, quoteIdent, stagingTa
 import { delimiterName, openSource } from './extract';
 import { createProgress } from './progress';
 import type { OrphanCheck, SourceQuality } from './quality';
-import { type ReasonCode, type RowError, rowValidator, stagedValues } from './schema';
+import { maskCard, type ReasonCode, type RowError, rowValidator, stagedValues } from './schema';
 
 export const QUARANTINE_TABLE = 'quarantine';
 
@@ -56,7 +56,7 @@ export async function stageSource(ctx: StageContext, source: SourceTable): Promi
   const progress = createProgress(`${source.file}`, reader.sizeBytes);
 
   const reject = (line: number, err: RowError, raw: string) => {
-    appendQuarantine(quarantine, ctx, source, reader.file, line, err.column, err.code, err.reason, raw);
+    appendQuarantine(quarantine, ctx, source, reader.file, line, err.column, err.code, err.reason, redactRaw(source, reader.header.found, raw));
     tally.rowsQuarantined++;
     tally.reason(err.code);
   };
@@ -142,6 +142,25 @@ export async function stageSource(ctx: StageContext, source: SourceTable): Promi
   };
 }
 
+const CARD_LIKE = /\d{12,19}/g;
+const hasDroppedPii = (source: SourceTable) => source.columns.some((c) => c.pii === 'drop');
+
+/**
+ * The quarantine keeps the raw row for replay, but PII must not reach the warehouse through it:
+ * card-like digit runs are masked, and rows of a source with a dropped column (passwords) keep
+ * only their non-PII fields when the fields can be told apart, else nothing.
+ */
+export function redactRaw(source: SourceTable, header: readonly string[], raw: string): string {
+  let out = raw;
+  if (hasDroppedPii(source)) {
+    const dropped = new Set(source.columns.filter((c) => c.pii === 'drop').map((c) => c.name));
+    const fields = raw.split(source.delimiter);
+    if (fields.length !== header.length) return '[withheld: malformed row of a source with personal data]';
+    out = fields.map((f, i) => (dropped.has(header[i]) ? '[redacted]' : f)).join(source.delimiter);
+  }
+  return out.replace(CARD_LIKE, (d) => maskCard(d));
+}
+
 function appendQuarantine(
   a: DuckDBAppender,
   ctx: StageContext,
@@ -216,7 +235,7 @@ export async function checkForeignKeys(
     const notNull = fk.columns.map((col) => `s.${quoteIdent(col)} IS NOT NULL`).join(' AND ');
     const shown = fk.columns.map((col) => `s.${quoteIdent(col)}`).join(` || '/' || `);
     const r = await c.runAndReadAll(
-      `SELECT count(*)::INTEGER, list(DISTINCT ${shown})[1:5]
+      `SELECT count(*)::INTEGER, list(DISTINCT ${shown} ORDER BY ${shown})[1:5]
        FROM ${stagingTableName(source)} s
        WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${stagingTableName(fk.references.source)} r WHERE ${on})`,
     );

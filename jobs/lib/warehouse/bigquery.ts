@@ -1,9 +1,449 @@
-/** BigQuery adapter (production). Filled in by the production-path work. */
-import type { Catalog } from '../catalog-types';
-import type { Warehouse } from './types';
+/**
+ * The production warehouse: Google BigQuery, through @google-cloud/bigquery.
+ *
+ * Selected with WAREHOUSE=bigquery; GCP_PROJECT_ID names the project, GOOGLE_APPLICATION_CREDENTIALS
+ * a service-account key (Application Default Credentials when unset), BIGQUERY_DATASET overrides the
+ * catalog's dataset, BIGQUERY_LOCATION the location (default US), BIGQUERY_MAX_RETRIES the retries.
+ *
+ * Guarantees (see docs/production.md):
+ * - Batch replace: the staged result is streamed out of the scratch DuckDB as newline-delimited JSON
+ *   into ONE load job with WRITE_TRUNCATE and the catalog schema, so readers see the old table or
+ *   the new one, never a mix. The destination's quarantine rows and the run record follow in one
+ *   multi-statement transaction right after; if that step fails after its retries, the new table is
+ *   in place and the error is raised (the job fails, its next run rewrites both).
+ * - Stream micro-batch: events are appended to `_changelog_<table>` with insertId = the event id
+ *   (<topic>-<partition>-<offset>), so a retried insert is de-duplicated by BigQuery (best effort,
+ *   about a minute). The upsert into the destination, the quarantined events and the consumer
+ *   offsets are then applied in ONE transaction (MERGE by the catalog key), so the destination and
+ *   `_stream_offsets` move together: resuming from readOffsets neither loses nor re-applies a batch.
+ *   A transaction whose outcome was lost and that is retried is harmless (MERGE is idempotent).
+ */
+import { createHash } from 'node:crypto';
+import { BigQuery, type BigQueryOptions, type Query, type Table } from '@google-cloud/bigquery';
+import type { BatchDestination, Catalog, ColumnType, DestinationTable } from '../catalog-types';
+import { logger } from '../log';
+import {
+  changelogSchema,
+  changelogTable,
+  destinationSchema,
+  duckdbNdjsonSelect,
+  ETL_RUNS_SCHEMA,
+  jsonCell,
+  jsonRow,
+  QUARANTINE_NDJSON_COLUMNS,
+  QUARANTINE_SCHEMA,
+  quarantineStagingTable,
+  STREAM_OFFSETS_SCHEMA,
+  type BigQueryTableSchema,
+} from './bigquery-schema';
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './bigquery-retry';
+import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from './types';
 
-export class BigQueryWarehouse {
-  static fromEnv(_env: NodeJS.ProcessEnv, _catalog: Catalog): Warehouse {
-    throw new Error('WAREHOUSE=bigquery is not implemented yet');
+export { BigQueryPermanentError } from './bigquery-retry';
+
+/** insertAll requests carry at most this many rows (BigQuery recommends 500). */
+const INSERT_CHUNK = 500;
+
+/** The stable id of one Kafka event: also its BigQuery insertId. */
+export const streamEventId = (topic: string, partition: number, offset: string | number | bigint): string =>
+  `${topic}-${partition}-${offset}`;
+
+/**
+ * A StreamWrite may carry, parallel to `upserts`, the id of the event each row came from
+ * (streamEventId). Without it the adapter derives a stable id from the row's content (the same
+ * event re-read after a crash yields the same id), which de-duplicates just as well for upserts.
+ */
+export interface BigQueryStreamWrite extends StreamWrite {
+  readonly eventIds?: readonly string[];
+}
+
+export interface BigQueryWarehouseOptions {
+  readonly client: BigQuery;
+  readonly projectId: string;
+  readonly location: string;
+  readonly catalog: Catalog;
+  /** Replaces every catalog dataset name (BIGQUERY_DATASET). */
+  readonly dataset?: string;
+  readonly retry?: RetryPolicy;
+  /** How often a load job's status is polled (ms). */
+  readonly pollIntervalMs?: number;
+}
+
+type QueryParamType = 'STRING' | 'INT64' | 'TIMESTAMP' | 'NUMERIC' | 'BOOL' | 'DATE' | string[];
+
+export class BigQueryWarehouse implements Warehouse {
+  readonly kind = 'bigquery' as const;
+  readonly location: string;
+  private readonly retry: RetryPolicy;
+  private schemaReady: Promise<void> | null = null;
+
+  constructor(private readonly opts: BigQueryWarehouseOptions) {
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    const datasets = [...new Set(opts.catalog.destinations.map((d) => this.datasetOf(d)))];
+    this.location = `bigquery://${opts.projectId}/${datasets.join(',')} (${opts.location})`;
   }
+
+  /** Builds the adapter from the environment (see .env.example). */
+  static fromEnv(env: NodeJS.ProcessEnv, catalog: Catalog, extra: Partial<BigQueryOptions> = {}): BigQueryWarehouse {
+    const projectId = env.GCP_PROJECT_ID?.trim();
+    if (!projectId) {
+      throw new Error('WAREHOUSE=bigquery needs GCP_PROJECT_ID (the Google Cloud project that holds the dataset)');
+    }
+    const location = env.BIGQUERY_LOCATION?.trim() || 'US';
+    const keyFilename = env.GOOGLE_APPLICATION_CREDENTIALS?.trim() || undefined;
+    const retries = env.BIGQUERY_MAX_RETRIES ? Number(env.BIGQUERY_MAX_RETRIES) : DEFAULT_RETRY.retries;
+    if (!Number.isInteger(retries) || retries < 0) {
+      throw new Error(`BIGQUERY_MAX_RETRIES must be a whole number, got '${env.BIGQUERY_MAX_RETRIES}'`);
+    }
+    const client = new BigQuery({ projectId, location, keyFilename, autoRetry: false, ...extra });
+    return new BigQueryWarehouse({
+      client,
+      projectId,
+      location,
+      catalog,
+      dataset: env.BIGQUERY_DATASET?.trim() || undefined,
+      retry: { ...DEFAULT_RETRY, retries },
+    });
+  }
+
+  datasetOf(dest: DestinationTable | string): string {
+    if (this.opts.dataset) return this.opts.dataset;
+    return typeof dest === 'string' ? dest : dest.dataset;
+  }
+
+  private datasets(): string[] {
+    return [...new Set(this.opts.catalog.destinations.map((d) => this.datasetOf(d)))];
+  }
+
+  private table(dataset: string, table: string): Table {
+    return this.opts.client.dataset(dataset, { location: this.opts.location }).table(table, {
+      location: this.opts.location,
+    });
+  }
+
+  /** `project.dataset.table`, quoted for standard SQL. */
+  private fq(dataset: string, table: string): string {
+    return `\`${this.opts.projectId}.${dataset}.${table}\``;
+  }
+
+  // ---------------------------------------------------------------- schema
+
+  async ensureSchema(): Promise<void> {
+    for (const ds of this.datasets()) {
+      await withRetry(`create dataset ${ds}`, this.retry, () =>
+        ignoreAlreadyExists(this.opts.client.createDataset(ds, { location: this.opts.location })),
+      );
+      await this.createTable(ds, '_etl_runs', ETL_RUNS_SCHEMA, 'One row per ETL job run.');
+      await this.createTable(ds, '_quarantine', QUARANTINE_SCHEMA, 'Rejected source rows and events, with the reason.');
+      await this.createTable(ds, '_stream_offsets', STREAM_OFFSETS_SCHEMA, 'Next Kafka offset per consumer group, topic and partition.');
+    }
+    for (const dest of this.opts.catalog.destinations) {
+      const ds = this.datasetOf(dest);
+      await this.createTable(ds, dest.table, destinationSchema(dest), dest.description);
+      if (dest.mode === 'stream') {
+        await this.createTable(ds, changelogTable(dest), changelogSchema(dest), `Events applied to ${dest.table}.`);
+      }
+    }
+  }
+
+  private ensureSchemaOnce(): Promise<void> {
+    if (!this.schemaReady) {
+      this.schemaReady = this.ensureSchema().catch((e) => {
+        this.schemaReady = null;
+        throw e;
+      });
+    }
+    return this.schemaReady;
+  }
+
+  private async createTable(ds: string, table: string, schema: BigQueryTableSchema, description: string): Promise<void> {
+    await withRetry(`create table ${ds}.${table}`, this.retry, () =>
+      ignoreAlreadyExists(
+        this.opts.client.dataset(ds).createTable(table, { schema: { fields: schema.fields }, description, location: this.opts.location }),
+      ),
+    );
+  }
+
+  // ---------------------------------------------------------------- batch
+
+  async replaceTable(dest: BatchDestination, staged: StagedBatch, run: RunRecord): Promise<void> {
+    await this.ensureSchemaOnce();
+    const ds = this.datasetOf(dest);
+    const started = Date.now();
+    // 1. Rejected rows to a staging table (nothing visible changes yet).
+    const qTable = quarantineStagingTable(dest);
+    await this.loadFromDuckDb(ds, qTable, QUARANTINE_SCHEMA, staged, duckdbNdjsonSelect(QUARANTINE_NDJSON_COLUMNS, staged.quarantineTable));
+    // 2. The atomic swap: one load job, WRITE_TRUNCATE.
+    const rows = await this.loadFromDuckDb(ds, dest.table, destinationSchema(dest), staged, duckdbNdjsonSelect(dest.columns, staged.resultTable));
+    // 3. Quarantine rows of this destination and the run record, together.
+    const script = [
+      'BEGIN TRANSACTION;',
+      `DELETE FROM ${this.fq(ds, '_quarantine')} WHERE destination = @destination;`,
+      `INSERT INTO ${this.fq(ds, '_quarantine')} (${QUARANTINE_NDJSON_COLUMNS.map((c) => c.name).join(', ')}) ` +
+        `SELECT ${QUARANTINE_NDJSON_COLUMNS.map((c) => c.name).join(', ')} FROM ${this.fq(ds, qTable)};`,
+      `${INSERT_RUN(this.fq(ds, '_etl_runs'))};`,
+      'COMMIT TRANSACTION;',
+    ].join('\n');
+    await this.query(`record run of ${dest.name}`, script, { destination: dest.name, ...runParams(run) }, RUN_PARAM_TYPES);
+    logger.info('bigquery: table replaced', { destination: dest.name, rows, ms: Date.now() - started });
+  }
+
+  async recordRun(run: RunRecord): Promise<void> {
+    await this.ensureSchemaOnce();
+    const ds = this.datasetOf(run.destination.split('.')[0]);
+    await this.query(`record run of ${run.destination}`, INSERT_RUN(this.fq(ds, '_etl_runs')), runParams(run), RUN_PARAM_TYPES);
+  }
+
+  /**
+   * Streams `select` (one NDJSON line per row) out of the scratch DuckDB into one load job that
+   * replaces `table`. Retried as a whole (WRITE_TRUNCATE makes a repeat harmless). Returns the rows.
+   */
+  private async loadFromDuckDb(
+    ds: string,
+    table: string,
+    schema: BigQueryTableSchema,
+    staged: StagedBatch,
+    select: string,
+  ): Promise<number> {
+    return withRetry(`load job into ${ds}.${table}`, this.retry, async () => {
+      const t = this.table(ds, table);
+      const out = t.createWriteStream({
+        sourceFormat: 'NEWLINE_DELIMITED_JSON',
+        writeDisposition: 'WRITE_TRUNCATE',
+        createDisposition: 'CREATE_IF_NEEDED',
+        schema: { fields: schema.fields },
+        jobPrefix: `store_etl_${table}_`,
+      } as Parameters<Table['createWriteStream']>[0]);
+      const done = new Promise<void>((resolve, reject) => {
+        out.on('error', reject);
+        out.on('complete', (job: { metadata?: { status?: { errorResult?: unknown; errors?: unknown[] } } }) => {
+          const status = job?.metadata?.status;
+          if (status?.errorResult) reject(Object.assign(new Error('load job failed'), { errors: status.errors ?? [status.errorResult] }));
+          else resolve();
+        });
+      });
+      let rows = 0;
+      try {
+        const result = await staged.connection.stream(select);
+        for await (const chunk of result.yieldRows()) {
+          let text = '';
+          for (const r of chunk) text += `${String(r[0])}\n`;
+          rows += chunk.length;
+          if (!out.write(text)) await waitDrainOrError(out);
+        }
+        out.end();
+      } catch (e) {
+        out.destroy(e as Error);
+        throw e;
+      }
+      await done;
+      return rows;
+    });
+  }
+
+  // ---------------------------------------------------------------- stream
+
+  async applyStreamBatch(write: StreamWrite): Promise<void> {
+    await this.ensureSchemaOnce();
+    const dest = write.destination;
+    const ds = this.datasetOf(dest);
+    const ids = eventIdsOf(write as BigQueryStreamWrite);
+    const ingestedAt = new Date().toISOString();
+
+    // 1. Append the events to the changelog, one stable insertId per event.
+    for (let i = 0; i < write.upserts.length; i += INSERT_CHUNK) {
+      const rows = write.upserts.slice(i, i + INSERT_CHUNK).map((row, j) => ({
+        insertId: ids[i + j],
+        json: { _event_id: ids[i + j], _consumer_group: write.consumerGroup, _ingested_at: ingestedAt, ...jsonRow(dest, row) },
+      }));
+      await withRetry(`insertAll into ${ds}.${changelogTable(dest)}`, this.retry, () =>
+        this.table(ds, changelogTable(dest)).insert(rows, { raw: true, partialRetries: 0 } as never),
+      );
+    }
+
+    // 2. Upsert, quarantine and offsets in one transaction.
+    const statements: string[] = ['BEGIN TRANSACTION;'];
+    const params: Record<string, unknown> = { consumer_group: write.consumerGroup };
+    const types: Record<string, QueryParamType> = { consumer_group: 'STRING' };
+    if (write.upserts.length > 0) {
+      params.rows = JSON.stringify(write.upserts.map((r) => jsonRow(dest, r)));
+      types.rows = 'STRING';
+      statements.push(mergeUpserts(this.fq(ds, dest.table), dest));
+    }
+    if (write.quarantine.length > 0) {
+      params.quarantine = JSON.stringify(
+        write.quarantine.map((q) => ({
+          run_id: q.runId, destination: q.destination, source: q.source, file: q.file, line: q.line,
+          column_name: q.column, reason_code: q.reasonCode, reason: q.reason, raw: q.raw,
+        })),
+      );
+      types.quarantine = 'STRING';
+      statements.push(mergeQuarantine(this.fq(ds, '_quarantine')));
+    }
+    if (write.offsets.length > 0) {
+      params.offsets = JSON.stringify(write.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+      types.offsets = 'STRING';
+      statements.push(mergeOffsets(this.fq(ds, '_stream_offsets')));
+    }
+    if (statements.length === 1) return;
+    statements.push('COMMIT TRANSACTION;');
+    await this.query(`stream batch into ${dest.name}`, statements.join('\n'), params, types);
+  }
+
+  async readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]> {
+    if (topics.length === 0) return [];
+    await this.ensureSchemaOnce();
+    const out: StreamOffset[] = [];
+    for (const ds of this.datasets()) {
+      const rows = await this.query(
+        `read offsets of ${consumerGroup}`,
+        `SELECT topic, \`partition\`, next_offset FROM ${this.fq(ds, '_stream_offsets')} ` +
+          'WHERE consumer_group = @consumer_group AND topic IN UNNEST(@topics) ORDER BY topic, `partition`',
+        { consumer_group: consumerGroup, topics: [...topics] },
+        { consumer_group: 'STRING', topics: ['STRING'] },
+      );
+      for (const r of rows) {
+        out.push({ topic: String(r.topic), partition: Number(r.partition), offset: String(r.next_offset) });
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    // The client holds no connections that need closing.
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /** Runs a query job (a script when it has several statements) and returns its rows. */
+  private async query(
+    what: string,
+    sql: string,
+    params: Record<string, unknown>,
+    types: Record<string, QueryParamType>,
+  ): Promise<Record<string, unknown>[]> {
+    return withRetry(what, this.retry, async () => {
+      const [job] = await this.opts.client.createQueryJob({
+        query: sql,
+        params,
+        types: Object.fromEntries(Object.entries(types).filter(([k]) => k in params)),
+        location: this.opts.location,
+        jobPrefix: 'store_etl_',
+      } as Query);
+      const [rows] = await job.getQueryResults();
+      return rows as Record<string, unknown>[];
+    });
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+async function ignoreAlreadyExists(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if ((e as { code?: number }).code === 409) return;
+    throw e;
+  }
+}
+
+function waitDrainOrError(s: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      s.removeListener('error', onError);
+      resolve();
+    };
+    const onError = (e: Error) => {
+      s.removeListener('drain', onDrain);
+      reject(e);
+    };
+    s.once('drain', onDrain);
+    s.once('error', onError);
+  });
+}
+
+/** Event ids parallel to write.upserts: given by the consumer, or derived from the content. */
+export function eventIdsOf(write: BigQueryStreamWrite): string[] {
+  if (write.eventIds) {
+    if (write.eventIds.length !== write.upserts.length) {
+      throw new Error(`stream batch for ${write.destination.name}: ${write.eventIds.length} event ids for ${write.upserts.length} rows`);
+    }
+    return [...write.eventIds];
+  }
+  // Content id: destination + the row without its processing timestamp (updated_at).
+  return write.upserts.map((row) => {
+    const stable = Object.fromEntries(
+      write.destination.columns.filter((c) => c.name !== 'updated_at').map((c) => [c.name, jsonCell(row[c.name])]),
+    );
+    return `h-${createHash('sha256').update(`${write.destination.name}\n${JSON.stringify(stable)}`).digest('hex').slice(0, 32)}`;
+  });
+}
+
+const bqIdent = (name: string): string => `\`${name.replace(/`/g, '')}\``;
+
+/** `CAST(JSON_VALUE(r, '$.col') AS TYPE)`: typed column from a JSON array element. */
+const jsonField = (alias: string, name: string, type: ColumnType): string =>
+  type === 'STRING' ? `JSON_VALUE(${alias}, '$.${name}')` : `CAST(JSON_VALUE(${alias}, '$.${name}') AS ${type})`;
+
+/** MERGE by the catalog key; a later row of the batch for the same key wins. */
+export function mergeUpserts(target: string, dest: DestinationTable): string {
+  const cols = dest.columns.map((c) => c.name);
+  const select = dest.columns.map((c) => `${jsonField('r', c.name, c.type)} AS ${bqIdent(c.name)}`).join(', ');
+  const key = dest.key.map(bqIdent).join(', ');
+  const on = dest.key.map((k) => `T.${bqIdent(k)} = S.${bqIdent(k)}`).join(' AND ');
+  const nonKey = cols.filter((c) => !dest.key.includes(c));
+  return (
+    `MERGE ${target} T USING (\n` +
+    `  SELECT * EXCEPT(_pos) FROM (SELECT ${select}, _pos FROM UNNEST(JSON_QUERY_ARRAY(@rows)) AS r WITH OFFSET AS _pos)\n` +
+    `  QUALIFY ROW_NUMBER() OVER (PARTITION BY ${key} ORDER BY _pos DESC) = 1\n` +
+    `) S ON ${on}\n` +
+    (nonKey.length ? `WHEN MATCHED THEN UPDATE SET ${nonKey.map((c) => `${bqIdent(c)} = S.${bqIdent(c)}`).join(', ')}\n` : '') +
+    `WHEN NOT MATCHED THEN INSERT (${cols.map(bqIdent).join(', ')}) VALUES (${cols.map((c) => `S.${bqIdent(c)}`).join(', ')});`
+  );
+}
+
+/** Inserts quarantined events unless already there (a retried transaction adds nothing twice). */
+export function mergeQuarantine(target: string): string {
+  const cols = QUARANTINE_NDJSON_COLUMNS;
+  const select = cols.map((c) => `${jsonField('q', c.name, c.type)} AS ${bqIdent(c.name)}`).join(', ');
+  return (
+    `MERGE ${target} T USING (SELECT ${select} FROM UNNEST(JSON_QUERY_ARRAY(@quarantine)) AS q) S\n` +
+    'ON T.run_id = S.run_id AND T.destination = S.destination AND T.file = S.file ' +
+    'AND IFNULL(T.line, -1) = IFNULL(S.line, -1) AND T.reason_code = S.reason_code ' +
+    "AND IFNULL(T.column_name, '') = IFNULL(S.column_name, '')\n" +
+    `WHEN NOT MATCHED THEN INSERT (${cols.map((c) => c.name).join(', ')}) VALUES (${cols.map((c) => `S.${c.name}`).join(', ')});`
+  );
+}
+
+export function mergeOffsets(target: string): string {
+  return (
+    `MERGE ${target} T USING (\n` +
+    "  SELECT @consumer_group AS consumer_group, JSON_VALUE(o, '$.topic') AS topic,\n" +
+    "    CAST(JSON_VALUE(o, '$.partition') AS INT64) AS `partition`, CAST(JSON_VALUE(o, '$.offset') AS INT64) AS next_offset\n" +
+    '  FROM UNNEST(JSON_QUERY_ARRAY(@offsets)) AS o\n' +
+    ') S ON T.consumer_group = S.consumer_group AND T.topic = S.topic AND T.`partition` = S.`partition`\n' +
+    'WHEN MATCHED THEN UPDATE SET next_offset = S.next_offset, updated_at = CURRENT_TIMESTAMP()\n' +
+    'WHEN NOT MATCHED THEN INSERT (consumer_group, topic, `partition`, next_offset, updated_at) ' +
+    'VALUES (S.consumer_group, S.topic, S.`partition`, S.next_offset, CURRENT_TIMESTAMP());'
+  );
+}
+
+const INSERT_RUN = (target: string): string =>
+  `INSERT INTO ${target} (run_id, destination, mode, started_at, ended_at, rows_in, rows_loaded, rows_quarantined, rows_out, status, error, report) ` +
+  'VALUES (@run_id, @run_destination, @mode, @started_at, @ended_at, @rows_in, @rows_loaded, @rows_quarantined, @rows_out, @status, @error, @report)';
+
+const RUN_PARAM_TYPES: Record<string, QueryParamType> = {
+  destination: 'STRING',
+  run_id: 'STRING', run_destination: 'STRING', mode: 'STRING', started_at: 'TIMESTAMP', ended_at: 'TIMESTAMP',
+  rows_in: 'INT64', rows_loaded: 'INT64', rows_quarantined: 'INT64', rows_out: 'INT64',
+  status: 'STRING', error: 'STRING', report: 'STRING',
+};
+
+function runParams(run: RunRecord): Record<string, unknown> {
+  return {
+    run_id: run.runId, run_destination: run.destination, mode: run.mode,
+    started_at: run.startedAt.toISOString(), ended_at: run.endedAt.toISOString(),
+    rows_in: run.rowsIn, rows_loaded: run.rowsLoaded, rows_quarantined: run.rowsQuarantined, rows_out: run.rowsOut,
+    status: run.status, error: run.error, report: run.report,
+  };
 }

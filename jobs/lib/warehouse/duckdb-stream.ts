@@ -1,26 +1,126 @@
 /**
  * Stream micro-batches into DuckDB, exactly once: rows, quarantined events and the consumed
  * offsets are written in one transaction, so a consumer resuming from the stored offsets
- * neither loses nor repeats an event. (Filled in by the stream layer.)
+ * neither loses nor repeats an event.
+ *
+ * Rows are upserted by the destination key (INSERT ... ON CONFLICT DO UPDATE; stream tables have
+ * that key as PRIMARY KEY). Within one batch a later event for a key wins. The whole batch is
+ * bound as one VARCHAR[] per column and cast to the column types in SQL: one statement per batch.
+ * `inTransaction` lets the stream layer maintain derived tables (vendor availability, outbox)
+ * in the same transaction.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { StreamOffset, StreamWrite } from './types';
+import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
+import { DUCKDB_TYPES, quoteIdent } from '../ddl';
+import { AVAILABILITY_COLUMNS_DDL, AVAILABILITY_TABLE, OUTBOX_COLUMNS_DDL, utcTimestamp } from '../stream/availability';
+import type { CellValue, Row, StreamOffset, StreamWrite } from './types';
 
 /** Bookkeeping tables the stream layer needs in each dataset. */
 export const STREAM_BOOKKEEPING_DDL = (dataset: string): string[] => [
   `CREATE TABLE IF NOT EXISTS ${dataset}._stream_offsets (consumer_group VARCHAR NOT NULL, topic VARCHAR NOT NULL, ` +
     `partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL, ` +
     `PRIMARY KEY (consumer_group, topic, partition))`,
+  `CREATE TABLE IF NOT EXISTS ${dataset}._stream_outbox (${OUTBOX_COLUMNS_DDL})`,
+  `CREATE TABLE IF NOT EXISTS ${dataset}.${AVAILABILITY_TABLE} (${AVAILABILITY_COLUMNS_DDL})`,
 ];
 
-export async function applyStreamBatchDuckDb(_c: DuckDBConnection, _write: StreamWrite): Promise<void> {
-  throw new Error('stream writes into DuckDB are not implemented yet');
+const cellText = (v: CellValue): string | null => {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return utcTimestamp(v);
+  return String(v);
+};
+
+/** Last event per key wins (ON CONFLICT cannot touch one row twice in a statement). */
+function lastPerKey(key: readonly string[], rows: readonly Row[]): Row[] {
+  const byKey = new Map<string, Row>();
+  for (const r of rows) {
+    const k = JSON.stringify(key.map((c) => r[c] ?? null));
+    byKey.delete(k);
+    byKey.set(k, r);
+  }
+  return [...byKey.values()];
+}
+
+export async function applyStreamBatchDuckDb(
+  c: DuckDBConnection,
+  write: StreamWrite,
+  inTransaction?: (c: DuckDBConnection) => Promise<void>,
+): Promise<void> {
+  const dest = write.destination;
+  const ds = quoteIdent(dest.dataset);
+  const target = `${ds}.${quoteIdent(dest.table)}`;
+  const now = utcTimestamp(new Date());
+  await c.run('BEGIN TRANSACTION');
+  try {
+    const rows = lastPerKey(dest.key, write.upserts);
+    if (rows.length > 0) {
+      const cols = dest.columns;
+      const keys = new Set(dest.key);
+      const nonKey = cols.filter((col) => !keys.has(col.name));
+      const sel = cols
+        .map((col, i) => `CAST(c${i} AS ${DUCKDB_TYPES[col.type]}) AS ${quoteIdent(col.name)}`)
+        .join(', ');
+      const unnest = cols.map((_, i) => `unnest($${i + 1}::VARCHAR[]) AS c${i}`).join(', ');
+      const conflict =
+        nonKey.length > 0
+          ? `DO UPDATE SET ${nonKey.map((col) => `${quoteIdent(col.name)} = excluded.${quoteIdent(col.name)}`).join(', ')}`
+          : 'DO NOTHING';
+      await c.run(
+        `INSERT INTO ${target} (${cols.map((col) => quoteIdent(col.name)).join(', ')}) ` +
+          `SELECT ${sel} FROM (SELECT ${unnest}) ON CONFLICT (${dest.key.map(quoteIdent).join(', ')}) ${conflict}`,
+        cols.map((col) => listValue(rows.map((r) => cellText(r[col.name] ?? null)))),
+        cols.map(() => LIST(VARCHAR)),
+      );
+    }
+    for (const q of write.quarantine) {
+      await c.run(`INSERT INTO ${ds}._quarantine VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+        q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw,
+      ]);
+    }
+    for (const o of write.offsets) {
+      await c.run(
+        `INSERT INTO ${ds}._stream_offsets VALUES ($1, $2, $3, $4::BIGINT, $5::TIMESTAMP)
+         ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at`,
+        [write.consumerGroup, o.topic, o.partition, o.offset, now],
+      );
+    }
+    if (inTransaction) await inTransaction(c);
+    await testPauseBeforeCommit();
+    await c.run('COMMIT');
+  } catch (e) {
+    await c.run('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
 }
 
 export async function readOffsetsDuckDb(
-  _c: DuckDBConnection,
-  _group: string,
-  _topics: readonly string[],
+  c: DuckDBConnection,
+  group: string,
+  topics: readonly string[],
 ): Promise<StreamOffset[]> {
-  return [];
+  if (topics.length === 0) return [];
+  const datasets = (
+    await c.runAndReadAll(
+      `SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_name = '_stream_offsets'`,
+    )
+  ).getRowObjectsJS().map((r) => String(r.table_schema));
+  const out: StreamOffset[] = [];
+  for (const d of datasets) {
+    const rows = (
+      await c.runAndReadAll(
+        `SELECT topic, partition, next_offset FROM ${quoteIdent(d)}._stream_offsets
+         WHERE consumer_group = $1 AND list_contains($2::VARCHAR[], topic) ORDER BY topic, partition`,
+        [group, listValue([...topics])],
+        [VARCHAR, LIST(VARCHAR)],
+      )
+    ).getRowObjectsJS();
+    for (const r of rows) out.push({ topic: String(r.topic), partition: Number(r.partition), offset: String(r.next_offset) });
+  }
+  return out;
+}
+
+/** Test hook, inert unless set: ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS holds the transaction open. */
+async function testPauseBeforeCommit(): Promise<void> {
+  const pause = Number(process.env.ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS ?? 0);
+  if (pause > 0) await new Promise((r) => setTimeout(r, pause));
 }

@@ -1,0 +1,127 @@
+/**
+ * Stream-layer settings from the environment (documented in .env.example and docs/stream.md),
+ * topic names, and the kafkajs client. Topics: `<TOPIC_NAME>_<source>` per stream source,
+ * `<TOPIC_NAME>_dead_letter` for poison events, `<TOPIC_NAME>_vendor_availability` for the
+ * sold-out / back-in-stock broadcast.
+ */
+import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { catalog } from '../../catalog';
+import type { StreamDestination } from '../catalog-types';
+import { findSource } from '../catalog-check';
+import { logger } from '../log';
+
+export interface StreamConfig {
+  readonly brokers: string[];
+  readonly topicPrefix: string;
+  readonly group: string;
+  /** Partitions of the topics this layer creates. */
+  readonly partitions: number;
+  /** kafkajs consumer session timeout; a SIGKILLed consumer's partitions move after it. */
+  readonly sessionTimeoutMs: number;
+  /** Upper bound of one fetch per partition = the largest micro-batch (bytes). */
+  readonly maxBatchBytes: number;
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got '${v}'`);
+  return n;
+}
+
+export function loadStreamConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<StreamConfig> = {}): StreamConfig {
+  const brokers = (env.BOOTSTRAP_SERVER ?? 'localhost:9092').split(',').map((s) => s.trim()).filter(Boolean);
+  const topicPrefix = (env.TOPIC_NAME ?? 'store').trim();
+  if (!/^[A-Za-z0-9._-]+$/.test(topicPrefix)) throw new Error(`TOPIC_NAME '${topicPrefix}' is not a valid topic prefix`);
+  return {
+    brokers,
+    topicPrefix,
+    group: (env.TOPIC_GROUP ?? 'store-etl').trim(),
+    partitions: intEnv(env, 'STREAM_PARTITIONS', 3),
+    sessionTimeoutMs: intEnv(env, 'STREAM_SESSION_TIMEOUT_MS', 10000, 6000),
+    maxBatchBytes: intEnv(env, 'STREAM_MAX_BATCH_BYTES', 1048576, 1024),
+    ...overrides,
+  };
+}
+
+/** The stream destinations of the catalog, in a stable order. */
+export const streamDestinations = (): StreamDestination[] =>
+  catalog.destinations.filter((d): d is StreamDestination => d.mode === 'stream');
+
+export const sourceOf = (dest: StreamDestination) => findSource(catalog, dest.sources[0]);
+
+export const topicFor = (cfg: Pick<StreamConfig, 'topicPrefix'>, sourceName: string): string =>
+  `${cfg.topicPrefix}_${sourceName}`;
+export const deadLetterTopic = (cfg: Pick<StreamConfig, 'topicPrefix'>): string => `${cfg.topicPrefix}_dead_letter`;
+export const availabilityTopic = (cfg: Pick<StreamConfig, 'topicPrefix'>): string =>
+  `${cfg.topicPrefix}_vendor_availability`;
+
+/** Accepts `store.fact_shoppingcarts`, `fact_shoppingcarts` or the source name `shoppingcart`. */
+export function resolveStreamTables(names: readonly string[]): StreamDestination[] {
+  const all = streamDestinations();
+  if (names.length === 0) return all;
+  return names.map((n) => {
+    const d = all.find((x) => x.name === n || x.table === n || x.sources[0] === n);
+    if (!d) throw new Error(`unknown stream table '${n}' (known: ${all.map((x) => x.table).join(', ')})`);
+    return d;
+  });
+}
+
+const LEVELS: Record<number, string> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** kafkajs logs go through winston (warn and up unless KAFKAJS_LOG_LEVEL says otherwise). */
+export function createKafka(cfg: StreamConfig, clientId = 'store-etl', extra: Partial<KafkaConfig> = {}): Kafka {
+  const level = ({ error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG } as const)[
+    (process.env.KAFKAJS_LOG_LEVEL ?? 'warn') as 'warn'
+  ] ?? logLevel.WARN;
+  return new Kafka({
+    clientId,
+    brokers: cfg.brokers,
+    logLevel: level,
+    logCreator: () => ({ namespace, level: l, log }: LogEntry) => {
+      const { message, ...rest } = log;
+      logger.log(LEVELS[l] ?? 'info', `kafka: ${message}`, { namespace, ...rest });
+    },
+    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 5000 },
+    ...extra,
+  });
+}
+
+/** Creates the topics when missing (idempotent), with STREAM_PARTITIONS partitions. */
+export async function ensureTopics(kafka: Kafka, cfg: StreamConfig, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = [...new Set(topics)].filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: cfg.partitions, replicationFactor: 1 })),
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** High watermarks (next offset to be written) of each partition of `topics`: "topic:partition" -> offset. */
+export async function endOffsets(kafka: Kafka, topics: readonly string[]): Promise<Map<string, bigint>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const out = new Map<string, bigint>();
+    for (const topic of topics) {
+      for (const p of await admin.fetchTopicOffsets(topic)) out.set(`${topic}:${p.partition}`, BigInt(p.high));
+    }
+    return out;
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,346 @@
+#!/usr/bin/env node
+/**
+ * Writes the store's 15 source files in exactly their source formats (tab-separated with a
+ * header; orders_paid_creditcard.txt comma-separated), seeded and deterministic: the same
+ * arguments always give the same bytes. `--orders` scales everything (benchmarks use 1M);
+ * `--faults` injects the flaws the real export has, at `--fault-rate`, so the pipeline's
+ * quarantine and report can be exercised on data of any size.
+ *
+ *   npm run generate-data -- --orders 1000000 --out .state/bench-data
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { catalog } from '../jobs/catalog';
+import { main, reportError } from '../jobs/lib/cli';
+import { UsageError } from '../jobs/lib/errors';
+import { logger } from '../jobs/lib/log';
+import { createProgress } from '../jobs/lib/progress';
+
+const HELP = `Usage: npm run generate-data -- [--orders N] [--out DIR] [--seed S] [--faults] [--fault-rate R]
+
+Writes the 15 source files of the store into DIR (default: data_source), deterministic for a
+given seed. Entity counts scale with --orders (default 500): users = orders/4, products =
+orders/20, carts = orders/10 (each with sensible minimums).
+
+Options:
+  --orders N       number of orders (default 500)
+  --out DIR        output folder (default data_source)
+  --seed S         random seed (default 42)
+  --faults         inject real-world flaws: damaged ids (2.56324E+15), rows with the wrong
+                   separator, bad dates, non-numbers, blank lines, padded headers and values,
+                   repeated link rows, invalid UTF-8 bytes
+  --fault-rate R   share of rows with a flaw when --faults is on (default 0.02)
+  -h, --help       show this help`;
+
+export interface GenerateOptions {
+  readonly orders: number;
+  readonly out: string;
+  readonly seed: number;
+  readonly faults: boolean;
+  readonly faultRate: number;
+}
+
+/** mulberry32: small, fast, good enough for test data, and identical on every machine. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)],
+  };
+}
+type Rng = ReturnType<typeof rng>;
+
+/** Buffered file writer that respects backpressure, so memory stays flat at any scale. */
+class Writer {
+  private buf: string[] = [];
+  private size = 0;
+  private readonly stream: fs.WriteStream;
+  rows = 0;
+  constructor(file: string) {
+    this.stream = fs.createWriteStream(file);
+  }
+  async line(s: string | Buffer): Promise<void> {
+    if (Buffer.isBuffer(s)) {
+      await this.flush();
+      if (!this.stream.write(Buffer.concat([s, Buffer.from('\n')]))) await once(this.stream, 'drain');
+      return;
+    }
+    this.buf.push(s);
+    this.size += s.length + 1;
+    if (this.size > 1 << 16) await this.flush();
+  }
+  async row(fields: readonly (string | number)[], sep = '\t'): Promise<void> {
+    this.rows++;
+    await this.line(fields.join(sep));
+  }
+  private async flush(): Promise<void> {
+    if (this.buf.length === 0) return;
+    const chunk = this.buf.join('\n') + '\n';
+    this.buf = [];
+    this.size = 0;
+    if (!this.stream.write(chunk)) await once(this.stream, 'drain');
+  }
+  async close(): Promise<void> {
+    await this.flush();
+    this.stream.end();
+    await once(this.stream, 'finish');
+  }
+}
+
+const FIRST = ['Anna', 'Carol', 'Julia', 'Irene', 'Rachel', 'Sophie', 'Wendy', 'Gregory', 'Jessica', 'Jason', 'Diana', 'Leroy', 'Hailey', 'Kenneth', 'Nicholas', 'Samantha', 'Corey', 'Michael'];
+const LAST = ['Addison', 'Campbell', 'Jones', 'Everly', 'Rose', 'Sutton', 'West', 'Adams', 'Stephens', 'Smith', 'Mccall', 'Riggs', 'Aguilar', 'Kaiser', 'Moore', 'Molina', 'Ellis', 'Kelly'];
+const STREETS = ['Candy Rd', 'Brown St', 'Seaside St', 'East Dr', 'River Dr', 'West Dr', 'Vine St', 'Holt Glens', 'Miller Tunnel'];
+const CITIES = ['San Francisco, CA', 'Gainesville, FL', 'Seattle, WA', 'Houston, TX', 'Boston, MA', 'Portland, OR', 'Chicago, IL'];
+const CATEGORIES = ['Laptops', 'Mobile phones', 'Tablets', 'Servers', 'PC', 'Cables', 'Headphones', 'Monitors', 'Keyboards', 'Mice', 'Printers', 'Scanners', 'Webcams', 'Speakers', 'Microphones', 'External Drives', 'Memory Cards', 'USB Hubs', 'Routers', 'Switches', 'Modems', 'Projectors', 'Smartwatches', 'Fitness Trackers', 'VR Headsets', 'Drones', 'Game Consoles', 'Smart TVs', 'Streaming Devices', 'E-readers'];
+const BRANDS = ['Apple', 'Microsoft', 'Lenovo', 'Asus', 'Dell', 'Monoprice', 'Sony', 'HP', 'Samsung', 'Google', 'Bose', 'JBL', 'Garmin', 'DJI', 'Philips', 'TP-Link'];
+const VARIANTS = ['13-inch', '15-inch', '64GB', '128GB', '256GB', 'Black', 'Silver', 'Wireless', 'Pro', 'Mini'];
+const CARD_PREFIXES = ['4', '51', '37', '6011', '35'];
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+const dateFrom = (day: number) => {
+  const d = new Date(Date.UTC(2018, 0, 1) + day * 86400000);
+  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`;
+};
+const money = (x: number) => (Math.round(x * 100) / 100).toFixed(2);
+
+function cardNumber(r: Rng): string {
+  let s = r.pick(CARD_PREFIXES);
+  while (s.length < 16) s += String(r.int(0, 9));
+  return s;
+}
+/** What a spreadsheet does to a 16-digit number: 4564148144006084 -> 4.56415E+15. */
+const scientific = (digits: string) => `${(Number(digits) / 10 ** (digits.length - 1)).toFixed(5).replace(/0+$/, '')}E+${digits.length - 1}`;
+
+interface OptionInfo {
+  productId: number;
+  optionId: number;
+  price: number;
+  stock: number;
+}
+
+export async function generate(o: GenerateOptions): Promise<Record<string, number>> {
+  fs.mkdirSync(o.out, { recursive: true });
+  const r = rng(o.seed);
+  const fault = () => o.faults && r.next() < o.faultRate;
+  const src = (name: string) => catalog.sources.find((s) => s.name === name)!;
+  const open = async (name: string): Promise<Writer> => {
+    const s = src(name);
+    const w = new Writer(path.join(o.out, s.file));
+    // The real export pads some header names with a space; the pipeline must not care.
+    const names = s.columns.map((c, i) => (o.faults && i === s.columns.length - 1 && s.delimiter === '\t' ? `${c.name} ` : c.name));
+    await w.line(names.join(s.delimiter));
+    return w;
+  };
+  const counts: Record<string, number> = {};
+  const done = async (name: string, w: Writer) => {
+    await w.close();
+    counts[name] = w.rows;
+  };
+
+  const nUsers = Math.max(20, Math.floor(o.orders / 4));
+  const nProducts = Math.max(30, Math.floor(o.orders / 20));
+  const nVendors = Math.max(10, Math.floor(o.orders / 2000));
+  const nCarts = Math.max(10, Math.floor(o.orders / 10));
+  const categoryIds = CATEGORIES.map((_, i) => 4000 + i * 100);
+
+  // Dimensions first: options are kept in memory (a few per product) to price order lines.
+  let w = await open('category');
+  for (let i = 0; i < CATEGORIES.length; i++) await w.row([categoryIds[i], CATEGORIES[i]]);
+  await done('category', w);
+
+  w = await open('vendor');
+  for (let i = 0; i < nVendors; i++) {
+    const brand = `${BRANDS[i % BRANDS.length]}${i >= BRANDS.length ? ` ${Math.floor(i / BRANDS.length)}` : ''}`;
+    const name = fault() ? ` ${brand} ` : brand;
+    await w.row([5000 + i * 100, name, String(2000000000 + r.int(0, 7999999999)), `${brand.toLowerCase().replace(/\W+/g, '')}@example.com`]);
+  }
+  if (o.faults) await w.line('');
+  await done('vendor', w);
+
+  const options: OptionInfo[] = [];
+  const products = await open('products');
+  const belong = await open('products_belong_category');
+  const optionFile = await open('option');
+  const hasOptions = await open('products_has_options');
+  const soldBy = await open('product_sold_vendor');
+  for (let i = 0; i < nProducts; i++) {
+    const pid = 1200 + i * 100;
+    const brand = r.pick(BRANDS);
+    const cat = r.pick(categoryIds);
+    const name = `${brand} ${CATEGORIES[(cat - 4000) / 100]} ${i}`;
+    const desc = `The ${name} is built for everyday use; reliable and fast.`;
+    if (fault()) {
+      // The wrong separator: the row collapses into two fields.
+      await products.row([pid, `${name}  ${desc}`]);
+    } else if (fault()) {
+      // Invalid UTF-8 in free text, as the real export has.
+      products.rows++;
+      await products.line(Buffer.concat([Buffer.from(`${pid}\t${name}\t`), Buffer.from([0xff, 0xfe]), Buffer.from(desc)]));
+    } else {
+      await products.row([pid, name, desc]);
+    }
+    await belong.row([pid, cat]);
+    if (fault()) await belong.row([pid, cat]); // a repeated link row
+    const nOpt = r.int(1, 3);
+    for (let j = 1; j <= nOpt; j++) {
+      const oid = pid + j;
+      const price = r.int(5, 2500);
+      const stock = r.int(0, 60);
+      options.push({ productId: pid, optionId: oid, price, stock });
+      await optionFile.row([oid, `${name} ${r.pick(VARIANTS)}`]);
+      await hasOptions.row([pid, oid, stock, price, r.int(0, 1), `${name} spec sheet: ${r.pick(VARIANTS)}`]);
+    }
+    const v1 = r.int(0, nVendors - 1);
+    await soldBy.row([5000 + v1 * 100, pid]);
+    if (r.next() < 0.3) {
+      const v2 = (v1 + 1 + r.int(0, nVendors - 2)) % nVendors;
+      if (v2 !== v1) await soldBy.row([5000 + v2 * 100, pid]);
+    }
+  }
+  if (o.faults) await hasOptions.line('');
+  await done('products', products);
+  await done('products_belong_category', belong);
+  await done('option', optionFile);
+  await done('products_has_options', hasOptions);
+  await done('product_sold_vendor', soldBy);
+
+  const cards: string[] = [];
+  w = await open('user');
+  const userCards = await open('user_has_creditcard');
+  for (let i = 0; i < nUsers; i++) {
+    const uid = 100 + i;
+    const first = r.pick(FIRST);
+    const last = r.pick(LAST);
+    const card = cardNumber(r);
+    cards.push(card);
+    const address = `${r.int(1, 99999)} ${r.pick(STREETS)}, ${r.pick(CITIES)} ${r.int(10000, 99999)}`;
+    await w.row([uid, `${first.toLowerCase()}${i}`, `pw-${r.int(100000, 999999)}`, `${first} ${last}`, address, `${first.toLowerCase()}.${last.toLowerCase()}${i}@example.com`, String(2000000000 + r.int(0, 7999999999))]);
+    await userCards.row([uid, fault() ? scientific(card) : card]);
+  }
+  await done('user', w);
+  await done('user_has_creditcard', userCards);
+
+  const orders = await open('order');
+  const placed = await open('orders_placed_user');
+  const paid = await open('orders_paid_creditcard');
+  const lines = await open('orders_has_products');
+  const progress = createProgress('generate orders', o.orders);
+  for (let i = 0; i < o.orders; i++) {
+    const oid = 1000 + i;
+    const user = r.int(0, nUsers - 1);
+    const nLines = r.int(1, 4);
+    let items = 0;
+    let subtotal = 0;
+    const seen = new Set<number>();
+    for (let k = 0; k < nLines; k++) {
+      const opt = options[r.int(0, options.length - 1)];
+      if (seen.has(opt.optionId)) continue;
+      seen.add(opt.optionId);
+      const qty = r.int(1, 3);
+      items += qty;
+      subtotal += qty * opt.price;
+      await lines.row([oid, opt.productId, opt.optionId, qty]);
+    }
+    const shipping = r.int(2, 20);
+    const tax = r.int(500, 1025) / 10000;
+    const day = r.int(0, 6 * 365);
+    let orderDate = dateFrom(day);
+    let total = money(subtotal * (1 + tax) + shipping);
+    if (fault()) orderDate = '2018-02-30';
+    else if (fault()) total = 'N/A';
+    const shipName = fault() ? ` ${r.pick(FIRST)} ${r.pick(LAST)} ` : `${r.pick(FIRST)} ${r.pick(LAST)}`;
+    await orders.row([oid, items, shipping, tax, total, orderDate, dateFrom(day + r.int(1, 7)), shipName, `${r.int(1, 99999)} ${r.pick(STREETS)}, ${r.pick(CITIES)}`, `TR${String(r.int(0, 9999999)).padStart(7, '0')}`, r.int(0, 1)]);
+    if (o.faults && i % 997 === 500) await orders.line('');
+    await placed.row([100 + user, oid]);
+    const card = cards[user];
+    await paid.row([fault() ? scientific(card) : card, oid], ',');
+    if ((i & 0xffff) === 0) progress.update(i, i);
+  }
+  progress.update(o.orders, o.orders);
+  progress.stop();
+  await done('order', orders);
+  await done('orders_placed_user', placed);
+  await done('orders_paid_creditcard', paid);
+  await done('orders_has_products', lines);
+
+  // Stream sources: carts and what they hold.
+  const carts = await open('shoppingcart');
+  const cartLines = await open('carts_has_products');
+  for (let i = 0; i < nCarts; i++) {
+    const cid = 3000 + i * 100;
+    await carts.row([cid, r.next() < 0.5 ? 1 : 0]);
+    const seen = new Set<number>();
+    for (let k = r.int(1, 4); k > 0; k--) {
+      const opt = options[r.int(0, options.length - 1)];
+      if (seen.has(opt.optionId)) continue;
+      seen.add(opt.optionId);
+      await cartLines.row([cid, opt.productId, opt.optionId, r.int(1, 3)]);
+    }
+  }
+  await done('shoppingcart', carts);
+  await done('carts_has_products', cartLines);
+  return counts;
+}
+
+function parseOptions(argv: string[]): GenerateOptions | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        orders: { type: 'string' },
+        out: { type: 'string' },
+        seed: { type: 'string' },
+        faults: { type: 'boolean' },
+        'fault-rate': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) return 'help';
+  const num = (name: string, v: unknown, dflt: number, min: number) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}, got '${String(v)}'`);
+    return n;
+  };
+  return {
+    orders: Math.floor(num('orders', values.orders, 500, 1)),
+    out: path.resolve(String(values.out ?? 'data_source')),
+    seed: Math.floor(num('seed', values.seed, 42, 0)),
+    faults: Boolean(values.faults),
+    faultRate: num('fault-rate', values['fault-rate'], 0.02, 0),
+  };
+}
+
+if (require.main === module) {
+  main(async () => {
+    try {
+      const opts = parseOptions(process.argv.slice(2));
+      if (opts === 'help') {
+        process.stdout.write(HELP + '\n');
+        return 0;
+      }
+      const t0 = Date.now();
+      const counts = await generate(opts);
+      logger.info('data generated', { out: opts.out, seconds: (Date.now() - t0) / 1000 });
+      for (const [name, n] of Object.entries(counts)) process.stdout.write(`${name.padEnd(26)} ${String(n).padStart(10)} rows\n`);
+      return 0;
+    } catch (e) {
+      return reportError(e);
+    }
+  });
+}

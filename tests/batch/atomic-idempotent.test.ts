@@ -1,0 +1,83 @@
+/**
+ * A batch load replaces its table atomically: a job failing or killed inside the load leaves the
+ * previous table as it was, and two runs on the same input give identical tables.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { count, query, REFERENCE_SAMPLE, ROOT, runNode, tempDir } from '../helpers/env';
+import { generate } from '../../scripts/generate-data';
+
+const tableDigest = async (db: string, table: string) => {
+  const [[digest]] = await query(db, `SELECT md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)) FROM ${table} t`);
+  return digest;
+};
+
+describe('atomic replace', () => {
+  const state = tempDir('atomic');
+  const db = path.join(state, 'warehouse.duckdb');
+  const other = tempDir('gen');
+  let before: unknown;
+
+  beforeAll(async () => {
+    await generate({ orders: 50, out: other, seed: 7, faults: false, faultRate: 0 });
+    const r = runNode('jobs/dim_vendors.js', ['--source-dir', REFERENCE_SAMPLE], { ETL_STATE_DIR: state });
+    expect(r.status).toBe(0);
+    before = await tableDigest(db, 'store.dim_vendors');
+  });
+
+  test('a load failing before COMMIT leaves the previous table', async () => {
+    const r = runNode('jobs/dim_vendors.js', ['--source-dir', other], {
+      ETL_STATE_DIR: state,
+      ETL_TEST_FAIL_BEFORE_COMMIT: '1',
+    });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/error: loading store\.dim_vendors into duckdb .* failed: test hook/);
+    expect(await count(db, 'store.dim_vendors')).toBe(26);
+    expect(await tableDigest(db, 'store.dim_vendors')).toBe(before);
+  });
+
+  test('a job killed (SIGKILL) inside the load transaction leaves the previous table', async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/jobs/dim_vendors.js'), '--source-dir', other], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, ETL_STATE_DIR: state, LOG_FORMAT: 'json', ETL_TEST_PAUSE_BEFORE_COMMIT_MS: '60000' },
+    });
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('pausing inside the load transaction')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`job exited (${code}) before the pause: ${err}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    expect(await count(db, 'store.dim_vendors')).toBe(26);
+    expect(await tableDigest(db, 'store.dim_vendors')).toBe(before);
+    // The killed run never committed, so it left no run record either.
+    const [[runs]] = await query(db, `SELECT count(*)::INTEGER FROM store._etl_runs WHERE destination = 'store.dim_vendors'`);
+    expect(runs).toBe(1);
+  });
+
+  test('the next successful run swaps the new table in', async () => {
+    const r = runNode('jobs/dim_vendors.js', ['--source-dir', other], { ETL_STATE_DIR: state });
+    expect(r.status).toBe(0);
+    expect(await count(db, 'store.dim_vendors')).toBe(10);
+  });
+});
+
+test('two runs on the same input give identical tables and no doubled quarantine', async () => {
+  const state = tempDir('idem');
+  const db = path.join(state, 'warehouse.duckdb');
+  const env = { ETL_STATE_DIR: state, ETL_SOURCE_DIR: REFERENCE_SAMPLE };
+  const digests: unknown[] = [];
+  const quarantined: unknown[] = [];
+  for (let i = 0; i < 2; i++) {
+    expect(runNode('jobs/fact_orders.js', [], env).status).toBe(0);
+    digests.push(await tableDigest(db, 'store.fact_orders'));
+    quarantined.push((await query(db, `SELECT count(*)::INTEGER FROM store._quarantine`))[0][0]);
+  }
+  expect(digests[0]).toBe(digests[1]);
+  expect(quarantined).toEqual([12, 12]);
+  const runs = await query(db, `SELECT rows_out::INTEGER, status FROM store._etl_runs ORDER BY started_at`);
+  expect(runs).toEqual([[27, 'success'], [27, 'success']]);
+});

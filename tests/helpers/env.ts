@@ -1,0 +1,49 @@
+/** Shared test helpers: temp folders, the reference sample, running built CLIs, querying DuckDB. */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const REFERENCE_SAMPLE = path.resolve(ROOT, '..', 'shared', 'reference-data', 'alibaba-sample');
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `etl-${prefix}-`));
+}
+
+/** Runs a compiled CLI (`npm test` builds dist/ first) with a clean, explicit environment. */
+export function runNode(script: string, args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [path.join(ROOT, 'dist', script), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_FORMAT: 'json', LOG_LEVEL: 'warn', ...env },
+  });
+}
+
+export async function query(dbPath: string, sql: string): Promise<unknown[][]> {
+  const instance = await DuckDBInstance.create(dbPath, { access_mode: 'READ_ONLY' });
+  const c = await instance.connect();
+  try {
+    return (await c.runAndReadAll(sql)).getRowsJS() as unknown[][];
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+}
+
+export async function count(dbPath: string, table: string): Promise<number> {
+  const [[n]] = await query(dbPath, `SELECT count(*)::INTEGER FROM ${table}`);
+  return Number(n);
+}
+
+/** Copies selected source files into a fresh folder, optionally rewriting some of them. */
+export function sourceFolder(from: string, files: Record<string, string | null> = {}): string {
+  const dir = tempDir('src');
+  for (const f of fs.readdirSync(from)) fs.copyFileSync(path.join(from, f), path.join(dir, f));
+  for (const [f, body] of Object.entries(files)) {
+    if (body === null) fs.rmSync(path.join(dir, f));
+    else fs.writeFileSync(path.join(dir, f), body);
+  }
+  return dir;
+}
