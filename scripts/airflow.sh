@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Starts Airflow 3 locally (`npm run airflow`): `airflow standalone` = api-server (UI and REST API
+# at http://localhost:8080) + scheduler + dag-processor + triggerer, LocalExecutor, SQLite
+# metadata DB under AIRFLOW_HOME, DAG folder dags/, examples off. Stop it with Ctrl-C.
+#
+# Login (Airflow's simple auth manager, role admin): AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD,
+# dev defaults admin / admin; set them in .env or the environment for anything shared.
+#
+# Env (all optional):
+#   AIRFLOW_HOME            default .state/airflow (config, SQLite DB, logs, generated secrets)
+#   AIRFLOW_PORT            default 8080;  AIRFLOW_BIND_HOST  default 127.0.0.1
+#   AIRFLOW_ADMIN_USER      default admin; AIRFLOW_ADMIN_PASSWORD  default admin
+#   ETL_RUNNER              docker (default) | local: how the DAGs run the jobs (docs/airflow.md)
+#   ETL_WAREHOUSE_POOL      default duckdb_warehouse: the 1-slot pool serializing warehouse writes
+#   DOCKER_URL, DOCKER_NETWORK, ETL_SOURCE_DIR, ETL_STATE_DIR, DUCKDB_PATH, WAREHOUSE, ...
+#                           read by the DAGs and the jobs, passed through unchanged
+#   AIRFLOW_SKIP_SETUP=1    do not run scripts/setup-airflow.sh first
+# `scripts/airflow.sh env` prints the Airflow env exports instead of starting (for `airflow` CLI use):
+#   eval "$(bash scripts/airflow.sh env)" && airflow dags list
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+log() { printf '[airflow] %s\n' "$*" >&2; }
+
+# Values from .env (if any) when not already set in the environment.
+if [[ -f .env ]]; then
+  while IFS='=' read -r key value; do
+    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] || continue
+    [[ -n "${!key+x}" ]] && continue
+    value="${value%\"}"; value="${value#\"}"
+    export "$key=$value"
+  done < <(grep -E '^[A-Z_][A-Z0-9_]*=' .env || true)
+fi
+
+VENV="${AIRFLOW_VENV:-.venv-airflow}"
+if [[ "${AIRFLOW_SKIP_SETUP:-0}" != 1 ]]; then bash scripts/setup-airflow.sh; fi
+export PATH="$ROOT/$VENV/bin:$PATH"
+
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.state/airflow}"
+mkdir -p "$AIRFLOW_HOME"
+AIRFLOW_HOME="$(cd "$AIRFLOW_HOME" && pwd)"
+PORT="${AIRFLOW_PORT:-8080}"
+ADMIN_USER="${AIRFLOW_ADMIN_USER:-admin}"
+ADMIN_PASSWORD="${AIRFLOW_ADMIN_PASSWORD:-admin}"
+POOL="${ETL_WAREHOUSE_POOL:-duckdb_warehouse}"
+
+# Secrets generated once per AIRFLOW_HOME (never committed): JWT signing key shared by the
+# api-server and the task runners, and the UI session key.
+secret_file() {
+  local f="$AIRFLOW_HOME/$1"
+  if [[ ! -s "$f" ]]; then (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(48))' >"$f"); fi
+  cat "$f"
+}
+
+export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
+export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="$ADMIN_USER:admin"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/simple_auth_manager_passwords.json"
+export AIRFLOW__API__HOST="${AIRFLOW_BIND_HOST:-127.0.0.1}"
+export AIRFLOW__API__PORT="$PORT"
+export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
+export AIRFLOW__API__BASE_URL="http://localhost:$PORT"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$PORT/execution/"
+export AIRFLOW__API_AUTH__JWT_SECRET="$(secret_file jwt_secret)"
+export AIRFLOW__API__SECRET_KEY="$(secret_file api_secret_key)"
+# New or regenerated DAG files show up within 30 s.
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
+
+if [[ "${1:-}" == env ]]; then
+  env | grep -E '^(AIRFLOW_HOME|AIRFLOW__[A-Z_]+)=' | grep -v -E 'JWT_SECRET|SECRET_KEY' | sed 's/^/export /; s/=\(.*\)$/="\1"/'
+  echo "export AIRFLOW__API_AUTH__JWT_SECRET=\"\$(cat $AIRFLOW_HOME/jwt_secret)\""
+  echo "export AIRFLOW__API__SECRET_KEY=\"\$(cat $AIRFLOW_HOME/api_secret_key)\""
+  echo "export PATH=\"$ROOT/$VENV/bin:\$PATH\""
+  exit 0
+fi
+
+# The admin login: the simple auth manager reads passwords from this file (rewritten each start).
+(umask 077 && python3 -c 'import json, sys; print(json.dumps({sys.argv[1]: sys.argv[2]}))' \
+  "$ADMIN_USER" "$ADMIN_PASSWORD" >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+
+if [[ "${ETL_RUNNER:-docker}" == local && ! -d dist/jobs ]]; then
+  log "ETL_RUNNER=local runs dist/jobs/*.js: building"
+  npm run -s build
+fi
+
+log "AIRFLOW_HOME=$AIRFLOW_HOME, DAGs from $AIRFLOW__CORE__DAGS_FOLDER, ETL_RUNNER=${ETL_RUNNER:-docker}"
+airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
+airflow pools set "$POOL" 1 "DuckDB allows one writer at a time: warehouse writes run one by one" >/dev/null
+log "UI: http://localhost:$PORT  login: $ADMIN_USER / (AIRFLOW_ADMIN_PASSWORD$([[ -z "${AIRFLOW_ADMIN_PASSWORD:-}" ]] && echo ", dev default 'admin'"))"
+exec airflow standalone
