@@ -1,0 +1,77 @@
+/** The local Kafka broker (scripts/kafka/*.sh): start it when needed, tell whether Java/jars exist. */
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { logger } from '../log';
+
+/** The repository root (the folder with package.json above this file, from src or dist). */
+export function repoRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'scripts', 'kafka'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return process.cwd();
+}
+
+export const kafkaStateDir = (): string => process.env.KAFKA_STATE_DIR ?? path.join(repoRoot(), '.state', 'kafka');
+
+export function javaAvailable(): boolean {
+  try {
+    execFileSync('java', ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const jarsAvailable = (): boolean => {
+  const libs = path.join(kafkaStateDir(), 'libs');
+  return fs.existsSync(libs) && fs.readdirSync(libs).some((f) => /^kafka_2\.13-.*\.jar$/.test(f));
+};
+
+/** True when something accepts TCP connections at host:port. */
+export function portOpen(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+function runScript(name: string): Promise<string> {
+  const script = path.join(repoRoot(), 'scripts', 'kafka', name);
+  return new Promise((resolve, reject) => {
+    execFile('bash', [script], { cwd: repoRoot(), env: process.env, timeout: 600000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${name} failed: ${stderr.trim() || err.message}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+/**
+ * Makes sure a broker answers at the first bootstrap server: when it does not and it is the
+ * local one, runs setup.sh (jars) and start.sh. Returns true when this call started it.
+ */
+export async function ensureBroker(bootstrap: string): Promise<boolean> {
+  const [host, portText] = bootstrap.split(',')[0].trim().split(':');
+  const port = Number(portText ?? 9092);
+  if (await portOpen(host, port)) return false;
+  if (!['localhost', '127.0.0.1', '::1'].includes(host)) {
+    throw new Error(`Kafka at ${bootstrap} does not answer (and is not the local broker this repo can start)`);
+  }
+  process.env.KAFKA_PORT ??= String(port);
+  logger.info('kafka: starting the local broker', { port });
+  const out = await runScript('start.sh');
+  logger.info(out.split('\n').pop() ?? 'kafka started');
+  return true;
+}
+
+export const startBroker = (): Promise<string> => runScript('start.sh');
+export const stopBroker = (): Promise<string> => runScript('stop.sh');

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+/**
+ * The stream consumer: node dist/jobs/stream-consumer.js [--table NAME]... [--until-caught-up]
+ * Runs until SIGTERM/SIGINT (graceful: the batch in hand is finished, the group left).
+ */
+import { parseArgs } from 'node:util';
+import { catalog } from './catalog';
+import { ENV_HELP, main, reportError } from './lib/cli';
+import { loadConfig } from './lib/config';
+import { UsageError } from './lib/errors';
+import { logger } from './lib/log';
+import { ensureBroker } from './lib/stream/broker';
+import { createKafka, endOffsets, loadStreamConfig, resolveStreamTables, streamDestinations, topicFor } from './lib/stream/config';
+import { StreamConsumer } from './lib/stream/consumer';
+import { openWarehouse } from './lib/warehouse';
+
+const HELP = `Usage: node dist/jobs/stream-consumer.js [--table NAME]... [--until-caught-up] [--help]
+       npm run consume -- [options]
+
+Consumes the stream topics into the warehouse, exactly once (rows and consumed offsets are
+committed in one transaction; a restart resumes from the stored offsets). Tables (default: all):
+${streamDestinations()
+  .map((d) => `  ${d.name.padEnd(34)} topic $TOPIC_NAME_${d.sources[0]}`)
+  .join('\n')}
+Also keeps store.vendor_product_availability current and publishes sold-out / back-in-stock
+events to $TOPIC_NAME_vendor_availability; poison events go to $TOPIC_NAME_dead_letter and the
+quarantine (store._quarantine).
+
+Options:
+  --table NAME        consume only this table (repeatable; fact_shoppingcarts, store.fact_...,
+                      or the source name shoppingcart)
+  --until-caught-up   stop once every partition is consumed up to its end at start time
+  --no-start-broker   do not start the local broker when it does not answer
+  -h, --help          show this help
+
+Stream environment:
+  BOOTSTRAP_SERVER    Kafka bootstrap servers (default: localhost:9092)
+  TOPIC_NAME          topic prefix (default: store)
+  TOPIC_GROUP         consumer group (default: store-etl)
+  STREAM_PARTITIONS   partitions of topics created here (default: 3)
+  STREAM_SESSION_TIMEOUT_MS  consumer session timeout (default: 10000, min 6000)
+  STREAM_MAX_BATCH_BYTES     largest fetch per partition = micro-batch bound (default: 1048576)
+
+${ENV_HELP}
+
+Exit codes: 0 ok (stopped by a signal or caught up), 1 unexpected error, 3 warehouse error, 64 usage.`;
+
+async function run(argv = process.argv.slice(2)): Promise<number> {
+  let values: { table?: string[]; 'until-caught-up'?: boolean; 'no-start-broker'?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        table: { type: 'string', multiple: true },
+        'until-caught-up': { type: 'boolean' },
+        'no-start-broker': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  let tables;
+  try {
+    tables = resolveStreamTables((values.table ?? []).flatMap((t) => t.split(',')).filter(Boolean));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const cfg = loadStreamConfig();
+  if (!values['no-start-broker']) await ensureBroker(cfg.brokers.join(','));
+  const warehouse = await openWarehouse(loadConfig(), catalog);
+  const consumer = new StreamConsumer({ cfg, tables, warehouse });
+  let signalled = false;
+  const done = new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      if (signalled) {
+        logger.warn('stream: second signal, exiting now');
+        process.exit(130);
+      }
+      signalled = true;
+      logger.info('stream: stopping', { signal: sig });
+      resolve();
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+  await consumer.start();
+  if (values['until-caught-up']) {
+    const ends = await endOffsets(createKafka(cfg), tables.map((d) => topicFor(cfg, d.sources[0])));
+    await Promise.race([consumer.waitCaughtUp(ends, 24 * 3600 * 1000), done]);
+  } else {
+    await Promise.race([
+      done,
+      new Promise<void>((_, reject) => {
+        const t = setInterval(() => {
+          if (consumer.failure) {
+            clearInterval(t);
+            reject(consumer.failure);
+          }
+        }, 500);
+        void done.then(() => clearInterval(t));
+      }),
+    ]);
+  }
+  await consumer.stop();
+  process.stdout.write(
+    Object.entries(consumer.stats)
+      .map(([t, s]) => `${t}: ${s.rows} rows, ${s.quarantined} quarantined, ${s.batches} batches`)
+      .join('\n') + '\n',
+  );
+  return 0;
+}
+
+main(() => run().catch((e) => reportError(e)).then((code) => {
+  // kafkajs keeps timers alive for a moment after disconnect; leave promptly.
+  setTimeout(() => process.exit(code), 50).unref();
+  return code;
+}));
