@@ -442,8 +442,10 @@ const RUN_PARAM_TYPES: Record<string, QueryParamType> = {
 function runParams(run: RunRecord): Record<string, unknown> {
   return {
     run_id: run.runId, run_destination: run.destination, mode: run.mode,
-    started_at: run.startedAt.toISOString(), ended_at: run.endedAt.toISOString(),
-    rows_in: run.rowsIn, rows_loaded: run.rowsLoaded, rows_quarantined: run.rowsQuarantined, rows_out: run.rowsOut,
+    started_at: run.startedAt, ended_at: run.endedAt,
+    // INT64 travels as a decimal string in the REST API: no double in between.
+    rows_in: String(run.rowsIn), rows_loaded: String(run.rowsLoaded),
+    rows_quarantined: String(run.rowsQuarantined), rows_out: String(run.rowsOut),
     status: run.status, error: run.error, report: run.report,
   };
 }
