@@ -43,14 +43,18 @@ export interface SourceReader {
   readonly sizeBytes: number;
   readonly header: HeaderInfo;
   readonly counters: ExtractCounters;
+  /** Data rows in file order, in batches (one await per batch, not per row, keeps it fast). */
+  batches(): AsyncGenerator<ExtractedRow[]>;
+  /** The same rows one at a time, for callers where per-row awaiting is no cost. */
   rows(): AsyncGenerator<ExtractedRow>;
 }
 
 interface CsvChunk {
   record: string[];
-  info: { lines: number };
   raw: string;
 }
+
+const BATCH = 2048;
 
 /** Opens a source file, reads and checks its header; `rows()` then streams the data rows. */
 export async function openSource(source: SourceTable, dir: string): Promise<SourceReader> {
@@ -76,7 +80,6 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
   const parser = parse({
     delimiter: source.delimiter,
     bom: true,
-    info: true,
     raw: true,
     relax_column_count: true,
     skip_empty_lines: false,
@@ -87,58 +90,93 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
   const input = fs.createReadStream(file);
   input.on('error', (e) => parser.destroy(e));
   input.pipe(counting).pipe(parser);
-  const it = parser[Symbol.asyncIterator]() as AsyncIterator<CsvChunk>;
+  let ended = false;
+  let failure: Error | null = null;
+  parser.on('end', () => (ended = true));
+  parser.on('error', (e) => (failure = e));
+  // Line numbers come from the raw text (a quoted field may span lines): a record starts on
+  // the line after the previous record's last newline.
+  let nextLine = 1;
 
-  const next = async (): Promise<CsvChunk | null> => {
-    try {
-      const r = await it.next();
-      return r.done ? null : r.value;
-    } catch (e) {
-      const err = e as Error & { lines?: number };
-      throw new SourceFileError(file, err.lines ?? null, null, `cannot parse: ${err.message}`);
+  /** Up to BATCH parsed records with their first line; [] once the file is done. */
+  const read = async (): Promise<{ chunk: CsvChunk; line: number }[]> => {
+    const out: { chunk: CsvChunk; line: number }[] = [];
+    for (;;) {
+      if (failure) {
+        const err = failure as Error & { lines?: number };
+        throw new SourceFileError(file, err.lines ?? nextLine, null, `cannot parse: ${err.message}`);
+      }
+      let chunk: CsvChunk | null;
+      while (out.length < BATCH && (chunk = parser.read() as CsvChunk | null) !== null) {
+        out.push({ chunk, line: nextLine });
+        let nl = 0;
+        for (let i = chunk.raw.indexOf('\n'); i !== -1; i = chunk.raw.indexOf('\n', i + 1)) nl++;
+        nextLine += Math.max(nl, 1);
+      }
+      if (out.length > 0 || ended) return out;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          parser.off('readable', done);
+          parser.off('end', done);
+          parser.off('error', done);
+          resolve();
+        };
+        parser.on('readable', done);
+        parser.on('end', done);
+        parser.on('error', done);
+      });
     }
   };
   const isBlank = (c: CsvChunk) => c.record.length === 1 && c.record[0].trim() === '';
 
   // Header: the first non-blank line.
-  let first = await next();
-  while (first && isBlank(first)) {
-    counters.blankLines++;
-    first = await next();
+  let pending = await read();
+  let first: { chunk: CsvChunk; line: number } | undefined;
+  while (!first) {
+    if (pending.length === 0) throw new SourceFileError(file, null, null, 'file has only blank lines: no header, no rows');
+    const candidate = pending.shift()!;
+    if (isBlank(candidate.chunk)) counters.blankLines++;
+    else first = candidate;
+    if (!first && pending.length === 0) pending = await read();
   }
-  if (!first) throw new SourceFileError(file, null, null, 'file has only blank lines: no header, no rows');
-  const header: HeaderInfo = { ...checkHeader(source, file, first), bom };
+  const header: HeaderInfo = { ...checkHeader(source, file, first.chunk, first.line), bom };
 
   const positions = source.columns.map((c) => header.found.indexOf(c.name));
   const width = header.found.length;
 
-  async function* rows(): AsyncGenerator<ExtractedRow> {
-    let chunk: CsvChunk | null;
-    while ((chunk = await next())) {
-      const line = chunk.info.lines;
-      if (chunk.raw.endsWith('\r\n')) counters.crlfLines++;
-      if (isBlank(chunk)) {
-        counters.blankLines++;
-        continue;
+  async function* batches(): AsyncGenerator<ExtractedRow[]> {
+    for (let input = pending; input.length > 0; input = await read()) {
+      const out: ExtractedRow[] = [];
+      for (const { chunk, line } of input) {
+        if (chunk.raw.endsWith('\r\n')) counters.crlfLines++;
+        if (isBlank(chunk)) {
+          counters.blankLines++;
+          continue;
+        }
+        const raw = chunk.raw.replace(/\r?\n$/, '');
+        if (chunk.record.length !== width) {
+          out.push({ kind: 'malformed', line, fieldCount: chunk.record.length, raw });
+          continue;
+        }
+        const record: RawRecord = {};
+        let trimmed = 0;
+        for (let i = 0; i < positions.length; i++) {
+          const v = chunk.record[positions[i]];
+          const t = v.trim();
+          if (t.length !== v.length) trimmed++;
+          record[source.columns[i].name] = t === '' ? null : t;
+        }
+        out.push({ kind: 'record', line, record, raw, trimmed });
       }
-      const raw = chunk.raw.replace(/\r?\n$/, '');
-      if (chunk.record.length !== width) {
-        yield { kind: 'malformed', line, fieldCount: chunk.record.length, raw };
-        continue;
-      }
-      const record: RawRecord = {};
-      let trimmed = 0;
-      for (let i = 0; i < positions.length; i++) {
-        const v = chunk.record[positions[i]];
-        const t = v.trim();
-        if (t.length !== v.length) trimmed++;
-        record[source.columns[i].name] = t === '' ? null : t;
-      }
-      yield { kind: 'record', line, record, raw, trimmed };
+      yield out;
     }
   }
 
-  return { file, sizeBytes: size, header, counters, rows };
+  async function* rows(): AsyncGenerator<ExtractedRow> {
+    for await (const batch of batches()) yield* batch;
+  }
+
+  return { file, sizeBytes: size, header, counters, batches, rows };
 }
 
 function hasBom(file: string): boolean {
@@ -152,8 +190,7 @@ function hasBom(file: string): boolean {
   }
 }
 
-function checkHeader(source: SourceTable, file: string, chunk: CsvChunk): Omit<HeaderInfo, 'bom'> {
-  const line = chunk.info.lines;
+function checkHeader(source: SourceTable, file: string, chunk: CsvChunk, line: number): Omit<HeaderInfo, 'bom'> {
   const found = chunk.record.map((h) => h.trim());
   const padded = chunk.record.filter((h) => h.trim() !== h).map((h) => h.trim());
   const expected = source.columns.map((c) => c.name);

@@ -8,7 +8,7 @@ import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import type { SourceTable } from './catalog-types';
 import { stagedColumns } from './catalog-check';
 import { duckdbCreateStagingTable, QUARANTINE_COLUMNS_DDL, quoteIdent, stagingTableName } from './ddl';
-import { delimiterName, openSource } from './extract';
+import { delimiterName, type ExtractedRow, openSource } from './extract';
 import { createProgress } from './progress';
 import type { OrphanCheck, SourceQuality } from './quality';
 import { maskCard, type ReasonCode, type RowError, rowValidator, stagedValues } from './schema';
@@ -61,51 +61,55 @@ export async function stageSource(ctx: StageContext, source: SourceTable): Promi
     tally.reason(err.code);
   };
 
-  try {
-    for await (const row of reader.rows()) {
-      tally.rowsRead++;
-      if (row.kind === 'malformed') {
-        reject(row.line, {
-          column: null,
-          code: 'field_count',
-          reason: `expected ${reader.header.found.length} fields separated by ${delimiterName(source.delimiter)}, found ${row.fieldCount}`,
-        }, row.raw);
-      } else {
-        tally.valuesTrimmed += row.trimmed;
-        for (const col of source.columns) {
-          const v = row.record[col.name];
-          if (v === null) tally.nulls.set(col.name, (tally.nulls.get(col.name) ?? 0) + 1);
-          else if (v.includes('\uFFFD')) {
-            tally.fffdValues++;
-            tally.fffdColumns.add(col.name);
-          }
-        }
-        const errors = validator.validate(row.record);
-        if (errors.length === 0) {
-          rows.appendBigInt(BigInt(row.line));
-          for (const v of stagedValues(source, row.record)) {
-            if (v === null) rows.appendNull();
-            else rows.appendVarchar(v);
-          }
-          rows.endRow();
-          tally.rowsLoaded++;
-        } else {
-          for (const e of errors) {
-            if (e.column && e.code !== 'missing_key') {
-              tally.typeMismatches.set(e.column, (tally.typeMismatches.get(e.column) ?? 0) + 1);
-            }
-            if (e.code === 'scientific_notation_id') {
-              tally.sciCount++;
-              if (tally.sciSamples.length < 5) tally.sciSamples.push(String(row.record[e.column ?? ''] ?? ''));
-            }
-          }
-          // One quarantine row per rejected source row keeps the accounting exact; the first
-          // error names the column, the reason lists them all.
-          const [first] = errors;
-          reject(row.line, { ...first, reason: errors.map((e) => e.reason).join('; ') }, row.raw);
+  const stageRow = (row: ExtractedRow) => {
+    tally.rowsRead++;
+    if (row.kind === 'malformed') {
+      reject(row.line, {
+        column: null,
+        code: 'field_count',
+        reason: `expected ${reader.header.found.length} fields separated by ${delimiterName(source.delimiter)}, found ${row.fieldCount}`,
+      }, row.raw);
+    } else {
+      tally.valuesTrimmed += row.trimmed;
+      for (const col of source.columns) {
+        const v = row.record[col.name];
+        if (v === null) tally.nulls.set(col.name, (tally.nulls.get(col.name) ?? 0) + 1);
+        else if (v.includes('\uFFFD')) {
+          tally.fffdValues++;
+          tally.fffdColumns.add(col.name);
         }
       }
-      if ((tally.rowsRead & 0x3fff) === 0) progress.update(reader.counters.bytesRead, tally.rowsRead);
+      const errors = validator.validate(row.record);
+      if (errors.length === 0) {
+        rows.appendBigInt(BigInt(row.line));
+        for (const v of stagedValues(source, row.record)) {
+          if (v === null) rows.appendNull();
+          else rows.appendVarchar(v);
+        }
+        rows.endRow();
+        tally.rowsLoaded++;
+      } else {
+        for (const e of errors) {
+          if (e.column && e.code !== 'missing_key') {
+            tally.typeMismatches.set(e.column, (tally.typeMismatches.get(e.column) ?? 0) + 1);
+          }
+          if (e.code === 'scientific_notation_id') {
+            tally.sciCount++;
+            if (tally.sciSamples.length < 5) tally.sciSamples.push(String(row.record[e.column ?? ''] ?? ''));
+          }
+        }
+        // One quarantine row per rejected source row keeps the accounting exact; the first
+        // error names the column, the reason lists them all.
+        const [first] = errors;
+        reject(row.line, { ...first, reason: errors.map((e) => e.reason).join('; ') }, row.raw);
+      }
+    }
+  };
+
+  try {
+    for await (const batch of reader.batches()) {
+      for (const row of batch) stageRow(row);
+      progress.update(reader.counters.bytesRead, tally.rowsRead);
     }
     progress.update(reader.sizeBytes, tally.rowsRead);
   } finally {

@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:batch`: generates a large data set (default 1M orders), then in one run on the
+ * same files measures
+ *   1. our batch jobs (stream parse + ajv validation + staging + SQL transform + atomic load),
+ *   2. the same work done natively by DuckDB (read_csv + the same transform SQL) - the ceiling,
+ * each job in its own process so that its peak RSS is its own, and prints rows/s, peak RSS and
+ * the ratio. Figures only; nothing here asserts a time.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { catalog } from '../jobs/catalog';
+import type { BatchDestination } from '../jobs/lib/catalog-types';
+import { findSource, stagedColumns } from '../jobs/lib/catalog-check';
+import { main, reportError } from '../jobs/lib/cli';
+import { loadConfig } from '../jobs/lib/config';
+import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent, SOURCE_TO_COLUMN_TYPE, stagingTableName } from '../jobs/lib/ddl';
+import { UsageError } from '../jobs/lib/errors';
+import { runBatchJob, transformSql } from '../jobs/lib/pipeline';
+import { openDuckDb, sqlString } from '../jobs/lib/warehouse/duckdb-connect';
+import { generate } from './generate-data';
+
+const HELP = `Usage: npm run bench:batch -- [--orders N] [--dir DIR]
+
+Generates N orders (default 1000000) into DIR (default .state/bench/data-N; reused when present),
+then runs every batch job and the native DuckDB equivalent on the same files, one process per
+job, and prints rows/s and peak RSS of each with their ratio.`;
+
+interface Measure {
+  readonly table: string;
+  readonly rowsIn: number;
+  readonly rowsOut: number;
+  readonly seconds: number;
+  readonly peakRssMb: number;
+}
+
+const batchTables = () => catalog.destinations.filter((d): d is BatchDestination => d.mode === 'batch');
+
+/** Our job, as `npm start` runs it. */
+async function measureOurs(table: string, dataDir: string, stateDir: string): Promise<Measure> {
+  const t0 = process.hrtime.bigint();
+  const r = await runBatchJob(catalog, table, loadConfig({}, { sourceDir: dataDir, stateDir }));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { table, rowsIn: r.run.rowsIn, rowsOut: r.run.rowsOut, seconds, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+}
+
+/** The ceiling: DuckDB reads the files itself and runs the same transform into a file. */
+async function measureNative(table: string, dataDir: string, stateDir: string): Promise<Measure> {
+  const dest = batchTables().find((d) => d.table === table)!;
+  fs.mkdirSync(stateDir, { recursive: true });
+  const file = path.join(stateDir, `native-${table}.duckdb`);
+  fs.rmSync(file, { force: true });
+  const t0 = process.hrtime.bigint();
+  const db = await openDuckDb(file);
+  const c = db.connection;
+  let rowsIn = 0;
+  try {
+    await c.run(`SET memory_limit = '1GB'`);
+    for (const name of dest.sources) {
+      const s = findSource(catalog, name);
+      const cols = s.columns
+        .map((col) => `${sqlString(col.name)}: ${sqlString(col.type === 'bool01' ? 'INTEGER' : DUCKDB_TYPES[SOURCE_TO_COLUMN_TYPE[col.type]])}`)
+        .join(', ');
+      const select = stagedColumns(s)
+        .map((col) => (col.type === 'bool01' ? `${quoteIdent(col.name)} = 1 AS ${quoteIdent(col.name)}` : quoteIdent(col.name)))
+        .join(', ');
+      await c.run(
+        `CREATE TEMP TABLE ${stagingTableName(s)} AS SELECT ${select} FROM read_csv(${sqlString(path.join(dataDir, s.file))},
+           delim = ${sqlString(s.delimiter)}, header = true, quote = '', columns = {${cols}})`,
+      );
+      const r = await c.runAndReadAll(`SELECT count(*)::BIGINT FROM ${stagingTableName(s)}`);
+      rowsIn += Number(r.getRowsJS()[0][0]);
+    }
+    await c.run(duckdbCreateTable(dest, 'result'));
+    await c.run(`INSERT INTO result BY NAME ${transformSql(dest)}`);
+    const out = Number((await c.runAndReadAll('SELECT count(*)::BIGINT FROM result')).getRowsJS()[0][0]);
+    await c.run('CHECKPOINT');
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    return { table, rowsIn, rowsOut: out, seconds, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+  } finally {
+    db.close();
+    fs.rmSync(file, { force: true });
+  }
+}
+
+function child(kind: 'ours' | 'native', table: string, dataDir: string, stateDir: string): Measure {
+  const r = spawnSync(process.execPath, [__filename, '--child', kind, '--table', table, '--dir', dataDir, '--state', stateDir], {
+    encoding: 'utf8',
+    env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+    maxBuffer: 1 << 26,
+  });
+  if (r.status !== 0) throw new Error(`${kind} ${table} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Measure;
+}
+
+const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function bench(orders: number, dir: string | undefined): Promise<void> {
+  const config = loadConfig();
+  const dataDir = path.resolve(dir ?? path.join(config.stateDir, 'bench', `data-${orders}`));
+  const marker = path.join(dataDir, '.complete');
+  if (!fs.existsSync(marker)) {
+    process.stderr.write(`generating ${fmt(orders)} orders into ${dataDir} ...\n`);
+    const t0 = Date.now();
+    await generate({ orders, out: dataDir, seed: 42, faults: false, faultRate: 0 });
+    fs.writeFileSync(marker, new Date().toISOString());
+    process.stderr.write(`generated in ${fmt((Date.now() - t0) / 1000, 1)} s\n`);
+  }
+  const bytes = fs.readdirSync(dataDir).reduce((n, f) => n + fs.statSync(path.join(dataDir, f)).size, 0);
+  const stateDir = path.join(config.stateDir, 'bench', 'state');
+  fs.rmSync(stateDir, { recursive: true, force: true });
+
+  const rows: { ours: Measure; native: Measure }[] = [];
+  for (const d of batchTables()) {
+    process.stderr.write(`${d.table}: ours ... `);
+    const ours = child('ours', d.table, dataDir, stateDir);
+    process.stderr.write(`${fmt(ours.seconds, 1)} s; native ... `);
+    const native = child('native', d.table, dataDir, stateDir);
+    process.stderr.write(`${fmt(native.seconds, 1)} s\n`);
+    if (ours.rowsOut !== native.rowsOut) throw new Error(`${d.table}: ours wrote ${ours.rowsOut} rows, native ${native.rowsOut}`);
+    rows.push({ ours, native });
+  }
+
+  const out: string[] = [];
+  out.push(`Batch benchmark: ${fmt(orders)} orders, ${fmt(bytes / 1e6, 1)} MB of source files, node ${process.version}, ${require('node:os').cpus().length} cores`);
+  out.push('');
+  out.push(`${'table'.padEnd(20)}${'rows in'.padStart(11)}${'ours s'.padStart(9)}${'ours rows/s'.padStart(13)}${'ours RSS MB'.padStart(13)}${'duckdb s'.padStart(10)}${'duckdb rows/s'.padStart(15)}${'duckdb RSS MB'.padStart(15)}${'ratio'.padStart(8)}`);
+  let tin = 0, to = 0, tn = 0, rssO = 0, rssN = 0;
+  for (const { ours, native } of rows) {
+    tin += ours.rowsIn; to += ours.seconds; tn += native.seconds;
+    rssO = Math.max(rssO, ours.peakRssMb); rssN = Math.max(rssN, native.peakRssMb);
+    out.push(`${ours.table.padEnd(20)}${fmt(ours.rowsIn).padStart(11)}${fmt(ours.seconds, 2).padStart(9)}${fmt(ours.rowsIn / ours.seconds).padStart(13)}${fmt(ours.peakRssMb).padStart(13)}${fmt(native.seconds, 2).padStart(10)}${fmt(native.rowsIn / native.seconds).padStart(15)}${fmt(native.peakRssMb).padStart(15)}${fmt(native.seconds / ours.seconds, 2).padStart(8)}`);
+  }
+  out.push(`${'all jobs'.padEnd(20)}${fmt(tin).padStart(11)}${fmt(to, 2).padStart(9)}${fmt(tin / to).padStart(13)}${fmt(rssO).padStart(13)}${fmt(tn, 2).padStart(10)}${fmt(tin / tn).padStart(15)}${fmt(rssN).padStart(15)}${fmt(tn / to, 2).padStart(8)}`);
+  out.push('');
+  out.push('ratio = duckdb seconds / our seconds (1.00 = at the ceiling). RSS = peak resident memory of the job process.');
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        orders: { type: 'string' },
+        dir: { type: 'string' },
+        child: { type: 'string' },
+        table: { type: 'string' },
+        state: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
+  }
+}
+
+if (require.main === module) {
+  main(async () => {
+    try {
+      const v = parse(process.argv.slice(2));
+      if (v.help) {
+        process.stdout.write(HELP + '\n');
+        return 0;
+      }
+      if (v.child) {
+        const m = await (v.child === 'native' ? measureNative : measureOurs)(v.table!, v.dir!, v.state!);
+        process.stdout.write(JSON.stringify(m) + '\n');
+        return 0;
+      }
+      const orders = v.orders === undefined ? 1_000_000 : Number(v.orders);
+      if (!Number.isInteger(orders) || orders < 1) throw new UsageError(`--orders must be a whole number >= 1`);
+      await bench(orders, v.dir);
+      return 0;
+    } catch (e) {
+      return reportError(e);
+    }
+  });
+}
