@@ -3,6 +3,7 @@
  * (autoRetry: false) so that every attempt goes through here: one policy, one log line per retry,
  * and a permanent error that says what failed and why.
  */
+import { WarehouseError } from '../errors';
 import { logger } from '../log';
 
 export interface RetryPolicy {
@@ -66,8 +67,11 @@ export function isTransient(e: unknown): boolean {
   return TRANSIENT_NETWORK.test(msg) || TRANSIENT_MESSAGE.test(msg);
 }
 
-/** A BigQuery error that retrying will not fix (bad schema, invalid row, no permission, not found). */
-export class BigQueryPermanentError extends Error {
+/**
+ * A BigQuery error that retrying will not fix (bad schema, invalid row, no permission, not found),
+ * or a transient one that outlasted the retries. A WarehouseError: job CLIs exit with code 3.
+ */
+export class BigQueryPermanentError extends WarehouseError {
   readonly reasons: string[];
   readonly status: number | undefined;
   constructor(what: string, cause: unknown, attempts: number) {
