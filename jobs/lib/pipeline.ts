@@ -50,10 +50,11 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
   const runId = newRunId(dest.table, startedAt);
   const log = logger.child({ job: dest.name, runId });
   const warehouse = await openWarehouse(config, catalog);
-  const scratchDir = path.join(config.stateDir, 'tmp');
-  const scratchFile = path.join(scratchDir, `${runId}.duckdb`);
+  // Scratch is an in-memory database that spills to its own temp folder past the memory limit:
+  // nothing to clean up after a crash but that folder, and no disk writes for small inputs.
+  const scratchDir = path.join(config.stateDir, 'tmp', runId);
   fs.mkdirSync(scratchDir, { recursive: true });
-  const scratch = await openDuckDb(scratchFile);
+  const scratch = await openDuckDb(':memory:');
   const c = scratch.connection;
   let sources: SourceQuality[] = [];
   try {
@@ -69,6 +70,8 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
       log.info('source staged', { source: name, read: q.rowsRead, loaded: q.rowsLoaded, quarantined: q.rowsQuarantined });
       sources.push(q);
     }
+    const phase = phaseTimer(log);
+    phase('staged');
     const staged = new Set(dest.sources);
     for (let i = 0; i < sources.length; i++) {
       const orphanForeignKeys = await checkForeignKeys(c, findSource(catalog, sources[i].source), staged);
@@ -80,10 +83,12 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
       }
     }
 
+    phase('checked foreign keys');
     await c.run(duckdbCreateTable(dest, RESULT_TABLE));
     await c.run(`INSERT INTO ${RESULT_TABLE} BY NAME ${transformSql(dest)}`);
     const rowsOut = await scalar(c, `SELECT count(*)::INTEGER FROM ${RESULT_TABLE}`);
     await assertKeyUnique(c, dest);
+    phase('transformed', { rowsOut });
 
     const endedAt = new Date();
     const report = buildReport(runId, dest, startedAt, endedAt, sources, rowsOut, await quarantineSamples(c));
@@ -94,6 +99,7 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     } catch (e) {
       throw new WarehouseError(`loading ${dest.name} into ${warehouse.kind} (${warehouse.location}) failed: ${(e as Error).message}`);
     }
+    phase('loaded');
     const reportPath = writeReport(config, report);
     log.info('job succeeded', { rowsOut, quarantined: run.rowsQuarantined, report: reportPath });
     return { run, report, reportPath };
@@ -102,9 +108,19 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     throw e;
   } finally {
     scratch.close();
-    for (const f of [scratchFile, `${scratchFile}.wal`]) fs.rmSync(f, { force: true });
+    fs.rmSync(scratchDir, { recursive: true, force: true });
     await warehouse.close();
   }
+}
+
+/** Logs each phase with its duration, so slow phases show up in the job's own log. */
+function phaseTimer(log: typeof logger) {
+  let last = process.hrtime.bigint();
+  return (name: string, meta: Record<string, unknown> = {}) => {
+    const now = process.hrtime.bigint();
+    log.info(name, { ...meta, ms: Math.round(Number(now - last) / 1e6) });
+    last = now;
+  };
 }
 
 async function scalar(c: import('@duckdb/node-api').DuckDBConnection, sql: string): Promise<number> {
