@@ -18,6 +18,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { catalog as storeCatalog } from '../jobs/catalog';
 import type { Catalog, ColumnType } from '../jobs/lib/catalog-types';
+import { ETL_RUNS_COLUMNS_DDL } from '../jobs/lib/ddl';
+import { AVAILABILITY_COLUMNS_DDL, AVAILABILITY_TABLE } from '../jobs/lib/stream/availability';
 
 export const SOURCES_YML = path.join('dbt_project', 'models', 'sources.yml');
 
@@ -42,14 +44,41 @@ interface ExtraTable {
   readonly acceptedValues?: Readonly<Record<string, readonly string[]>>;
 }
 
-const c = (name: string, type: ColumnType, description: string, nullable = true): ExtraColumn => ({
-  name,
-  type,
-  nullable,
-  description,
-});
+/** DuckDB DDL types back to the catalog's (BigQuery) names. */
+const FROM_DUCKDB: Record<string, ColumnType> = {
+  VARCHAR: 'STRING',
+  BIGINT: 'INT64',
+  INTEGER: 'INT64',
+  BOOLEAN: 'BOOL',
+  DATE: 'DATE',
+  TIMESTAMP: 'TIMESTAMP',
+  DECIMAL: 'NUMERIC',
+};
 
-/** Tables outside `catalog.destinations` that dbt reads. Columns mirror jobs/lib/ddl.ts. */
+/**
+ * Columns of a `name TYPE [NOT NULL], ...` DDL list (constraints such as PRIMARY KEY skipped), so
+ * the tables the pipeline creates outside the catalog are declared from the same DDL it runs.
+ */
+export function columnsFromDdl(ddl: string, descriptions: Readonly<Record<string, string>>): ExtraColumn[] {
+  const parts = ddl.split(/,(?![^(]*\))/).map((p) => p.trim()).filter(Boolean);
+  const cols: ExtraColumn[] = [];
+  for (const part of parts) {
+    if (/^(PRIMARY|UNIQUE|CHECK|FOREIGN)\b/i.test(part)) continue;
+    const m = /^"?([A-Za-z_][A-Za-z0-9_]*)"?\s+([A-Za-z]+)(?:\([^)]*\))?(.*)$/.exec(part);
+    if (!m) throw new Error(`cannot read column definition '${part}'`);
+    const type = FROM_DUCKDB[m[2].toUpperCase()];
+    if (!type) throw new Error(`unknown DuckDB type ${m[2]} of column ${m[1]}`);
+    cols.push({
+      name: m[1],
+      type,
+      nullable: !/NOT\s+NULL/i.test(m[3]),
+      description: descriptions[m[1]] ?? m[1].replace(/_/g, ' ') + '.',
+    });
+  }
+  return cols;
+}
+
+/** Tables outside `catalog.destinations` that dbt reads, declared from the pipeline's own DDL. */
 export const EXTRA_TABLES: readonly ExtraTable[] = [
   {
     dataset: 'store',
@@ -60,41 +89,42 @@ export const EXTRA_TABLES: readonly ExtraTable[] = [
       'One row per job run: rows read, loaded, quarantined and written (rows_out). The reconciliation ' +
       'test compares the latest successful run of each batch input with the table it wrote.',
     key: ['run_id', 'destination'],
-    columns: [
-      c('run_id', 'STRING', 'Run identifier.', false),
-      c('destination', 'STRING', "Destination table, e.g. 'store.fact_orders'.", false),
-      c('mode', 'STRING', "'batch' or 'stream'.", false),
-      c('started_at', 'TIMESTAMP', 'Run start (UTC).', false),
-      c('ended_at', 'TIMESTAMP', 'Run end (UTC).', false),
-      c('rows_in', 'INT64', 'Source rows read (blank lines excluded).', false),
-      c('rows_loaded', 'INT64', 'Source rows that passed validation.', false),
-      c('rows_quarantined', 'INT64', 'Source rows quarantined with a reason.', false),
-      c('rows_out', 'INT64', 'Rows written to the destination table.', false),
-      c('status', 'STRING', "'success' or 'failed'.", false),
-      c('error', 'STRING', 'Error message of a failed run.'),
-      c('report', 'STRING', 'Data-quality report (JSON text).'),
-    ],
+    columns: columnsFromDdl(ETL_RUNS_COLUMNS_DDL, {
+      run_id: 'Run identifier.',
+      destination: "Destination table, e.g. 'store.fact_orders'.",
+      mode: "'batch' or 'stream'.",
+      started_at: 'Run start (UTC).',
+      ended_at: 'Run end (UTC).',
+      rows_in: 'Source rows read (blank lines excluded).',
+      rows_loaded: 'Source rows that passed validation.',
+      rows_quarantined: 'Source rows quarantined with a reason.',
+      rows_out: 'Rows written to the destination table.',
+      status: "'success' or 'failed'.",
+      error: 'Error message of a failed run.',
+      report: 'Data-quality report (JSON text).',
+    }),
     acceptedValues: { mode: ['batch', 'stream'], status: ['success', 'failed'] },
   },
   {
     dataset: 'store',
-    table: 'vendor_product_availability',
+    table: AVAILABILITY_TABLE,
     origin: 'stream-layer',
     mode: 'stream',
     description:
-      'Per vendor and product option: stock, units held in open carts and whether it can still be ' +
-      'bought, maintained by the stream layer. May be absent in a batch-only warehouse.',
+      'Per vendor and product option: stock, units held in open carts and units still available, ' +
+      'maintained by the stream layer (jobs/lib/stream/availability.ts). May be absent in a ' +
+      'batch-only warehouse.',
     key: ['vendor_id', 'product_id', 'option_id'],
-    columns: [
-      c('vendor_id', 'STRING', 'Vendor identifier.', false),
-      c('product_id', 'STRING', 'Product identifier.', false),
-      c('option_id', 'STRING', 'Option identifier.', false),
-      c('stock', 'INT64', 'Units in stock.'),
-      c('quantity_in_open_carts', 'INT64', 'Units held in open carts.'),
-      c('available', 'INT64', 'Units that can still be bought (stock - quantity_in_open_carts).'),
-      c('sold_out', 'BOOL', 'True when nothing is available.'),
-      c('updated_at', 'TIMESTAMP', 'When the stream last wrote this row (UTC).', false),
-    ],
+    columns: columnsFromDdl(AVAILABILITY_COLUMNS_DDL, {
+      vendor_id: 'Vendor identifier.',
+      product_id: 'Product identifier.',
+      option_id: 'Option identifier.',
+      stock: 'Units in stock (dim_products.stock_quantity, null as 0).',
+      held_in_open_carts: 'Units held in open carts.',
+      available: 'greatest(stock - held_in_open_carts, 0).',
+      sold_out: 'stock - held_in_open_carts <= 0.',
+      updated_at: 'When the stream last wrote this row (UTC).',
+    }),
   },
 ];
 
@@ -136,7 +166,7 @@ export function buildSources(cat: Catalog = storeCatalog): Record<string, unknow
           {
             name: d.table,
             description: d.description,
-            meta: { catalog_name: d.name, mode: d.mode, origin: 'catalog', key: [...d.key] },
+            config: { meta: { catalog_name: d.name, mode: d.mode, origin: 'catalog', key: [...d.key] } },
             columns: d.columns.map((col) =>
               withTests(
                 { name: col.name, data_type: col.type, description: col.description },
@@ -156,7 +186,7 @@ export function buildSources(cat: Catalog = storeCatalog): Record<string, unknow
           {
             name: t.table,
             description: t.description,
-            meta: { catalog_name: `${t.dataset}.${t.table}`, mode: t.mode, origin: t.origin, key: [...t.key] },
+            config: { meta: { catalog_name: `${t.dataset}.${t.table}`, mode: t.mode, origin: t.origin, key: [...t.key] } },
             columns: t.columns.map((col) =>
               withTests(
                 { name: col.name, data_type: col.type, description: col.description },

@@ -2,7 +2,8 @@
 -- batch sales (fact_order_details), live cart activity (stream: open carts) and its latest
 -- availability. Availability comes from the stream layer's vendor_product_availability when it
 -- has a row for the option (availability_source = 'stream'); otherwise it is computed from the
--- batch stock minus units held in open carts (availability_source = 'batch').
+-- batch with the stream layer's rule: available = greatest(stock - units in open carts, 0),
+-- sold_out = stock - units in open carts <= 0, null stock as 0 (availability_source = 'batch').
 with options as (
     select * from {{ ref('product_options_stg') }}
 ),
@@ -80,9 +81,9 @@ select
     units_in_open_carts,
     last_cart_activity_at,
     case when has_stream_availability then stream_available
-         else stock_quantity - units_in_open_carts end as available,
+         else greatest(coalesce(stock_quantity, 0) - units_in_open_carts, 0) end as available,
     case when has_stream_availability then stream_sold_out
-         else stock_quantity - units_in_open_carts <= 0 end as sold_out,
+         else coalesce(stock_quantity, 0) - units_in_open_carts <= 0 end as sold_out,
     availability_updated_at,
     case when has_stream_availability then 'stream' else 'batch' end as availability_source
 from joined

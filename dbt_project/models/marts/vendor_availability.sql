@@ -2,7 +2,9 @@
 -- open carts and what can still be bought. Vendor-product links come from the stream layer
 -- (fact_products_sold_vendor); options, stock and names from the batch dimensions. Where the
 -- stream layer maintains vendor_product_availability for the key, its latest row wins
--- (availability_source = 'stream'); otherwise availability = batch stock - units in open carts.
+-- (availability_source = 'stream'); otherwise it is computed with the stream layer's rule
+-- (jobs/lib/stream/availability.ts): stock = dim_products.stock_quantity (null as 0),
+-- available = greatest(stock - held_in_open_carts, 0), sold_out = stock - held <= 0.
 with links as (
     select distinct vendor_id, product_id
     from {{ ref('vendor_products_stg') }}
@@ -13,6 +15,8 @@ batch_keys as (
     from links
     inner join {{ ref('product_options_stg') }} as options
         on options.product_id = links.product_id
+    -- options only, as in the stream layer: a product without options has no stock of its own
+    where options.option_id is not null
 ),
 
 stream_rows as (
@@ -48,11 +52,11 @@ joined as (
         options.option_name,
         stream.vendor_id is not null as from_stream,
         stream.stock as stream_stock,
-        stream.quantity_in_open_carts as stream_in_carts,
+        stream.held_in_open_carts as stream_in_carts,
         stream.available as stream_available,
         stream.sold_out as stream_sold_out,
         stream.updated_at as stream_updated_at,
-        options.stock_quantity as batch_stock,
+        coalesce(options.stock_quantity, 0) as batch_stock,
         coalesce(carts.units_in_open_carts, 0) as batch_in_carts,
         carts.updated_at as carts_updated_at
     from keys
@@ -78,8 +82,8 @@ select
     option_id,
     option_name,
     case when from_stream then stream_stock else batch_stock end as stock,
-    case when from_stream then stream_in_carts else batch_in_carts end as quantity_in_open_carts,
-    case when from_stream then stream_available else batch_stock - batch_in_carts end as available,
+    case when from_stream then stream_in_carts else batch_in_carts end as held_in_open_carts,
+    case when from_stream then stream_available else greatest(batch_stock - batch_in_carts, 0) end as available,
     case when from_stream then stream_sold_out else batch_stock - batch_in_carts <= 0 end as sold_out,
     case when from_stream then stream_updated_at else carts_updated_at end as updated_at,
     case when from_stream then 'stream' else 'batch' end as availability_source

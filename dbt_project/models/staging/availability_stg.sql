@@ -5,7 +5,7 @@ select
     product_id,
     option_id,
     stock,
-    quantity_in_open_carts,
+    held_in_open_carts,
     available,
     sold_out,
     updated_at
