@@ -13,12 +13,12 @@
  * queued for the dead-letter topic in the same transaction; they never stop the consumer.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import type { SourceTable, StreamDestination } from '../catalog-types';
 import { logger } from '../log';
 import { DuckDbWarehouse } from '../warehouse/duckdb';
-import { applyStreamBatchDuckDb, readOffsetsDuckDb } from '../warehouse/duckdb-stream';
+import { applyStreamWritesDuckDb, readOffsetsDuckDb } from '../warehouse/duckdb-stream';
 import type { QuarantineRow, Row, StreamWrite, Warehouse } from '../warehouse/types';
 import { refreshAvailability, type AvailabilityScope } from './availability';
 import {
@@ -61,6 +61,19 @@ export interface StreamConsumerOptions {
 
 const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
+interface Applied {
+  rows: number;
+  quarantined: number;
+  timestamps: number[];
+}
+
+/** One partition's fetched batch waiting for the next group commit. */
+interface Pending {
+  readonly batch: Batch;
+  readonly resolve: (a: Applied | null) => void;
+  readonly reject: (e: unknown) => void;
+}
+
 export class StreamConsumer {
   readonly runId = `stream-${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
   readonly stats: Record<string, TableStats> = {};
@@ -73,6 +86,8 @@ export class StreamConsumer {
   private ready: Promise<void> = Promise.resolve();
   private readonly startedAt = new Date();
   private stopping: Promise<void> | null = null;
+  private queue: Pending[] = [];
+  private flushing = false;
   private crashed: Error | null = null;
 
   constructor(private readonly opts: StreamConsumerOptions) {
@@ -149,7 +164,8 @@ export class StreamConsumer {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // Partitions fetched together are handed over concurrently and committed together (group commit).
+      partitionsConsumedConcurrently: 32,
       eachBatch: (p) => this.eachBatch(p),
     });
     logger.info('stream: consuming', { group: cfg.group, topics: this.topics, warehouse: warehouse.location });
@@ -249,31 +265,18 @@ export class StreamConsumer {
     const { dest, source } = target;
     const key = tpKey(topic, partition);
     const lastOffset = batch.messages[batch.messages.length - 1].offset;
-    let applied: { rows: number; quarantined: number; timestamps: number[] } | null = null;
+    let applied: Applied | null = null;
     const duck = this.duck;
     const cfg = this.opts.cfg;
 
     if (duck) {
-      applied = await duck.withConnection(async (c) => {
-        // The fence: the stored offset is read under the same exclusive open as the write.
-        const stored = (await readOffsetsDuckDb(c, cfg.group, [topic])).find((o) => o.partition === partition);
-        const from = stored ? BigInt(stored.offset) : 0n;
-        if (stored) this.positions.set(key, from);
-        const fresh = batch.messages.filter((m) => BigInt(m.offset) >= from);
-        if (fresh.length === 0) return null;
-        const b = this.build(dest, source, topic, partition, fresh);
-        await applyStreamBatchDuckDb(c, b.write, async (tx) => {
-          for (const { m, q } of b.dlq) {
-            const msg = this.dlqMessage(topic, partition, m, q);
-            await tx.run(
-              `INSERT INTO "${dest.dataset}"._stream_outbox VALUES ($1, $2, $3, $4, $5, now()::TIMESTAMP) ON CONFLICT (id) DO NOTHING`,
-              [`dlq:${topic}:${partition}:${m.offset}`, deadLetterTopic(cfg), msg.key, msg.value, JSON.stringify(msg.headers)],
-            );
-          }
-          await refreshAvailability(tx, dest.dataset, b.scope, availabilityTopic(cfg), `avail:${topic}:${partition}:${lastOffset}`, new Date());
-        });
-        await flushOutbox(c, dest.dataset, this.producer!);
-        return { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps };
+      applied = await new Promise<Applied | null>((resolve, reject) => {
+        this.queue.push({ batch, resolve, reject });
+        if (!this.flushing) {
+          this.flushing = true;
+          // Let the other partitions of the same fetch join this commit.
+          setImmediate(() => void this.flushQueue(duck));
+        }
       });
     } else {
       const from = this.positions.get(key) ?? 0n;
@@ -320,6 +323,79 @@ export class StreamConsumer {
       logger.debug('stream: kafka offset commit failed (the warehouse offset is authoritative)', { error: (e as Error).message });
     }
     await heartbeat();
+  }
+
+  /**
+   * Group commit: every queued partition batch is applied in ONE warehouse transaction under one
+   * open of the DuckDB file, with their offsets; batches queued meanwhile form the next commit.
+   */
+  private async flushQueue(duck: DuckDbWarehouse): Promise<void> {
+    const cfg = this.opts.cfg;
+    try {
+      while (this.queue.length > 0) {
+        const items = this.queue;
+        this.queue = [];
+        const t0 = Date.now();
+        const marks: Record<string, number> = {};
+        try {
+          const results = await duck.withConnection(async (c) => {
+            marks.open = Date.now() - t0;
+            // The fence: stored offsets are read under the same exclusive open as the write.
+            const stored = new Map(
+              (await readOffsetsDuckDb(c, cfg.group, [...new Set(items.map((i) => i.batch.topic))], this.dataset)).map((o) => [
+                tpKey(o.topic, o.partition),
+                BigInt(o.offset),
+              ]),
+            );
+            const built = items.map(({ batch }) => {
+              const { topic, partition } = batch;
+              const { dest, source } = this.byTopic.get(topic)!;
+              const from = stored.get(tpKey(topic, partition));
+              if (from !== undefined) this.positions.set(tpKey(topic, partition), from);
+              const fresh = batch.messages.filter((m) => BigInt(m.offset) >= (from ?? 0n));
+              return fresh.length === 0 ? null : { topic, partition, dest, ...this.build(dest, source, topic, partition, fresh) };
+            });
+            const real = built.filter((b): b is NonNullable<typeof b> => b !== null);
+            if (real.length > 0) {
+              await applyStreamWritesDuckDb(
+                c,
+                real.map((b) => b.write),
+                async (tx) => {
+                  for (const b of real) {
+                    for (const { m, q } of b.dlq) {
+                      const msg = this.dlqMessage(b.topic, b.partition, m, q);
+                      await tx.run(
+                        `INSERT INTO "${b.dest.dataset}"._stream_outbox VALUES ($1, $2, $3, $4, $5, now()::TIMESTAMP) ON CONFLICT (id) DO NOTHING`,
+                        [`dlq:${b.topic}:${b.partition}:${m.offset}`, deadLetterTopic(cfg), msg.key, msg.value, JSON.stringify(msg.headers)],
+                      );
+                    }
+                  }
+                  const scope = {
+                    productIds: real.flatMap((b) => b.scope.productIds ?? []),
+                    cartIds: real.flatMap((b) => b.scope.cartIds ?? []),
+                  };
+                  const head = real[0];
+                  await refreshAvailability(tx, this.dataset, scope, availabilityTopic(cfg),
+                    `avail:${head.topic}:${head.partition}:${head.write.offsets[0].offset}`, new Date());
+                },
+              );
+              marks.commit = Date.now() - t0;
+              await flushOutbox(c, this.dataset, this.producer!);
+              marks.outbox = Date.now() - t0;
+            }
+            return built.map((b) =>
+              b ? { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps } : null,
+            );
+          });
+          logger.debug('stream: group commit', { partitions: items.length, ms: Date.now() - t0, ...marks });
+          items.forEach((it, i) => it.resolve(results[i]));
+        } catch (e) {
+          for (const it of items) it.reject(e);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 
   /** True when every partition in `ends` ("topic:partition" -> high watermark) is consumed. */

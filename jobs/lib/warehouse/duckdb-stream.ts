@@ -46,44 +46,22 @@ export async function applyStreamBatchDuckDb(
   write: StreamWrite,
   inTransaction?: (c: DuckDBConnection) => Promise<void>,
 ): Promise<void> {
-  const dest = write.destination;
-  const ds = quoteIdent(dest.dataset);
-  const target = `${ds}.${quoteIdent(dest.table)}`;
+  await applyStreamWritesDuckDb(c, [write], inTransaction);
+}
+
+/**
+ * Several micro-batches (e.g. one per partition fetched together) in ONE transaction: a group
+ * commit. All rows, quarantined events and offsets become visible together or not at all.
+ */
+export async function applyStreamWritesDuckDb(
+  c: DuckDBConnection,
+  writes: readonly StreamWrite[],
+  inTransaction?: (c: DuckDBConnection) => Promise<void>,
+): Promise<void> {
   const now = utcTimestamp(new Date());
   await c.run('BEGIN TRANSACTION');
   try {
-    const rows = lastPerKey(dest.key, write.upserts);
-    if (rows.length > 0) {
-      const cols = dest.columns;
-      const keys = new Set(dest.key);
-      const nonKey = cols.filter((col) => !keys.has(col.name));
-      const sel = cols
-        .map((col, i) => `CAST(c${i} AS ${DUCKDB_TYPES[col.type]}) AS ${quoteIdent(col.name)}`)
-        .join(', ');
-      const unnest = cols.map((_, i) => `unnest($${i + 1}::VARCHAR[]) AS c${i}`).join(', ');
-      const conflict =
-        nonKey.length > 0
-          ? `DO UPDATE SET ${nonKey.map((col) => `${quoteIdent(col.name)} = excluded.${quoteIdent(col.name)}`).join(', ')}`
-          : 'DO NOTHING';
-      await c.run(
-        `INSERT INTO ${target} (${cols.map((col) => quoteIdent(col.name)).join(', ')}) ` +
-          `SELECT ${sel} FROM (SELECT ${unnest}) ON CONFLICT (${dest.key.map(quoteIdent).join(', ')}) ${conflict}`,
-        cols.map((col) => listValue(rows.map((r) => cellText(r[col.name] ?? null)))),
-        cols.map(() => LIST(VARCHAR)),
-      );
-    }
-    for (const q of write.quarantine) {
-      await c.run(`INSERT INTO ${ds}._quarantine VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
-        q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw,
-      ]);
-    }
-    for (const o of write.offsets) {
-      await c.run(
-        `INSERT INTO ${ds}._stream_offsets VALUES ($1, $2, $3, $4::BIGINT, $5::TIMESTAMP)
-         ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at`,
-        [write.consumerGroup, o.topic, o.partition, o.offset, now],
-      );
-    }
+    for (const write of writes) await writeOne(c, write, now);
     if (inTransaction) await inTransaction(c);
     await testPauseBeforeCommit();
     await c.run('COMMIT');
@@ -93,13 +71,50 @@ export async function applyStreamBatchDuckDb(
   }
 }
 
+async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): Promise<void> {
+  const dest = write.destination;
+  const ds = quoteIdent(dest.dataset);
+  const target = `${ds}.${quoteIdent(dest.table)}`;
+  const rows = lastPerKey(dest.key, write.upserts);
+  if (rows.length > 0) {
+    const cols = dest.columns;
+    const keys = new Set(dest.key);
+    const nonKey = cols.filter((col) => !keys.has(col.name));
+    const sel = cols.map((col, i) => `CAST(c${i} AS ${DUCKDB_TYPES[col.type]}) AS ${quoteIdent(col.name)}`).join(', ');
+    const unnest = cols.map((_, i) => `unnest($${i + 1}::VARCHAR[]) AS c${i}`).join(', ');
+    const conflict =
+      nonKey.length > 0
+        ? `DO UPDATE SET ${nonKey.map((col) => `${quoteIdent(col.name)} = excluded.${quoteIdent(col.name)}`).join(', ')}`
+        : 'DO NOTHING';
+    await c.run(
+      `INSERT INTO ${target} (${cols.map((col) => quoteIdent(col.name)).join(', ')}) ` +
+        `SELECT ${sel} FROM (SELECT ${unnest}) ON CONFLICT (${dest.key.map(quoteIdent).join(', ')}) ${conflict}`,
+      cols.map((col) => listValue(rows.map((r) => cellText(r[col.name] ?? null)))),
+      cols.map(() => LIST(VARCHAR)),
+    );
+  }
+  for (const q of write.quarantine) {
+    await c.run(`INSERT INTO ${ds}._quarantine VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+      q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw,
+    ]);
+  }
+  for (const o of write.offsets) {
+    await c.run(
+      `INSERT INTO ${ds}._stream_offsets VALUES ($1, $2, $3, $4::BIGINT, $5::TIMESTAMP)
+       ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at`,
+      [write.consumerGroup, o.topic, o.partition, o.offset, now],
+    );
+  }
+}
+
 export async function readOffsetsDuckDb(
   c: DuckDBConnection,
   group: string,
   topics: readonly string[],
+  datasetHint?: string,
 ): Promise<StreamOffset[]> {
   if (topics.length === 0) return [];
-  const datasets = (
+  const datasets = datasetHint ? [datasetHint] : (
     await c.runAndReadAll(
       `SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_name = '_stream_offsets'`,
     )
