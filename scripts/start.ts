@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 /**
- * `npm start`: the whole pipeline on the embedded default. Runs every batch job of the catalog
- * on the source folder into DuckDB, then prints a summary: rows per destination and quarantined
- * rows by reason. Each step's own module does the work; this only sequences and reports.
+ * `npm start`: the whole Lambda pipeline on the embedded default, in order:
+ *   1. batch: every batch job of the catalog on the source folder into DuckDB;
+ *   2. speed: the stream files replayed through the local Kafka broker (started if needed) and
+ *      consumed until caught up;
+ *   3. serving: `dbt build` on DuckDB, then the top rows of user_revenue.
+ * It ends with a summary: rows per destination and quarantined rows by reason. Each step's own
+ * module does the work; this only sequences and reports.
  */
 import { parseArgs } from 'node:util';
 import { catalog } from '../jobs/catalog';
@@ -12,14 +16,21 @@ import { UsageError } from '../jobs/lib/errors';
 import { logger } from '../jobs/lib/log';
 import { type JobResult, runBatchJob } from '../jobs/lib/pipeline';
 import { formatJobSummary, reasonTotals } from '../jobs/lib/quality';
+import { formatUserRevenue, runDbtBuild, topUserRevenue } from './dbt-run';
+import { runStreamOnce, type StreamRunResult } from './stream-run';
 
-const HELP = `Usage: npm start -- [--source-dir DIR] [--help]
+const HELP = `Usage: npm start -- [--source-dir DIR] [--skip-stream] [--skip-dbt] [--help]
 
-Runs all batch jobs (${catalog.destinations.filter((d) => d.mode === 'batch').map((d) => d.table).join(', ')})
-on the source folder into the warehouse and prints a summary.
+Runs the whole pipeline on the source folder into the warehouse and prints a summary:
+  1. batch jobs: ${catalog.destinations.filter((d) => d.mode === 'batch').map((d) => d.table).join(', ')}
+  2. stream: replays the stream files through the local Kafka broker (started if needed)
+     into ${catalog.destinations.filter((d) => d.mode === 'stream').map((d) => d.table).join(', ')}
+  3. dbt build on the warehouse, then the top rows of user_revenue
 
 Options:
   --source-dir DIR   read source files from DIR (overrides ETL_SOURCE_DIR; default data_source)
+  --skip-stream      do not start Kafka or replay the stream files
+  --skip-dbt         do not run dbt
   -h, --help         show this help
 
 ${ENV_HELP}`;
@@ -33,11 +44,17 @@ export async function runAllBatch(config: EtlConfig): Promise<JobResult[]> {
   return results;
 }
 
-export function formatSummary(results: readonly JobResult[]): string {
+export function formatSummary(results: readonly JobResult[], stream: StreamRunResult | null): string {
   const out: string[] = ['', 'Summary', '-------'];
-  out.push(`${'destination'.padEnd(28)}${'rows'.padStart(10)}${'quarantined'.padStart(13)}`);
-  for (const r of results) {
-    out.push(`${r.run.destination.padEnd(28)}${String(r.run.rowsOut).padStart(10)}${String(r.run.rowsQuarantined).padStart(13)}`);
+  const row = (name: string, mode: string, rows: number, q: number | string) =>
+    `${name.padEnd(36)}${mode.padEnd(8)}${String(rows).padStart(10)}${String(q).padStart(13)}`;
+  out.push(`${'destination'.padEnd(36)}${'mode'.padEnd(8)}${'rows'.padStart(10)}${'quarantined'.padStart(13)}`);
+  for (const r of results) out.push(row(r.run.destination, 'batch', r.run.rowsOut, r.run.rowsQuarantined));
+  if (stream) {
+    for (const [name, rows] of Object.entries(stream.tableRows)) {
+      out.push(row(name, 'stream', rows, stream.quarantined[name] ?? '-'));
+    }
+    out.push(`(stream: ${stream.produced} events replayed through Kafka in ${stream.seconds.toFixed(1)} s; ${stream.rejected} invalid rows not sent)`);
   }
   const reasons = [...reasonTotals(results.map((r) => r.report))].sort((a, b) => b[1] - a[1]);
   out.push('', 'Quarantined source rows by reason (per job; a source read by two jobs counts twice):');
@@ -49,11 +66,16 @@ export function formatSummary(results: readonly JobResult[]): string {
 if (require.main === module) {
   main(async () => {
     try {
-      let values: { 'source-dir'?: string; help?: boolean };
+      let values: { 'source-dir'?: string; 'skip-stream'?: boolean; 'skip-dbt'?: boolean; help?: boolean };
       try {
         ({ values } = parseArgs({
           args: process.argv.slice(2),
-          options: { 'source-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+          options: {
+            'source-dir': { type: 'string' },
+            'skip-stream': { type: 'boolean' },
+            'skip-dbt': { type: 'boolean' },
+            help: { type: 'boolean', short: 'h' },
+          },
         }));
       } catch (e) {
         throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
@@ -66,7 +88,17 @@ if (require.main === module) {
       logger.info('pipeline started', { sourceDir: config.sourceDir, warehouse: config.warehouse });
       const results = await runAllBatch(config);
       for (const r of results) process.stdout.write(formatJobSummary(r.report) + '\n\n');
-      process.stdout.write(formatSummary(results) + '\n');
+      let stream: StreamRunResult | null = null;
+      if (!values['skip-stream']) {
+        logger.info('stream layer: replaying the stream files through Kafka');
+        stream = await runStreamOnce({ sourceDir: config.sourceDir });
+      }
+      process.stdout.write(formatSummary(results, stream) + '\n');
+      if (!values['skip-dbt'] && config.warehouse === 'duckdb') {
+        logger.info('serving layer: dbt build');
+        await runDbtBuild({ log: (line) => logger.info(line, { tool: 'dbt' }) });
+        process.stdout.write(formatUserRevenue(await topUserRevenue(10, { duckdbPath: config.duckdbPath })) + '\n');
+      }
       return 0;
     } catch (e) {
       return reportError(e);
