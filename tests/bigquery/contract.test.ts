@@ -49,7 +49,7 @@ afterEach(() => {
 });
 
 const warehouse = (retry = FAST_RETRY) =>
-  new BigQueryWarehouse({ client: fake.client(), projectId: PROJECT, location: 'EU', catalog, retry });
+  new BigQueryWarehouse({ client: fake.client(), projectId: PROJECT, location: 'EU', catalog, retry, pollIntervalMs: 20 });
 
 async function stage(d: BatchDestination, insertSql: string, quarantine: string[] = []): Promise<StagedBatch> {
   await conn.run(duckdbCreateTable(d, 'result'));

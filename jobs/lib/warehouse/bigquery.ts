@@ -216,6 +216,11 @@ export class BigQueryWarehouse implements Warehouse {
       } as Parameters<Table['createWriteStream']>[0]);
       const done = new Promise<void>((resolve, reject) => {
         out.on('error', reject);
+        if (this.opts.pollIntervalMs) {
+          out.on('job', (job: { pollIntervalMs?: number } | null) => {
+            if (job) job.pollIntervalMs = this.opts.pollIntervalMs;
+          });
+        }
         out.on('complete', (job: { metadata?: { status?: { errorResult?: unknown; errors?: unknown[] } } }) => {
           const status = job?.metadata?.status;
           if (status?.errorResult) reject(Object.assign(new Error('load job failed'), { errors: status.errors ?? [status.errorResult] }));
