@@ -7,6 +7,11 @@ HERE="$ROOT/scripts/kafka"
 STATE="${KAFKA_STATE_DIR:-$ROOT/.state/kafka}"
 LIBS="$STATE/libs"
 STAMP="$LIBS/.pom.sha256"
+# On a clean Debian machine (CI) as root: install a JRE and Maven from Debian's packages.
+if { ! command -v java >/dev/null || ! command -v mvn >/dev/null; } && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+  echo "setup:kafka: installing Java 17 and Maven (apt-get) ..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
+fi
 command -v java >/dev/null || { echo "setup:kafka: java not found (Java 17+ required)" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "setup:kafka: mvn not found (Maven required)" >&2; exit 1; }
 want="$(sha256sum "$HERE/pom.xml" | cut -d' ' -f1)"

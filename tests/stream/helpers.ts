@@ -45,10 +45,10 @@ export function describeWithBroker(name: string, fn: () => void): void {
   }
 }
 
-/** Fetches the jars when needed and starts the broker (idempotent). */
-export async function startBrokerForTests(): Promise<void> {
+/** Fetches the jars when needed and starts the broker (idempotent); true when this call started it. */
+export async function startBrokerForTests(): Promise<boolean> {
   if (!jarsAvailable()) execFileSync('bash', [path.join(ROOT, 'scripts/kafka/setup.sh')], { stdio: 'inherit' });
-  await ensureBroker(process.env.BOOTSTRAP_SERVER ?? 'localhost:9092');
+  return ensureBroker(process.env.BOOTSTRAP_SERVER ?? 'localhost:9092');
 }
 
 /** Makes sure dist/ has the consumer CLI the kill tests spawn (npm test builds it already). */

@@ -45,12 +45,18 @@ async function consumeUntilCaughtUp(e: TestEnv, tables: StreamDestination[], top
 }
 
 describeWithBroker('stream layer on the local Kafka broker', () => {
+  let startedHere = false;
   beforeAll(async () => {
     const t0 = Date.now();
-    await startBrokerForTests();
+    startedHere = await startBrokerForTests();
     // eslint-disable-next-line no-console
-    console.log(`broker ready in ${Date.now() - t0} ms`);
+    console.log(`broker ${startedHere ? 'started' : 'already running'} in ${Date.now() - t0} ms`);
   }, 300000);
+
+  // A broker this suite started is stopped again; one that was running is left alone.
+  afterAll(async () => {
+    if (startedHere) await stopBroker();
+  }, 60000);
 
   it('N events produced -> exactly N rows with their values, offsets stored with them', async () => {
     const e = testEnv();
@@ -113,6 +119,8 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
       kills.push(k);
       await exited;
     }
+    // eslint-disable-next-line no-console
+    console.log(`consumer SIGKILLed ${kills.length} times mid-consumption`);
     expect(kills.length).toBeGreaterThanOrEqual(3);
     // Final run to the end, then a clean exit.
     const last = start();
