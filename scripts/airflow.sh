@@ -15,6 +15,7 @@
 #   DOCKER_URL, DOCKER_NETWORK, ETL_SOURCE_DIR, ETL_STATE_DIR, DUCKDB_PATH, WAREHOUSE, ...
 #                           read by the DAGs and the jobs, passed through unchanged
 #   AIRFLOW_SKIP_SETUP=1    do not run scripts/setup-airflow.sh first
+#   AIRFLOW_ENV_FILE        default .env: KEY=value lines applied when KEY is not already set
 # `scripts/airflow.sh env` prints the Airflow env exports instead of starting (for `airflow` CLI use):
 #   eval "$(bash scripts/airflow.sh env)" && airflow dags list
 set -euo pipefail
@@ -23,14 +24,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 log() { printf '[airflow] %s\n' "$*" >&2; }
 
-# Values from .env (if any) when not already set in the environment.
-if [[ -f .env ]]; then
+# Values from .env (AIRFLOW_ENV_FILE) when not already set in the environment.
+ENV_FILE="${AIRFLOW_ENV_FILE:-.env}"
+if [[ -f "$ENV_FILE" ]]; then
   while IFS='=' read -r key value; do
     [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] || continue
     [[ -n "${!key+x}" ]] && continue
     value="${value%\"}"; value="${value#\"}"
+    [[ -n "$value" ]] || continue
     export "$key=$value"
-  done < <(grep -E '^[A-Z_][A-Z0-9_]*=' .env || true)
+  done < <(grep -E '^[A-Z_][A-Z0-9_]*=' "$ENV_FILE" || true)
 fi
 
 VENV="${AIRFLOW_VENV:-.venv-airflow}"
@@ -45,8 +48,8 @@ ADMIN_USER="${AIRFLOW_ADMIN_USER:-admin}"
 ADMIN_PASSWORD="${AIRFLOW_ADMIN_PASSWORD:-admin}"
 POOL="${ETL_WAREHOUSE_POOL:-duckdb_warehouse}"
 
-# Secrets generated once per AIRFLOW_HOME (never committed): JWT signing key shared by the
-# api-server and the task runners, and the UI session key.
+# Secrets from the environment/.env, else generated once per AIRFLOW_HOME (never committed):
+# the JWT signing key shared by the api-server and the task runners, and the UI session key.
 secret_file() {
   local f="$AIRFLOW_HOME/$1"
   if [[ ! -s "$f" ]]; then (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(48))' >"$f"); fi
@@ -66,15 +69,13 @@ export AIRFLOW__API__PORT="$PORT"
 export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
 export AIRFLOW__API__BASE_URL="http://localhost:$PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$PORT/execution/"
-export AIRFLOW__API_AUTH__JWT_SECRET="$(secret_file jwt_secret)"
-export AIRFLOW__API__SECRET_KEY="$(secret_file api_secret_key)"
+export AIRFLOW__API_AUTH__JWT_SECRET="${AIRFLOW__API_AUTH__JWT_SECRET:-$(secret_file jwt_secret)}"
+export AIRFLOW__API__SECRET_KEY="${AIRFLOW__API__SECRET_KEY:-$(secret_file api_secret_key)}"
 # New or regenerated DAG files show up within 30 s.
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 
 if [[ "${1:-}" == env ]]; then
   env | grep -E '^(AIRFLOW_HOME|AIRFLOW__[A-Z_]+)=' | grep -v -E 'JWT_SECRET|SECRET_KEY' | sed 's/^/export /; s/=\(.*\)$/="\1"/'
-  echo "export AIRFLOW__API_AUTH__JWT_SECRET=\"\$(cat $AIRFLOW_HOME/jwt_secret)\""
-  echo "export AIRFLOW__API__SECRET_KEY=\"\$(cat $AIRFLOW_HOME/api_secret_key)\""
   echo "export PATH=\"$ROOT/$VENV/bin:\$PATH\""
   exit 0
 fi
