@@ -53,6 +53,15 @@ export class FakeBigQuery {
     const self = this;
     nock(BASE).persist().post(/.*/).query(true).reply(handler('POST'));
     nock(BASE).persist().get(/.*/).query(true).reply(handler('GET'));
+    // Google's token endpoint, for clients built from a service-account key file (fromEnv):
+    // the JWT grant is recorded and answered with a short-lived fake token.
+    nock('https://oauth2.googleapis.com')
+      .persist()
+      .post('/token')
+      .reply(function (_uri, body) {
+        self.requests.push({ method: 'POST', path: 'oauth2:/token', body });
+        return [200, { access_token: 'fake-sa-token', expires_in: 3600, token_type: 'Bearer' }];
+      });
   }
 
   /** A client wired to the fake: static token, no library retries (the adapter retries). */

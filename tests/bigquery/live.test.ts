@@ -18,8 +18,9 @@ import { duckdbCreateTable, QUARANTINE_COLUMNS_DDL } from '../../jobs/lib/ddl';
 import { BigQueryWarehouse, streamEventId } from '../../jobs/lib/warehouse/bigquery';
 import type { RunRecord } from '../../jobs/lib/warehouse/types';
 
-// The real client, with its HTTP layer loadable under jest (see teeny-request-shim.ts).
+// The real client and auth library, their HTTP layers loadable under jest (teeny-request-shim.ts).
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
+jest.mock('gaxios', () => require('./teeny-request-shim').gaxiosWithNativeFetch());
 
 const projectId = process.env.GCP_PROJECT_ID?.trim();
 const keyFile = process.env.GOOGLE_APPLICATION_CREDENTIALS?.trim();

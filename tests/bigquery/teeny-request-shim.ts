@@ -54,3 +54,21 @@ export function loadTeenyRequest(): unknown {
   fn(mod.exports, req, mod, file, dir, nodeFetchCompat);
   return mod.exports;
 }
+
+/**
+ * The same problem one layer down: gaxios (google-auth-library's HTTP client, used for the OAuth
+ * token exchange of a key file) also loads node-fetch with `import()`. gaxios has an official
+ * option for this, `fetchImplementation`: every instance gets Node's built-in fetch as default.
+ *
+ * Used as: jest.mock('gaxios', () => require('./teeny-request-shim').gaxiosWithNativeFetch());
+ */
+export function gaxiosWithNativeFetch(): unknown {
+  const actual = jest.requireActual('gaxios');
+  class Gaxios extends actual.Gaxios {
+    constructor(defaults: Record<string, unknown> = {}) {
+      super({ fetchImplementation: fetch, ...defaults });
+    }
+  }
+  const instance = new Gaxios();
+  return { ...actual, Gaxios, instance, request: (opts: unknown) => instance.request(opts) };
+}
