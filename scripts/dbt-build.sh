@@ -63,9 +63,12 @@ if [[ $# -gt 0 ]]; then
 fi
 
 start=$(date +%s)
+TARGET_DIR="${DBT_TARGET_PATH:-$ROOT/dbt_project/target}"
 "$DBT" build --target "$DBT_TARGET"
+# `dbt docs generate` rewrites run_results.json: keep the build's results beside it.
+cp "$TARGET_DIR/run_results.json" "$TARGET_DIR/build_results.json"
 if [[ "${DBT_DOCS:-1}" != 0 ]]; then
   "$DBT" docs generate --target "$DBT_TARGET" --static
-  echo "dbt-build: docs at ${DBT_TARGET_PATH:-$ROOT/dbt_project/target}/static_index.html (or: dbt docs serve)"
+  echo "dbt-build: docs at $TARGET_DIR/static_index.html (open it in a browser, or: dbt docs serve)"
 fi
 echo "dbt-build: dbt build on target $DBT_TARGET done in $(( $(date +%s) - start ))s"

@@ -61,9 +61,9 @@ export interface NodeResult {
   readonly failures: number | null;
 }
 
-/** Results of the last dbt command that wrote run_results.json in `targetPath`. */
-export function runResults(targetPath: string): NodeResult[] {
-  const file = path.join(targetPath, 'run_results.json');
+/** Results of the last dbt command that wrote run_results.json (or `name`) in `targetPath`. */
+export function runResults(targetPath: string, name = 'run_results.json'): NodeResult[] {
+  const file = path.join(targetPath, name);
   const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { results: NodeResult[] };
   return doc.results;
 }
