@@ -10,6 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Message } from 'kafkajs';
@@ -80,6 +81,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
+  const load0 = os.loadavg();
   const N = Number(values.events ?? 200000);
   const rate = Number(values.rate ?? 1000);
   const seconds = Number(values.seconds ?? 20);
@@ -155,7 +157,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
 
   const result = {
     at: new Date().toISOString(),
-    machine: `${require('node:os').cpus().length} cores`,
+    machine: `${os.cpus().length} cores, load average at start ${load0.map((x) => x.toFixed(1)).join('/')}, at end ${os.loadavg().map((x) => x.toFixed(1)).join('/')}`,
     throughput: {
       events: N,
       rowsInDuckDb: rows,

@@ -87,6 +87,7 @@ export class StreamConsumer {
   private readonly startedAt = new Date();
   private stopping: Promise<void> | null = null;
   private queue: Pending[] = [];
+  private readonly kafkaCommitAt = new Map<string, number>();
   private flushing = false;
   private crashed: Error | null = null;
 
@@ -317,10 +318,15 @@ export class StreamConsumer {
         committedAt,
       });
     }
-    try {
-      await this.consumer?.commitOffsets([{ topic, partition, offset: next.toString() }]);
-    } catch (e) {
-      logger.debug('stream: kafka offset commit failed (the warehouse offset is authoritative)', { error: (e as Error).message });
+    // Kafka's committed offset is only a hint (monitoring, lag tools): at most once a second.
+    const now = Date.now();
+    if (now - (this.kafkaCommitAt.get(key) ?? 0) >= 1000) {
+      this.kafkaCommitAt.set(key, now);
+      try {
+        await this.consumer?.commitOffsets([{ topic, partition, offset: next.toString() }]);
+      } catch (e) {
+        logger.debug('stream: kafka offset commit failed (the warehouse offset is authoritative)', { error: (e as Error).message });
+      }
     }
     await heartbeat();
   }
