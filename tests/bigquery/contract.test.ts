@@ -36,6 +36,8 @@ let fake: FakeBigQuery;
 let duck: DuckDBInstance;
 let conn: DuckDBConnection;
 
+afterAll(() => FakeBigQuery.restoreHttp());
+
 beforeEach(async () => {
   fake = new FakeBigQuery();
   duck = await DuckDBInstance.create(':memory:');

@@ -97,6 +97,16 @@ export class FakeBigQuery {
     nock.enableNetConnect();
   }
 
+  /**
+   * Removes nock's interception of http and fetch altogether (call in afterAll): jest runs the
+   * test files one after another in the same process, and later suites talk to real services.
+   */
+  static restoreHttp(): void {
+    nock.cleanAll();
+    nock.enableNetConnect();
+    nock.restore();
+  }
+
   private takeFailure(method: string, path: string): Failure | undefined {
     const i = this.failures.findIndex((f) => f.method === method && f.path.test(path));
     if (i < 0) return undefined;

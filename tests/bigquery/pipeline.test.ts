@@ -21,6 +21,8 @@ let fake: FakeBigQuery;
 let dir: string;
 const saved = { ...process.env };
 
+afterAll(() => FakeBigQuery.restoreHttp());
+
 beforeEach(() => {
   fake = new FakeBigQuery();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-pipeline-'));
