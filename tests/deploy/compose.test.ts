@@ -4,6 +4,7 @@
  * its start order holds together (every depends_on target exists, conditions match what the
  * target can signal, no cycles).
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Ajv2019 from 'ajv/dist/2019';
@@ -166,6 +167,18 @@ describe('docker-compose.yml', () => {
       expect({ name, file, exists: fs.existsSync(path.join(ROOT, file)) }).toEqual({ name, file, exists: true });
       expect({ name, file }).toEqual({ name, file: expect.stringMatching(/^docker\/[\w.-]+\.Dockerfile$/) });
       expect({ name, image: s.image }).toEqual({ name, image: expect.stringMatching(/^store-etl\/[\w-]+:latest$/) });
+    }
+  });
+
+  test('the stream services call the compiled CLIs with options those CLIs accept', () => {
+    for (const name of ['stream-consumer', 'producer']) {
+      const [script, ...args] = services[name].command as string[];
+      expect(services[name].build.dockerfile).toBe('docker/stream.Dockerfile');
+      const file = path.join(ROOT, script);
+      if (!fs.existsSync(file)) throw new Error(`${file} missing: run npm run build first (npm test does)`);
+      const help = spawnSync(process.execPath, [file, '--help'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+      expect({ name, exit: help.status }).toEqual({ name, exit: 0 });
+      for (const flag of args.filter((a) => a.startsWith('--'))) expect({ name, flag, known: help.stdout.includes(flag) }).toEqual({ name, flag, known: true });
     }
   });
 });
