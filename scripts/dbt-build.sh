@@ -28,6 +28,8 @@ export DBT_TARGET="${DBT_TARGET:-duckdb}"
 STATE_DIR="$(realpath -m "${ETL_STATE_DIR:-.state}")"
 export DBT_PROFILES_DIR="$(realpath -m "${DBT_PROFILES_DIR:-$STATE_DIR/dbt}")"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false DBT_VERSION_CHECK=false
+# No ANSI colours when the output goes to a log (npm start's logger, Airflow task logs).
+[[ -t 1 ]] || export DBT_USE_COLORS="${DBT_USE_COLORS:-false}"
 # dbt's own paths, made absolute because dbt runs from dbt_project/.
 [[ -n "${DBT_TARGET_PATH:-}" ]] && export DBT_TARGET_PATH="$(realpath -m "$DBT_TARGET_PATH")"
 [[ -n "${DBT_LOG_PATH:-}" ]] && export DBT_LOG_PATH="$(realpath -m "$DBT_LOG_PATH")"
