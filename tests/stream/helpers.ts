@@ -99,11 +99,12 @@ export function testEnv(overrides: Partial<StreamConfig> = {}): TestEnv {
   return { cfg, kafka: createKafka(cfg, `test-${id}`), dir, duckdbPath, warehouse, childEnv };
 }
 
-export async function produce(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
+/** Sends `messages` in sends of `chunk` (a fetch returns whole record batches: small sends = small batches). */
+export async function produce(kafka: Kafka, topic: string, messages: Message[], chunk = 1000): Promise<void> {
   const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
   await p.connect();
   try {
-    for (let i = 0; i < messages.length; i += 1000) await p.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) });
+    for (let i = 0; i < messages.length; i += chunk) await p.send({ topic, acks: -1, messages: messages.slice(i, i + chunk) });
   } finally {
     await p.disconnect();
   }

@@ -142,6 +142,49 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     expect(new Set(dlq.map((m) => `${m.headers.source_partition}:${m.headers.source_offset}`)).size).toBe(poison);
   });
 
+  it('a second consumer process joining the group mid-way (rebalance, shared DuckDB file) causes no duplicates', async () => {
+    const cli = ensureBuilt();
+    const e = testEnv({ maxBatchBytes: 3000, sessionTimeoutMs: 6000 });
+    const N = 6000;
+    const msgs: Message[] = [];
+    for (let i = 0; i < N; i++) {
+      msgs.push(i % 100 === 50 ? { key: String(i), value: '{oops' } : cartItem(70000 + i, 1500, 1501, 1));
+    }
+    const poison = msgs.filter((m) => m.value === '{oops').length;
+    await ensureTopics(e.kafka, e.cfg, [cartsTopic(e)]);
+    await produce(e.kafka, cartsTopic(e), msgs, 30);
+    const spawnOne = () =>
+      spawn(process.execPath, [cli, '--table', 'fact_carts_has_products', '--until-caught-up', '--no-start-broker'], {
+        cwd: ROOT,
+        env: { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '40', LOG_LEVEL: 'debug' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+    const exit = (c: ChildProcess) => new Promise<number | null>((r) => c.on('exit', r));
+    // The second process joins while the first is consuming: the group rebalances between them.
+    const a = spawnOne();
+    const aExit = exit(a);
+    await new Promise<void>((resolve) => {
+      let buf = '';
+      a.stderr!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (buf.includes('stream: batch applied')) resolve();
+      });
+      void aExit.then(() => resolve());
+    });
+    const b = spawnOne();
+    b.stderr!.resume();
+    const codes = await Promise.all([aExit, exit(b)]);
+    expect(codes).toEqual([0, 0]);
+    // Each process that applied events recorded its run; together they account for every event.
+    // (They serialize on the one-writer DuckDB file, so the second may find little left to do.)
+    const runs = await query(e.warehouse, "SELECT run_id, rows_in FROM store._etl_runs WHERE mode = 'stream'");
+    // eslint-disable-next-line no-console
+    console.log(`events applied per process: ${runs.map((r) => r.rows_in).join(', ')}`);
+    expect(runs.reduce((a, r) => a + Number(r.rows_in), 0)).toBe(N);
+    expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_carts_has_products')).toBe(N - poison);
+    expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store._quarantine')).toBe(poison);
+  });
+
   it('a poison event goes to the dead-letter topic and the quarantine while good events keep flowing', async () => {
     const e = testEnv();
     const topic = cartsTopic(e);

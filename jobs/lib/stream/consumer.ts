@@ -150,10 +150,12 @@ export class StreamConsumer {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      this.ready = this.onAssigned(e.payload.memberAssignment).catch((err) => {
+      const ready = this.onAssigned(e.payload.memberAssignment).catch((err) => {
         logger.error('stream: reading stored offsets failed', { error: (err as Error).message });
         throw err;
       });
+      ready.catch(() => undefined); // awaited (and rethrown) by the next batch, never unhandled
+      this.ready = ready;
     });
     consumer.on(consumer.events.CRASH, (e) => {
       const err = e.payload.error;
@@ -184,7 +186,13 @@ export class StreamConsumer {
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) {
         const pos = this.positions.get(tpKey(topic, partition));
-        if (pos !== undefined) this.consumer?.seek({ topic, partition, offset: pos.toString() });
+        if (pos === undefined || this.stopping) continue;
+        try {
+          this.consumer?.seek({ topic, partition, offset: pos.toString() });
+        } catch (e) {
+          // Stopping (the group was left meanwhile): the next start seeks again.
+          logger.debug('stream: seek skipped', { topic, partition, error: (e as Error).message });
+        }
       }
     }
   }
