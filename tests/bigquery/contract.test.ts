@@ -297,7 +297,8 @@ describe('applyStreamBatch / readOffsets (stream)', () => {
     const script = fake.queries().at(-1)!;
     expect(script.split('\n')[0]).toBe('BEGIN TRANSACTION;');
     expect(script).toContain('MERGE `test-project.store.fact_shoppingcarts` T USING');
-    expect(script).toContain('QUALIFY ROW_NUMBER() OVER (PARTITION BY `shopping_cart_id` ORDER BY _pos DESC) = 1');
+    expect(script).toContain('ROW_NUMBER() OVER (PARTITION BY `shopping_cart_id` ORDER BY _pos DESC) AS _rn');
+    expect(script).toContain(') WHERE _rn = 1');
     expect(script).toContain('ON T.`shopping_cart_id` = S.`shopping_cart_id`');
     expect(script).toContain('MERGE `test-project.store._quarantine` T');
     expect(script).toContain('MERGE `test-project.store._stream_offsets` T');

@@ -399,8 +399,10 @@ export function mergeUpserts(target: string, dest: DestinationTable): string {
   const nonKey = cols.filter((c) => !dest.key.includes(c));
   return (
     `MERGE ${target} T USING (\n` +
-    `  SELECT * EXCEPT(_pos) FROM (SELECT ${select}, _pos FROM UNNEST(JSON_QUERY_ARRAY(@rows)) AS r WITH OFFSET AS _pos)\n` +
-    `  QUALIFY ROW_NUMBER() OVER (PARTITION BY ${key} ORDER BY _pos DESC) = 1\n` +
+    '  SELECT * EXCEPT(_pos, _rn) FROM (\n' +
+    `    SELECT *, ROW_NUMBER() OVER (PARTITION BY ${key} ORDER BY _pos DESC) AS _rn\n` +
+    `    FROM (SELECT ${select}, _pos FROM UNNEST(JSON_QUERY_ARRAY(@rows)) AS r WITH OFFSET AS _pos)\n` +
+    '  ) WHERE _rn = 1\n' +
     `) S ON ${on}\n` +
     (nonKey.length ? `WHEN MATCHED THEN UPDATE SET ${nonKey.map((c) => `${bqIdent(c)} = S.${bqIdent(c)}`).join(', ')}\n` : '') +
     `WHEN NOT MATCHED THEN INSERT (${cols.map(bqIdent).join(', ')}) VALUES (${cols.map((c) => `S.${bqIdent(c)}`).join(', ')});`
