@@ -142,6 +142,41 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     expect(new Set(dlq.map((m) => `${m.headers.source_partition}:${m.headers.source_offset}`)).size).toBe(poison);
   });
 
+  it('SIGTERM stops the consumer gracefully: the batch in hand is committed, the run recorded, exit 0', async () => {
+    const cli = ensureBuilt();
+    const e = testEnv({ maxBatchBytes: 3000 });
+    const N = 3000;
+    await ensureTopics(e.kafka, e.cfg, [cartsTopic(e)]);
+    await produce(e.kafka, cartsTopic(e), Array.from({ length: N }, (_, i) => cartItem(300000 + i, 1600, 1601, 1)), 30);
+    const child = spawn(process.execPath, [cli, '--table', 'fact_carts_has_products', '--no-start-broker'], {
+      cwd: ROOT,
+      env: { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '30', LOG_LEVEL: 'debug' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    await new Promise<void>((resolve) => {
+      let buf = '';
+      child.stderr!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (buf.includes('stream: batch applied')) resolve();
+      });
+    });
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15000);
+    const reported = Number(/store\.fact_carts_has_products: (\d+) rows/.exec(out)?.[1]);
+    const rows = await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_carts_has_products');
+    expect(rows).toBe(reported);
+    expect(rows).toBeGreaterThan(0);
+    const stored = await count(e.warehouse, `SELECT SUM(next_offset) FROM store._stream_offsets WHERE consumer_group = '${e.cfg.group}'`);
+    expect(stored).toBe(rows);
+    const runs = await query(e.warehouse, "SELECT status, rows_loaded FROM store._etl_runs WHERE mode = 'stream'");
+    expect(runs).toEqual([{ status: 'success', rows_loaded: rows }]);
+  });
+
   it('a second consumer process joining the group mid-way (rebalance, shared DuckDB file) causes no duplicates', async () => {
     const cli = ensureBuilt();
     const e = testEnv({ maxBatchBytes: 3000, sessionTimeoutMs: 6000 });
