@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { count, REFERENCE_SAMPLE, ROOT, runNode, tempDir } from '../helpers/env';
 import { ARTIFACTS, CHROMIUM, describeWith, missingAirflow, missingChromium } from './airflow-env';
 
@@ -32,12 +32,20 @@ async function isUp(): Promise<boolean> {
   }
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** Polls `probe` every second until it returns a value; on timeout says what it saw last. */
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  lastSeen: () => unknown = () => '',
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; last seen: ${JSON.stringify(lastSeen())}`);
+    }
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
@@ -47,6 +55,7 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
   let airflow: ChildProcess | undefined;
   let airflowLog = '';
   let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
   let token = '';
   const state = tempDir('airflow-ui-state');
 
@@ -114,6 +123,7 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync'],
     });
+    context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   }, 300_000);
 
   afterAll(async () => {
@@ -139,7 +149,7 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
     expect(runNode('jobs/fact_orders.js', [], { ETL_SOURCE_DIR: REFERENCE_SAMPLE, ETL_STATE_DIR: ref }).status).toBe(0);
     const expected = await count(path.join(ref, 'warehouse.duckdb'), 'store.fact_orders');
 
-    const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+    const page = await context!.newPage();
     // Login: the simple auth manager's form, with the login from env.
     await page.goto(`${BASE}/`);
     await page.waitForURL(/\/auth\/login/);
@@ -209,26 +219,30 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
     }
     interface Ti { task_id: string; dag_id: string; state: string; pool: string; start_date: string; end_date: string }
     const all = [...dags, 'fact_orders_dag'];
-    const tis = await until('the triggered runs to finish', 240_000, async () => {
-      const list = (await Promise.all(all.map((id) => api<{ task_instances: Ti[] }>(`/dags/${id}/dagRuns/~/taskInstances`))))
-        .flatMap((x) => x.task_instances);
-      const mine = list.filter((t) => dags.includes(t.dag_id));
-      return mine.length >= dags.length && list.every((t) => ['success', 'failed'].includes(t.state)) ? list : undefined;
-    });
-    for (const t of tis) expect({ id: `${t.dag_id}.${t.task_id}`, state: t.state, pool: t.pool }).toEqual({ id: `${t.dag_id}.${t.task_id}`, state: 'success', pool: 'duckdb_warehouse' });
-    const spans = tis.map((t) => [Date.parse(t.start_date), Date.parse(t.end_date)] as const).sort((a, b) => a[0] - b[0]);
-    for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
+    let seen: Ti[] = [];
+    const tis = await until(
+      'the triggered runs to finish',
+      240_000,
+      async () => {
+        const list = (await Promise.all(all.map((id) => api<{ task_instances: Ti[] }>(`/dags/${id}/dagRuns/~/taskInstances`))))
+          .flatMap((x) => x.task_instances);
+        seen = list;
+        const mine = list.filter((t) => dags.includes(t.dag_id));
+        return mine.length >= dags.length && list.every((t) => ['success', 'failed'].includes(t.state)) ? list : undefined;
+      },
+      () => seen.map((t) => `${t.dag_id}.${t.task_id}:${t.state}`),
+    );
+    const summary = tis
+      .map((t) => ({ id: `${t.dag_id}.${t.task_id}`, state: t.state, pool: t.pool, start: t.start_date, end: t.end_date }))
+      .sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+    const bad = summary.filter((t) => t.state !== 'success' || t.pool !== 'duckdb_warehouse');
+    const overlaps = summary.slice(1).filter((t, i) => Date.parse(t.start) < Date.parse(summary[i].end));
+    expect({ bad, overlaps, all: bad.length + overlaps.length ? summary : [] }).toEqual({ bad: [], overlaps: [], all: [] });
     expect(await count(path.join(state, 'warehouse.duckdb'), 'store.dim_vendors')).toBeGreaterThan(0);
     expect(await count(path.join(state, 'warehouse.duckdb'), 'store.dim_users')).toBeGreaterThan(0);
-    const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
-    await page.goto(`${BASE}/`);
-    if (page.url().includes('/auth/login')) {
-      await page.fill('input[name=username]', USER);
-      await page.fill('input[name=password]', PASSWORD);
-      await page.click('button:has-text("Sign in")');
-      await page.waitForURL((u) => !u.pathname.startsWith('/auth'), { timeout: 30_000 });
-    }
-    await page.goto(`${BASE}/dags?sort=dag_display_name`);
+    // The session of the first test's login (same browser context).
+    const page = await context!.newPage();
+    await page.goto(`${BASE}/dags`);
     await page.waitForLoadState('networkidle');
     await shot(page, '04-dag-list-after-runs.png');
     console.log(`[ui] ${tis.length} warehouse tasks ran one at a time`);
