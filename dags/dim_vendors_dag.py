@@ -46,7 +46,10 @@ PROJECT_DIR = Path(os.environ.get("ETL_PROJECT_DIR") or Path(__file__).resolve()
 # The same folder as the container engine's host sees it (differs if Airflow runs in a container).
 HOST_PROJECT_DIR = Path(os.environ.get("ETL_HOST_PROJECT_DIR") or PROJECT_DIR)
 # Settings passed through to the job container as they are (paths are mapped, see below).
-PASS_ENV = ["WAREHOUSE", "LOG_LEVEL", "LOG_FORMAT", "DUCKDB_LOCK_RETRIES", "DUCKDB_MEMORY_LIMIT"]
+PASS_ENV = [
+    "WAREHOUSE", "LOG_LEVEL", "LOG_FORMAT", "DUCKDB_LOCK_RETRIES", "DUCKDB_MEMORY_LIMIT",
+    "DBT_TARGET", "DBT_THREADS", "DBT_DOCS",
+]
 PASS_ENV_PREFIXES = ("BQ_", "BIGQUERY_", "GCP_", "GOOGLE_CLOUD_")
 
 default_args = {
