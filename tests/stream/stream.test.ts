@@ -177,7 +177,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     expect(runs).toEqual([{ status: 'success', rows_loaded: rows }]);
   });
 
-  it('a second consumer process joining the group mid-way (rebalance, shared DuckDB file) causes no duplicates', async () => {
+  it('a second consumer process started mid-way on the same group and DuckDB file causes no duplicates and exits cleanly', async () => {
     const cli = ensureBuilt();
     const e = testEnv({ maxBatchBytes: 3000, sessionTimeoutMs: 6000 });
     const N = 6000;
@@ -195,7 +195,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
     const exit = (c: ChildProcess) => new Promise<number | null>((r) => c.on('exit', r));
-    // The second process joins while the first is consuming: the group rebalances between them.
+    // The second process starts while the first is consuming (it first waits for the one-writer file).
     const a = spawnOne();
     const aExit = exit(a);
     await new Promise<void>((resolve) => {
