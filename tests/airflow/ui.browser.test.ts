@@ -158,6 +158,8 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
     await page.click('button:has-text("Sign in")');
     await page.waitForURL((u) => !u.pathname.startsWith('/auth'), { timeout: 30_000 });
 
+    // The dag-processor of this Airflow found no import errors in dags/.
+    expect(await api<{ total_entries: number }>('/importErrors')).toMatchObject({ total_entries: 0 });
     // DAG list: every generated DAG is there.
     await page.goto(`${BASE}/dags`);
     for (const id of ['fact_orders_dag', 'fact_order_details_dag', 'dim_products_dag', 'dim_users_dag', 'dim_vendors_dag', 'dbt_dag']) {
