@@ -11,7 +11,7 @@
 #
 # Env: DBT_TARGET (duckdb|bigquery), DUCKDB_PATH, ETL_STATE_DIR, DBT_PROFILES_DIR, DBT_VENV,
 # DBT_TARGET_PATH / DBT_LOG_PATH (dbt's own; default dbt_project/target and dbt_project/logs),
-# DBT_DOCS, DBT_THREADS, and for bigquery GCP_PROJECT_ID, BIGQUERY_DATASET, BIGQUERY_LOCATION,
+# DBT_DOCS, DBT_THREADS, DBT_LOCK_RETRIES, and for bigquery GCP_PROJECT_ID, BIGQUERY_DATASET, BIGQUERY_LOCATION,
 # GOOGLE_APPLICATION_CREDENTIALS.
 set -euo pipefail
 
@@ -64,13 +64,37 @@ if [[ $# -gt 0 ]]; then
   exec "$DBT" "$@" --target "$DBT_TARGET"
 fi
 
+# DuckDB admits one writing process: a job or a stream micro-batch holding the file makes dbt fail
+# with a lock error. Such a run is retried (the build is idempotent) DBT_LOCK_RETRIES times
+# (default 5), backing off 2, 4, 8, 16, 30 s; any other failure is final.
+LOCK_RE='Could not set lock|Conflicting lock|database is locked'
+with_lock_retry() {
+  local out rc attempt=0 delay=2
+  out="$(mktemp)"
+  while true; do
+    set +e
+    "$@" 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    set -e
+    if [[ $rc -eq 0 || "$DBT_TARGET" != duckdb ]] || ! grep -Eq "$LOCK_RE" "$out" \
+       || (( attempt >= ${DBT_LOCK_RETRIES:-5} )); then
+      rm -f "$out"
+      return "$rc"
+    fi
+    attempt=$((attempt + 1))
+    echo "dbt-build: the warehouse is locked by another writer; retry $attempt of ${DBT_LOCK_RETRIES:-5} in ${delay}s" >&2
+    sleep "$delay"
+    delay=$(( delay * 2 > 30 ? 30 : delay * 2 ))
+  done
+}
+
 start=$(date +%s)
 TARGET_DIR="${DBT_TARGET_PATH:-$ROOT/dbt_project/target}"
-"$DBT" build --target "$DBT_TARGET"
+with_lock_retry "$DBT" build --target "$DBT_TARGET"
 # `dbt docs generate` rewrites run_results.json: keep the build's results beside it.
 cp "$TARGET_DIR/run_results.json" "$TARGET_DIR/build_results.json"
 if [[ "${DBT_DOCS:-1}" != 0 ]]; then
-  "$DBT" docs generate --target "$DBT_TARGET" --static
+  with_lock_retry "$DBT" docs generate --target "$DBT_TARGET" --static
   echo "dbt-build: docs at $TARGET_DIR/static_index.html (open it in a browser, or: dbt docs serve)"
 fi
 echo "dbt-build: dbt build on target $DBT_TARGET done in $(( $(date +%s) - start ))s"

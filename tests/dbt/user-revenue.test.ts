@@ -250,4 +250,32 @@ describeWithDbt('dbt marts on the reference sample', () => {
     expect(carts).toBe(0);
     expect(await query(bareDb, 'SELECT count(*)::INTEGER FROM store_marts.vendor_availability')).toEqual([[0]]);
   });
+  test('a warehouse locked by another writer is waited for: dbt build retries and then passes', async () => {
+    const lockedDb = path.join(path.dirname(db), 'locked.duckdb');
+    fs.copyFileSync(db, lockedDb);
+    // This process holds the file (DuckDB: one writing process) for 8 s, like a job would.
+    const holder = await DuckDBInstance.create(lockedDb);
+    const conn = await holder.connect();
+    const release = setTimeout(() => {
+      conn.closeSync();
+      holder.closeSync();
+    }, 8000);
+    const lines: string[] = [];
+    try {
+      await runDbtBuild({ env: { ...env, DUCKDB_PATH: lockedDb, DBT_DOCS: '0' }, log: (l) => lines.push(l) });
+    } finally {
+      clearTimeout(release);
+      try {
+        conn.closeSync();
+        holder.closeSync();
+      } catch {
+        // already released
+      }
+    }
+    const log = lines.join('\n');
+    expect(log).toMatch(/Could not set lock on file/);
+    expect(log).toMatch(/the warehouse is locked by another writer; retry 1 of 5/);
+    expect(log).toMatch(/Done\. PASS=\d+ WARN=1 ERROR=0/);
+    expect(await query(lockedDb, 'SELECT count(*)::INTEGER FROM store_marts.user_revenue')).toEqual([[11]]);
+  });
 });
