@@ -1,0 +1,63 @@
+/**
+ * The Python side is pinned and reproducible: requirements/airflow.txt is a full freeze
+ * (Airflow 3 + docker and standard providers, every package `==`), the venv holds exactly
+ * those versions, and the setup scripts are idempotent (a second run changes nothing).
+ */
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT } from '../helpers/env';
+import { describeWith, missingAirflow, missingPodman, VENV_BIN } from './airflow-env';
+
+const REQS = path.join(ROOT, 'requirements', 'airflow.txt');
+const norm = (name: string) => name.toLowerCase().replace(/[-_.]+/g, '-');
+
+function pins(text: string): Map<string, string> {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return new Map(
+    lines.map((l) => {
+      const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)$/.exec(l);
+      if (!m) throw new Error(`not an exact pin: '${l}'`);
+      return [norm(m[1]), m[2]];
+    }),
+  );
+}
+
+test('requirements/airflow.txt is a full pinned freeze of Airflow 3 with the docker and standard providers', () => {
+  const p = pins(fs.readFileSync(REQS, 'utf8'));
+  expect(p.get('apache-airflow')).toMatch(/^3\.\d+\.\d+$/);
+  expect(p.get('apache-airflow-core')).toBe(p.get('apache-airflow'));
+  expect(p.get('apache-airflow-providers-docker')).toMatch(/^\d+\.\d+\.\d+$/);
+  expect(p.get('apache-airflow-providers-standard')).toMatch(/^\d+\.\d+\.\d+$/);
+  expect(p.get('docker')).toBeDefined(); // docker-py, used by DockerOperator
+  expect(p.size).toBeGreaterThan(100); // transitive dependencies included
+});
+
+describeWith([missingAirflow()], 'scripts/setup-airflow.sh', () => {
+  test('the venv holds exactly the pinned versions (plus the installer, uv)', () => {
+    const r = spawnSync(path.join(VENV_BIN, 'python'), ['-m', 'pip', 'freeze', '--all'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const installed = pins(r.stdout.split('\n').filter((l) => l.includes('==')).join('\n'));
+    for (const tool of ['uv', 'pip', 'setuptools', 'wheel']) installed.delete(tool);
+    expect(Object.fromEntries(installed)).toEqual(Object.fromEntries(pins(fs.readFileSync(REQS, 'utf8'))));
+  });
+
+  test('is idempotent: a second run finds the marker (hash of the requirements) and does nothing', () => {
+    const r = spawnSync('bash', ['scripts/setup-airflow.sh'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('is up to date');
+    const marker = fs.readFileSync(path.join(ROOT, '.venv-airflow', '.requirements.sha256'), 'utf8');
+    const hash = crypto.createHash('sha256').update(fs.readFileSync(REQS)).digest('hex');
+    expect(marker.split(' ')[0]).toBe(hash);
+  });
+});
+
+describeWith([missingPodman()], 'scripts/setup-podman.sh', () => {
+  test('is idempotent: base image present, API socket answering', () => {
+    const r = spawnSync('bash', ['scripts/setup-podman.sh'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('base image docker.io/library/node:20-bookworm-slim present');
+    expect(r.stderr).toContain('podman API already answering on unix:///run/podman/podman.sock');
+  });
+});
