@@ -6,8 +6,8 @@
  *   npm run -s build && node dist/scripts/dbt-sources.js --check   # exit 1 when it is stale
  *
  * Each catalog destination becomes a source table with its description, key, mode and typed
- * columns. Key columns get `not_null`, and the key gets `unique` (one column) or the project's
- * `unique_key` test (several columns). Stream tables may be absent in a batch-only warehouse, so
+ * columns. Non-nullable columns get `not_null`, and the key gets `unique` (one column) or the
+ * project's `unique_key` test (several columns). Stream tables may be absent in a batch-only warehouse, so
  * their key test tolerates a missing relation (models read them through `stream_source()`).
  * Besides the catalog's destinations, two tables written by the pipeline itself are declared:
  * `_etl_runs` (run bookkeeping, read by the reconciliation test) and, unless the catalog already
@@ -142,7 +142,9 @@ function columnTests(
   allowMissing: boolean,
   accepted?: readonly string[],
 ): Test[] {
-  if (allowMissing) return []; // the table-level unique_key test also checks key columns for nulls
+  // Stream tables may be absent: only the table-level unique_key test, which tolerates that (their
+  // key columns are NOT NULL in the pipeline's DDL anyway).
+  if (allowMissing) return [];
   const tests: Test[] = [];
   if (!nullable) tests.push('not_null');
   if (key.length === 1 && key[0] === name) tests.push('unique');
