@@ -44,11 +44,13 @@ if [[ ! -f "$PROFILES_JS" || "$ROOT/scripts/dbt-profiles.ts" -nt "$PROFILES_JS" 
     --esModuleInterop --skipLibCheck --types node "$ROOT/scripts/dbt-profiles.ts"
   PROFILES_JS="$OUT/scripts/dbt-profiles.js"
 fi
-node "$PROFILES_JS" >/dev/null
+NODE_PATH="$ROOT/node_modules${NODE_PATH:+:$NODE_PATH}" node "$PROFILES_JS" >/dev/null
 
 if [[ "$DBT_TARGET" == duckdb ]]; then
   WAREHOUSE="$(realpath -m "${DUCKDB_PATH:-$STATE_DIR/warehouse.duckdb}")"
-  case "${1:-build}" in
+  cmd=build
+  for a in "$@"; do [[ "$a" == -* ]] || { cmd="$a"; break; }; done
+  case "$cmd" in
     parse|compile|deps|clean|debug|ls|list) ;;
     *)
       if [[ ! -f "$WAREHOUSE" ]]; then

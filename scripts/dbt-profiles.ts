@@ -111,10 +111,9 @@ export function writeProfiles(env: NodeJS.ProcessEnv = process.env, cwd = proces
 
 if (require.main === module) {
   try {
-    // npm scripts run from the repo root; a direct `node dist/scripts/dbt-profiles.js` elsewhere
-    // resolves relative paths against the repo root too.
-    const root = path.resolve(__dirname, '..', '..');
-    console.log(writeProfiles(process.env, root));
+    // Relative paths are taken against the working directory: the repo root for npm scripts and
+    // scripts/dbt-build.sh (which may run a copy of this file compiled elsewhere).
+    console.log(writeProfiles(process.env, process.cwd()));
   } catch (e) {
     console.error(`dbt-profiles: ${(e as Error).message}`);
     process.exit(1);
