@@ -41,12 +41,12 @@ function startDateExpr(isoDate: string): string {
   return `pendulum.datetime(${Number(m[1])}, ${Number(m[2])}, ${Number(m[3])}, tz="UTC")`;
 }
 
-/** Per-table settings over the catalog defaults. `image` is an optional per-table override. */
+/** Per-table settings over the catalog defaults; `image` overrides the default image name. */
 export function dagSettings(
   cat: Catalog,
   dest?: DestinationTable,
-): Required<DagSettings> & { image?: string } {
-  const own = (dest?.dag ?? {}) as DagSettings & { image?: string };
+): Catalog['dagDefaults'] & Pick<DagSettings, 'image'> {
+  const own: DagSettings = dest?.dag ?? {};
   const merged = { ...cat.dagDefaults };
   for (const k of Object.keys(own) as (keyof DagSettings)[]) {
     if (own[k] !== undefined) (merged as Record<string, unknown>)[k] = own[k];
@@ -65,7 +65,7 @@ function specFor(
     description: string;
     image: string;
     localCommand: string[];
-    settings: Required<DagSettings>;
+    settings: Catalog['dagDefaults'];
     tags: string[];
   },
 ): DagSpec {

@@ -55,6 +55,8 @@ export interface DagSettings {
   readonly startDate?: string;
   readonly retries?: number;
   readonly retryDelayMinutes?: number;
+  /** Container image of the job (default `store-etl/<table>:latest`, built from docker/job.Dockerfile). */
+  readonly image?: string;
 }
 
 interface DestinationBase {
@@ -88,5 +90,5 @@ export type DestinationTable = BatchDestination | StreamDestination;
 export interface Catalog {
   readonly sources: readonly SourceTable[];
   readonly destinations: readonly DestinationTable[];
-  readonly dagDefaults: Required<DagSettings>;
+  readonly dagDefaults: Required<Omit<DagSettings, 'image'>>;
 }
