@@ -57,7 +57,7 @@ async function measureNative(table: string, dataDir: string, stateDir: string): 
   const c = db.connection;
   let rowsIn = 0;
   try {
-    await c.run(`SET memory_limit = '1GB'`);
+    await c.run(`SET memory_limit = '${loadConfig().duckdbMemoryLimit}'`);
     for (const name of dest.sources) {
       const s = findSource(catalog, name);
       const cols = s.columns

@@ -19,7 +19,7 @@ export const ENV_HELP = `Environment:
   DUCKDB_PATH           DuckDB warehouse file (default: $ETL_STATE_DIR/warehouse.duckdb)
   WAREHOUSE             duckdb (default) or bigquery
   DUCKDB_LOCK_RETRIES   retries while another process writes the DuckDB file (default: 10)
-  DUCKDB_MEMORY_LIMIT   scratch DuckDB memory before spilling to disk (default: 1GB)
+  DUCKDB_MEMORY_LIMIT   scratch DuckDB memory before spilling to disk (default: 512MB)
   LOG_LEVEL             error|warn|info|debug (default: info)
   LOG_FORMAT            json|pretty (default: pretty on a terminal, json otherwise)`;
 

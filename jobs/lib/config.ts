@@ -12,6 +12,8 @@ export interface EtlConfig {
   readonly warehouse: WarehouseKind;
   /** How often a job retries a DuckDB file locked by another writer before giving up. */
   readonly duckdbLockRetries: number;
+  /** Memory of a job's scratch DuckDB; past it DuckDB spills to disk, so peak RSS stays bounded. */
+  readonly duckdbMemoryLimit: string;
 }
 
 function parseWarehouse(value: string | undefined): WarehouseKind {
@@ -27,6 +29,14 @@ function parseCount(name: string, value: string | undefined, fallback: number): 
   return n;
 }
 
+function parseMemory(value: string | undefined, fallback: string): string {
+  const v = (value ?? '').trim() || fallback;
+  if (!/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(v)) {
+    throw new Error(`DUCKDB_MEMORY_LIMIT must be a size like 512MB or 2GB, got '${value}'`);
+  }
+  return v;
+}
+
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: Partial<EtlConfig> = {},
@@ -39,5 +49,6 @@ export function loadConfig(
     warehouse: overrides.warehouse ?? parseWarehouse(env.WAREHOUSE),
     duckdbLockRetries:
       overrides.duckdbLockRetries ?? parseCount('DUCKDB_LOCK_RETRIES', env.DUCKDB_LOCK_RETRIES, 10),
+    duckdbMemoryLimit: overrides.duckdbMemoryLimit ?? parseMemory(env.DUCKDB_MEMORY_LIMIT, '512MB'),
   };
 }

@@ -60,7 +60,7 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
   try {
     log.info('job started', { sourceDir: config.sourceDir, warehouse: `${warehouse.kind}:${warehouse.location}` });
     // Bounded memory: DuckDB spills to disk beyond this instead of growing with the data.
-    await c.run(`SET memory_limit = '${process.env.DUCKDB_MEMORY_LIMIT ?? '1GB'}'`);
+    await c.run(`SET memory_limit = '${config.duckdbMemoryLimit}'`);
     await c.run(`SET temp_directory = '${scratchDir.replace(/'/g, "''")}'`);
     await createQuarantineTable(c);
 
