@@ -3,9 +3,8 @@
  * The stream consumer: node dist/jobs/stream-consumer.js [--table NAME]... [--until-caught-up]
  * Runs until SIGTERM/SIGINT (graceful: the batch in hand is finished, the group left).
  */
-import { parseArgs } from 'node:util';
 import { catalog } from './catalog';
-import { ENV_HELP, main, reportError } from './lib/cli';
+import { ENV_HELP, main, parseCommandLine, reportError } from './lib/cli';
 import { loadConfig } from './lib/config';
 import { UsageError } from './lib/errors';
 import { logger } from './lib/log';
@@ -46,25 +45,12 @@ ${ENV_HELP}
 Exit codes: 0 ok (stopped by a signal or caught up), 1 unexpected error, 3 warehouse error, 64 usage.`;
 
 async function run(argv = process.argv.slice(2)): Promise<number> {
-  let values: { table?: string[]; 'until-caught-up'?: boolean; 'no-start-broker'?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        table: { type: 'string', multiple: true },
-        'until-caught-up': { type: 'boolean' },
-        'no-start-broker': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
-  if (values.help) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
+  const values = parseCommandLine(
+    argv,
+    { table: { type: 'string', multiple: true }, 'until-caught-up': { type: 'boolean' }, 'no-start-broker': { type: 'boolean' } },
+    HELP,
+  );
+  if (values === 'help') return 0;
   let tables;
   try {
     tables = resolveStreamTables((values.table ?? []).flatMap((t) => t.split(',')).filter(Boolean));

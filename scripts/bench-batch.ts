@@ -10,11 +10,10 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { catalog } from '../jobs/catalog';
 import type { BatchDestination } from '../jobs/lib/catalog-types';
 import { findSource, stagedColumns } from '../jobs/lib/catalog-check';
-import { main, reportError } from '../jobs/lib/cli';
+import { main, parseCommandLine, reportError } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent, SOURCE_TO_COLUMN_TYPE, stagingTableName } from '../jobs/lib/ddl';
 import { UsageError } from '../jobs/lib/errors';
@@ -139,33 +138,22 @@ async function bench(orders: number, dir: string | undefined): Promise<void> {
   process.stdout.write(out.join('\n') + '\n');
 }
 
-function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: {
-        orders: { type: 'string' },
-        dir: { type: 'string' },
-        child: { type: 'string' },
-        table: { type: 'string' },
-        state: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
-}
-
 if (require.main === module) {
   main(async () => {
     try {
-      const v = parse(process.argv.slice(2));
-      if (v.help) {
-        process.stdout.write(HELP + '\n');
-        return 0;
-      }
+      const v = parseCommandLine(
+        process.argv.slice(2),
+        {
+          orders: { type: 'string' },
+          dir: { type: 'string' },
+          // internal: run one measurement in this (child) process
+          child: { type: 'string' },
+          table: { type: 'string' },
+          state: { type: 'string' },
+        },
+        HELP,
+      );
+      if (v === 'help') return 0;
       if (v.child) {
         const m = await (v.child === 'native' ? measureNative : measureOurs)(v.table!, v.dir!, v.state!);
         process.stdout.write(JSON.stringify(m) + '\n');

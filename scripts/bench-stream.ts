@@ -12,14 +12,12 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Message } from 'kafkajs';
 import { catalog } from '../jobs/catalog';
 import type { StreamDestination } from '../jobs/lib/catalog-types';
 import { findDestination } from '../jobs/lib/catalog-check';
-import { main } from '../jobs/lib/cli';
+import { main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
-import { UsageError } from '../jobs/lib/errors';
 import { ensureBroker, repoRoot } from '../jobs/lib/stream/broker';
 import { createKafka, endOffsets, ensureTopics, loadStreamConfig, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
 import { StreamConsumer, type BatchInfo } from '../jobs/lib/stream/consumer';
@@ -67,20 +65,8 @@ function perfTest(cfg: StreamConfig, topic: string, messages: number): Promise<R
 }
 
 async function run(argv = process.argv.slice(2)): Promise<number> {
-  let values: { events?: string; rate?: string; seconds?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
-  if (values.help) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
+  const values = parseCommandLine(argv, { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } }, HELP);
+  if (values === 'help') return 0;
   const load0 = os.loadavg();
   const N = Number(values.events ?? 200000);
   const rate = Number(values.rate ?? 1000);

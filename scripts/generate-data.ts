@@ -11,9 +11,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { catalog } from '../jobs/catalog';
-import { main, reportError } from '../jobs/lib/cli';
+import { main, parseCommandLine, reportError } from '../jobs/lib/cli';
 import { UsageError } from '../jobs/lib/errors';
 import { logger } from '../jobs/lib/log';
 import { createProgress } from '../jobs/lib/progress';
@@ -293,24 +292,18 @@ export async function generate(o: GenerateOptions): Promise<Record<string, numbe
 }
 
 function parseOptions(argv: string[]): GenerateOptions | 'help' {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        orders: { type: 'string' },
-        out: { type: 'string' },
-        seed: { type: 'string' },
-        faults: { type: 'boolean' },
-        'fault-rate': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
-  if (values.help) return 'help';
+  const values = parseCommandLine(
+    argv,
+    {
+      orders: { type: 'string' },
+      out: { type: 'string' },
+      seed: { type: 'string' },
+      faults: { type: 'boolean' },
+      'fault-rate': { type: 'string' },
+    },
+    HELP,
+  );
+  if (values === 'help') return 'help';
   const num = (name: string, v: unknown, dflt: number, min: number) => {
     if (v === undefined) return dflt;
     const n = Number(v);
@@ -330,10 +323,7 @@ if (require.main === module) {
   main(async () => {
     try {
       const opts = parseOptions(process.argv.slice(2));
-      if (opts === 'help') {
-        process.stdout.write(HELP + '\n');
-        return 0;
-      }
+      if (opts === 'help') return 0;
       const t0 = Date.now();
       const counts = await generate(opts);
       logger.info('data generated', { out: opts.out, seconds: (Date.now() - t0) / 1000 });

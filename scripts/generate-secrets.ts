@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, reportError } from '../jobs/lib/cli';
 
 export interface Secret {
   readonly name: string;
@@ -82,21 +82,13 @@ Options:
 Without --write the values are printed as NAME=value lines.`;
 
 export function main(argv: string[], cwd = process.cwd()): number {
-  let values: { write?: string; force?: boolean; help?: boolean };
+  let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { write: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }));
+    values = parseCommandLine(argv, { write: { type: 'string' }, force: { type: 'boolean' } }, HELP);
   } catch (e) {
-    process.stderr.write(`error: ${(e as Error).message}\n\n${HELP}\n`);
-    return 64;
+    return reportError(e);
   }
-  if (values.help) {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
+  if (values === 'help') return 0;
   const generated = generateAll();
   if (!values.write) {
     for (const [k, v] of Object.entries(generated)) process.stdout.write(`${k}=${v}\n`);

@@ -3,8 +3,7 @@
  * Replays the stream source files through Kafka: npm run produce -- [--rate N|unlimited]
  * [--table NAME]... [--source-dir DIR]. See --help.
  */
-import { parseArgs } from 'node:util';
-import { ENV_HELP, main } from '../jobs/lib/cli';
+import { ENV_HELP, main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { UsageError } from '../jobs/lib/errors';
 import { ensureBroker } from '../jobs/lib/stream/broker';
@@ -30,26 +29,17 @@ Stream environment: BOOTSTRAP_SERVER (localhost:9092), TOPIC_NAME (store), STREA
 ${ENV_HELP}`;
 
 async function run(argv = process.argv.slice(2)): Promise<number> {
-  let values: { rate?: string; table?: string[]; 'source-dir'?: string; 'no-start-broker'?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        rate: { type: 'string' },
-        table: { type: 'string', multiple: true },
-        'source-dir': { type: 'string' },
-        'no-start-broker': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
-  if (values.help) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
+  const values = parseCommandLine(
+    argv,
+    {
+      rate: { type: 'string' },
+      table: { type: 'string', multiple: true },
+      'source-dir': { type: 'string' },
+      'no-start-broker': { type: 'boolean' },
+    },
+    HELP,
+  );
+  if (values === 'help') return 0;
   const rateText = values.rate ?? String(DEFAULT_RATE);
   const rate = rateText === 'unlimited' || rateText === '0' ? null : Number(rateText);
   if (rate !== null && !(rate > 0)) throw new UsageError(`--rate must be a positive number or 'unlimited', got '${rateText}'`);

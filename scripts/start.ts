@@ -8,11 +8,9 @@
  * It ends with a summary: rows per destination and quarantined rows by reason. Each step's own
  * module does the work; this only sequences and reports.
  */
-import { parseArgs } from 'node:util';
 import { catalog } from '../jobs/catalog';
-import { ENV_HELP, main, reportError } from '../jobs/lib/cli';
+import { ENV_HELP, main, parseCommandLine, reportError } from '../jobs/lib/cli';
 import { loadConfig, type EtlConfig } from '../jobs/lib/config';
-import { UsageError } from '../jobs/lib/errors';
 import { logger } from '../jobs/lib/log';
 import { type JobResult, runBatchJob } from '../jobs/lib/pipeline';
 import { formatJobSummary, reasonTotals } from '../jobs/lib/quality';
@@ -66,24 +64,12 @@ export function formatSummary(results: readonly JobResult[], stream: StreamRunRe
 if (require.main === module) {
   main(async () => {
     try {
-      let values: { 'source-dir'?: string; 'skip-stream'?: boolean; 'skip-dbt'?: boolean; help?: boolean };
-      try {
-        ({ values } = parseArgs({
-          args: process.argv.slice(2),
-          options: {
-            'source-dir': { type: 'string' },
-            'skip-stream': { type: 'boolean' },
-            'skip-dbt': { type: 'boolean' },
-            help: { type: 'boolean', short: 'h' },
-          },
-        }));
-      } catch (e) {
-        throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-      }
-      if (values.help) {
-        process.stdout.write(HELP + '\n');
-        return 0;
-      }
+      const values = parseCommandLine(
+        process.argv.slice(2),
+        { 'source-dir': { type: 'string' }, 'skip-stream': { type: 'boolean' }, 'skip-dbt': { type: 'boolean' } },
+        HELP,
+      );
+      if (values === 'help') return 0;
       const config = loadConfig(process.env, values['source-dir'] ? { sourceDir: values['source-dir'] } : {});
       logger.info('pipeline started', { sourceDir: config.sourceDir, warehouse: config.warehouse });
       const results = await runAllBatch(config);

@@ -3,7 +3,7 @@
  * Exit codes: 0 success, 1 unexpected error, 2 bad source input, 3 warehouse unavailable or
  * failed, 64 usage. Errors print one clear line, not a stack trace (LOG_LEVEL=debug adds it).
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { catalog } from '../catalog';
 import type { BatchDestination } from './catalog-types';
 import { findDestination } from './catalog-check';
@@ -56,20 +56,8 @@ export async function runJobCli(table: string, argv = process.argv.slice(2)): Pr
   try {
     const dest = findDestination(catalog, table);
     if (dest.mode !== 'batch') throw new UsageError(`${dest.name} is not a batch table`);
-    let values: { 'source-dir'?: string; help?: boolean };
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: { 'source-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-        strict: true,
-      }));
-    } catch (e) {
-      throw new UsageError(`${(e as Error).message}\n\n${jobHelp(dest)}`);
-    }
-    if (values.help) {
-      process.stdout.write(jobHelp(dest) + '\n');
-      return 0;
-    }
+    const values = parseCommandLine(argv, { 'source-dir': { type: 'string' } }, jobHelp(dest));
+    if (values === 'help') return 0;
     const config = loadConfig(process.env, values['source-dir'] ? { sourceDir: values['source-dir'] } : {});
     const result = await runBatchJob(catalog, dest.name, config);
     process.stdout.write(formatJobSummary(result.report) + '\n');
@@ -89,4 +77,30 @@ export function main(run: () => Promise<number>): void {
       process.exitCode = reportError(e);
     },
   );
+}
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+/**
+ * Parses a command line the same way for every command of the project: strict options, `-h` /
+ * `--help`, and a usage error (exit 64) that repeats the help text. Returns the option values,
+ * or 'help' once the help text has been printed.
+ */
+export function parseCommandLine<const O extends OptionsConfig>(
+  argv: readonly string[],
+  options: O,
+  help: string,
+): ReturnType<typeof parseArgs<{ options: O & typeof HELP_OPTION; strict: true }>>['values'] | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: { ...options, ...HELP_OPTION }, strict: true }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${help}`);
+  }
+  if ((values as { help?: boolean }).help) {
+    process.stdout.write(help + '\n');
+    return 'help';
+  }
+  return values;
 }
