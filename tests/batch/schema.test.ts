@@ -1,4 +1,6 @@
 /** Schemas derived from the catalog, validation reasons, masking and redaction. */
+import fs from 'node:fs';
+import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import type { Catalog, DestinationTable } from '../../jobs/lib/catalog-types';
 import { assertCatalogConsistent, findSource } from '../../jobs/lib/catalog-check';
@@ -56,4 +58,14 @@ test('an inconsistent catalog is rejected with every problem listed', () => {
     destinations: [{ ...catalog.destinations[0], key: ['nope'], sources: ['missing'] } as DestinationTable],
   };
   expect(() => assertCatalogConsistent(bad)).toThrow(/unknown source missing[\s\S]*key column nope is not a column/);
+});
+
+test('every batch destination has its job file, naming its own table', () => {
+  for (const d of catalog.destinations) {
+    if (d.mode !== 'batch') continue;
+    const file = path.join(__dirname, '..', '..', 'jobs', `${d.table}.ts`);
+    expect(fs.existsSync(file)).toBe(true);
+    expect(fs.readFileSync(file, 'utf8')).toContain(`runJobCli('${d.name}')`);
+    expect(fs.existsSync(path.join(__dirname, '..', '..', 'jobs', 'transforms', `${d.transform}.sql`))).toBe(true);
+  }
 });
