@@ -19,7 +19,7 @@ import type { SourceTable, StreamDestination } from '../catalog-types';
 import { logger } from '../log';
 import { DuckDbWarehouse } from '../warehouse/duckdb';
 import { applyStreamWritesDuckDb, readOffsetsDuckDb } from '../warehouse/duckdb-stream';
-import type { QuarantineRow, Row, StreamWrite, Warehouse } from '../warehouse/types';
+import { type QuarantineRow, type Row, streamEventId, type StreamWrite, type Warehouse } from '../warehouse/types';
 import { refreshAvailability, type AvailabilityScope } from './availability';
 import {
   availabilityTopic,
@@ -206,6 +206,7 @@ export class StreamConsumer {
   ): { write: StreamWrite; scope: AvailabilityScope; timestamps: number[]; dlq: { m: KafkaMessage; q: QuarantineRow }[] } {
     const now = new Date();
     const upserts: Row[] = [];
+    const eventIds: string[] = [];
     const quarantine: QuarantineRow[] = [];
     const timestamps: number[] = [];
     const dlq: { m: KafkaMessage; q: QuarantineRow }[] = [];
@@ -213,6 +214,7 @@ export class StreamConsumer {
       const d = decodeEvent(dest, source, m.value, now);
       if (d.ok) {
         upserts.push(d.row);
+        eventIds.push(streamEventId(topic, partition, m.offset));
         timestamps.push(Number(m.timestamp));
       } else {
         const q: QuarantineRow = {
@@ -240,6 +242,7 @@ export class StreamConsumer {
         destination: dest,
         consumerGroup: this.opts.cfg.group,
         upserts,
+        eventIds,
         quarantine,
         offsets: [{ topic, partition, offset: (last + 1n).toString() }],
       },

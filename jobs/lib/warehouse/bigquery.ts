@@ -5,7 +5,7 @@
  * a service-account key (Application Default Credentials when unset), BIGQUERY_DATASET overrides the
  * catalog's dataset, BIGQUERY_LOCATION the location (default US), BIGQUERY_MAX_RETRIES the retries.
  *
- * Guarantees (see docs/production.md):
+ * Guarantees (see README, "What the BigQuery adapter guarantees"):
  * - Batch replace: the staged result is streamed out of the scratch DuckDB as newline-delimited JSON
  *   into ONE load job with WRITE_TRUNCATE and the catalog schema, so readers see the old table or
  *   the new one, never a mix. The destination's quarantine rows and the run record follow in one
@@ -18,7 +18,6 @@
  *   `_stream_offsets` move together: resuming from readOffsets neither loses nor re-applies a batch.
  *   A transaction whose outcome was lost and that is retried is harmless (MERGE is idempotent).
  */
-import { createHash } from 'node:crypto';
 import { BigQuery, type BigQueryOptions, type Query, type Table } from '@google-cloud/bigquery';
 import type { BatchDestination, Catalog, ColumnType, DestinationTable } from '../catalog-types';
 import { logger } from '../log';
@@ -28,7 +27,6 @@ import {
   destinationSchema,
   duckdbNdjsonSelect,
   ETL_RUNS_SCHEMA,
-  jsonCell,
   jsonRow,
   QUARANTINE_NDJSON_COLUMNS,
   QUARANTINE_SCHEMA,
@@ -44,18 +42,7 @@ export { BigQueryPermanentError } from './bigquery-retry';
 /** insertAll requests carry at most this many rows (BigQuery recommends 500). */
 const INSERT_CHUNK = 500;
 
-/** The stable id of one Kafka event: also its BigQuery insertId. */
-export const streamEventId = (topic: string, partition: number, offset: string | number | bigint): string =>
-  `${topic}-${partition}-${offset}`;
-
-/**
- * A StreamWrite may carry, parallel to `upserts`, the id of the event each row came from
- * (streamEventId). Without it the adapter derives a stable id from the row's content (the same
- * event re-read after a crash yields the same id), which de-duplicates just as well for upserts.
- */
-export interface BigQueryStreamWrite extends StreamWrite {
-  readonly eventIds?: readonly string[];
-}
+export { streamEventId } from './types';
 
 export interface BigQueryWarehouseOptions {
   readonly client: BigQuery;
@@ -252,7 +239,7 @@ export class BigQueryWarehouse implements Warehouse {
     await this.ensureSchemaOnce();
     const dest = write.destination;
     const ds = this.datasetOf(dest);
-    const ids = eventIdsOf(write as BigQueryStreamWrite);
+    const ids = eventIdsOf(write);
     const ingestedAt = new Date().toISOString();
 
     // 1. Append the events to the changelog, one stable insertId per event.
@@ -367,21 +354,12 @@ function waitDrainOrError(s: NodeJS.WritableStream): Promise<void> {
   });
 }
 
-/** Event ids parallel to write.upserts: given by the consumer, or derived from the content. */
-export function eventIdsOf(write: BigQueryStreamWrite): string[] {
-  if (write.eventIds) {
-    if (write.eventIds.length !== write.upserts.length) {
-      throw new Error(`stream batch for ${write.destination.name}: ${write.eventIds.length} event ids for ${write.upserts.length} rows`);
-    }
-    return [...write.eventIds];
+/** Event ids parallel to write.upserts, checked: a mismatch would attach ids to the wrong rows. */
+export function eventIdsOf(write: StreamWrite): string[] {
+  if (write.eventIds.length !== write.upserts.length) {
+    throw new Error(`stream batch for ${write.destination.name}: ${write.eventIds.length} event ids for ${write.upserts.length} rows`);
   }
-  // Content id: destination + the row without its processing timestamp (updated_at).
-  return write.upserts.map((row) => {
-    const stable = Object.fromEntries(
-      write.destination.columns.filter((c) => c.name !== 'updated_at').map((c) => [c.name, jsonCell(row[c.name])]),
-    );
-    return `h-${createHash('sha256').update(`${write.destination.name}\n${JSON.stringify(stable)}`).digest('hex').slice(0, 32)}`;
-  });
+  return [...write.eventIds];
 }
 
 const bqIdent = (name: string): string => `\`${name.replace(/`/g, '')}\``;

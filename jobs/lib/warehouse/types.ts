@@ -66,12 +66,18 @@ export interface StreamOffset {
   readonly offset: string;
 }
 
+/** The stable id of one Kafka event, `<topic>-<partition>-<offset>`: BigQuery's insertId. */
+export const streamEventId = (topic: string, partition: number, offset: string | number | bigint): string =>
+  `${topic}-${partition}-${offset}`;
+
 /** One consumer micro-batch: rows, rejects and offsets become visible together or not at all. */
 export interface StreamWrite {
   readonly destination: StreamDestination;
   readonly consumerGroup: string;
   /** Rows upserted by the destination key (a later event for the same key wins). */
   readonly upserts: readonly Row[];
+  /** The event each upsert came from, parallel to `upserts` (streamEventId): a stable row id. */
+  readonly eventIds: readonly string[];
   readonly quarantine: readonly QuarantineRow[];
   readonly offsets: readonly StreamOffset[];
 }
