@@ -6,7 +6,6 @@
 import { catalog } from './catalog';
 import { ENV_HELP, main, parseCommandLine, reportError } from './lib/cli';
 import { loadConfig } from './lib/config';
-import { UsageError } from './lib/errors';
 import { logger } from './lib/log';
 import { ensureBroker } from './lib/stream/broker';
 import { createKafka, endOffsets, loadStreamConfig, resolveStreamTables, streamDestinations, topicFor } from './lib/stream/config';
@@ -51,12 +50,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
     HELP,
   );
   if (values === 'help') return 0;
-  let tables;
-  try {
-    tables = resolveStreamTables((values.table ?? []).flatMap((t) => t.split(',')).filter(Boolean));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const tables = resolveStreamTables(values.table);
   const cfg = loadStreamConfig();
   if (!values['no-start-broker']) await ensureBroker(cfg.brokers.join(','));
   const warehouse = await openWarehouse(loadConfig(), catalog);

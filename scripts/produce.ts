@@ -43,12 +43,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const rateText = values.rate ?? String(DEFAULT_RATE);
   const rate = rateText === 'unlimited' || rateText === '0' ? null : Number(rateText);
   if (rate !== null && !(rate > 0)) throw new UsageError(`--rate must be a positive number or 'unlimited', got '${rateText}'`);
-  let tables;
-  try {
-    tables = resolveStreamTables((values.table ?? []).flatMap((t) => t.split(',')).filter(Boolean));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const tables = resolveStreamTables(values.table);
   const cfg = loadStreamConfig();
   if (!values['no-start-broker']) await ensureBroker(cfg.brokers.join(','));
   const sourceDir = loadConfig(process.env, values['source-dir'] ? { sourceDir: values['source-dir'] } : {}).sourceDir;

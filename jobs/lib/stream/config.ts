@@ -8,6 +8,7 @@ import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
 import { catalog } from '../../catalog';
 import type { StreamDestination } from '../catalog-types';
 import { findSource } from '../catalog-check';
+import { UsageError } from '../errors';
 import { logger } from '../log';
 
 export interface StreamConfig {
@@ -58,12 +59,14 @@ export const availabilityTopic = (cfg: Pick<StreamConfig, 'topicPrefix'>): strin
   `${cfg.topicPrefix}_vendor_availability`;
 
 /** Accepts `store.fact_shoppingcarts`, `fact_shoppingcarts` or the source name `shoppingcart`. */
-export function resolveStreamTables(names: readonly string[]): StreamDestination[] {
+/** The stream tables named by `--table` options (each may list several, comma-separated); all when none. */
+export function resolveStreamTables(options: readonly string[] | undefined): StreamDestination[] {
   const all = streamDestinations();
+  const names = (options ?? []).flatMap((t) => t.split(',')).filter(Boolean);
   if (names.length === 0) return all;
   return names.map((n) => {
     const d = all.find((x) => x.name === n || x.table === n || x.sources[0] === n);
-    if (!d) throw new Error(`unknown stream table '${n}' (known: ${all.map((x) => x.table).join(', ')})`);
+    if (!d) throw new UsageError(`unknown stream table '${n}' (known: ${all.map((x) => x.table).join(', ')})`);
     return d;
   });
 }
