@@ -94,8 +94,8 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
   let failure: Error | null = null;
   parser.on('end', () => (ended = true));
   parser.on('error', (e) => (failure = e));
-  // Line numbers come from the raw text (a quoted field may span lines): a record starts on
-  // the line after the previous record's last newline.
+  // Line numbers come from the raw text: a record spans its newlines (a quoted field may hold
+  // some). csv-parse keeps a record's LF in `raw` but not the LF of a CRLF, hence the +1 there.
   let nextLine = 1;
 
   /** Up to BATCH parsed records with their first line; [] once the file is done. */
@@ -111,7 +111,7 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
         out.push({ chunk, line: nextLine });
         let nl = 0;
         for (let i = chunk.raw.indexOf('\n'); i !== -1; i = chunk.raw.indexOf('\n', i + 1)) nl++;
-        nextLine += Math.max(nl, 1);
+        nextLine += chunk.raw.endsWith('\n') ? nl : nl + 1;
       }
       if (out.length > 0 || ended) return out;
       await new Promise<void>((resolve) => {
@@ -148,12 +148,12 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
     for (let input = pending; input.length > 0; input = await read()) {
       const out: ExtractedRow[] = [];
       for (const { chunk, line } of input) {
-        if (chunk.raw.endsWith('\r\n')) counters.crlfLines++;
+        if (/\r\n?$/.test(chunk.raw)) counters.crlfLines++;
         if (isBlank(chunk)) {
           counters.blankLines++;
           continue;
         }
-        const raw = chunk.raw.replace(/\r?\n$/, '');
+        const raw = chunk.raw.replace(/\r?\n$|\r$/, '');
         if (chunk.record.length !== width) {
           out.push({ kind: 'malformed', line, fieldCount: chunk.record.length, raw });
           continue;

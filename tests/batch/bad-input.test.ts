@@ -96,3 +96,28 @@ test('a stream table is not a batch job', () => {
   const r = runNode('jobs/lib/cli.js', []);
   expect(r.status).toBe(0); // the library module itself does nothing when run
 });
+
+test('a BOM, CRLF line ends and invalid UTF-8 are accepted and reported', async () => {
+  const body = Buffer.concat([
+    Buffer.from([0xef, 0xbb, 0xbf]),
+    Buffer.from(`${VENDOR_HEADER}\r\n5000\tApple\t1\ta@b.c\r\n5100\tMicro`),
+    Buffer.from([0xff]),
+    Buffer.from('soft\t2\tm@b.c\r\n\r\nV9\tBad\t3\tb@b.c\r\n'),
+  ]);
+  const src = sourceFolder(REFERENCE_SAMPLE);
+  fs.writeFileSync(path.join(src, 'vendor.txt'), body);
+  const state = tempDir('enc');
+  const r = runNode('jobs/dim_vendors.js', ['--source-dir', src], { ETL_STATE_DIR: state });
+  expect(r.status).toBe(0);
+  const report = JSON.parse(fs.readFileSync(path.join(state, 'reports', 'store.dim_vendors.latest.json'), 'utf8'));
+  const vendor = report.sources[0];
+  expect(vendor).toMatchObject({ bom: true, crlfLines: 4, blankLines: 1, rowsRead: 3, rowsLoaded: 2, rowsQuarantined: 1 });
+  const db = path.join(state, 'warehouse.duckdb');
+  // Line numbers count CRLF lines and the blank line: the bad id is on line 5.
+  expect(await query(db, 'SELECT line::INTEGER, column_name, reason_code FROM store._quarantine')).toEqual([
+    [5, 'vendor_id', 'bad_identifier'],
+  ]);
+  expect(vendor.invalidUtf8).toEqual({ values: 1, columns: ['vendor_name'] });
+  const rows = await query(db, 'SELECT vendor_id, vendor_name FROM store.dim_vendors ORDER BY 1');
+  expect(rows).toEqual([['5000', 'Apple'], ['5100', 'Micro\uFFFDsoft']]);
+});
