@@ -8,124 +8,37 @@ the files in dags/ differ from what the generator renders.
 One row per order, with the user who placed it and the (masked) card that paid it.
 Sources: order, orders_placed_user, orders_paid_creditcard. Key: order_id. Job CLI: dist/jobs/fact_orders.js.
 
-One task, run by one of two runners chosen by the env variable ETL_RUNNER (read when this
-file is parsed, so set it for the whole Airflow deployment):
-  docker (default)  DockerOperator runs the image store-etl/fact_orders:latest on the engine at DOCKER_URL,
-                    with the source folder and the warehouse folder bind-mounted.
-  local             BashOperator runs `node dist/jobs/fact_orders.js` in the project folder,
-                    for machines without a container engine.
-Warehouse writes go through the Airflow pool ETL_WAREHOUSE_POOL (default `duckdb_warehouse`,
-1 slot) because DuckDB allows one writer at a time.
+One task, run by the runner the env variable ETL_RUNNER selects (dags/etl_task.py):
+  docker (default)  DockerOperator runs the image store-etl/fact_orders:latest.
+  local             BashOperator runs `node dist/jobs/fact_orders.js` in the project folder.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
 from datetime import timedelta
-from pathlib import Path
 
 import pendulum
-from airflow.providers.docker.operators.docker import DockerOperator
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
-from docker.types import Mount
 
-DAG_ID = "fact_orders_dag"
-TASK_ID = "fact_orders"
-# The container image (its entrypoint is the job CLI) and the same job as a local command.
-IMAGE = "store-etl/fact_orders:latest"
-LOCAL_COMMAND = ["node", "dist/jobs/fact_orders.js"]
-# Arguments appended in both runners (none: the job reads its settings from the environment).
-JOB_ARGS: list[str] = []
-
-RUNNER = os.environ.get("ETL_RUNNER", "docker").strip().lower()
-POOL = os.environ.get("ETL_WAREHOUSE_POOL", "duckdb_warehouse")
-# The project folder (dist/, data_source/, .state/); this file lives in its dags/ folder.
-PROJECT_DIR = Path(os.environ.get("ETL_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
-# The same folder as the container engine's host sees it (differs if Airflow runs in a container).
-HOST_PROJECT_DIR = Path(os.environ.get("ETL_HOST_PROJECT_DIR") or PROJECT_DIR)
-# Settings passed through to the job container as they are (paths are mapped, see below).
-PASS_ENV = [
-    "WAREHOUSE", "LOG_LEVEL", "LOG_FORMAT", "DUCKDB_LOCK_RETRIES", "DUCKDB_MEMORY_LIMIT",
-    "DBT_TARGET", "DBT_THREADS", "DBT_DOCS", "DBT_LOCK_RETRIES",
-]
-PASS_ENV_PREFIXES = ("BQ_", "BIGQUERY_", "GCP_", "GOOGLE_CLOUD_")
-
-default_args = {
-    "owner": "store-etl",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-}
-
-
-def host_path(value: str) -> str:
-    """A path from the environment, relative ones taken from the project folder on the host."""
-    path = Path(value)
-    return str(path if path.is_absolute() else HOST_PROJECT_DIR / path)
-
-
-def docker_task() -> DockerOperator:
-    source_dir = host_path(os.environ.get("ETL_SOURCE_DIR", "data_source"))
-    state_dir = host_path(os.environ.get("ETL_STATE_DIR", ".state"))
-    mounts = [
-        Mount(target="/data/source", source=source_dir, type="bind", read_only=True),
-        Mount(target="/data/state", source=state_dir, type="bind"),
-    ]
-    environment = {"ETL_SOURCE_DIR": "/data/source", "ETL_STATE_DIR": "/data/state"}
-    if os.environ.get("DUCKDB_PATH"):
-        duckdb_path = Path(host_path(os.environ["DUCKDB_PATH"]))
-        mounts.append(Mount(target="/data/warehouse", source=str(duckdb_path.parent), type="bind"))
-        environment["DUCKDB_PATH"] = f"/data/warehouse/{duckdb_path.name}"
-    private_environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name in PASS_ENV or name.startswith(PASS_ENV_PREFIXES)
-    }
-    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
-        credentials = host_path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
-        mounts.append(Mount(target="/secrets/gcp.json", source=credentials, type="bind", read_only=True))
-        private_environment["GOOGLE_APPLICATION_CREDENTIALS"] = "/secrets/gcp.json"
-    return DockerOperator(
-        task_id=TASK_ID,
-        image=IMAGE,
-        command=JOB_ARGS or None,
-        docker_url=os.environ.get("DOCKER_URL") or None,  # None: DOCKER_HOST or the default socket
-        network_mode=os.environ.get("DOCKER_NETWORK") or None,
-        user=os.environ.get("ETL_CONTAINER_USER") or None,  # None: the image's non-root user
-        mounts=mounts,
-        environment=environment,
-        private_environment=private_environment,
-        mount_tmp_dir=False,
-        auto_remove="success",
-        pool=POOL,
-    )
-
-
-def local_task() -> BashOperator:
-    return BashOperator(
-        task_id=TASK_ID,
-        # The trailing space keeps Airflow from reading a command ending in ".sh" as a template file.
-        bash_command=shlex.join(LOCAL_COMMAND + JOB_ARGS) + " ",
-        cwd=str(PROJECT_DIR),
-        pool=POOL,
-    )
-
+from etl_task import etl_task
 
 with DAG(
-    dag_id=DAG_ID,
+    dag_id="fact_orders_dag",
     description="Batch load of store.fact_orders",
     schedule="@hourly",
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args={
+        "owner": "store-etl",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+    },
     tags=["store-etl", "batch", "store"],
     doc_md=__doc__,
 ) as dag:
-    if RUNNER == "docker":
-        docker_task()
-    elif RUNNER == "local":
-        local_task()
-    else:
-        raise ValueError(f"ETL_RUNNER must be 'docker' or 'local', got {RUNNER!r}")
+    etl_task(
+        task_id="fact_orders",
+        image="store-etl/fact_orders:latest",
+        local_command=["node", "dist/jobs/fact_orders.js"],
+    )

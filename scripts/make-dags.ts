@@ -81,7 +81,6 @@ function specFor(
       task_id: py(dagId.replace(/_dag$/, '')),
       image: py(opts.image),
       local_command: py(opts.localCommand),
-      job_args: py([]),
       retries: String(s.retries),
       retry_delay_minutes: String(s.retryDelayMinutes),
       description: py(opts.description),

@@ -5,6 +5,9 @@ import sys
 
 from airflow.dag_processing.dagbag import DagBag
 
+# Airflow's parsing processes put the DAG folder (bundle) on sys.path, so DAG files can import
+# dags/etl_task.py; a bare DagBag does not, so do the same here.
+sys.path.insert(0, sys.argv[1])
 bag = DagBag(dag_folder=sys.argv[1])
 dags = {}
 for dag_id, dag in sorted(bag.dags.items()):

@@ -1,0 +1,98 @@
+"""
+The one task every generated DAG runs (dags/*_dag.py, from dag_templates/etl_dag.py.tmpl):
+a job as its container image (DockerOperator) or as a local process (BashOperator), chosen by
+the env variable ETL_RUNNER. Hand-written, shared by the DAG files so that they stay small;
+listed in .airflowignore because it defines no DAG.
+
+  docker (default)  DockerOperator runs the image on the engine at DOCKER_URL, with the source
+                    folder and the state (warehouse) folder bind-mounted.
+  local             BashOperator runs the same job CLI in the project folder, for machines
+                    without a container engine.
+Warehouse writes go through the Airflow pool ETL_WAREHOUSE_POOL (default `duckdb_warehouse`,
+1 slot) because DuckDB allows one writer at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from airflow.sdk import BaseOperator
+from airflow.providers.docker.operators.docker import DockerOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from docker.types import Mount
+
+RUNNER = os.environ.get("ETL_RUNNER", "docker").strip().lower()
+POOL = os.environ.get("ETL_WAREHOUSE_POOL", "duckdb_warehouse")
+# The project folder (dist/, data_source/, .state/); this file lives in its dags/ folder.
+PROJECT_DIR = Path(os.environ.get("ETL_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
+# The same folder as the container engine's host sees it (differs if Airflow runs in a container).
+HOST_PROJECT_DIR = Path(os.environ.get("ETL_HOST_PROJECT_DIR") or PROJECT_DIR)
+# Settings passed through to the job container as they are (paths are mapped, see below).
+PASS_ENV = [
+    "WAREHOUSE", "LOG_LEVEL", "LOG_FORMAT", "DUCKDB_LOCK_RETRIES", "DUCKDB_MEMORY_LIMIT",
+    "DBT_TARGET", "DBT_THREADS", "DBT_DOCS", "DBT_LOCK_RETRIES",
+]
+PASS_ENV_PREFIXES = ("BQ_", "BIGQUERY_", "GCP_", "GOOGLE_CLOUD_")
+
+
+def host_path(value: str) -> str:
+    """A path from the environment, relative ones taken from the project folder on the host."""
+    path = Path(value)
+    return str(path if path.is_absolute() else HOST_PROJECT_DIR / path)
+
+
+def docker_task(task_id: str, image: str) -> DockerOperator:
+    source_dir = host_path(os.environ.get("ETL_SOURCE_DIR", "data_source"))
+    state_dir = host_path(os.environ.get("ETL_STATE_DIR", ".state"))
+    mounts = [
+        Mount(target="/data/source", source=source_dir, type="bind", read_only=True),
+        Mount(target="/data/state", source=state_dir, type="bind"),
+    ]
+    environment = {"ETL_SOURCE_DIR": "/data/source", "ETL_STATE_DIR": "/data/state"}
+    if os.environ.get("DUCKDB_PATH"):
+        duckdb_path = Path(host_path(os.environ["DUCKDB_PATH"]))
+        mounts.append(Mount(target="/data/warehouse", source=str(duckdb_path.parent), type="bind"))
+        environment["DUCKDB_PATH"] = f"/data/warehouse/{duckdb_path.name}"
+    private_environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name in PASS_ENV or name.startswith(PASS_ENV_PREFIXES)
+    }
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        credentials = host_path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
+        mounts.append(Mount(target="/secrets/gcp.json", source=credentials, type="bind", read_only=True))
+        private_environment["GOOGLE_APPLICATION_CREDENTIALS"] = "/secrets/gcp.json"
+    return DockerOperator(
+        task_id=task_id,
+        image=image,
+        docker_url=os.environ.get("DOCKER_URL") or None,  # None: DOCKER_HOST or the default socket
+        network_mode=os.environ.get("DOCKER_NETWORK") or None,
+        user=os.environ.get("ETL_CONTAINER_USER") or None,  # None: the image's non-root user
+        mounts=mounts,
+        environment=environment,
+        private_environment=private_environment,
+        mount_tmp_dir=False,
+        auto_remove="success",
+        pool=POOL,
+    )
+
+
+def local_task(task_id: str, command: list[str]) -> BashOperator:
+    return BashOperator(
+        task_id=task_id,
+        # The trailing space keeps Airflow from reading a command ending in ".sh" as a template file.
+        bash_command=shlex.join(command) + " ",
+        cwd=str(PROJECT_DIR),
+        pool=POOL,
+    )
+
+
+def etl_task(task_id: str, image: str, local_command: list[str]) -> BaseOperator:
+    """The job's task in the runner ETL_RUNNER selects (read when the DAG file is parsed)."""
+    if RUNNER == "docker":
+        return docker_task(task_id, image)
+    if RUNNER == "local":
+        return local_task(task_id, local_command)
+    raise ValueError(f"ETL_RUNNER must be 'docker' or 'local', got {RUNNER!r}")
