@@ -61,4 +61,37 @@ describeWith([missingDbt(), brokerUnavailableReason()], 'npm start ends with dbt
       expect.stringMatching(/^warn: test\.store_marts\.relationships_multi_order_lines_stg/),
     ]);
   });
+
+  test('the quick start: npm start on the committed data_source/ (generated, with faults)', async () => {
+    const suffix = `${process.pid}${Date.now()}`;
+    const { env } = dbtEnv('dbt-quickstart', {
+      // No ETL_SOURCE_DIR: the default, data_source/, exactly as `npm ci && npm start` runs.
+      TOPIC_NAME: `quick${suffix}`,
+      TOPIC_GROUP: `quick${suffix}`,
+    });
+    const r = runNode('scripts/start.js', [], env as Record<string, string>);
+    const log = `${r.stdout}\n${r.stderr}`;
+    expect({ status: r.status, tail: r.status === 0 ? '' : log.slice(-4000) }).toEqual({ status: 0, tail: '' });
+    // Rows per destination and quarantined rows, as the summary prints them.
+    const summary = r.stdout.slice(r.stdout.indexOf('Summary'));
+    for (const [table, mode, rows, quarantined] of [
+      ['store.fact_orders', 'batch', 471, 42],
+      ['store.fact_order_details', 'batch', 1240, 0],
+      ['store.dim_products', 'batch', 63, 0],
+      ['store.dim_users', 'batch', 125, 2],
+      ['store.dim_vendors', 'batch', 10, 0],
+      ['store.fact_carts_has_products', 'stream', 116, 0],
+      ['store.fact_shoppingcarts', 'stream', 50, 0],
+      ['store.fact_products_sold_vendor', 'stream', 41, 0],
+    ] as const) {
+      expect(summary).toMatch(new RegExp(`${table.replace('.', '\\.')}\\s+${mode}\\s+${rows}\\s+${quarantined}\\n`));
+    }
+    expect(summary).toMatch(/bad_date\s+15\n\s+scientific_notation_id\s+15\n\s+not_a_number\s+14/);
+    // The orders the batch quarantined leave order lines without an order: a dbt warning, no error.
+    const results = runResults(path.resolve(env.DBT_TARGET_PATH!), 'build_results.json');
+    expect(problems(results)).toEqual([
+      expect.stringMatching(/^warn: test\.store_marts\.relationships_order_lines_stg_order_id/),
+    ]);
+    expect(r.stdout).toMatch(/Top 10 users by revenue[\s\S]*\n162\s+Diana Smith\s+54959\.74\n/);
+  });
 });
