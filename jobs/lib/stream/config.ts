@@ -4,7 +4,7 @@
  * `<TOPIC_NAME>_dead_letter` for poison events, `<TOPIC_NAME>_vendor_availability` for the
  * sold-out / back-in-stock broadcast.
  */
-import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { type Admin, Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
 import { catalog } from '../../catalog';
 import type { StreamDestination } from '../catalog-types';
 import { findSource } from '../catalog-check';
@@ -105,12 +105,32 @@ export async function ensureTopics(kafka: Kafka, cfg: StreamConfig, topics: read
     const missing = [...new Set(topics)].filter((t) => !existing.has(t));
     if (missing.length > 0) {
       await admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false, // kafkajs gives up early on a cold broker; waited for below
         topics: missing.map((topic) => ({ topic, numPartitions: cfg.partitions, replicationFactor: 1 })),
       });
+      await waitForTopicMetadata(admin, missing);
     }
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * A broker that has just started can acknowledge a new topic before it serves the topic's
+ * metadata ("This server does not host this topic-partition"): wait, bounded, until every
+ * partition has a leader, so the first produce or offset fetch does not fail.
+ */
+async function waitForTopicMetadata(admin: Admin, topics: readonly string[], timeoutMs = 15000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
