@@ -2,12 +2,14 @@
  * One batch job, end to end, for one destination table:
  *   extract + normalize + stage each source (stage.ts)  ->  transform (jobs/transforms/<t>.sql)
  *   ->  load through the warehouse adapter (atomic replace)  ->  report.
- * Staging and transform run in a scratch DuckDB file of the job's own, so the warehouse is
+ * Staging and transform run in a scratch DuckDB of the job's own (in memory, spilling to disk),
+ * so the warehouse is
  * locked only for the final swap, whichever warehouse it is.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BatchDestination, Catalog } from './catalog-types';
 import { findDestination, findSource } from './catalog-check';
 import type { EtlConfig } from './config';
@@ -64,23 +66,23 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     await c.run(`SET temp_directory = '${scratchDir.replace(/'/g, "''")}'`);
     await createQuarantineTable(c);
 
+    const phase = phaseTimer(log);
     const ctx = { connection: c, runId, destination: dest.name, sourceDir: config.sourceDir };
     for (const name of dest.sources) {
       const q = await stageSource(ctx, findSource(catalog, name));
       log.info('source staged', { source: name, read: q.rowsRead, loaded: q.rowsLoaded, quarantined: q.rowsQuarantined });
       sources.push(q);
     }
-    const phase = phaseTimer(log);
     phase('staged');
-    const staged = new Set(dest.sources);
-    for (let i = 0; i < sources.length; i++) {
-      const orphanForeignKeys = await checkForeignKeys(c, findSource(catalog, sources[i].source), staged);
-      sources[i] = { ...sources[i], orphanForeignKeys };
-    }
     for (const q of sources) {
       if (q.rowsRead === 0) {
         throw new SourceFileError(path.join(config.sourceDir, q.file), null, null, 'no data rows (header only): refusing to replace the table with nothing');
       }
+    }
+    const staged = new Set(dest.sources);
+    for (let i = 0; i < sources.length; i++) {
+      const orphanForeignKeys = await checkForeignKeys(c, findSource(catalog, sources[i].source), staged);
+      sources[i] = { ...sources[i], orphanForeignKeys };
     }
 
     phase('checked foreign keys');
@@ -123,13 +125,13 @@ function phaseTimer(log: typeof logger) {
   };
 }
 
-async function scalar(c: import('@duckdb/node-api').DuckDBConnection, sql: string): Promise<number> {
+async function scalar(c: DuckDBConnection, sql: string): Promise<number> {
   const r = await c.runAndReadAll(sql);
   return Number(r.getRowsJS()[0][0]);
 }
 
 /** A join that multiplies rows is a transform bug: fail before anything is replaced. */
-async function assertKeyUnique(c: import('@duckdb/node-api').DuckDBConnection, dest: BatchDestination): Promise<void> {
+async function assertKeyUnique(c: DuckDBConnection, dest: BatchDestination): Promise<void> {
   const keys = dest.key.map(quoteIdent).join(', ');
   const dupes = await scalar(
     c,
@@ -138,7 +140,7 @@ async function assertKeyUnique(c: import('@duckdb/node-api').DuckDBConnection, d
   if (dupes > 0) throw new Error(`transform ${dest.transform} produced ${dupes} duplicate keys (${dest.key.join(', ')})`);
 }
 
-async function quarantineSamples(c: import('@duckdb/node-api').DuckDBConnection) {
+async function quarantineSamples(c: DuckDBConnection) {
   const r = await c.runAndReadAll(
     `SELECT source, line::INTEGER, column_name, reason FROM ${QUARANTINE_TABLE} ORDER BY source, line LIMIT 20`,
   );
