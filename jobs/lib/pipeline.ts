@@ -3,8 +3,7 @@
  *   extract + normalize + stage each source (stage.ts)  ->  transform (jobs/transforms/<t>.sql)
  *   ->  load through the warehouse adapter (atomic replace)  ->  report.
  * Staging and transform run in a scratch DuckDB of the job's own (in memory, spilling to disk),
- * so the warehouse is
- * locked only for the final swap, whichever warehouse it is.
+ * so the warehouse is locked only for the final swap, whichever warehouse it is.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
