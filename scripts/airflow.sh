@@ -10,7 +10,7 @@
 #   AIRFLOW_HOME            default .state/airflow (config, SQLite DB, logs, generated secrets)
 #   AIRFLOW_PORT            default 8080;  AIRFLOW_BIND_HOST  default 127.0.0.1
 #   AIRFLOW_ADMIN_USER      default admin; AIRFLOW_ADMIN_PASSWORD  default admin
-#   ETL_RUNNER              docker (default) | local: how the DAGs run the jobs (README, Orchestration)
+#   ETL_RUNNER              docker (default) | local: how the DAGs run the jobs (docs/airflow.md)
 #   ETL_WAREHOUSE_POOL      default duckdb_warehouse: the 1-slot pool serializing warehouse writes
 #   DOCKER_URL, DOCKER_NETWORK, ETL_SOURCE_DIR, ETL_STATE_DIR, DUCKDB_PATH, WAREHOUSE, ...
 #                           read by the DAGs and the jobs, passed through unchanged

@@ -1,5 +1,5 @@
 /**
- * Stream-layer settings from the environment (documented in .env.example and the README),
+ * Stream-layer settings from the environment (documented in .env.example and docs/configuration.md),
  * topic names, and the kafkajs client. Topics: `<TOPIC_NAME>_<source>` per stream source,
  * `<TOPIC_NAME>_dead_letter` for poison events, `<TOPIC_NAME>_vendor_availability` for the
  * sold-out / back-in-stock broadcast.

@@ -5,7 +5,7 @@
  * a service-account key (Application Default Credentials when unset), BIGQUERY_DATASET overrides the
  * catalog's dataset, BIGQUERY_LOCATION the location (default US), BIGQUERY_MAX_RETRIES the retries.
  *
- * Guarantees (see README, "What the BigQuery adapter guarantees"):
+ * Guarantees (see docs/production.md, "What the BigQuery adapter guarantees"):
  * - Batch replace: the staged result is streamed out of the scratch DuckDB as newline-delimited JSON
  *   into ONE load job with WRITE_TRUNCATE and the catalog schema, so readers see the old table or
  *   the new one, never a mix. The destination's quarantine rows and the run record follow in one
