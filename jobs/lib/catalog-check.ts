@@ -67,8 +67,9 @@ export function assertCatalogConsistent(catalog: Catalog): Catalog {
         problems.push(`destination ${d.name}: derived ${r.column}: ${r.source.source} has no foreign key to ${r.via.source}`);
       }
       for (const ref of [r.source, r.via]) {
-        const t = sources.get(ref.source)?.columns.find((c) => c.name === ref.column)?.type;
-        if (t !== 'int' && t !== 'decimal') problems.push(`destination ${d.name}: derived ${r.column}: ${ref.source}.${ref.column} is not a number`);
+        const c = sources.get(ref.source)?.columns.find((x) => x.name === ref.column);
+        if (c?.type !== 'int' && c?.type !== 'decimal') problems.push(`destination ${d.name}: derived ${r.column}: ${ref.source}.${ref.column} is not a number`);
+        if (c?.pii) problems.push(`destination ${d.name}: derived ${r.column}: ${ref.source}.${ref.column} is PII (its reason would show it)`);
       }
     }
   }

@@ -59,8 +59,7 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
   fs.mkdirSync(scratchDir, { recursive: true });
   fs.writeFileSync(path.join(scratchDir, OWNER_FILE), String(process.pid));
   const removeScratch = () => fs.rmSync(scratchDir, { recursive: true, force: true });
-  liveScratch.add(scratchDir);
-  installSignalCleanup();
+  trackScratch(scratchDir, true);
   const scratch = await openDuckDb(':memory:');
   const c = scratch.connection;
   let sources: SourceQuality[] = [];
@@ -143,7 +142,7 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
   } finally {
     scratch.close();
     removeScratch();
-    liveScratch.delete(scratchDir);
+    trackScratch(scratchDir, false);
     await warehouse.close();
   }
 }
@@ -154,18 +153,24 @@ const oneLine = (e: unknown): string =>
 
 /** Scratch folders of this process's running jobs. */
 const liveScratch = new Set<string>();
-let signalCleanupInstalled = false;
+const SIGNALS = [['SIGTERM', 143], ['SIGINT', 130]] as const;
+const onSignal = (sig: NodeJS.Signals) => {
+  for (const dir of liveScratch) fs.rmSync(dir, { recursive: true, force: true });
+  liveScratch.clear();
+  // Exit as the signal would have, unless someone else handles it (a graceful shutdown).
+  if (process.listenerCount(sig) <= 1) process.exit(SIGNALS.find(([s]) => s === sig)![1]);
+};
 
-/** SIGTERM/SIGINT (Airflow stopping a task, Ctrl-C) end node without `finally`: clean up first. */
-function installSignalCleanup(): void {
-  if (signalCleanupInstalled) return;
-  signalCleanupInstalled = true;
-  for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
-    process.once(sig, () => {
-      for (const dir of liveScratch) fs.rmSync(dir, { recursive: true, force: true });
-      process.exit(code);
-    });
-  }
+/**
+ * SIGTERM/SIGINT (Airflow stopping a task, Ctrl-C) end node without `finally`: while a job of
+ * this process runs, a handler removes the scratch folders first.
+ */
+function trackScratch(dir: string, live: boolean): void {
+  const before = liveScratch.size;
+  if (live) liveScratch.add(dir);
+  else liveScratch.delete(dir);
+  if (before === 0 && liveScratch.size > 0) for (const [sig] of SIGNALS) process.on(sig, onSignal);
+  if (before > 0 && liveScratch.size === 0) for (const [sig] of SIGNALS) process.off(sig, onSignal);
 }
 
 /** Holds the pid of the job owning a scratch folder, so a later job can tell it is stale. */
