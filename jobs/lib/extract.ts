@@ -254,6 +254,11 @@ export async function openSource(
     else first = candidate;
     if (!first && pending.length === 0) pending = await read();
   }
+  if (first.chunk.raw.includes(TOO_LONG)) {
+    const cut = limiter.cuts.shift();
+    throw new SourceFileError(file, first.line, null,
+      `the header line is ${cut?.length ?? 'more than'} bytes, longer than MAX_RECORD_BYTES (${limits.maxRecordBytes}): is this the source file?`);
+  }
   const header: HeaderInfo = { ...checkHeader(source, file, first.chunk, first.line), bom };
 
   const positions = source.columns.map((c) => header.found.indexOf(c.name));

@@ -42,6 +42,12 @@ describe('records longer than MAX_RECORD_BYTES', () => {
     expect(leaks(await everythingWritten(run), { cards: [card, '4929123456780000'] })).toEqual([]);
   });
 
+  test('an over-long first line is a file error, not a header', () => {
+    const run = runJob('dim_vendors', writeSources({}, { 'vendor.txt': `${'z'.repeat(5000)}\n1\tA\t1\ta@b.c\n` }), { MAX_RECORD_BYTES: '2048' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/vendor\.txt:1: the header line is 5000 bytes, longer than MAX_RECORD_BYTES \(2048\)/);
+  });
+
   test('MAX_RECORD_BYTES is checked when the config is read', () => {
     const run = runJob('dim_vendors', writeSources(), { MAX_RECORD_BYTES: '10' });
     expect(run.status).not.toBe(0);
