@@ -4,6 +4,7 @@
  * Expected costs are computed here with BigInt, independently of DuckDB.
  */
 import { catalog } from '../../jobs/catalog';
+import { assertCatalogConsistent } from '../../jobs/lib/catalog-check';
 import { rowValidator } from '../../jobs/lib/schema';
 import { query } from '../helpers/env';
 import { accounting, quarantine, row, runJob, writeSources } from './faulty-files';
@@ -97,4 +98,23 @@ test('rules are checked on well-typed values only, and every problem of a row is
   expect(v.validate({ order_id: '1', product_id: '2', option_id: '3', quantity: '-999999999999999999' })[0].code).toBe('out_of_range');
   expect(v.validate({ order_id: 'x', product_id: '2', option_id: '3', quantity: '0' }).map((e) => e.code)).toEqual(['bad_identifier', 'out_of_range']);
   expect(v.validate({ order_id: '1', product_id: '2', option_id: '3', quantity: '4.5' }).map((e) => e.code)).toEqual(['not_an_integer']);
+});
+
+test('the catalog rejects rules and PII it could not honour', () => {
+  const paid = catalog.sources.find((s) => s.name === 'orders_paid_creditcard')!;
+  const details = catalog.destinations.find((d) => d.table === 'fact_order_details')!;
+  const bad = {
+    ...catalog,
+    sources: catalog.sources.map((s) =>
+      s === paid
+        ? { ...s, columns: [{ name: 'credit_card_number', type: 'card' as const }, { name: 'order_id', type: 'id' as const, rules: { min: 1 } }] }
+        : s,
+    ),
+    destinations: catalog.destinations.map((d) =>
+      d === details ? { ...details, derived: [{ column: 'order_id', source: { source: 'orders_has_products', column: 'order_id' }, via: { source: 'order', column: 'tax' } }] } : d,
+    ),
+  };
+  expect(() => assertCatalogConsistent(bad)).toThrow(
+    /card column credit_card_number has no PII policy[\s\S]*order_id has a range rule but is not a number[\s\S]*derived order_id is not a NUMERIC column[\s\S]*uses a source the job does not read[\s\S]*has no foreign key to order[\s\S]*orders_has_products\.order_id is not a number/,
+  );
 });
