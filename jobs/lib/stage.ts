@@ -12,9 +12,9 @@ import { delimiterName, type ExtractedRow, openSource } from './extract';
 import { createProgress } from './progress';
 import type { OrphanCheck, SourceQuality } from './quality';
 import { redactRaw } from './pii';
+import { type ReasonCode, type RowError, rowValidator, stagedValues } from './schema';
 
 export { redactRaw } from './pii';
-import { type ReasonCode, type RowError, rowValidator, stagedValues } from './schema';
 
 export const QUARANTINE_TABLE = 'quarantine';
 
@@ -285,8 +285,8 @@ export async function quarantineDerived(
   const limit = `CAST('1${'0'.repeat(NUMERIC_INT_DIGITS + 4 * factors.filter((f) => f.type === 'decimal').length)}' AS HUGEINT)`;
   const on = fk.columns.map((col, i) => `r.${quoteIdent(fk.references.columns[i])} = s.${quoteIdent(col)}`).join(' AND ');
   const cols = stagedColumns(source).map((col) => `${quoteIdent(col.name)} := s.${quoteIdent(col.name)}`).join(', ');
-  const a = `${rule.source.column}`;
-  const b = `${rule.via.column}`;
+  const a = rule.source.column;
+  const b = rule.via.column;
   await c.run(
     `INSERT INTO ${QUARANTINE_TABLE}
      SELECT $1, $2, $3, $4, s._line, $5, 'derived_out_of_range',
