@@ -15,8 +15,12 @@ import { assertCatalogConsistent } from './lib/catalog-check';
 
 const id = (name: string): SourceColumn => ({ name, type: 'id' });
 const str = (name: string): SourceColumn => ({ name, type: 'string' });
-const int = (name: string): SourceColumn => ({ name, type: 'int' });
-const dec = (name: string): SourceColumn => ({ name, type: 'decimal' });
+const int = (name: string, min?: number): SourceColumn =>
+  min === undefined ? { name, type: 'int' } : { name, type: 'int', rules: { min } };
+/** Money and rates: never negative. */
+const money = (name: string): SourceColumn => ({ name, type: 'decimal', rules: { min: 0 } });
+/** Card numbers are PII: only their last four digits are ever written. */
+const card = (name: string): SourceColumn => ({ name, type: 'card', pii: 'mask_last4' });
 
 const col = (
   name: string,
@@ -34,7 +38,7 @@ const sources: SourceTable[] = [
     delimiter: '\t',
     description: 'One row per order: totals, dates, shipping and delivery status.',
     columns: [
-      id('order_id'), int('total_item'), dec('shipping_fee'), dec('tax'), dec('total_cost'),
+      id('order_id'), int('total_item', 1), money('shipping_fee'), money('tax'), money('total_cost'),
       { name: 'order_date', type: 'date' }, { name: 'delivery_date', type: 'date' },
       str('ship_name'), str('ship_address'), str('tracking_number'),
       { name: 'delivery_status', type: 'bool01' },
@@ -55,7 +59,7 @@ const sources: SourceTable[] = [
     file: 'orders_paid_creditcard.txt',
     delimiter: ',',
     description: 'Which card paid each order (the only comma-separated source).',
-    columns: [{ name: 'credit_card_number', type: 'card' }, id('order_id')],
+    columns: [card('credit_card_number'), id('order_id')],
     key: ['order_id'],
     foreignKeys: [{ columns: ['order_id'], references: { source: 'order', columns: ['order_id'] } }],
   },
@@ -64,7 +68,7 @@ const sources: SourceTable[] = [
     file: 'orders_has_products.txt',
     delimiter: '\t',
     description: 'Order lines: product option and quantity.',
-    columns: [id('order_id'), id('product_id'), id('option_id'), int('quantity')],
+    columns: [id('order_id'), id('product_id'), id('option_id'), int('quantity', 1)],
     key: ['order_id', 'product_id', 'option_id'],
     foreignKeys: [
       {
@@ -115,7 +119,7 @@ const sources: SourceTable[] = [
     delimiter: '\t',
     description: 'Options of each product with stock quantity, price, sale flag and specs.',
     columns: [
-      id('product_id'), id('option_id'), int('quantity'), dec('price'),
+      id('product_id'), id('option_id'), int('quantity', 0), money('price'),
       { name: 'on_sale', type: 'bool01' }, str('specs'),
     ],
     key: ['product_id', 'option_id'],
@@ -128,7 +132,7 @@ const sources: SourceTable[] = [
     name: 'user',
     file: 'user.txt',
     delimiter: '\t',
-    description: 'Store users. The password column is validated for shape and then dropped.',
+    description: 'Store users. The password column is PII: read, never staged.',
     columns: [
       id('user_id'), str('username'), { name: 'password', type: 'string', pii: 'drop' },
       str('full_name'), str('address'), str('email'), str('phone'),
@@ -140,7 +144,7 @@ const sources: SourceTable[] = [
     file: 'user_has_creditcard.txt',
     delimiter: '\t',
     description: "Each user's card (one per user; further cards are quarantined as duplicates).",
-    columns: [id('user_id'), { name: 'credit_card_number', type: 'card' }],
+    columns: [id('user_id'), card('credit_card_number')],
     key: ['user_id'],
     foreignKeys: [{ columns: ['user_id'], references: { source: 'user', columns: ['user_id'] } }],
   },
@@ -165,7 +169,7 @@ const sources: SourceTable[] = [
     file: 'carts_has_products.txt',
     delimiter: '\t',
     description: 'Product options held in each cart, with quantity.',
-    columns: [id('shopping_cart_id'), id('product_id'), id('option_id'), int('quantity')],
+    columns: [id('shopping_cart_id'), id('product_id'), id('option_id'), int('quantity', 1)],
     key: ['shopping_cart_id', 'product_id', 'option_id'],
   },
   {
@@ -219,6 +223,13 @@ export const catalog: Catalog = assertCatalogConsistent({
       description: 'Order lines priced from the option price list: raw_cost = price x quantity.',
       sources: ['orders_has_products', 'products_has_options'],
       key: ['order_id', 'product_id', 'option_id'],
+      derived: [
+        {
+          column: 'raw_cost',
+          source: { source: 'orders_has_products', column: 'quantity' },
+          via: { source: 'products_has_options', column: 'price' },
+        },
+      ],
       columns: [
         keyCol('order_id', 'Order identifier.'),
         keyCol('product_id', 'Product identifier.'),

@@ -17,6 +17,14 @@ export function assertCatalogConsistent(catalog: Catalog): Catalog {
       if (!names.has(k)) problems.push(`source ${s.name}: key column ${k} is not a column`);
       if (s.columns.find((c) => c.name === k)?.pii) problems.push(`source ${s.name}: key ${k} is PII`);
     }
+    for (const c of s.columns) {
+      // A card column without a policy would be staged in clear.
+      if (c.type === 'card' && !c.pii) problems.push(`source ${s.name}: card column ${c.name} has no PII policy`);
+      if (c.rules?.min !== undefined && c.type !== 'int' && c.type !== 'decimal') {
+        problems.push(`source ${s.name}: ${c.name} has a range rule but is not a number`);
+      }
+      if (c.rules && c.pii) problems.push(`source ${s.name}: ${c.name} is PII: its rule would print its value`);
+    }
   }
   for (const s of catalog.sources) {
     for (const fk of s.foreignKeys ?? []) {
@@ -27,6 +35,7 @@ export function assertCatalogConsistent(catalog: Catalog): Catalog {
       }
       for (const c of fk.columns) {
         if (!s.columns.some((x) => x.name === c)) problems.push(`source ${s.name}: fk column ${c} missing`);
+        if (s.columns.find((x) => x.name === c)?.pii) problems.push(`source ${s.name}: fk column ${c} is PII`);
       }
       for (const c of fk.references.columns) {
         if (target && !target.columns.some((x) => x.name === c)) {
@@ -47,6 +56,21 @@ export function assertCatalogConsistent(catalog: Catalog): Catalog {
     for (const k of d.key) {
       const c = cols.get(k);
       if (!c) problems.push(`destination ${d.name}: key column ${k} is not a column`);
+    }
+    for (const r of d.mode === 'batch' ? (d.derived ?? []) : []) {
+      if (cols.get(r.column)?.type !== 'NUMERIC') problems.push(`destination ${d.name}: derived ${r.column} is not a NUMERIC column`);
+      if (!d.sources.includes(r.source.source) || !d.sources.includes(r.via.source)) {
+        problems.push(`destination ${d.name}: derived ${r.column} uses a source the job does not read`);
+      }
+      const src = sources.get(r.source.source);
+      if (!src?.foreignKeys?.some((fk) => fk.references.source === r.via.source)) {
+        problems.push(`destination ${d.name}: derived ${r.column}: ${r.source.source} has no foreign key to ${r.via.source}`);
+      }
+      for (const ref of [r.source, r.via]) {
+        const c = sources.get(ref.source)?.columns.find((x) => x.name === ref.column);
+        if (c?.type !== 'int' && c?.type !== 'decimal') problems.push(`destination ${d.name}: derived ${r.column}: ${ref.source}.${ref.column} is not a number`);
+        if (c?.pii) problems.push(`destination ${d.name}: derived ${r.column}: ${ref.source}.${ref.column} is PII (its reason would show it)`);
+      }
     }
   }
   if (problems.length > 0) throw new Error(`catalog is inconsistent:\n- ${problems.join('\n- ')}`);

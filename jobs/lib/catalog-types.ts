@@ -8,18 +8,33 @@
 /** How a raw source value is validated and typed before staging. */
 export type SourceType =
   | 'id' //        digits only; a spreadsheet-damaged id (2.56324E+15) is quarantined
-  | 'card' //      card number: 12-19 digits, masked to its last four before staging (PII)
+  | 'card' //      card number: 12-19 digits, spaces or hyphens between groups allowed
   | 'string'
   | 'int'
   | 'decimal'
   | 'bool01' //    0/1 flag, staged as BOOLEAN
   | 'date'; //     YYYY-MM-DD, a real calendar date
 
+/**
+ * What becomes of a PII column's value. Whatever the policy, the clear value is never written
+ * anywhere (tables, quarantine raw and reason, reports, logs, dead letters):
+ *  - drop:       validated, then never staged (the column does not exist downstream)
+ *  - mask_last4: staged with all but the last four digits masked (************6084)
+ *  - hash:       staged as the hex SHA-256 of the value (joinable, not reversible)
+ */
+export type PiiPolicy = 'drop' | 'mask_last4' | 'hash';
+
+/** Business rules of one column, checked in staging (batch) and when decoding (stream). */
+export interface ColumnRules {
+  /** Smallest allowed value of an int/decimal column (quantity >= 1, money >= 0). */
+  readonly min?: number;
+}
+
 export interface SourceColumn {
   readonly name: string;
   readonly type: SourceType;
-  /** PII that must never reach the warehouse: 'drop' keeps it out of staging entirely. */
-  readonly pii?: 'drop';
+  readonly pii?: PiiPolicy;
+  readonly rules?: ColumnRules;
 }
 
 export interface ForeignKey {
@@ -71,11 +86,26 @@ interface DestinationBase {
   readonly dag?: DagSettings;
 }
 
+/**
+ * A destination value computed as the product of two staged values that must fit its column's
+ * type (price x quantity into DECIMAL(18,4)). `source.column` is multiplied by `via.column` of
+ * the row that `source`'s foreign key to `via.source` points at; a source row whose product
+ * would not fit is quarantined in staging (reason `derived_out_of_range`), never an overflow
+ * in the transform.
+ */
+export interface DerivedProductRule {
+  /** The destination column holding the product. */
+  readonly column: string;
+  readonly source: { readonly source: string; readonly column: string };
+  readonly via: { readonly source: string; readonly column: string };
+}
+
 /** Rebuilt in full by a batch job and swapped in atomically (WRITE_TRUNCATE). */
 export interface BatchDestination extends DestinationBase {
   readonly mode: 'batch';
   /** Name of the transform: jobs/transforms/<transform>.sql, a SELECT over `src_<source>` tables. */
   readonly transform: string;
+  readonly derived?: readonly DerivedProductRule[];
 }
 
 /** Kept current by a Kafka consumer: micro-batches upserted by key, exactly once. */

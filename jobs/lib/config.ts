@@ -14,6 +14,11 @@ export interface EtlConfig {
   readonly duckdbLockRetries: number;
   /** Memory of a job's scratch DuckDB; past it DuckDB spills to disk, so peak RSS stays bounded. */
   readonly duckdbMemoryLimit: string;
+  /**
+   * Longest source record (line) in bytes: a longer one is quarantined as `record_too_long`
+   * with a short excerpt, and never held in memory whole.
+   */
+  readonly maxRecordBytes: number;
 }
 
 function parseWarehouse(value: string | undefined): WarehouseKind {
@@ -37,6 +42,13 @@ function parseMemory(value: string | undefined, fallback: string): string {
   return v;
 }
 
+/** 1 MiB by default; at least 1 KiB (a record limit below a real row would quarantine everything). */
+function parseRecordLimit(value: string | undefined): number {
+  const n = parseCount('MAX_RECORD_BYTES', value, 1024 * 1024);
+  if (n < 1024) throw new Error(`MAX_RECORD_BYTES must be at least 1024, got '${value}'`);
+  return n;
+}
+
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: Partial<EtlConfig> = {},
@@ -50,5 +62,6 @@ export function loadConfig(
     duckdbLockRetries:
       overrides.duckdbLockRetries ?? parseCount('DUCKDB_LOCK_RETRIES', env.DUCKDB_LOCK_RETRIES, 10),
     duckdbMemoryLimit: overrides.duckdbMemoryLimit ?? parseMemory(env.DUCKDB_MEMORY_LIMIT, '512MB'),
+    maxRecordBytes: overrides.maxRecordBytes ?? parseRecordLimit(env.MAX_RECORD_BYTES),
   };
 }

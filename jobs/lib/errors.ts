@@ -1,3 +1,5 @@
+import { maskCardRuns, printable } from './pii';
+
 /**
  * Errors a job reports without a stack trace, each with its own exit code so that callers
  * (Airflow, scripts) can tell bad input from an unavailable warehouse.
@@ -10,7 +12,8 @@ export class SourceFileError extends Error {
     readonly column: string | null,
     readonly problem: string,
   ) {
-    super(`${file}${line !== null ? `:${line}` : ''}${column ? ` column '${column}'` : ''}: ${problem}`);
+    // Printed to terminals and logs: control bytes escaped, card-like runs masked.
+    super(printable(maskCardRuns(`${file}${line !== null ? `:${line}` : ''}${column ? ` column '${column}'` : ''}: ${problem}`)));
     this.name = 'SourceFileError';
   }
 }
@@ -18,7 +21,7 @@ export class SourceFileError extends Error {
 export class WarehouseError extends Error {
   readonly exitCode = 3;
   constructor(message: string) {
-    super(message);
+    super(printable(maskCardRuns(message)));
     this.name = 'WarehouseError';
   }
 }

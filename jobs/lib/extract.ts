@@ -10,6 +10,9 @@
  *  - invalid UTF-8: decoded as U+FFFD, the row kept, counted per column in the report
  *  - a row whose field count differs from the header's: yielded with `fields` only, so the
  *    caller quarantines it (fields were not separated as the header says)
+ *  - a line longer than the record limit (MAX_RECORD_BYTES): cut before csv-parse sees it and
+ *    yielded as `too_long` with a short excerpt, so memory does not grow with a line's length
+ *  - an unclosed quote (comma source): a file error at the line where the quote opens
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,7 +20,13 @@ import { Transform } from 'node:stream';
 import { parse } from 'csv-parse';
 import type { SourceTable } from './catalog-types';
 import { SourceFileError } from './errors';
+import { shown } from './pii';
 import type { RawRecord } from './schema';
+
+/** Default record limit; see EtlConfig.maxRecordBytes. */
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+/** Characters of an over-long record kept for the quarantine (before redaction). */
+const EXCERPT_BYTES = 200;
 
 export interface HeaderInfo {
   readonly found: readonly string[];
@@ -27,7 +36,8 @@ export interface HeaderInfo {
 
 export type ExtractedRow =
   | { readonly kind: 'record'; readonly line: number; readonly record: RawRecord; readonly raw: string; readonly trimmed: number }
-  | { readonly kind: 'malformed'; readonly line: number; readonly fieldCount: number; readonly raw: string };
+  | { readonly kind: 'malformed'; readonly line: number; readonly fieldCount: number; readonly raw: string }
+  | { readonly kind: 'too_long'; readonly line: number; readonly length: number; readonly limit: number; readonly excerpt: string };
 
 export interface ExtractCounters {
   blankLines: number;
@@ -56,17 +66,116 @@ interface CsvChunk {
 
 const BATCH = 2048;
 
-/** Opens a source file, reads and checks its header; `rows()` then streams the data rows. */
-export async function openSource(source: SourceTable, dir: string): Promise<SourceReader> {
-  const file = path.join(dir, source.file);
-  let size: number;
-  try {
-    const st = fs.statSync(file);
-    if (!st.isFile()) throw new Error('not a file');
-    size = st.size;
-  } catch {
-    throw new SourceFileError(file, null, null, `source file not found (expected ${source.file} in ${dir})`);
+/** Stands in for an over-long line in what csv-parse reads (no delimiter, no quote in it). */
+const TOO_LONG = '\u0000record too long\u0000';
+
+interface Cut {
+  readonly length: number;
+  readonly excerpt: string;
+}
+
+/**
+ * Cuts lines longer than `limit` bytes out of the byte stream before csv-parse, which would
+ * otherwise hold a whole record in memory (and a 200 MB line many times over): at most `limit`
+ * bytes of a line are ever buffered. An over-long line is replaced by TOO_LONG (its newline
+ * kept, so line numbers hold) and its length and first bytes are queued in `cuts`.
+ */
+class LineLimiter extends Transform {
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  private over: { length: number; excerpt: Buffer } | null = null;
+  readonly cuts: Cut[] = [];
+
+  constructor(private readonly limit: number) {
+    super();
   }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, data?: Buffer) => void): void {
+    const out: Buffer[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      const end = nl === -1 ? chunk.length : nl + 1;
+      const seg = chunk.subarray(start, nl === -1 ? end : nl);
+      if (this.over) this.over.length += seg.length;
+      else if (this.pendingLen + seg.length > this.limit) {
+        const head = Buffer.concat([...this.pending, seg.subarray(0, EXCERPT_BYTES)]).subarray(0, EXCERPT_BYTES);
+        this.over = { length: this.pendingLen + seg.length, excerpt: Buffer.from(head) };
+        this.pending = [];
+        this.pendingLen = 0;
+      } else if (seg.length > 0) {
+        this.pending.push(seg);
+        this.pendingLen += seg.length;
+      }
+      if (nl === -1) break;
+      this.endLine(out, true);
+      start = end;
+    }
+    cb(null, out.length === 0 ? undefined : Buffer.concat(out));
+  }
+
+  override _flush(cb: (e?: Error | null, data?: Buffer) => void): void {
+    const out: Buffer[] = [];
+    if (this.over || this.pendingLen > 0) this.endLine(out, false);
+    cb(null, out.length === 0 ? undefined : Buffer.concat(out));
+  }
+
+  private endLine(out: Buffer[], newline: boolean): void {
+    if (this.over) {
+      this.cuts.push({ length: this.over.length, excerpt: this.over.excerpt.toString('utf8') });
+      out.push(Buffer.from(TOO_LONG));
+      this.over = null;
+    } else {
+      out.push(...this.pending);
+    }
+    if (newline) out.push(NEWLINE);
+    this.pending = [];
+    this.pendingLen = 0;
+  }
+}
+const NEWLINE = Buffer.from('\n');
+
+/** Why a path cannot be read as a source file, in words ("is a directory", "symlink loop"). */
+function checkFile(file: string, expected: string, dir: string): number {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new SourceFileError(file, null, null, 'symlink loop: the path resolves to itself');
+    if (code === 'EACCES') throw new SourceFileError(file, null, null, 'not readable: permission denied on the file or a folder above it');
+    let dangling = false;
+    try {
+      dangling = fs.lstatSync(file).isSymbolicLink();
+    } catch {
+      /* not there at all */
+    }
+    if (dangling) throw new SourceFileError(file, null, null, 'is a symlink to a file that does not exist');
+    throw new SourceFileError(file, null, null, `source file not found (expected ${expected} in ${dir})`);
+  }
+  if (st.isDirectory()) throw new SourceFileError(file, null, null, 'is a directory, not a file');
+  if (!st.isFile()) throw new SourceFileError(file, null, null, 'is not a regular file (a device, FIFO or socket)');
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+  } catch {
+    throw new SourceFileError(file, null, null, 'not readable: permission denied');
+  }
+  return st.size;
+}
+
+export interface ExtractLimits {
+  /** Longest record in bytes; a longer one is quarantined as `record_too_long`. */
+  readonly maxRecordBytes: number;
+}
+
+/** Opens a source file, reads and checks its header; `rows()` then streams the data rows. */
+export async function openSource(
+  source: SourceTable,
+  dir: string,
+  limits: ExtractLimits = { maxRecordBytes: DEFAULT_MAX_RECORD_BYTES },
+): Promise<SourceReader> {
+  const file = path.join(dir, source.file);
+  const size = checkFile(file, source.file, dir);
   if (size === 0) throw new SourceFileError(file, null, null, 'file is empty: no header, no rows');
 
   const counters: ExtractCounters = { blankLines: 0, crlfLines: 0, bytesRead: 0 };
@@ -86,10 +195,19 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
     // Tab-separated exports carry inch marks and stray quotes in free text: no quoting there.
     quote: source.delimiter === ',' ? '"' : false,
     relax_quotes: true,
+    // Lines are cut by the limiter; this catches a record spanning lines (an open quote).
+    max_record_size: limits.maxRecordBytes,
+    on_record: (record: string[], context: { lines: number }) => {
+      lastRecordLine = context.lines;
+      return record;
+    },
   });
+  // The line a record that fails to parse starts on: the line after the last good record.
+  let lastRecordLine = 0;
+  const limiter = new LineLimiter(limits.maxRecordBytes);
   const input = fs.createReadStream(file);
   input.on('error', (e) => parser.destroy(e));
-  input.pipe(counting).pipe(parser);
+  input.pipe(counting).pipe(limiter).pipe(parser);
   let ended = false;
   let failure: Error | null = null;
   parser.on('end', () => (ended = true));
@@ -102,10 +220,7 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
   const read = async (): Promise<{ chunk: CsvChunk; line: number }[]> => {
     const out: { chunk: CsvChunk; line: number }[] = [];
     for (;;) {
-      if (failure) {
-        const err = failure as Error & { lines?: number };
-        throw new SourceFileError(file, err.lines ?? nextLine, null, `cannot parse: ${err.message}`);
-      }
+      if (failure) throw parseError(file, failure, lastRecordLine + 1, limits.maxRecordBytes);
       let chunk: CsvChunk | null;
       while (out.length < BATCH && (chunk = parser.read() as CsvChunk | null) !== null) {
         out.push({ chunk, line: nextLine });
@@ -139,6 +254,11 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
     else first = candidate;
     if (!first && pending.length === 0) pending = await read();
   }
+  if (first.chunk.raw.includes(TOO_LONG)) {
+    const cut = limiter.cuts.shift();
+    throw new SourceFileError(file, first.line, null,
+      `the header line is ${cut?.length ?? 'more than'} bytes, longer than MAX_RECORD_BYTES (${limits.maxRecordBytes}): is this the source file?`);
+  }
   const header: HeaderInfo = { ...checkHeader(source, file, first.chunk, first.line), bom };
 
   const positions = source.columns.map((c) => header.found.indexOf(c.name));
@@ -154,6 +274,16 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
           continue;
         }
         const raw = chunk.raw.replace(/\r?\n$|\r$/, '');
+        if (raw.includes(TOO_LONG)) {
+          // One queued cut per stand-in (several only inside a multi-line quoted record).
+          let cut: Cut | undefined;
+          for (let i = raw.indexOf(TOO_LONG); i !== -1; i = raw.indexOf(TOO_LONG, i + 1)) {
+            const next = limiter.cuts.shift();
+            cut = cut ?? next;
+          }
+          out.push({ kind: 'too_long', line, length: cut?.length ?? 0, limit: limits.maxRecordBytes, excerpt: cut?.excerpt ?? '' });
+          continue;
+        }
         if (chunk.record.length !== width) {
           out.push({ kind: 'malformed', line, fieldCount: chunk.record.length, raw });
           continue;
@@ -179,6 +309,22 @@ export async function openSource(source: SourceTable, dir: string): Promise<Sour
   return { file, sizeBytes: size, header, counters, batches, rows };
 }
 
+/** A csv-parse failure as a file error at the line where the failing record starts. */
+function parseError(file: string, err: Error, startLine: number, limit: number): SourceFileError {
+  const code = (err as Error & { code?: string }).code;
+  if (code === 'CSV_QUOTE_NOT_CLOSED') {
+    return new SourceFileError(file, startLine, null, 'a quote opens on this line and is never closed');
+  }
+  if (code === 'CSV_MAX_RECORD_SIZE') {
+    return new SourceFileError(file, startLine, null,
+      `the record starting on this line runs past ${limit} bytes (MAX_RECORD_BYTES) across several lines: is a quote on it never closed?`);
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EISDIR') return new SourceFileError(file, null, null, 'is a directory, not a file');
+  if (e.code === 'EACCES') return new SourceFileError(file, null, null, 'not readable: permission denied');
+  return new SourceFileError(file, startLine, null, `cannot parse: ${err.message.replace(/ at line \d+/, '')}`);
+}
+
 function hasBom(file: string): boolean {
   const fd = fs.openSync(file, 'r');
   try {
@@ -194,8 +340,13 @@ function checkHeader(source: SourceTable, file: string, chunk: CsvChunk, line: n
   const found = chunk.record.map((h) => h.trim());
   const padded = chunk.record.filter((h) => h.trim() !== h).map((h) => h.trim());
   const expected = source.columns.map((c) => c.name);
+  // A "header" that is not one may be a data row: of a source with PII, show no unknown name.
+  const hasPii = source.columns.some((c) => c.pii);
+  const plain = (h: string) => expected.includes(h) || (!hasPii && /^[A-Za-z_][A-Za-z0-9_]{0,40}$/.test(h));
+  const name = (h: string) => (plain(h) ? `'${h}'` : hasPii ? '(not shown: this source holds personal data)' : shown(h, 40));
+  const col = (h: string) => (plain(h) ? h : null);
   const dupes = found.filter((h, i) => found.indexOf(h) !== i);
-  if (dupes.length > 0) throw new SourceFileError(file, line, dupes[0], 'column appears twice in the header');
+  if (dupes.length > 0) throw new SourceFileError(file, line, col(dupes[0]), `column ${name(dupes[0])} appears twice in the header`);
   const missing = expected.filter((c) => !found.includes(c));
   const unexpected = found.filter((c) => !expected.includes(c));
   if (missing.length > 0) {
@@ -203,15 +354,15 @@ function checkHeader(source: SourceTable, file: string, chunk: CsvChunk, line: n
     const hint =
       found.length === 1 && found[0].includes(other)
         ? ` (the header has one field: the file looks ${delimiterName(other)}-separated, but the catalog says ${delimiterName(source.delimiter)})`
-        : ` (header: ${found.join(', ')})`;
+        : ` (header: ${found.map(name).join(', ')})`;
     throw new SourceFileError(file, line, missing[0], `missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}${hint}`);
   }
   if (unexpected.length > 0) {
     throw new SourceFileError(
       file,
       line,
-      unexpected[0],
-      `unexpected column${unexpected.length > 1 ? 's' : ''} ${unexpected.map((m) => `'${m}'`).join(', ')} not in the catalog (expected: ${expected.join(', ')})`,
+      col(unexpected[0]),
+      `unexpected column${unexpected.length > 1 ? 's' : ''} ${unexpected.map(name).join(', ')} not in the catalog (expected: ${expected.join(', ')})`,
     );
   }
   return { found, padded };

@@ -4,6 +4,7 @@
  * Logs go to stderr so that stdout carries only a command's result (summaries, --help).
  */
 import winston from 'winston';
+import { maskCardRuns, printable } from './pii';
 
 const usePretty = (): boolean => {
   const f = process.env.LOG_FORMAT?.toLowerCase();
@@ -15,15 +16,28 @@ const usePretty = (): boolean => {
 const pretty = winston.format.printf(({ level, message, timestamp, ...meta }) => {
   const extra = Object.entries(meta)
     .filter(([k]) => k !== 'service')
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? printable(v) : JSON.stringify(v)}`)
     .join(' ');
-  return `${String(timestamp).slice(11, 19)} ${level} ${String(message)}${extra ? ' ' + extra : ''}`;
+  return `${String(timestamp).slice(11, 19)} ${level} ${printable(String(message))}${extra ? ' ' + extra : ''}`;
+});
+
+/**
+ * Last line of defence for PII in logs: card-like digit runs in the message and string fields
+ * are masked (values of PII columns never reach a log call in the first place).
+ */
+const maskCards = winston.format((info) => {
+  for (const k of Object.keys(info)) {
+    const v = (info as Record<string, unknown>)[k];
+    if (typeof v === 'string') (info as Record<string, unknown>)[k] = maskCardRuns(v);
+  }
+  return info;
 });
 
 export const logger = winston.createLogger({
   level: process.env.LOG_LEVEL ?? 'info',
   defaultMeta: { service: 'store-etl' },
   format: winston.format.combine(
+    maskCards(),
     winston.format.timestamp(),
     usePretty() ? winston.format.combine(winston.format.colorize(), pretty) : winston.format.json(),
   ),

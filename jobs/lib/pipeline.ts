@@ -16,7 +16,8 @@ import { duckdbCreateTable, quoteIdent } from './ddl';
 import { exitCodeOf, SourceFileError, UsageError, WarehouseError } from './errors';
 import { logger } from './log';
 import type { JobReport, SourceQuality } from './quality';
-import { checkForeignKeys, createQuarantineTable, QUARANTINE_TABLE, stageSource } from './stage';
+import { maskCardRuns, printable } from './pii';
+import { checkForeignKeys, createQuarantineTable, QUARANTINE_TABLE, quarantineDerived, stageSource } from './stage';
 import { openDuckDb } from './warehouse/duckdb-connect';
 import { openWarehouse } from './warehouse';
 import type { RunRecord, Warehouse } from './warehouse/types';
@@ -54,7 +55,11 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
   // Scratch is an in-memory database that spills to its own temp folder past the memory limit:
   // nothing to clean up after a crash but that folder, and no disk writes for small inputs.
   const scratchDir = path.join(config.stateDir, 'tmp', runId);
+  sweepStaleScratch(path.dirname(scratchDir), log);
   fs.mkdirSync(scratchDir, { recursive: true });
+  fs.writeFileSync(path.join(scratchDir, OWNER_FILE), String(process.pid));
+  const removeScratch = () => fs.rmSync(scratchDir, { recursive: true, force: true });
+  trackScratch(scratchDir, true);
   const scratch = await openDuckDb(':memory:');
   const c = scratch.connection;
   let sources: SourceQuality[] = [];
@@ -66,7 +71,14 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     await createQuarantineTable(c);
 
     const phase = phaseTimer(log);
-    const ctx = { connection: c, runId, destination: dest.name, sourceDir: config.sourceDir };
+    const ctx = {
+      connection: c,
+      runId,
+      destination: dest.name,
+      sourceDir: config.sourceDir,
+      maxRecordBytes: config.maxRecordBytes,
+      catalogSources: new Map(catalog.sources.map((s) => [s.name, s])),
+    };
     for (const name of dest.sources) {
       const q = await stageSource(ctx, findSource(catalog, name));
       log.info('source staged', { source: name, read: q.rowsRead, loaded: q.rowsLoaded, quarantined: q.rowsQuarantined });
@@ -78,6 +90,20 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
         throw new SourceFileError(path.join(config.sourceDir, q.file), null, null, 'no data rows (header only): refusing to replace the table with nothing');
       }
     }
+    for (const rule of dest.derived ?? []) {
+      const i = sources.findIndex((q) => q.source === rule.source.source);
+      const q = sources[i];
+      const n = await quarantineDerived(ctx, dest, rule, findSource(catalog, q.source), path.join(config.sourceDir, q.file));
+      if (n > 0) {
+        log.warn('rows quarantined by a derived-value rule', { source: q.source, column: rule.column, rows: n });
+        sources[i] = {
+          ...q,
+          rowsLoaded: q.rowsLoaded - n,
+          rowsQuarantined: q.rowsQuarantined + n,
+          quarantinedByReason: { ...q.quarantinedByReason, derived_out_of_range: (q.quarantinedByReason.derived_out_of_range ?? 0) + n },
+        };
+      }
+    }
     const staged = new Set(dest.sources);
     for (let i = 0; i < sources.length; i++) {
       const orphanForeignKeys = await checkForeignKeys(c, findSource(catalog, sources[i].source), staged);
@@ -86,7 +112,13 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
 
     phase('checked foreign keys');
     await c.run(duckdbCreateTable(dest, RESULT_TABLE));
-    await c.run(`INSERT INTO ${RESULT_TABLE} BY NAME ${transformSql(dest)}`);
+    try {
+      await c.run(`INSERT INTO ${RESULT_TABLE} BY NAME ${transformSql(dest)}`);
+    } catch (e) {
+      // The catalog's rules should make this unreachable; if not, say where, in one line.
+      throw new Error(`job ${dest.name}: transform jobs/transforms/${dest.transform}.sql into table ${dest.name} failed` +
+        ` (source row unknown: the error is in the set-based SQL): ${oneLine(e)}`);
+    }
     const rowsOut = await scalar(c, `SELECT count(*)::INTEGER FROM ${RESULT_TABLE}`);
     await assertKeyUnique(c, dest);
     phase('transformed', { rowsOut });
@@ -98,7 +130,7 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     try {
       await warehouse.replaceTable(dest, { connection: c, resultTable: RESULT_TABLE, quarantineTable: QUARANTINE_TABLE }, run);
     } catch (e) {
-      throw new WarehouseError(`loading ${dest.name} into ${warehouse.kind} (${warehouse.location}) failed: ${(e as Error).message}`);
+      throw new WarehouseError(`loading ${dest.name} into ${warehouse.kind} (${warehouse.location}) failed: ${oneLine(e)}`);
     }
     phase('loaded');
     const reportPath = writeReport(config, report);
@@ -109,8 +141,79 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     throw e;
   } finally {
     scratch.close();
-    fs.rmSync(scratchDir, { recursive: true, force: true });
+    removeScratch();
+    trackScratch(scratchDir, false);
     await warehouse.close();
+  }
+}
+
+/** A DuckDB error (often several lines with a caret diagram) as one printable, PII-safe line. */
+const oneLine = (e: unknown): string =>
+  printable(maskCardRuns(((e as Error)?.message ?? String(e)).split('\n').filter((l) => l.trim() !== '')[0] ?? ''));
+
+/** Scratch folders of this process's running jobs. */
+const liveScratch = new Set<string>();
+const SIGNALS = [['SIGTERM', 143], ['SIGINT', 130]] as const;
+const onSignal = (sig: NodeJS.Signals) => {
+  for (const dir of liveScratch) fs.rmSync(dir, { recursive: true, force: true });
+  liveScratch.clear();
+  // Exit as the signal would have, unless someone else handles it (a graceful shutdown).
+  if (process.listenerCount(sig) <= 1) process.exit(SIGNALS.find(([s]) => s === sig)![1]);
+};
+
+/**
+ * SIGTERM/SIGINT (Airflow stopping a task, Ctrl-C) end node without `finally`: while a job of
+ * this process runs, a handler removes the scratch folders first.
+ */
+function trackScratch(dir: string, live: boolean): void {
+  const before = liveScratch.size;
+  if (live) liveScratch.add(dir);
+  else liveScratch.delete(dir);
+  if (before === 0 && liveScratch.size > 0) for (const [sig] of SIGNALS) process.on(sig, onSignal);
+  if (before > 0 && liveScratch.size === 0) for (const [sig] of SIGNALS) process.off(sig, onSignal);
+}
+
+/** Holds the pid of the job owning a scratch folder, so a later job can tell it is stale. */
+const OWNER_FILE = 'owner.pid';
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Removes scratch folders left by killed jobs: those whose owner process is gone (a folder
+ * without an owner file counts once it is a minute old: its job died before writing it).
+ */
+function sweepStaleScratch(tmpRoot: string, log: typeof logger): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmpRoot);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = path.join(tmpRoot, name);
+    try {
+      let stale: boolean;
+      try {
+        const pid = Number(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim());
+        // Our own pid: a job of this process, which cleans up after itself.
+        stale = !(Number.isInteger(pid) && pid > 0 && (pid === process.pid || alive(pid)));
+      } catch {
+        stale = Date.now() - fs.statSync(dir).mtimeMs > 60_000;
+      }
+      if (stale) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        log.info('removed a stale scratch folder', { dir });
+      }
+    } catch (e) {
+      log.warn('could not sweep a scratch folder', { dir, error: (e as Error).message });
+    }
   }
 }
 

@@ -3,6 +3,7 @@
  * Written as a JSON artifact (.state/reports/) and stored with the run in `_etl_runs.report`;
  * `formatJobSummary` renders the readable console version.
  */
+import { printable } from './pii';
 import type { ReasonCode } from './schema';
 
 export interface SourceQuality {
@@ -93,7 +94,8 @@ export function formatJobSummary(r: JobReport): string {
     );
   }
   for (const q of r.quarantineSamples.slice(0, 5)) {
-    lines.push(`  quarantined ${q.source}:${q.line ?? '-'}${q.column ? ` [${q.column}]` : ''} ${q.reason}`);
+    // Reasons never hold PII values (schema.ts); printable() keeps control bytes off the terminal.
+    lines.push(`  quarantined ${q.source}:${q.line ?? '-'}${q.column ? ` [${q.column}]` : ''} ${printable(q.reason)}`);
   }
   if (!r.accountingBalanced) lines.push('  !! accounting does not balance: rows read != loaded + quarantined');
   return lines.join('\n');

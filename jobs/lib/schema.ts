@@ -8,6 +8,9 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { SourceColumn, SourceTable, SourceType } from './catalog-types';
+import { applyPolicy, cardDigits, shown } from './pii';
+
+export { maskCard } from './pii';
 
 export type RawRecord = Record<string, string | null>;
 
@@ -22,6 +25,10 @@ export type ReasonCode =
   | 'bad_boolean'
   | 'bad_date'
   | 'duplicate_key'
+  | 'out_of_range' //          a business rule (quantity >= 1, money >= 0)
+  | 'derived_out_of_range' //  price x quantity would not fit its destination type
+  | 'record_too_long' //       longer than MAX_RECORD_BYTES: cut, never held in memory
+  | 'missing_field' //         an event without one of the source's fields
   | 'bad_event';
 
 export interface RowError {
@@ -32,7 +39,8 @@ export interface RowError {
 
 const PATTERNS: Partial<Record<SourceType, string>> = {
   id: '^[0-9]+$',
-  card: '^[0-9]{12,19}$',
+  // People write cards in groups: one space or hyphen between digits is allowed (and removed).
+  card: '^[0-9](?:[ -]?[0-9]){11,18}$',
   int: '^-?[0-9]{1,18}$',
   // DECIMAL(18,4): reject what would be rounded rather than round it silently.
   decimal: '^-?[0-9]{1,14}(\\.[0-9]{1,4})?$',
@@ -63,12 +71,29 @@ export function jsonSchemaForSource(source: SourceTable): Record<string, unknown
 
 const SCIENTIFIC = /^[-+]?[0-9](\.[0-9]+)?[eE][-+]?[0-9]+$/;
 
+/** Why a PII value is invalid, without the value: "card number has 20 digits". */
+function describePii(col: SourceColumn, value: string): RowError {
+  const column = col.name;
+  if (col.type !== 'card') return { column, code: 'bad_event', reason: `value in '${column}' is invalid (not shown: personal data)` };
+  if (SCIENTIFIC.test(value)) {
+    return { column, code: 'scientific_notation_id', reason: `card number in '${column}' was damaged into scientific notation (by a spreadsheet); its digits are lost` };
+  }
+  const digits = cardDigits(value);
+  const reason = /^[0-9]+$/.test(digits)
+    ? /[ -]{2}|^[ -]|[ -]$/.test(value)
+      ? `card number in '${column}' has misplaced separators`
+      : `card number in '${column}' has ${digits.length} digits (12-19 expected)`
+    : `card number in '${column}' has characters other than digits, spaces and hyphens`;
+  return { column, code: 'bad_card_number', reason };
+}
+
 function describe(col: SourceColumn | undefined, value: unknown, err: ErrorObject): RowError {
   const column = col?.name ?? null;
-  const shown = JSON.stringify(value);
   if (value === null || value === undefined) {
     return { column, code: 'missing_key', reason: `key column '${column}' is empty` };
   }
+  if (col?.pii) return describePii(col, String(value));
+  const shownValue = shown(String(value));
   switch (col?.type) {
     case 'id':
     case 'card':
@@ -76,24 +101,24 @@ function describe(col: SourceColumn | undefined, value: unknown, err: ErrorObjec
         return {
           column,
           code: 'scientific_notation_id',
-          reason: `identifier ${shown} in '${column}' was damaged into scientific notation (by a spreadsheet); its digits are lost`,
+          reason: `identifier ${shownValue} in '${column}' was damaged into scientific notation (by a spreadsheet); its digits are lost`,
         };
       }
       return col.type === 'id'
-        ? { column, code: 'bad_identifier', reason: `${shown} in '${column}' is not an identifier (digits only)` }
-        : { column, code: 'bad_card_number', reason: `${shown} in '${column}' is not a card number (12-19 digits)` };
+        ? { column, code: 'bad_identifier', reason: `${shownValue} in '${column}' is not an identifier (digits only)` }
+        : { column, code: 'bad_card_number', reason: `${shownValue} in '${column}' is not a card number (12-19 digits)` };
     case 'int':
-      return { column, code: 'not_an_integer', reason: `${shown} in '${column}' is not a whole number` };
+      return { column, code: 'not_an_integer', reason: `${shownValue} in '${column}' is not a whole number` };
     case 'decimal':
       return {
         column,
         code: 'not_a_number',
-        reason: `${shown} in '${column}' is not a number (at most 14 digits before and 4 after the point)`,
+        reason: `${shownValue} in '${column}' is not a number (at most 14 digits before and 4 after the point)`,
       };
     case 'bool01':
-      return { column, code: 'bad_boolean', reason: `${shown} in '${column}' is not 0 or 1` };
+      return { column, code: 'bad_boolean', reason: `${shownValue} in '${column}' is not 0 or 1` };
     case 'date':
-      return { column, code: 'bad_date', reason: `${shown} in '${column}' is not a valid date (YYYY-MM-DD)` };
+      return { column, code: 'bad_date', reason: `${shownValue} in '${column}' is not a valid date (YYYY-MM-DD)` };
     default:
       return { column, code: 'bad_event', reason: `'${column ?? '(row)'}' ${err.message ?? 'is invalid'}` };
   }
@@ -120,7 +145,7 @@ export function rowValidator(source: SourceTable): RowValidator {
   return {
     source,
     validate(row) {
-      if (validateFn(row)) return [];
+      if (validateFn(row)) return checkRules(source, row);
       const seen = new Set<string>();
       const out: RowError[] = [];
       for (const err of validateFn.errors ?? []) {
@@ -130,13 +155,28 @@ export function rowValidator(source: SourceTable): RowValidator {
         seen.add(name);
         out.push(describe(byName.get(name), row[name], err));
       }
-      return out;
+      // Rules of the columns that are well typed, so a row lists all its problems at once.
+      return out.concat(checkRules(source, row).filter((e) => !seen.has(e.column ?? '')));
     },
   };
 }
 
-/** Masks a card number to its last four digits: 4564148144006084 -> ************6084. */
-export const maskCard = (digits: string): string => '*'.repeat(Math.max(0, digits.length - 4)) + digits.slice(-4);
+/** Business rules of the catalog (`rules.min`) over the well-typed values of a row. */
+function checkRules(source: SourceTable, row: RawRecord): RowError[] {
+  const out: RowError[] = [];
+  for (const c of source.columns) {
+    const min = c.rules?.min;
+    const v = row[c.name];
+    const pattern = PATTERNS[c.type];
+    if (min === undefined || v === null || v === undefined || !pattern || !new RegExp(pattern).test(v)) continue;
+    // Integers compare exactly as BigInt (18 digits are past a double's precision).
+    const below = c.type === 'int' && Number.isInteger(min) ? BigInt(v) < BigInt(min) : Number(v) < min;
+    if (below) {
+      out.push({ column: c.name, code: 'out_of_range', reason: `${c.name} ${shown(v)} is below the minimum ${min}` });
+    }
+  }
+  return out;
+}
 
 /**
  * Turns a validated row into the values staged for it: PII dropped or masked, 0/1 flags as
@@ -148,7 +188,7 @@ export function stagedValues(source: SourceTable, row: RawRecord): (string | nul
     if (c.pii === 'drop') continue;
     const v = row[c.name] ?? null;
     if (v === null) out.push(null);
-    else if (c.type === 'card') out.push(maskCard(v));
+    else if (c.pii) out.push(applyPolicy(c.pii, c.type, v));
     else if (c.type === 'bool01') out.push(v === '1' ? 'true' : 'false');
     else out.push(v);
   }

@@ -5,13 +5,16 @@
  * quarantine afterwards, in SQL, so memory stays flat however large the file.
  */
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
-import type { SourceTable } from './catalog-types';
+import type { BatchDestination, DerivedProductRule, SourceTable } from './catalog-types';
 import { stagedColumns } from './catalog-check';
 import { duckdbCreateStagingTable, QUARANTINE_COLUMNS_DDL, quoteIdent, stagingTableName } from './ddl';
 import { delimiterName, type ExtractedRow, openSource } from './extract';
 import { createProgress } from './progress';
 import type { OrphanCheck, SourceQuality } from './quality';
-import { maskCard, type ReasonCode, type RowError, rowValidator, stagedValues } from './schema';
+import { redactRaw } from './pii';
+import { type ReasonCode, type RowError, rowValidator, stagedValues } from './schema';
+
+export { redactRaw } from './pii';
 
 export const QUARANTINE_TABLE = 'quarantine';
 
@@ -20,6 +23,8 @@ export interface StageContext {
   readonly runId: string;
   readonly destination: string;
   readonly sourceDir: string;
+  readonly maxRecordBytes: number;
+  readonly catalogSources: ReadonlyMap<string, SourceTable>;
 }
 
 export async function createQuarantineTable(c: DuckDBConnection): Promise<void> {
@@ -47,7 +52,7 @@ class Tally {
 
 export async function stageSource(ctx: StageContext, source: SourceTable): Promise<SourceQuality> {
   const c = ctx.connection;
-  const reader = await openSource(source, ctx.sourceDir);
+  const reader = await openSource(source, ctx.sourceDir, { maxRecordBytes: ctx.maxRecordBytes });
   await c.run(duckdbCreateStagingTable(source));
   const rows = await c.createAppender(stagingTableName(source));
   const quarantine = await c.createAppender(QUARANTINE_TABLE);
@@ -55,15 +60,24 @@ export async function stageSource(ctx: StageContext, source: SourceTable): Promi
   const tally = new Tally();
   const progress = createProgress(`${source.file}`, reader.sizeBytes);
 
-  const reject = (line: number, err: RowError, raw: string) => {
-    appendQuarantine(quarantine, ctx, source, reader.file, line, err.column, err.code, err.reason, redactRaw(source, reader.header.found, raw));
+  const reject = (line: number, err: RowError, raw: string, redacted = false) => {
+    appendQuarantine(quarantine, ctx, source, reader.file, line, err.column, err.code, err.reason,
+      redacted ? raw : redactRaw(source, reader.header.found, raw));
     tally.rowsQuarantined++;
     tally.reason(err.code);
   };
 
   const stageRow = (row: ExtractedRow) => {
     tally.rowsRead++;
-    if (row.kind === 'malformed') {
+    if (row.kind === 'too_long') {
+      // Only an excerpt was ever held; its fields cannot be told apart (it is cut).
+      const excerpt = redactRaw(source, null, row.excerpt);
+      reject(row.line, {
+        column: null,
+        code: 'record_too_long',
+        reason: `record is longer than the limit of ${row.limit} bytes (MAX_RECORD_BYTES): ${row.length} bytes; only its first ${row.excerpt.length} characters are kept in raw`,
+      }, excerpt, true);
+    } else if (row.kind === 'malformed') {
       reject(row.line, {
         column: null,
         code: 'field_count',
@@ -95,7 +109,9 @@ export async function stageSource(ctx: StageContext, source: SourceTable): Promi
           }
           if (e.code === 'scientific_notation_id') {
             tally.sciCount++;
-            if (tally.sciSamples.length < 5) tally.sciSamples.push(String(row.record[e.column ?? ''] ?? ''));
+            // A damaged card is still (part of) a card: counted, never sampled.
+            const pii = source.columns.find((col) => col.name === e.column)?.pii;
+            if (!pii && tally.sciSamples.length < 5) tally.sciSamples.push(String(row.record[e.column ?? ''] ?? ''));
           }
         }
         // One quarantine row per rejected source row keeps the accounting exact; the first
@@ -144,25 +160,6 @@ export async function stageSource(ctx: StageContext, source: SourceTable): Promi
     duplicateKeys: duplicates,
     orphanForeignKeys: [],
   };
-}
-
-const CARD_LIKE = /\d{12,19}/g;
-const hasDroppedPii = (source: SourceTable) => source.columns.some((c) => c.pii === 'drop');
-
-/**
- * The quarantine keeps the raw row for replay, but PII must not reach the warehouse through it:
- * card-like digit runs are masked, and rows of a source with a dropped column (passwords) keep
- * only their non-PII fields when the fields can be told apart, else nothing.
- */
-export function redactRaw(source: SourceTable, header: readonly string[], raw: string): string {
-  let out = raw;
-  if (hasDroppedPii(source)) {
-    const dropped = new Set(source.columns.filter((c) => c.pii === 'drop').map((c) => c.name));
-    const fields = raw.split(source.delimiter);
-    if (fields.length !== header.length) return '[withheld: malformed row of a source with personal data]';
-    out = fields.map((f, i) => (dropped.has(header[i]) ? '[redacted]' : f)).join(source.delimiter);
-  }
-  return out.replace(CARD_LIKE, (d) => maskCard(d));
 }
 
 function appendQuarantine(
@@ -252,4 +249,68 @@ export async function checkForeignKeys(
     });
   }
   return out;
+}
+
+/** Digits before the point of DECIMAL(18,4), the only NUMERIC the warehouses use. */
+const NUMERIC_INT_DIGITS = 14;
+
+/**
+ * Applies a destination's derived-value rules (catalog `derived`): a row of `rule.source` whose
+ * product with the row its foreign key points at would not fit the destination column is moved
+ * to the quarantine, so the transform can never overflow. Exact: integers as HUGEINT, decimals
+ * scaled by 10^4 into HUGEINT (a product of two 18-digit values still fits in 38 digits).
+ * Returns the number of rows moved.
+ */
+export async function quarantineDerived(
+  ctx: StageContext,
+  dest: BatchDestination,
+  rule: DerivedProductRule,
+  source: SourceTable,
+  file: string,
+): Promise<number> {
+  const c = ctx.connection;
+  const fk = (source.foreignKeys ?? []).find((f) => f.references.source === rule.via.source);
+  if (!fk) throw new Error(`catalog: ${dest.name} derived ${rule.column}: ${source.name} has no foreign key to ${rule.via.source}`);
+  const typeOf = (s: SourceTable, col: string) => s.columns.find((x) => x.name === col)?.type;
+  const via = ctx.catalogSources.get(rule.via.source)!;
+  const factors = [
+    { alias: 's', col: rule.source.column, type: typeOf(source, rule.source.column) },
+    { alias: 'r', col: rule.via.column, type: typeOf(via, rule.via.column) },
+  ];
+  const scaled = factors.map((f) =>
+    f.type === 'decimal'
+      ? `CAST(${f.alias}.${quoteIdent(f.col)} * 10000 AS HUGEINT)`
+      : `CAST(${f.alias}.${quoteIdent(f.col)} AS HUGEINT)`,
+  );
+  const limit = `CAST('1${'0'.repeat(NUMERIC_INT_DIGITS + 4 * factors.filter((f) => f.type === 'decimal').length)}' AS HUGEINT)`;
+  const on = fk.columns.map((col, i) => `r.${quoteIdent(fk.references.columns[i])} = s.${quoteIdent(col)}`).join(' AND ');
+  const cols = stagedColumns(source).map((col) => `${quoteIdent(col.name)} := s.${quoteIdent(col.name)}`).join(', ');
+  const a = rule.source.column;
+  const b = rule.via.column;
+  await c.run(
+    `INSERT INTO ${QUARANTINE_TABLE}
+     SELECT $1, $2, $3, $4, s._line, $5, 'derived_out_of_range',
+            $6 || CAST(s.${quoteIdent(a)} AS VARCHAR) || ' x ' || $7 || CAST(r.${quoteIdent(b)} AS VARCHAR)
+               || ' (' || $8 || ' line ' || r._line || ') does not fit ' || $9,
+            CAST(to_json(struct_pack(${cols})) AS VARCHAR)
+     FROM ${stagingTableName(source)} s JOIN ${stagingTableName(via)} r ON ${on}
+     WHERE abs(${scaled[0]} * ${scaled[1]}) >= ${limit}`,
+    [
+      ctx.runId, ctx.destination, source.name, file, rule.source.column,
+      `${rule.column} = ${a} `, `${b} `, rule.via.source, 'DECIMAL(18,4)',
+    ],
+  );
+  const r = await c.runAndReadAll(
+    `SELECT count(*)::INTEGER FROM ${QUARANTINE_TABLE} WHERE source = $1 AND reason_code = 'derived_out_of_range'`,
+    [source.name],
+  );
+  const n = Number(r.getRowsJS()[0][0]);
+  if (n > 0) {
+    await c.run(
+      `DELETE FROM ${stagingTableName(source)} WHERE _line IN
+         (SELECT line FROM ${QUARANTINE_TABLE} WHERE source = $1 AND reason_code = 'derived_out_of_range')`,
+      [source.name],
+    );
+  }
+  return n;
 }

@@ -30,8 +30,8 @@ import {
   topicFor,
   type StreamConfig,
 } from './config';
-import { decodeEvent } from './events';
-import { flushOutbox } from './outbox';
+import { deadLetterValue, decodeEvent, quarantineRaw } from './events';
+import { flushOutbox, OUTBOX_BASE64, OUTBOX_NULL } from './outbox';
 
 export interface BatchInfo {
   readonly destination: string;
@@ -221,12 +221,13 @@ export class StreamConsumer {
           runId: this.runId,
           destination: dest.name,
           source: source.name,
-          file: topic,
+          // Where the event is in Kafka: `<topic>:<partition>`, and the offset as its line.
+          file: `${topic}:${partition}`,
           line: Number(m.offset),
           column: d.column,
           reasonCode: d.code,
           reason: d.reason,
-          raw: m.value?.toString('utf8') ?? '',
+          raw: quarantineRaw(source, m.value),
         };
         quarantine.push(q);
         dlq.push({ m, q });
@@ -252,10 +253,12 @@ export class StreamConsumer {
     };
   }
 
+  /** The dead-letter copy: key and value byte for byte (a tombstone stays null), see deadLetterValue. */
   private dlqMessage(topic: string, partition: number, m: KafkaMessage, q: QuarantineRow) {
+    const source = this.byTopic.get(topic)!.source;
     return {
-      key: m.key?.toString('utf8') ?? null,
-      value: m.value?.toString('utf8') ?? '',
+      key: m.key ?? null,
+      value: deadLetterValue(source, m.value),
       headers: {
         source_topic: topic,
         source_partition: String(partition),
@@ -381,9 +384,11 @@ export class StreamConsumer {
                   for (const b of real) {
                     for (const { m, q } of b.dlq) {
                       const msg = this.dlqMessage(b.topic, b.partition, m, q);
+                      // The outbox's text columns carry bytes as base64 (outbox.ts decodes them).
                       await tx.run(
                         `INSERT INTO "${b.dest.dataset}"._stream_outbox VALUES ($1, $2, $3, $4, $5, now()::TIMESTAMP) ON CONFLICT (id) DO NOTHING`,
-                        [`dlq:${b.topic}:${b.partition}:${m.offset}`, deadLetterTopic(cfg), msg.key, msg.value, JSON.stringify(msg.headers)],
+                        [`dlq:${b.topic}:${b.partition}:${m.offset}`, deadLetterTopic(cfg), msg.key?.toString('base64') ?? null,
+                          msg.value?.toString('base64') ?? OUTBOX_NULL, JSON.stringify({ ...msg.headers, [OUTBOX_BASE64]: '1' })],
                       );
                     }
                   }

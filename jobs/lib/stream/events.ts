@@ -3,11 +3,18 @@
  * values as text (exactly as in the file), keyed by the entity id (the first key column), so
  * every event of one destination key lands in the same partition, in order.
  *
- * Decoding validates with the same ajv schema as the batch layer (lib/schema.ts); a poison
- * event (not JSON, not an object, schema failure) becomes a quarantine reason, never an error.
+ * Decoding validates with the same ajv schema and rules as the batch layer (lib/schema.ts), and
+ * as strictly: every field of the source must be present (null = an empty value in the file);
+ * values are JSON strings as the producer writes them, or null. A JSON number is accepted only
+ * in an id/int/decimal field, read from its literal text (JSON.parse would turn 2.56324E+15
+ * into 2563240000000000): the literal then meets the batch checks, so an exponent in an id is
+ * `scientific_notation_id` as in a file. Flags are the strings "0"/"1" (the producer's
+ * encoding): a JSON 1 or true is not a flag. A poison event becomes a quarantine reason, never
+ * an error.
  */
 import type { SourceTable, StreamDestination } from '../catalog-types';
 import { stagedColumns } from '../catalog-check';
+import { printable, redactEvent } from '../pii';
 import { normalizeRecord, rowValidator, stagedValues, type RawRecord, type RowError } from '../schema';
 import type { CellValue, Row } from '../warehouse/types';
 
@@ -25,6 +32,56 @@ export function encodeEvent(source: SourceTable, record: RawRecord): EncodedEven
   const obj: Record<string, string | null> = {};
   for (const c of source.columns) obj[c.name] = record[c.name] ?? null;
   return { key: eventKey(source, record), value: JSON.stringify(obj) };
+}
+
+const NUMERIC_TYPES = new Set(['id', 'int', 'decimal']);
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The literal text of a JSON number field in the raw event (its digits as sent). */
+function numberLiteral(text: string, name: string, parsed: number): string {
+  const m = new RegExp(`"${escapeRe(name)}"\\s*:\\s*(-?[0-9][0-9.eE+-]*)`).exec(text);
+  return m ? m[1] : String(parsed);
+}
+
+/** Field values as text, or why the event is not a well-formed row of the source. */
+function eventFields(
+  source: SourceTable,
+  obj: Record<string, unknown>,
+  text: string,
+): { values: Record<string, string | null> } | { error: { column: string; code: string; reason: string } } {
+  const out: Record<string, string | null> = {};
+  for (const c of source.columns) {
+    if (!(c.name in obj)) {
+      return { error: { column: c.name, code: 'missing_field', reason: `event has no '${c.name}' field (send null for an empty value)` } };
+    }
+    const v = obj[c.name];
+    if (v === null || typeof v === 'string') out[c.name] = v;
+    else if (typeof v === 'number' && NUMERIC_TYPES.has(c.type)) out[c.name] = numberLiteral(text, c.name, v);
+    else if (c.type === 'bool01') {
+      return { error: { column: c.name, code: 'bad_boolean', reason: `'${c.name}' is a JSON ${typeof v}, not the string "0" or "1" the producer writes` } };
+    } else {
+      return { error: { column: c.name, code: 'bad_event', reason: `'${c.name}' is a JSON ${Array.isArray(v) ? 'array' : typeof v}, not a string` } };
+    }
+  }
+  return { values: out };
+}
+
+/**
+ * The quarantine copy of an event: redacted by the source's PII policy (values of PII columns
+ * never leave them), as text; a binary value is decoded as UTF-8 (U+FFFD for bad bytes) here
+ * and kept byte for byte only in the dead-letter copy.
+ */
+export function quarantineRaw(source: SourceTable, value: Buffer | null): string {
+  return value === null ? '' : redactEvent(source, value.toString('utf8'));
+}
+
+/**
+ * The value to dead-letter: the original bytes (null stays null), unless the source has PII
+ * columns, whose values must not be copied in clear anywhere: then the redacted text.
+ */
+export function deadLetterValue(source: SourceTable, value: Buffer | null): Buffer | null {
+  if (value === null) return null;
+  return source.columns.some((c) => c.pii) ? Buffer.from(quarantineRaw(source, value), 'utf8') : value;
 }
 
 export type DecodedEvent =
@@ -47,16 +104,20 @@ export function decodeEvent(
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    return { ok: false, column: null, code: 'bad_event', reason: `event is not JSON: ${(e as Error).message}` };
+    // Node quotes the input in its message: keep only the problem (the value may be anything).
+    const why = (e as Error).message.replace(/"[^]*"/, '…').slice(0, 80);
+    return { ok: false, column: null, code: 'bad_event', reason: `event is not JSON: ${printable(why)}` };
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     return { ok: false, column: null, code: 'bad_event', reason: 'event is not a JSON object' };
   }
   const unknown = Object.keys(parsed).filter((k) => !source.columns.some((c) => c.name === k));
   if (unknown.length > 0) {
-    return { ok: false, column: unknown[0], code: 'bad_event', reason: `event has unknown field(s): ${unknown.join(', ')}` };
+    return { ok: false, column: unknown[0], code: 'bad_event', reason: `event has unknown field(s): ${unknown.map((u) => JSON.stringify(u.slice(0, 40))).join(', ')}` };
   }
-  const record = normalizeRecord(source, parsed as Record<string, unknown>);
+  const fields = eventFields(source, parsed as Record<string, unknown>, text);
+  if ('error' in fields) return { ok: false, ...fields.error };
+  const record = normalizeRecord(source, fields.values);
   const errors = rowValidator(source).validate(record);
   if (errors.length > 0) {
     return {

@@ -10,20 +10,29 @@ import type { Producer } from 'kafkajs';
 import { quoteIdent } from '../ddl';
 import { logger } from '../log';
 
+/**
+ * Header flag of an outbox row whose key and value are base64 (dead letters: the original
+ * bytes, which a VARCHAR cannot hold); the flag itself is not published.
+ */
+export const OUTBOX_BASE64 = 'x-outbox-base64';
+/** A null value (tombstone) in base64 mode (msg_value is NOT NULL; '-' is not base64). */
+export const OUTBOX_NULL = '-';
+
 export async function flushOutbox(c: DuckDBConnection, dataset: string, producer: Producer): Promise<number> {
   const ds = quoteIdent(dataset);
   const rows = (
     await c.runAndReadAll(`SELECT id, topic, msg_key, msg_value, headers FROM ${ds}._stream_outbox ORDER BY created_at, id`)
   ).getRowObjectsJS();
   if (rows.length === 0) return 0;
-  const byTopic = new Map<string, { key: string | null; value: string; headers?: Record<string, string> }[]>();
+  const byTopic = new Map<string, { key: string | Buffer | null; value: string | Buffer | null; headers?: Record<string, string> }[]>();
   for (const r of rows) {
     const list = byTopic.get(String(r.topic)) ?? [];
-    list.push({
-      key: r.msg_key === null ? null : String(r.msg_key),
-      value: String(r.msg_value),
-      headers: r.headers ? (JSON.parse(String(r.headers)) as Record<string, string>) : undefined,
-    });
+    const headers = r.headers ? (JSON.parse(String(r.headers)) as Record<string, string>) : undefined;
+    const b64 = headers?.[OUTBOX_BASE64] === '1';
+    if (b64) delete headers![OUTBOX_BASE64];
+    const decode = (v: unknown) =>
+      v === null || (b64 && v === OUTBOX_NULL) ? null : b64 ? Buffer.from(String(v), 'base64') : String(v);
+    list.push({ key: decode(r.msg_key), value: decode(r.msg_value), headers });
     byTopic.set(String(r.topic), list);
   }
   try {

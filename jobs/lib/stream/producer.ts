@@ -81,7 +81,7 @@ export async function replaySources(opts: ReplayOptions): Promise<ReplayResult> 
         progress?.update(reader.counters.bytesRead, stat.sent);
       };
       for await (const row of reader.rows()) {
-        if (row.kind === 'malformed') {
+        if (row.kind !== 'record') {
           stat.rejected++;
           continue;
         }

@@ -84,6 +84,10 @@ export class DuckDbWarehouse implements Warehouse {
         await c.run('ROLLBACK').catch(() => undefined);
         throw e;
       }
+      // Write the table into the file now and give back the blocks of the replaced table and of
+      // any load killed before (DuckDB truncates free blocks at the end of the file here), so
+      // the file returns to a clean run's size instead of growing with every killed load.
+      await c.run(`CHECKPOINT ${ALIAS}`).catch(() => undefined);
     } finally {
       await c.run(`DETACH ${ALIAS}`).catch(() => undefined);
     }

@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:memory`: peak memory of a batch job fed one enormous record, against the same
+ * job on a normal file. Generates (streaming, never in memory) a source folder whose vendor.txt
+ * holds a 200 MB line - without any delimiter, or as one 200 MB field - and runs the built job
+ * in a child process per case; the child reports its own peak RSS (process.resourceUsage) at
+ * exit. The record limit (MAX_RECORD_BYTES, docs/batch.md) cuts such a line before csv-parse,
+ * so the peak should not depend on the line's length. Prints figures and whether each case
+ * stayed under the stated bound; asserts no time.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { catalog } from '../jobs/catalog';
+import { main, parseCommandLine } from '../jobs/lib/cli';
+import { UsageError } from '../jobs/lib/errors';
+
+const HELP = `Usage: npm run bench:memory -- [--mb N] [--bound-mb B] [--keep]
+
+Writes a source folder with one N MB line (default 200) into a temp folder, runs the dim_vendors
+job on it and on a normal folder, each in its own process, and prints each run's peak RSS.
+A case passes when its peak exceeds the normal run's by less than B MB (default 64, the bound
+stated in docs/batch.md). --keep leaves the generated folders in place.`;
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/** Writes the catalog's vendor header, two good rows, then `line(writeChunk)`, then a good row. */
+function writeVendors(dir: string, body: ((write: (s: string) => void) => void) | null): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const vendor = catalog.sources.find((s) => s.name === 'vendor')!;
+  const fd = fs.openSync(path.join(dir, vendor.file), 'w');
+  const write = (s: string) => fs.writeSync(fd, s);
+  write(vendor.columns.map((c) => c.name).join('\t') + '\n');
+  write('1\tAcme\t555-0101\ta@acme.io\n2\tBolt\t555-0102\tb@bolt.io\n');
+  if (body) {
+    body(write);
+    write('\n');
+  }
+  write('9\tLast\t555-0109\tl@last.io\n');
+  fs.closeSync(fd);
+}
+
+/** `mb` megabytes of `ch`, written 1 MB at a time. */
+const filler = (mb: number, ch: string) => (write: (s: string) => void) => {
+  const chunk = ch.repeat(1024 * 1024);
+  for (let i = 0; i < mb; i++) write(chunk);
+};
+
+interface Measure {
+  readonly name: string;
+  readonly status: number | null;
+  readonly peakRssMb: number;
+  readonly seconds: number;
+}
+
+function measure(name: string, sourceDir: string, stateDir: string): Measure {
+  const rssFile = path.join(stateDir, 'maxrss');
+  fs.mkdirSync(stateDir, { recursive: true });
+  const hook = path.join(stateDir, 'rss-hook.js');
+  // Preloaded into the child: its own peak RSS (KiB on Linux) written as it exits.
+  fs.writeFileSync(hook, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)));\n`);
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, ['--require', hook, path.join(ROOT, 'dist/jobs/dim_vendors.js'), '--source-dir', sourceDir], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ETL_STATE_DIR: stateDir, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+    maxBuffer: 1 << 24,
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) process.stderr.write(`${name}: job exited ${r.status}: ${r.stderr.slice(0, 2000)}\n`);
+  const kib = Number(fs.readFileSync(rssFile, 'utf8'));
+  return { name, status: r.status, peakRssMb: kib / 1024, seconds };
+}
+
+main(async () => {
+  const values = parseCommandLine(process.argv.slice(2), {
+    mb: { type: 'string' },
+    'bound-mb': { type: 'string' },
+    keep: { type: 'boolean' },
+  }, HELP);
+  if (values === 'help') return 0;
+  const mb = Number(values.mb ?? 200);
+  const bound = Number(values['bound-mb'] ?? 64);
+  if (!Number.isInteger(mb) || mb < 1) throw new UsageError(`--mb must be a whole number of megabytes, got '${values.mb}'`);
+  if (!(bound > 0)) throw new UsageError(`--bound-mb must be a positive number, got '${values['bound-mb']}'`);
+
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-memory-'));
+  const cases: [string, ((write: (s: string) => void) => void) | null][] = [
+    ['normal file', null],
+    [`${mb} MB line, no delimiter`, filler(mb, 'x')],
+    [`${mb} MB field`, (write) => {
+      write('3\t');
+      filler(mb, 'y')(write);
+      write('\t555-0103\tc@x.io');
+    }],
+  ];
+  const results: Measure[] = [];
+  try {
+    for (const [i, [name, body]] of cases.entries()) {
+      const src = path.join(work, `src-${i}`);
+      writeVendors(src, body);
+      results.push(measure(name, src, path.join(work, `state-${i}`)));
+      fs.rmSync(src, { recursive: true, force: true });
+    }
+  } finally {
+    if (!values.keep) fs.rmSync(work, { recursive: true, force: true });
+  }
+  const base = results[0].peakRssMb;
+  const out = [`dim_vendors, one process per case (record limit: MAX_RECORD_BYTES=${process.env.MAX_RECORD_BYTES ?? '1048576 (default)'})`];
+  out.push(`${'case'.padEnd(28)}${'exit'.padStart(5)}${'peak RSS MB'.padStart(13)}${'over normal'.padStart(13)}${'seconds'.padStart(9)}  bound`);
+  let ok = true;
+  for (const m of results) {
+    const over = m.peakRssMb - base;
+    const pass = m.status === 0 && over < bound;
+    if (m !== results[0]) ok &&= pass;
+    out.push(`${m.name.padEnd(28)}${String(m.status).padStart(5)}${m.peakRssMb.toFixed(0).padStart(13)}${over.toFixed(0).padStart(13)}${m.seconds.toFixed(1).padStart(9)}  ${m === results[0] ? '-' : pass ? `ok (< ${bound} MB over)` : 'EXCEEDED'}`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+  return ok ? 0 : 1;
+});
