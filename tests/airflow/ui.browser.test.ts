@@ -10,7 +10,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { count, REFERENCE_SAMPLE, ROOT, runNode, tempDir } from '../helpers/env';
+import { count, ROOT, runNode, tempDir } from '../helpers/env';
+import { STORE_EXPORT } from '../helpers/store-export';
 import { ARTIFACTS, CHROMIUM, describeWith, missingAirflow, missingChromium } from './airflow-env';
 
 const PORT = 8080;
@@ -90,7 +91,7 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
         AIRFLOW_ADMIN_PASSWORD: PASSWORD,
         AIRFLOW_ENV_FILE: '/dev/null',
         ETL_RUNNER: 'local',
-        ETL_SOURCE_DIR: REFERENCE_SAMPLE,
+        ETL_SOURCE_DIR: STORE_EXPORT,
         ETL_STATE_DIR: state,
         LOG_FORMAT: 'json',
         LOG_LEVEL: 'warn',
@@ -146,7 +147,7 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
 
   test('log in, unpause and trigger fact_orders_dag, wait for success, trigger dbt_dag', async () => {
     const ref = tempDir('ref-state');
-    expect(runNode('jobs/fact_orders.js', [], { ETL_SOURCE_DIR: REFERENCE_SAMPLE, ETL_STATE_DIR: ref }).status).toBe(0);
+    expect(runNode('jobs/fact_orders.js', [], { ETL_SOURCE_DIR: STORE_EXPORT, ETL_STATE_DIR: ref }).status).toBe(0);
     const expected = await count(path.join(ref, 'warehouse.duckdb'), 'store.fact_orders');
 
     const page = await context!.newPage();
