@@ -1,8 +1,8 @@
 /**
  * `airflow dags test dbt_dag` with the local runner (ETL_RUNNER=local) runs scripts/dbt-build.sh
- * on a warehouse the batch pipeline loaded from the reference sample: the DAG run succeeds, the
- * marts are in the warehouse (user_revenue has the sample's 11 users with a delivered order) and
- * the docs site was generated.
+ * on a warehouse the batch pipeline loaded from tests/fixtures/store-export/: the DAG run
+ * succeeds, the marts are in the warehouse (user_revenue has one row per user with a delivered
+ * order, counted from the fixture files) and the docs site was generated.
  */
 import fs from 'node:fs';
 import path from 'node:path';
