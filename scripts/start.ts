@@ -139,7 +139,8 @@ if (require.main === module) {
         const logFile = path.join(config.stateDir, 'logs', 'dbt-build.log');
         logger.info('serving layer: dbt build', { log: logFile });
         const done = await dbtBuildLogged(logFile);
-        notes.dbt = `dbt build: ${done || 'done'} (dbt's output: ${path.relative(process.cwd(), logFile) || logFile})`;
+        const shown = path.relative(process.cwd(), logFile);
+        notes.dbt = `dbt build: ${done || 'done'} (dbt's output: ${shown.startsWith('..') ? logFile : shown})`;
         top = formatUserRevenue(await topUserRevenue(10, { duckdbPath: config.duckdbPath }));
       }
       // The summary and the top users are the last thing printed.
