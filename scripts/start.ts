@@ -83,7 +83,7 @@ async function dbtBuildLogged(logFile: string): Promise<string> {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const fd = fs.openSync(logFile, 'w');
   const tty = Boolean(process.stdout.isTTY);
-  const width = () => Math.max(20, (process.stdout.columns ?? 80) - 1);
+  const width = () => Math.max(20, (process.stdout.columns || 80) - 1);
   let done = '';
   try {
     await runDbtBuild({
