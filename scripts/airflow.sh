@@ -27,7 +27,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-log() { printf '[airflow] %s\n' "$*" >&2; }
+# Never fails: the stop must go on when whoever started us has closed our output.
+log() { printf '[airflow] %s\n' "$*" >&2 2>/dev/null || true; }
 
 # Values from .env (AIRFLOW_ENV_FILE) when not already set in the environment.
 ENV_FILE="${AIRFLOW_ENV_FILE:-.env}"
@@ -103,6 +104,7 @@ stop_instance() {
 }
 
 if [[ "${1:-}" == stop ]]; then
+  trap '' PIPE
   # `npm run airflow:stop`: ask the running script to stop (it cleans up), then make sure.
   if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
     pid="$(cat "$PIDFILE")"
@@ -184,6 +186,7 @@ stopping=""
 on_signal() {
   [[ -z "$stopping" ]] || return 0
   stopping=1
+  trap '' PIPE # a closed stdout/stderr must not kill us halfway through the stop
   stop_instance
   rm -f "$PIDFILE" "$SIDFILE"
   exit 130

@@ -133,8 +133,6 @@ describeWith([missingAirflow(), missingChromium(), missingDbt()], `Airflow UI at
 
   afterAll(async () => {
     await browser?.close();
-    airflow?.stdout?.destroy();
-    airflow?.stderr?.destroy();
     if (airflow?.pid && airflow.exitCode === null) {
       const exited = new Promise((r) => airflow!.once('exit', r));
       // airflow.sh stops every Airflow process on SIGTERM (TERM, then KILL after 15 s).
@@ -147,6 +145,9 @@ describeWith([missingAirflow(), missingChromium(), missingDbt()], `Airflow UI at
       clearTimeout(timer);
       if (!killed) process.kill(-airflow.pid, 'SIGKILL');
     }
+    // Only now: closing the pipes earlier would cut the script off while it stops Airflow.
+    airflow?.stdout?.destroy();
+    airflow?.stderr?.destroy();
     fs.writeFileSync(path.join(ARTIFACTS, 'airflow-ui-test.log'), airflowLog);
   }, 90_000);
 
