@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Starts Airflow 3 locally (`npm run airflow`): `airflow standalone` = api-server (UI and REST API
 # at http://localhost:8080) + scheduler + dag-processor + triggerer, LocalExecutor, SQLite
-# metadata DB under AIRFLOW_HOME, DAG folder dags/, examples off. Stop it with Ctrl-C.
+# metadata DB under AIRFLOW_HOME, DAG folder dags/, examples off.
+#
+# Stop it with ONE Ctrl-C (or SIGTERM): every process of this Airflow - api-server, scheduler,
+# dag-processor, triggerer, task workers - gets SIGTERM, then SIGKILL after AIRFLOW_STOP_TIMEOUT
+# seconds (default 15). A backgrounded one: `npm run airflow:stop` (= `scripts/airflow.sh stop`,
+# same AIRFLOW_HOME), which finds it by its pid file $AIRFLOW_HOME/airflow.pid.
 #
 # Login (Airflow's simple auth manager, role admin): AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD,
 # dev defaults admin / admin; set them in .env or the environment for anything shared.
@@ -22,7 +27,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-log() { printf '[airflow] %s\n' "$*" >&2; }
+# Never fails: the stop must go on when whoever started us has closed our output.
+log() { printf '[airflow] %s\n' "$*" >&2 2>/dev/null || true; }
 
 # Values from .env (AIRFLOW_ENV_FILE) when not already set in the environment.
 ENV_FILE="${AIRFLOW_ENV_FILE:-.env}"
@@ -36,13 +42,87 @@ if [[ -f "$ENV_FILE" ]]; then
   done < <(grep -E '^[A-Z_][A-Z0-9_]*=' "$ENV_FILE" || true)
 fi
 
-VENV="${AIRFLOW_VENV:-.venv-airflow}"
-if [[ "${AIRFLOW_SKIP_SETUP:-0}" != 1 ]]; then bash scripts/setup-airflow.sh; fi
-export PATH="$ROOT/$VENV/bin:$PATH"
-
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.state/airflow}"
 mkdir -p "$AIRFLOW_HOME"
 AIRFLOW_HOME="$(cd "$AIRFLOW_HOME" && pwd)"
+PIDFILE="$AIRFLOW_HOME/airflow.pid"
+STOP_TIMEOUT="${AIRFLOW_STOP_TIMEOUT:-15}"
+
+# The processes of this instance: Airflow runs in a session of its own (setsid), whose id is
+# kept in $SIDFILE; its children rename themselves (setproctitle), which also wipes their
+# /proc/<pid>/environ, so they are found by that session and by descent. Children that leave the
+# session still carry ETL_AIRFLOW_INSTANCE=<AIRFLOW_HOME> (unless renamed), and their
+# descendants are included too. Only these processes are ever signalled.
+SIDFILE="$AIRFLOW_HOME/airflow.sid"
+MARKER="ETL_AIRFLOW_INSTANCE=$AIRFLOW_HOME"
+instance_pids() {
+  local sid="" d p stat rest ppid sess changed
+  local -A parent=() mine=()
+  # The recorded session counts only while its leader is still ours (a pid can be reused).
+  if [[ -f "$SIDFILE" ]]; then
+    sid="$(<"$SIDFILE")"
+    grep -qzx "$MARKER" "/proc/$sid/environ" 2>/dev/null || sid=""
+  fi
+  for d in /proc/[0-9]*; do
+    p="${d#/proc/}"
+    [[ "$p" == "$$" || "$p" == "$BASHPID" ]] && continue
+    read -r stat 2>/dev/null <"$d/stat" || continue
+    rest="${stat##*) }" # state ppid pgrp session ...
+    read -r _ ppid _ sess _ <<<"$rest"
+    parent[$p]="$ppid"
+    if [[ -n "$sid" && "$sess" == "$sid" ]] || grep -qzx "$MARKER" "$d/environ" 2>/dev/null; then
+      mine[$p]=1
+    fi
+  done
+  changed=1
+  while ((changed)); do
+    changed=0
+    for p in "${!parent[@]}"; do
+      if [[ -z "${mine[$p]:-}" && -n "${mine[${parent[$p]}]:-}" ]]; then mine[$p]=1; changed=1; fi
+    done
+  done
+  echo "${!mine[@]}"
+}
+
+# SIGTERM to every process of this instance, SIGKILL to what is left after STOP_TIMEOUT seconds.
+stop_instance() {
+  local pids
+  pids="$(instance_pids)"
+  [[ -n "$pids" ]] || return 0
+  log "stopping Airflow ($(wc -w <<<"$pids") processes of $AIRFLOW_HOME)"
+  kill -TERM $pids 2>/dev/null || true
+  for ((i = 0; i < STOP_TIMEOUT * 2; i++)); do
+    [[ -n "$(instance_pids)" ]] || { log "stopped"; return 0; }
+    sleep 0.5
+  done
+  pids="$(instance_pids)"
+  if [[ -n "$pids" ]]; then
+    log "still running after ${STOP_TIMEOUT}s, killing: $pids"
+    kill -KILL $pids 2>/dev/null || true
+  fi
+  log "stopped"
+}
+
+if [[ "${1:-}" == stop ]]; then
+  trap '' PIPE
+  # `npm run airflow:stop`: ask the running script to stop (it cleans up), then make sure.
+  if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    pid="$(cat "$PIDFILE")"
+    kill -TERM "$pid"
+    for ((i = 0; i < (STOP_TIMEOUT + 5) * 2; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  elif [[ -z "$(instance_pids)" ]]; then
+    log "airflow:stop: not running (AIRFLOW_HOME=$AIRFLOW_HOME)"
+    exit 0
+  fi
+  stop_instance
+  rm -f "$PIDFILE" "$SIDFILE"
+  log "airflow:stop: done (AIRFLOW_HOME=$AIRFLOW_HOME)"
+  exit 0
+fi
+
+VENV="${AIRFLOW_VENV:-.venv-airflow}"
+if [[ "${AIRFLOW_SKIP_SETUP:-0}" != 1 ]]; then bash scripts/setup-airflow.sh; fi
+export PATH="$ROOT/$VENV/bin:$PATH"
 PORT="${AIRFLOW_PORT:-8080}"
 ADMIN_USER="${AIRFLOW_ADMIN_USER:-admin}"
 ADMIN_PASSWORD="${AIRFLOW_ADMIN_PASSWORD:-admin}"
@@ -92,5 +172,33 @@ fi
 log "AIRFLOW_HOME=$AIRFLOW_HOME, DAGs from $AIRFLOW__CORE__DAGS_FOLDER, ETL_RUNNER=${ETL_RUNNER:-docker}"
 airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
 airflow pools set "$POOL" 1 "DuckDB allows one writer at a time: warehouse writes run one by one" >/dev/null
+if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+  log "an Airflow of $AIRFLOW_HOME already runs (pid $(cat "$PIDFILE")): stop it with \`npm run airflow:stop\`"
+  exit 1
+fi
+echo $$ >"$PIDFILE"
 log "UI: http://localhost:$PORT  login: $ADMIN_USER / (AIRFLOW_ADMIN_PASSWORD$([[ -z "${AIRFLOW_ADMIN_PASSWORD:-}" ]] && echo ", dev default 'admin'"))"
-exec airflow standalone
+log "stop: Ctrl-C, or \`npm run airflow:stop\` from another shell"
+
+# Not exec: this script stays to stop every child on the first Ctrl-C/SIGTERM. Airflow runs in
+# its own session, so a Ctrl-C reaches only this script, which then stops the processes in order.
+stopping=""
+on_signal() {
+  [[ -z "$stopping" ]] || return 0
+  stopping=1
+  trap '' PIPE # a closed stdout/stderr must not kill us halfway through the stop
+  stop_instance
+  rm -f "$PIDFILE" "$SIDFILE"
+  exit 130
+}
+trap on_signal INT TERM HUP
+ETL_AIRFLOW_INSTANCE="$AIRFLOW_HOME" setsid airflow standalone &
+child=$!
+echo "$child" >"$SIDFILE" # setsid execs in the child (not a group leader): its pid is the session id
+set +e
+wait "$child"
+rc=$?
+set -e
+# Airflow ended on its own (a crash): do not leave a part of it behind.
+[[ -n "$stopping" ]] || { stop_instance; rm -f "$PIDFILE" "$SIDFILE"; }
+exit "$rc"

@@ -42,6 +42,7 @@ if [[ "${AIRFLOW_SETUP_FORCE:-0}" != 1 && -f "$MARKER" && "$(cat "$MARKER")" == 
 fi
 
 start=$(date +%s)
+stage() { log "$* (+$(( $(date +%s) - start )) s)"; }
 if [[ -x "$VENV/bin/python" ]] \
    && [[ "$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$PY_VERSION" ]]; then
   log "recreating $VENV (Python version changed)"
@@ -49,14 +50,16 @@ if [[ -x "$VENV/bin/python" ]] \
 fi
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
 rm -f "$MARKER"
+stage "venv $VENV ready; installing uv"
 
 if "$VENV/bin/python" -m pip install -q "uv==$UV_VERSION" 2>/dev/null; then
-  log "installing $REQS with uv $UV_VERSION"
+  stage "installing $REQS with uv $UV_VERSION"
   "$VENV/bin/uv" pip install --python "$VENV/bin/python" --no-deps -r "$REQS"
 else
-  log "uv unavailable, installing $REQS with pip"
+  stage "uv unavailable, installing $REQS with pip (silent; several minutes on a cold cache)"
   "$VENV/bin/python" -m pip install -q --no-deps -r "$REQS"
 fi
+stage "packages installed; pip check and airflow version"
 "$VENV/bin/python" -m pip check
 "$VENV/bin/airflow" version >/dev/null
 echo "$WANT" >"$MARKER"

@@ -32,12 +32,16 @@ if [[ -x "$VENV/bin/dbt" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
   exit 0
 fi
 
-echo "setup-dbt: installing dbt into $VENV with $PY ($PYVER)"
 start=$(date +%s)
+stage() { echo "setup-dbt: $* (+$(( $(date +%s) - start )) s)"; }
+stage "installing dbt into $VENV with $PY ($PYVER)"
 if [[ ! -x "$VENV/bin/python" ]]; then
   "$PY" -m venv "$VENV"
+  stage "venv created"
 fi
+stage "pip install -r requirements/dbt.txt (silent; a few minutes on a cold cache)"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
+stage "packages installed; pip check"
 # The venv must hold exactly what is pinned (a leftover from an older freeze would be masked).
 "$VENV/bin/python" -m pip check
 DBT_VERSION_CHECK=false "$VENV/bin/dbt" --version | sed -n "1,2p;/Plugins/,\$p"

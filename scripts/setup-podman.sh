@@ -7,7 +7,7 @@
 #   3. starts podman's Docker API socket (for Airflow's DockerOperator) if it is not answering.
 #
 # Env:
-#   CONTAINERS_CONF   podman settings (default: ../shared/containers/containers.conf when present)
+#   CONTAINERS_CONF   podman settings (default: docker/podman/containers.conf of this repo)
 #   PODMAN_SOCKET     socket path (default /run/podman/podman.sock); DOCKER_URL=unix://$PODMAN_SOCKET
 #   ETL_BASE_IMAGE    name of the base image to provide (default docker.io/library/node:20-bookworm-slim)
 #   ETL_STATE_DIR     where the socket service's pid and log go (default .state)
@@ -15,11 +15,12 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-log() { printf '[setup-podman] %s\n' "$*" >&2; }
+T0=$(date +%s)
+# Every line carries the seconds since the start: the slow stages (apt, debootstrap, import) are silent.
+log() { printf '[setup-podman +%ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
 
-if [[ -z "${CONTAINERS_CONF:-}" && -f "$ROOT/../shared/containers/containers.conf" ]]; then
-  export CONTAINERS_CONF="$ROOT/../shared/containers/containers.conf"
-fi
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/docker/podman/containers.conf}"
+[[ -f "$CONTAINERS_CONF" ]] || { log "CONTAINERS_CONF=$CONTAINERS_CONF does not exist"; exit 1; }
 BASE_IMAGE="${ETL_BASE_IMAGE:-docker.io/library/node:20-bookworm-slim}"
 SOCKET="${PODMAN_SOCKET:-/run/podman/podman.sock}"
 STATE_DIR="${ETL_STATE_DIR:-.state}"
@@ -36,8 +37,10 @@ for bin in podman runc debootstrap; do
 done
 if ((${#missing[@]})); then
   log "installing ${missing[*]} from Debian"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq podman runc debootstrap >/dev/null
+  # Another apt run (CI, a colleague's setup) may hold the lock: wait for it rather than fail.
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq podman runc debootstrap >/dev/null
+  log "installed ${missing[*]}"
 fi
 export PATH="$PATH:/usr/sbin:/sbin"
 podman info >/dev/null || { log "podman is installed but 'podman info' fails (CONTAINERS_CONF=${CONTAINERS_CONF:-unset})"; exit 1; }
@@ -52,8 +55,10 @@ else
   ROOTFS="$(mktemp -d /tmp/store-etl-rootfs.XXXXXX)"
   trap 'rm -rf "$ROOTFS"' EXIT
   MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+  log "debootstrap: a minimal Debian bookworm from $MIRROR (log: $STATE_DIR/debootstrap.log)"
   debootstrap --variant=minbase bookworm "$ROOTFS" "$MIRROR" >"$STATE_DIR/debootstrap.log" 2>&1 \
     || { log "debootstrap failed, see $STATE_DIR/debootstrap.log"; exit 1; }
+  log "debootstrap done; adding node and npm"
   # Same layout as the official node image: /usr/local/bin/{node,npm,npx}, npm in /usr/local/lib.
   install -m 0755 "$NODE_BIN" "$ROOTFS/usr/local/bin/node"
   mkdir -p "$ROOTFS/usr/local/lib/node_modules"
@@ -68,6 +73,7 @@ else
     changes+=(--change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt')
   fi
   rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
+  log "importing the rootfs as $BASE_IMAGE"
   tar -C "$ROOTFS" -c . | podman import "${changes[@]}" - "$BASE_IMAGE" >/dev/null
   rm -rf "$ROOTFS"
   trap - EXIT

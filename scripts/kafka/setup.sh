@@ -9,8 +9,11 @@ LIBS="$STATE/libs"
 STAMP="$LIBS/.pom.sha256"
 # On a clean Debian machine (CI) as root: install a JRE and Maven from Debian's packages.
 if { ! command -v java >/dev/null || ! command -v mvn >/dev/null; } && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+  t=$(date +%s)
   echo "setup:kafka: installing Java 17 and Maven (apt-get) ..."
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq openjdk-17-jre-headless maven >/dev/null
+  echo "setup:kafka: Java and Maven installed ($(( $(date +%s) - t )) s)"
 fi
 command -v java >/dev/null || { echo "setup:kafka: java not found (Java 17+ required)" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "setup:kafka: mvn not found (Maven required)" >&2; exit 1; }
@@ -22,9 +25,14 @@ fi
 mkdir -p "$STATE"
 rm -rf "$LIBS.tmp"
 start=$(date +%s)
-echo "setup:kafka: resolving Kafka jars from Maven Central (cached in ~/.m2) ..."
+echo "setup:kafka: resolving Kafka jars from Maven Central (cached in ~/.m2; silent, minutes when cold) ..."
+# A line every 30 s while Maven is quiet, so a slow download does not look like a hang.
+( while sleep 30; do echo "setup:kafka: still resolving jars (+$(( $(date +%s) - start )) s)"; done ) &
+ticker=$!
+trap 'kill "$ticker" 2>/dev/null || true' EXIT
 mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies \
   -DoutputDirectory="$LIBS.tmp" -DincludeScope=runtime -Dmdep.useRepositoryLayout=false
+kill "$ticker" 2>/dev/null || true
 rm -rf "$LIBS"
 mv "$LIBS.tmp" "$LIBS"
 echo "$want" > "$STAMP"

@@ -14,9 +14,8 @@ export const PODMAN_SOCKET = process.env.PODMAN_SOCKET ?? '/run/podman/podman.so
 export const DOCKER_URL = `unix://${PODMAN_SOCKET}`;
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'airflow');
-const SHARED_CONTAINERS_CONF = path.resolve(ROOT, '..', 'shared', 'containers', 'containers.conf');
-export const CONTAINERS_CONF =
-  process.env.CONTAINERS_CONF ?? (fs.existsSync(SHARED_CONTAINERS_CONF) ? SHARED_CONTAINERS_CONF : undefined);
+/** Podman settings: the repo's own (as scripts/setup-podman.sh uses them) unless CONTAINERS_CONF says otherwise. */
+export const CONTAINERS_CONF = process.env.CONTAINERS_CONF || path.join(ROOT, 'docker', 'podman', 'containers.conf');
 
 /** Returns why the Airflow venv is unusable, or null. */
 export function missingAirflow(): string | null {
@@ -26,7 +25,7 @@ export function missingAirflow(): string | null {
 }
 
 function podmanEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, ...(CONTAINERS_CONF ? { CONTAINERS_CONF } : {}) };
+  return { ...process.env, CONTAINERS_CONF };
 }
 
 export function podman(args: string[], timeoutMs = 600_000): SpawnSyncReturns<string> {
@@ -90,7 +89,7 @@ export function airflowEnv(home: string, extra: Record<string, string> = {}): No
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: `sqlite:///${path.join(home, 'airflow.db')}`,
     LOG_FORMAT: 'json',
     LOG_LEVEL: 'warn',
-    ...(CONTAINERS_CONF ? { CONTAINERS_CONF } : {}),
+    CONTAINERS_CONF,
     ...extra,
   };
 }

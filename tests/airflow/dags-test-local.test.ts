@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { count, query, REFERENCE_SAMPLE, runNode, tempDir } from '../helpers/env';
+import { count, query, runNode, tempDir } from '../helpers/env';
+import { STORE_EXPORT } from '../helpers/store-export';
 import {
   airflowEnv,
   describeWith,
@@ -21,9 +22,9 @@ describeWith([missingAirflow()], 'airflow dags test fact_orders_dag (local runne
   jest.setTimeout(240_000);
 
   test('loads store.fact_orders into DuckDB', async () => {
-    expect(fs.existsSync(REFERENCE_SAMPLE)).toBe(true);
+    expect(fs.existsSync(STORE_EXPORT)).toBe(true);
     const ref = tempDir('ref-state');
-    const direct = runNode('jobs/fact_orders.js', [], { ETL_SOURCE_DIR: REFERENCE_SAMPLE, ETL_STATE_DIR: ref });
+    const direct = runNode('jobs/fact_orders.js', [], { ETL_SOURCE_DIR: STORE_EXPORT, ETL_STATE_DIR: ref });
     expect(direct.status).toBe(0);
     const expected = await count(path.join(ref, 'warehouse.duckdb'), 'store.fact_orders');
     expect(expected).toBeGreaterThan(0);
@@ -32,7 +33,7 @@ describeWith([missingAirflow()], 'airflow dags test fact_orders_dag (local runne
     const state = tempDir('airflow-local-state');
     const env = airflowEnv(home, {
       ETL_RUNNER: 'local',
-      ETL_SOURCE_DIR: REFERENCE_SAMPLE,
+      ETL_SOURCE_DIR: STORE_EXPORT,
       ETL_STATE_DIR: state,
     });
     const r = timed('airflow dags test (local)', () =>

@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { count, query, REFERENCE_SAMPLE, runNode, tempDir } from '../helpers/env';
+import { count, query, runNode, tempDir } from '../helpers/env';
+import { STORE_EXPORT } from '../helpers/store-export';
 import {
   airflowEnv,
   describeWith,
@@ -57,7 +58,7 @@ describeWith([missingAirflow(), missingPodman()], 'DockerOperator runs the job i
 
   test('airflow dags test fact_orders_dag (ETL_RUNNER=docker) loads store.fact_orders', async () => {
     const ref = tempDir('ref-state');
-    const direct = runNode(`jobs/${TABLE}.js`, [], { ETL_SOURCE_DIR: REFERENCE_SAMPLE, ETL_STATE_DIR: ref });
+    const direct = runNode(`jobs/${TABLE}.js`, [], { ETL_SOURCE_DIR: STORE_EXPORT, ETL_STATE_DIR: ref });
     expect(direct.status).toBe(0);
     const expected = await count(path.join(ref, 'warehouse.duckdb'), `store.${TABLE}`);
     expect(expected).toBeGreaterThan(0);
@@ -69,7 +70,7 @@ describeWith([missingAirflow(), missingPodman()], 'DockerOperator runs the job i
       ETL_RUNNER: 'docker',
       DOCKER_URL,
       DOCKER_NETWORK: 'host',
-      ETL_SOURCE_DIR: REFERENCE_SAMPLE,
+      ETL_SOURCE_DIR: STORE_EXPORT,
       ETL_STATE_DIR: state,
     });
     const r = timed('airflow dags test (docker)', () =>

@@ -61,3 +61,39 @@ describeWith([missingPodman()], 'scripts/setup-podman.sh', () => {
     expect(r.stderr).toContain('podman API already answering on unix:///run/podman/podman.sock');
   });
 });
+
+describe('scripts/setup.sh', () => {
+  // A part that fails fast and harmlessly: podman pointed at a settings file that does not exist.
+  const run = (ci: boolean) =>
+    spawnSync('bash', ['scripts/setup.sh'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', CONTAINERS_CONF: '/nonexistent/containers.conf', SETUP_ONLY: 'podman kafka', CI: ci ? 'true' : '' },
+    });
+
+  test('never says a part is ready after it failed; locally it goes on and lists the failures', () => {
+    const r = run(false);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/\[setup\] podman FAILED \(exit 1 after \d+ s\)/);
+    expect(r.stderr).not.toMatch(/podman ready/);
+    expect(r.stderr).toMatch(/\[setup\] kafka: setting up/); // the next part still ran
+    expect(r.stderr).toMatch(/setup finished with failed parts: podman/);
+  });
+
+  test('under CI=true the first failed part stops the run with a non-zero exit', () => {
+    const r = run(true);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/CI=true: stopping at the first failed setup part/);
+    expect(r.stderr).not.toMatch(/kafka/);
+  });
+});
+
+test('podman settings come from the repo by default (docker/podman/containers.conf)', () => {
+  const conf = fs.readFileSync(path.join(ROOT, 'docker', 'podman', 'containers.conf'), 'utf8');
+  expect(conf).toMatch(/^runtime = "runc"$/m);
+  expect(conf).toMatch(/^default_ulimits = \[.*"nproc=\d+:\d+".*\]$/m);
+  expect(fs.readFileSync(path.join(ROOT, 'scripts', 'setup-podman.sh'), 'utf8')).toContain(
+    'CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/docker/podman/containers.conf}"',
+  );
+});

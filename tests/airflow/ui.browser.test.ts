@@ -1,19 +1,22 @@
 /**
  * The Airflow 3 UI as a user drives it: `scripts/airflow.sh` (what `npm run airflow` runs)
- * starts Airflow at http://localhost:8080 with a private AIRFLOW_HOME; Chromium (playwright-core)
- * logs in with the admin login from env, unpauses fact_orders_dag with its toggle, triggers it,
- * waits for the run to succeed (the table lands in DuckDB, rows asserted), and triggers dbt_dag
- * by hand. Screenshots go to test-artifacts/airflow/.
+ * starts Airflow at http://localhost:$AIRFLOW_PORT (default 8080) with a private AIRFLOW_HOME;
+ * Chromium (playwright-core) logs in with the admin login from env, unpauses fact_orders_dag with
+ * its toggle, triggers it, waits for the run to succeed (the table lands in DuckDB, rows
+ * asserted), and triggers dbt_dag by hand and waits for it to succeed (the marts land in DuckDB).
+ * Screenshots go to test-artifacts/airflow/.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { count, REFERENCE_SAMPLE, ROOT, runNode, tempDir } from '../helpers/env';
+import { count, query, ROOT, runNode, tempDir } from '../helpers/env';
+import { expectedUserRevenue, readAll, STORE_EXPORT } from '../helpers/store-export';
+import { missingDbt } from '../dbt/dbt-env';
 import { ARTIFACTS, CHROMIUM, describeWith, missingAirflow, missingChromium } from './airflow-env';
 
-const PORT = 8080;
+const PORT = Number(process.env.AIRFLOW_PORT || 8080);
 const BASE = `http://localhost:${PORT}`;
 const USER = 'ui-tester';
 const PASSWORD = crypto.randomBytes(12).toString('hex');
@@ -50,8 +53,8 @@ async function until<T>(
   }
 }
 
-describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:8080 (Chromium)', () => {
-  jest.setTimeout(420_000);
+describeWith([missingAirflow(), missingChromium(), missingDbt()], `Airflow UI at localhost:${PORT} (Chromium)`, () => {
+  jest.setTimeout(900_000);
   let airflow: ChildProcess | undefined;
   let airflowLog = '';
   let browser: Browser | undefined;
@@ -90,8 +93,10 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
         AIRFLOW_ADMIN_PASSWORD: PASSWORD,
         AIRFLOW_ENV_FILE: '/dev/null',
         ETL_RUNNER: 'local',
-        ETL_SOURCE_DIR: REFERENCE_SAMPLE,
+        ETL_SOURCE_DIR: STORE_EXPORT,
         ETL_STATE_DIR: state,
+        DBT_TARGET_PATH: path.join(state, 'dbt-target'),
+        DBT_LOG_PATH: path.join(state, 'dbt-logs'),
         LOG_FORMAT: 'json',
         LOG_LEVEL: 'warn',
       },
@@ -101,7 +106,7 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
     };
     airflow.stdout!.on('data', keep);
     airflow.stderr!.on('data', keep);
-    await until('Airflow to answer on :8080', 180_000, async () => {
+    await until(`Airflow to answer on :${PORT}`, 180_000, async () => {
       if (airflow!.exitCode !== null) throw new Error(`scripts/airflow.sh exited ${airflow!.exitCode}:\n${airflowLog}`);
       return (await isUp()) ? true : undefined;
     });
@@ -128,25 +133,27 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
 
   afterAll(async () => {
     await browser?.close();
-    airflow?.stdout?.destroy();
-    airflow?.stderr?.destroy();
     if (airflow?.pid && airflow.exitCode === null) {
       const exited = new Promise((r) => airflow!.once('exit', r));
+      // airflow.sh stops every Airflow process on SIGTERM (TERM, then KILL after 15 s).
       process.kill(-airflow.pid, 'SIGTERM');
       let timer: NodeJS.Timeout | undefined;
       const killed = await Promise.race([
         exited.then(() => true),
-        new Promise((r) => (timer = setTimeout(() => r(false), 20_000))),
+        new Promise((r) => (timer = setTimeout(() => r(false), 45_000))),
       ]);
       clearTimeout(timer);
       if (!killed) process.kill(-airflow.pid, 'SIGKILL');
     }
+    // Only now: closing the pipes earlier would cut the script off while it stops Airflow.
+    airflow?.stdout?.destroy();
+    airflow?.stderr?.destroy();
     fs.writeFileSync(path.join(ARTIFACTS, 'airflow-ui-test.log'), airflowLog);
-  }, 60_000);
+  }, 90_000);
 
   test('log in, unpause and trigger fact_orders_dag, wait for success, trigger dbt_dag', async () => {
     const ref = tempDir('ref-state');
-    expect(runNode('jobs/fact_orders.js', [], { ETL_SOURCE_DIR: REFERENCE_SAMPLE, ETL_STATE_DIR: ref }).status).toBe(0);
+    expect(runNode('jobs/fact_orders.js', [], { ETL_SOURCE_DIR: STORE_EXPORT, ETL_STATE_DIR: ref }).status).toBe(0);
     const expected = await count(path.join(ref, 'warehouse.duckdb'), 'store.fact_orders');
 
     const page = await context!.newPage();
@@ -195,7 +202,10 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
     await page.getByText(/success/i).first().waitFor({ timeout: 30_000 });
     await shot(page, '02-fact_orders_dag-run-success.png');
 
-    // dbt_dag: manual only (no schedule); trigger it by hand from its page.
+    // dbt_dag: manual only (no schedule); trigger it by hand from its page once every batch
+    // table is in the warehouse (loaded here directly: dbt needs them all), and it must succeed.
+    const load = runNode('scripts/start.js', ['--skip-stream', '--skip-dbt'], { ETL_SOURCE_DIR: STORE_EXPORT, ETL_STATE_DIR: state });
+    expect({ status: load.status, err: load.status === 0 ? '' : load.stderr }).toEqual({ status: 0, err: '' });
     expect((await api<{ timetable_summary: string | null }>('/dags/dbt_dag')).timetable_summary).toBeNull();
     await page.goto(`${BASE}/dags/dbt_dag`);
     await page.getByTestId('trigger-dag-button').click();
@@ -203,12 +213,18 @@ describeWith([missingAirflow(), missingChromium()], 'Airflow UI at localhost:808
     const dbtRun = await until('the manual run of dbt_dag', 30_000, async () =>
       (await runs('dbt_dag')).find((r) => r.run_type === 'manual'),
     );
-    expect(['queued', 'running', 'success', 'failed']).toContain(dbtRun.state);
     expect(await runs('dbt_dag')).toHaveLength(1);
+    const dbtDone = await until('the manual run of dbt_dag to finish', 420_000, async () => {
+      const r = (await runs('dbt_dag')).find((x) => x.dag_run_id === dbtRun.dag_run_id)!;
+      return ['success', 'failed'].includes(r.state) ? r : undefined;
+    });
+    expect({ state: dbtDone.state, log: dbtDone.state === 'success' ? '' : airflowLog.slice(-3000) }).toEqual({ state: 'success', log: '' });
+    const users = expectedUserRevenue(readAll(STORE_EXPORT)).size;
+    expect(await query(path.join(state, 'warehouse.duckdb'), 'SELECT count(*)::INTEGER FROM store_marts.user_revenue')).toEqual([[users]]);
     await page.goto(`${BASE}/dags/dbt_dag/runs/${encodeURIComponent(dbtRun.dag_run_id)}`);
     await page.waitForLoadState('networkidle');
     await shot(page, '03-dbt_dag-triggered.png');
-    console.log(`[ui] dbt_dag run ${dbtRun.dag_run_id} state at trigger: ${dbtRun.state}`);
+    console.log(`[ui] dbt_dag run ${dbtRun.dag_run_id}: ${dbtDone.state}`);
   });
 
   test('warehouse writes never overlap: the 1-slot pool runs tasks of different DAGs one at a time', async () => {

@@ -5,12 +5,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { query, REFERENCE_SAMPLE, runNode, sourceFolder, tempDir } from '../helpers/env';
+import { catalog } from '../../jobs/catalog';
+import { runJobCli } from '../../jobs/lib/cli';
+import { loadConfig } from '../../jobs/lib/config';
+import { runBatchJob } from '../../jobs/lib/pipeline';
+import { query, runNode, sourceFolder, tempDir } from '../helpers/env';
+import { readSource, STORE_EXPORT } from '../helpers/store-export';
 
 const VENDOR_HEADER = 'vendor_id\tvendor_name\tvendor_phone\tvendor_email';
 
 function runVendors(files: Record<string, string | null>) {
-  const src = sourceFolder(REFERENCE_SAMPLE, files);
+  const src = sourceFolder(STORE_EXPORT, files);
   const state = tempDir('bad');
   const r = runNode('jobs/dim_vendors.js', ['--source-dir', src], { ETL_STATE_DIR: state });
   return { ...r, src, state };
@@ -71,10 +76,17 @@ test('--help describes the job and its environment', () => {
 });
 
 test('non-numeric number and bad date are quarantined with line, column and reason', async () => {
-  const orders = fs.readFileSync(path.join(REFERENCE_SAMPLE, 'order.txt'), 'utf8').split('\n');
-  orders[2] = orders[2].replace('62.45', 'sixty'); // line 3: order 1001
-  orders[4] = orders[4].replace('2018-10-12', '2018-02-30'); // line 5: order 1003
-  const src = sourceFolder(REFERENCE_SAMPLE, { 'order.txt': orders.join('\n') });
+  const orders = fs.readFileSync(path.join(STORE_EXPORT, 'order.txt'), 'utf8').split('\n');
+  const header = orders[0].split('\t').map((h) => h.trim());
+  const setField = (i: number, column: string, value: string) => {
+    const fields = orders[i].split('\t');
+    fields[header.indexOf(column)] = value;
+    orders[i] = fields.join('\t');
+  };
+  setField(2, 'total_cost', 'sixty'); // line 3
+  setField(4, 'order_date', '2018-02-30'); // line 5
+  const read = readSource(STORE_EXPORT, 'order').rowsRead;
+  const src = sourceFolder(STORE_EXPORT, { 'order.txt': orders.join('\n') });
   const state = tempDir('rows');
   const r = runNode('jobs/fact_orders.js', ['--source-dir', src], { ETL_STATE_DIR: state });
   expect(r.status).toBe(0);
@@ -88,13 +100,21 @@ test('non-numeric number and bad date are quarantined with line, column and reas
     [5, 'order_date', 'bad_date', `"2018-02-30" in 'order_date' is not a valid date (YYYY-MM-DD)`],
   ]);
   const [[n]] = await query(db, 'SELECT count(*)::INTEGER FROM store.fact_orders');
-  expect(n).toBe(25);
-  expect(r.stdout).toMatch(/order\s+27\s+25\s+2\s+.*not_a_number=1.*bad_date=1/);
+  expect(n).toBe(read - 2);
+  expect(r.stdout).toMatch(new RegExp(`order\\s+${read}\\s+${read - 2}\\s+2\\s+.*not_a_number=1.*bad_date=1`));
 });
 
-test('a stream table is not a batch job', () => {
-  const r = runNode('jobs/lib/cli.js', []);
-  expect(r.status).toBe(0); // the library module itself does nothing when run
+test('a stream table is not a batch job: the job CLI and the pipeline both refuse it', async () => {
+  const stream = catalog.destinations.find((d) => d.mode === 'stream')!;
+  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    expect(await runJobCli(stream.name, [])).toBe(64);
+    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(new RegExp(`error: ${stream.name} is not a batch table`));
+  } finally {
+    stderr.mockRestore();
+  }
+  const config = loadConfig({}, { sourceDir: STORE_EXPORT, stateDir: tempDir('stream') });
+  await expect(runBatchJob(catalog, stream.name, config)).rejects.toThrow(/is a stream table: it is loaded by the Kafka consumer/);
 });
 
 test('a BOM, CRLF line ends and invalid UTF-8 are accepted and reported', async () => {
@@ -104,7 +124,7 @@ test('a BOM, CRLF line ends and invalid UTF-8 are accepted and reported', async 
     Buffer.from([0xff]),
     Buffer.from('soft\t2\tm@b.c\r\n\r\nV9\tBad\t3\tb@b.c\r\n'),
   ]);
-  const src = sourceFolder(REFERENCE_SAMPLE);
+  const src = sourceFolder(STORE_EXPORT);
   fs.writeFileSync(path.join(src, 'vendor.txt'), body);
   const state = tempDir('enc');
   const r = runNode('jobs/dim_vendors.js', ['--source-dir', src], { ETL_STATE_DIR: state });

@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { query, REFERENCE_SAMPLE, runNode, tempDir } from '../helpers/env';
+import { query, runNode, tempDir } from '../helpers/env';
+import { expectedUserRevenue, readAll, STORE_EXPORT } from '../helpers/store-export';
 import {
   airflowEnv,
   describeWith,
@@ -45,7 +46,7 @@ describeWith([missingAirflow(), missingPodman()], 'dbt_dag through DockerOperato
   test('airflow dags test dbt_dag (ETL_RUNNER=docker) builds the marts and the docs', async () => {
     const state = tempDir('dbt-docker-state');
     const load = runNode('scripts/start.js', ['--skip-stream', '--skip-dbt'], {
-      ETL_SOURCE_DIR: REFERENCE_SAMPLE,
+      ETL_SOURCE_DIR: STORE_EXPORT,
       ETL_STATE_DIR: state,
     });
     expect(load.status).toBe(0);
@@ -56,7 +57,7 @@ describeWith([missingAirflow(), missingPodman()], 'dbt_dag through DockerOperato
     const env = airflowEnv(home, {
       ETL_RUNNER: 'docker',
       DOCKER_URL,
-      ETL_SOURCE_DIR: REFERENCE_SAMPLE,
+      ETL_SOURCE_DIR: STORE_EXPORT,
       ETL_STATE_DIR: state,
     });
     const r = timed('airflow dags test dbt_dag (docker)', () =>
@@ -68,7 +69,7 @@ describeWith([missingAirflow(), missingPodman()], 'dbt_dag through DockerOperato
     expect(log).toMatch(/Done\. PASS=\d+ WARN=1 ERROR=0/);
     expect(log).toMatch(/DagRun Finished: dag_id=dbt_dag.*state=success/);
 
-    expect(await query(path.join(state, 'warehouse.duckdb'), 'SELECT count(*)::INTEGER FROM store_marts.user_revenue')).toEqual([[11]]);
+    expect(await query(path.join(state, 'warehouse.duckdb'), 'SELECT count(*)::INTEGER FROM store_marts.user_revenue')).toEqual([[expectedUserRevenue(readAll(STORE_EXPORT)).size]]);
     expect(fs.existsSync(path.join(state, 'dbt', 'target', 'static_index.html'))).toBe(true);
     const left = podman(['ps', '-a', '--filter', `ancestor=${IMAGE}`, '--format', '{{.ID}}']);
     expect(left.stdout.trim()).toBe('');

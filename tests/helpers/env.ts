@@ -1,4 +1,4 @@
-/** Shared test helpers: temp folders, the reference sample, running built CLIs, querying DuckDB. */
+/** Shared test helpers: temp folders, running built CLIs, querying DuckDB. */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -6,7 +6,6 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const REFERENCE_SAMPLE = path.resolve(ROOT, '..', 'shared', 'reference-data', 'alibaba-sample');
 
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `etl-${prefix}-`));
