@@ -94,7 +94,8 @@ if (!present) process.stderr.write(`[skipped] conformance suite: no real export 
   test('identifiers damaged into scientific notation are named with file, line and column', async () => {
     const s = source('fact_orders', 'orders_paid_creditcard');
     expect(s.scientificNotationIds.count).toBe(12);
-    expect(s.scientificNotationIds.samples[0]).toBe('2.56324E+15');
+    // The column is PII (a card): damaged values are counted, never shown.
+    expect(s.scientificNotationIds.samples).toEqual([]);
     expect(s.typeMismatches).toEqual({ credit_card_number: 12 });
     const [[file, line, column, reason]] = await query(
       db,
@@ -104,7 +105,8 @@ if (!present) process.stderr.write(`[skipped] conformance suite: no real export 
     expect(path.basename(String(file))).toBe('orders_paid_creditcard.txt');
     expect(line).toBe(2);
     expect(column).toBe('credit_card_number');
-    expect(reason).toMatch(/"2\.56324E\+15".*scientific notation/);
+    expect(reason).toMatch(/card number .*scientific notation/);
+    expect(reason).not.toContain('2.56324');
   });
 
   test('rows whose fields are not tab-separated are quarantined, not guessed at', async () => {
