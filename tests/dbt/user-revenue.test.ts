@@ -207,24 +207,31 @@ describeWithDbt('dbt marts on the store export fixture', () => {
   test('a warehouse locked by another writer is waited for: dbt build retries and then passes', async () => {
     const lockedDb = path.join(path.dirname(db), 'locked.duckdb');
     fs.copyFileSync(db, lockedDb);
-    // This process holds the file (DuckDB: one writing process) for 8 s, like a job would.
+    // This process holds the file (DuckDB: one writing process), like a job would, until dbt has
+    // met the lock and said it retries: released on that line, not after a fixed time, so a slow
+    // dbt start on a busy machine cannot miss the lock (the 5-minute timer only guards a hang).
     const holder = await DuckDBInstance.create(lockedDb);
     const conn = await holder.connect();
-    const release = setTimeout(() => {
+    let held = true;
+    const releaseLock = () => {
+      if (!held) return;
+      held = false;
       conn.closeSync();
       holder.closeSync();
-    }, 8000);
+    };
+    const release = setTimeout(releaseLock, 300_000);
     const lines: string[] = [];
     try {
-      await runDbtBuild({ env: { ...env, DUCKDB_PATH: lockedDb, DBT_DOCS: '0' }, log: (l) => lines.push(l) });
+      await runDbtBuild({
+        env: { ...env, DUCKDB_PATH: lockedDb, DBT_DOCS: '0' },
+        log: (l) => {
+          lines.push(l);
+          if (/locked by another writer; retry/.test(l)) releaseLock();
+        },
+      });
     } finally {
       clearTimeout(release);
-      try {
-        conn.closeSync();
-        holder.closeSync();
-      } catch {
-        // already released
-      }
+      releaseLock();
     }
     const log = lines.join('\n');
     expect(log).toMatch(/Could not set lock on file/);
