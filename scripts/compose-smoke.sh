@@ -226,26 +226,43 @@ phase_end
 
 # ------------------------------------------------------------------------------------ 5. restarts
 phase "stop / start"
-must "docker compose stop" dc stop --timeout 60
+stop_all() { dc stop --timeout 60 >"$WORK/stop.log" 2>&1 || { tail -n 20 "$WORK/stop.log" >&2; return 1; }; }
+must "docker compose stop" stop_all
 # DuckDB admits one process per file: the warehouse is read while nothing runs.
 check "warehouse row counts (rows in = loaded + quarantined, marts built)" smoke warehouse "$WORK/warehouse-1.json"
-start_wait() { dc start >"$WORK/start.log" 2>&1 || { tail -n 20 "$WORK/start.log" >&2; return 1; }; up_wait; }
+# After `start`, not `up --wait`: up would run the one-shot airflow-init a second time beside
+# the started scheduler. Waits until no container of the project is starting, unhealthy or
+# exited with an error.
+wait_healthy() {
+  local deadline=$((SECONDS + 900)) st
+  while ((SECONDS < deadline)); do
+    st="$(podman ps -a --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Names}} {{.Status}}')"
+    if grep -Eq 'Exited \([1-9]' <<<"$st"; then log "a container failed:"; echo "$st" >&2; return 1; fi
+    grep -Eq '\((starting|unhealthy)\)|Created' <<<"$st" || return 0
+    sleep 3
+  done
+  log "not healthy after 900 s:"; echo "$st" >&2; return 1
+}
+start_wait() { dc start >"$WORK/start.log" 2>&1 || { tail -n 20 "$WORK/start.log" >&2; return 1; }; wait_healthy; }
 must "docker compose start, every service healthy again" start_wait
 check "run history after stop/start" smoke runs "$WORK/runs-2.json"
 check "run history unchanged by stop/start" smoke same "$WORK/runs-1.json" "$WORK/runs-2.json" "run history"
 check "topic offsets after stop/start" smoke stream "$WORK/topics-2.json"
-check "no event produced again by stop/start" smoke same "$WORK/topics-1.json" "$WORK/topics-2.json" "topic end offsets"
+check "no stream event produced again by stop/start" smoke same "$WORK/topics-1.json" "$WORK/topics-2.json" "source topic end offsets" source
 phase_end
 
 phase "down / up"
-must "docker compose down" dc down --timeout 60
+down_keep() { dc down --timeout 60 >"$WORK/down.log" 2>&1 || { tail -n 20 "$WORK/down.log" >&2; return 1; }; }
+must "docker compose down (volumes kept)" down_keep
 check "warehouse after down" smoke warehouse "$WORK/warehouse-2.json"
 check "warehouse data unchanged by down" smoke same "$WORK/warehouse-1.json" "$WORK/warehouse-2.json" "warehouse row counts"
 must "docker compose up -d --wait (again)" up_wait
 check "run history after down/up" smoke runs "$WORK/runs-3.json"
 check "run history survives down/up (Postgres volume)" smoke same "$WORK/runs-1.json" "$WORK/runs-3.json" "run history"
 check "topic offsets after down/up" smoke stream "$WORK/topics-3.json"
-check "no event produced twice by down/up (Kafka volume, no replay on up)" smoke same "$WORK/topics-1.json" "$WORK/topics-3.json" "topic end offsets"
+check "no stream event produced twice by down/up (Kafka volume, no replay on up)" smoke same "$WORK/topics-1.json" "$WORK/topics-3.json" "source topic end offsets" source
+# The consumer's own events: its second start publishes nothing again (outbox, stock unchanged).
+check "no derived event published again by down/up" smoke same "$WORK/topics-2.json" "$WORK/topics-3.json" "all topic end offsets" all
 phase_end
 
 # ------------------------------------------------------------------------------------ 6. down -v
@@ -253,7 +270,8 @@ phase "down -v"
 if [[ "$KEEP" == 1 ]]; then
   log "COMPOSE_SMOKE_KEEP=1: the stack stays up (project $PROJECT, socket $SOCKET); remove it with down -v"
 else
-  must "docker compose down -v" dc down -v --remove-orphans --timeout 60
+  down_v() { dc down -v --remove-orphans --timeout 60 >"$WORK/down.log" 2>&1 || { tail -n 20 "$WORK/down.log" >&2; return 1; }; }
+  must "docker compose down -v" down_v
   stack_up=""
   left() { [[ -z "$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT")" && -z "$(podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT")" ]]; }
   check "no container or volume of the project left" left

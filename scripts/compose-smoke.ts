@@ -7,7 +7,7 @@
  *   node dist/scripts/compose-smoke.js runs OUT.json              run history (dag, run id, state) of the stack
  *   node dist/scripts/compose-smoke.js stream OUT.json            topic end offsets once the consumer caught up
  *   node dist/scripts/compose-smoke.js warehouse OUT.json         row counts of the DuckDB warehouse (stack stopped)
- *   node dist/scripts/compose-smoke.js same A.json B.json WHAT    the two snapshots are equal
+ *   node dist/scripts/compose-smoke.js same A.json B.json WHAT [KEY]  the two snapshots (or their KEY parts) are equal
  *
  * Env: AIRFLOW_PORT, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD, BOOTSTRAP_SERVER (the published
  * broker), TOPIC_NAME, TOPIC_GROUP, ETL_STATE_DIR / DUCKDB_PATH, ETL_SOURCE_DIR.
@@ -146,6 +146,14 @@ async function runDags(out: string): Promise<void> {
   // Unpausing a scheduled DAG makes the scheduler start its latest interval; the one triggered
   // through the API runs as well (the warehouse pool runs one task at a time).
   for (const id of BATCH_DAGS) await setPaused(id, false);
+  // The scheduled runs exist before the manual one is triggered, so that no run appears after
+  // the DAGs are settled below (it would change the history between the snapshots).
+  await until('the scheduled runs of the unpaused DAGs', 180_000, async () => {
+    const none = [];
+    for (const id of BATCH_DAGS) if ((await runsOf(id)).length === 0) none.push(id);
+    if (none.length) throw new Error(`no run yet: ${none.join(', ')}`);
+    return true;
+  });
   const manual = await trigger(TRIGGERED);
   for (const id of BATCH_DAGS) {
     const runs = await settle(id, 900_000);
@@ -197,41 +205,56 @@ async function streamSnapshot(out: string): Promise<void> {
     const produced: Record<string, number> = {};
     for (const t of sourceTopics) produced[t] = await ends(t);
     check(JSON.stringify(produced) === JSON.stringify(expected), `events in the source topics ${JSON.stringify(produced)}, expected one per data row ${JSON.stringify(expected)}`);
-    // The consumer has committed everything (its group offsets reach the end of every partition).
+    // The consumer applied everything: the offsets stored with the rows in the warehouse (the
+    // authoritative ones; its Kafka group commit is best effort) reach the end of every partition.
     await until(`consumer group ${group} to catch up`, 300_000, async () => {
-      const committed = await admin.fetchOffsets({ groupId: group, topics: sourceTopics });
+      const stored = await withWarehouse((c) => rows(c, `SELECT topic, partition, next_offset FROM store._stream_offsets WHERE consumer_group = '${group.replace(/'/g, "''")}'`));
       let behind = 0;
-      for (const t of committed) {
-        const high = await admin.fetchTopicOffsets(t.topic);
-        for (const p of t.partitions) behind += Number(high.find((h) => h.partition === p.partition)!.high) - Math.max(Number(p.offset), 0);
+      for (const t of sourceTopics) {
+        for (const p of await admin.fetchTopicOffsets(t)) {
+          const at = stored.find((r) => r[0] === t && Number(r[1]) === p.partition);
+          behind += Number(p.high) - (at ? Number(at[2]) : 0);
+        }
       }
-      if (behind > 0) throw new Error(`${behind} events not consumed yet`);
+      if (behind > 0) throw new Error(`${behind} events not applied to the warehouse yet`);
       return true;
     });
-    // Every topic of the stack (derived ones too) with its end offsets, to compare across restarts.
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}_`)).sort();
-    const snapshot: Record<string, number> = {};
-    for (const t of topics) snapshot[t] = await ends(t);
-    fs.writeFileSync(out, JSON.stringify(snapshot, null, 1));
-    say(`topics: ${JSON.stringify(snapshot)}; consumer caught up`);
+    // End offsets to compare across restarts: the source topics (the producer's events) and every
+    // topic of the stack (the consumer's derived ones too: dead letters, vendor availability, which
+    // a consumer start legitimately adds to when a batch load changed stock since its last run).
+    const all: Record<string, number> = {};
+    for (const t of (await admin.listTopics()).filter((x) => x.startsWith(`${prefix}_`)).sort()) all[t] = await ends(t);
+    fs.writeFileSync(out, JSON.stringify({ source: produced, all }, null, 1));
+    say(`topics: ${JSON.stringify(all)}; consumer caught up`);
   } finally {
     await admin.disconnect();
   }
 }
 
 // ------------------------------------------------------------------------------------ warehouse
-async function warehouse(out: string): Promise<void> {
+type Conn = Awaited<ReturnType<DuckDBInstance['connect']>>;
+const rows = async (c: Conn, sql: string) => (await (await c.run(sql)).getRows()) as unknown[][];
+
+/** Runs `fn` on a read-only open of the warehouse file (fails while a writer holds it: callers retry or stop the stack). */
+async function withWarehouse<T>(fn: (c: Conn) => Promise<T>): Promise<T> {
   const file = path.resolve(env.DUCKDB_PATH || path.join(env.ETL_STATE_DIR ?? '.state', 'warehouse.duckdb'));
   check(fs.existsSync(file), `no warehouse at ${file}`);
   const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
   const c = await instance.connect();
-  const one = async (sql: string): Promise<number> => Number((await (await c.run(sql)).getRows())[0][0]);
   try {
+    return await fn(c);
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+}
+
+async function warehouse(out: string): Promise<void> {
+  await withWarehouse(async (c) => {
+    const one = async (sql: string): Promise<number> => Number((await rows(c, sql))[0][0]);
     const counts: Record<string, number> = {};
     for (const d of catalog.destinations) counts[`${d.dataset}.${d.table}`] = await one(`SELECT count(*) FROM ${d.dataset}.${d.table}`);
-    const marts = (await (await c.run(
-      `SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema LIKE '%marts' ORDER BY 1`,
-    )).getRows()).map((r) => String(r[0]));
+    const marts = (await rows(c, `SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema LIKE '%marts' ORDER BY 1`)).map((r) => String(r[0]));
     for (const m of marts) counts[m] = await one(`SELECT count(*) FROM ${m}`);
     // dim_vendors is one row per vendor line: rows in = rows loaded + rows quarantined.
     const quarantined = await one(`SELECT count(*) FROM store._quarantine WHERE destination IN ('dim_vendors', 'store.dim_vendors')`);
@@ -241,20 +264,22 @@ async function warehouse(out: string): Promise<void> {
     check(marts.length >= 3, `dbt marts missing: found ${marts.join(', ') || 'none'}`);
     fs.writeFileSync(out, JSON.stringify(counts, null, 1));
     say(`warehouse: ${JSON.stringify(counts)}`);
-  } finally {
-    c.closeSync();
-    instance.closeSync();
-  }
+  });
 }
 
-function same(a: string, b: string, what: string): void {
-  const x = fs.readFileSync(a, 'utf8');
-  const y = fs.readFileSync(b, 'utf8');
+/** The two JSON snapshots are equal (or their `key` parts only). */
+function same(a: string, b: string, what: string, key?: string): void {
+  const part = (f: string) => {
+    const v = JSON.parse(fs.readFileSync(f, 'utf8'));
+    return JSON.stringify(key ? v[key] : v, null, 1);
+  };
+  const x = part(a);
+  const y = part(b);
   check(x === y, `${what} changed:\n  before ${x.replace(/\s+/g, ' ')}\n  after  ${y.replace(/\s+/g, ' ')}`);
   say(`${what}: unchanged`);
 }
 
-const USAGE = 'usage: compose-smoke.js airflow-ready | run-dags OUT | runs OUT | stream OUT | warehouse OUT | same A B WHAT';
+const USAGE = 'usage: compose-smoke.js airflow-ready | run-dags OUT | runs OUT | stream OUT | warehouse OUT | same A B WHAT [KEY]';
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
@@ -265,7 +290,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'runs': await airflowReady(); await writeRuns(args[0]); break;
       case 'stream': await streamSnapshot(args[0]); break;
       case 'warehouse': await warehouse(args[0]); break;
-      case 'same': same(args[0], args[1], args[2] ?? 'snapshot'); break;
+      case 'same': same(args[0], args[1], args[2] ?? 'snapshot', args[3]); break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); return 0;
       default: process.stderr.write(`${USAGE}\n`); return 64;
     }
