@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 /**
- * Generates the deployment's secrets: npm run secrets [-- --write .env [--force]]
+ * Generates the deployment's secrets and host settings: npm run secrets [-- --write .env [--force]]
  *
- * Without options it prints `NAME=value` lines to stdout. With --write FILE it fills those
- * variables in FILE (created from .env.example when missing) where they are empty, keeping
- * every other line; --force replaces values that are already set. The file is made private (0600).
+ * Secrets are fresh random values; host settings are what docker compose needs to know about this
+ * machine (the project folder's absolute path, the group of the Docker socket, the owner of the
+ * folder the containers write). Without options it prints `NAME=value` lines to stdout. With
+ * --write FILE it fills those variables in FILE (created from .env.example when missing) where
+ * they are empty, keeping every other line; --force replaces secrets that are already set (host
+ * settings are only ever filled when empty). The file is made private (0600).
  * Nothing is ever written into a committed file.
  */
 import { randomBytes } from 'node:crypto';
@@ -41,6 +44,56 @@ export function generateAll(secrets: readonly Secret[] = SECRETS): Record<string
   return Object.fromEntries(secrets.map((s) => [s.name, s.generate()]));
 }
 
+/** Where the Docker API socket is: DOCKER_SOCKET from the dotenv text, else the environment. */
+export function dockerSocket(dotenv: string, env: NodeJS.ProcessEnv = process.env): string {
+  const m = /^\s*DOCKER_SOCKET\s*=\s*['"]?([^'"\s#]+)/m.exec(dotenv);
+  return m?.[1] || env.DOCKER_SOCKET || '/var/run/docker.sock';
+}
+
+export interface HostSetting {
+  readonly name: string;
+  readonly description: string;
+  /** The value on this machine, or why it cannot be known (then it is left empty). */
+  readonly detect: (projectDir: string, socket: string) => { value: string } | { missing: string };
+}
+
+/** Settings docker-compose.yml requires that depend on the machine, not secrets. */
+export const HOST_SETTINGS: readonly HostSetting[] = [
+  {
+    name: 'ETL_HOST_PROJECT_DIR',
+    description: 'absolute path of the project folder (the DAGs bind-mount data_source/ and .state/ from it)',
+    detect: (dir) => ({ value: path.resolve(dir) }),
+  },
+  {
+    name: 'DOCKER_GID',
+    description: 'group of the Docker socket (the scheduler joins it to start the job containers)',
+    detect: (_dir, socket) =>
+      fs.existsSync(socket)
+        ? { value: String(fs.statSync(socket).gid) }
+        : { missing: `no Docker socket at ${socket} (start the engine, or set DOCKER_SOCKET), so DOCKER_GID is left empty: set it to \`stat -c %g <socket>\`` },
+  },
+  {
+    name: 'ETL_CONTAINER_USER',
+    description: "uid:gid of the project folder's owner (the stream and job containers write .state as it)",
+    detect: (dir) => {
+      const st = fs.statSync(dir);
+      return { value: `${st.uid}:${st.gid}` };
+    },
+  },
+];
+
+/** The host settings of `projectDir`; names that cannot be detected are reported in `missing`. */
+export function detectHostSettings(projectDir: string, socket: string): { values: Record<string, string>; missing: string[] } {
+  const values: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const h of HOST_SETTINGS) {
+    const r = h.detect(projectDir, socket);
+    if ('value' in r) values[h.name] = r.value;
+    else missing.push(r.missing);
+  }
+  return { values, missing };
+}
+
 /**
  * Sets `values` in dotenv text: an existing `NAME=` line is replaced when its value is empty (or
  * always with `force`), a missing name is appended. Returns the new text and the names set.
@@ -70,18 +123,21 @@ export function fillEnv(text: string, values: Record<string, string>, force = fa
 
 const HELP = `Usage: npm run secrets [-- --write FILE [--force]]
 
-Generates ${SECRETS.map((s) => s.name).join(', ')}.
+Generates the secrets
 ${SECRETS.map((s) => `  ${s.name.padEnd(31)} ${s.description}`).join('\n')}
+and detects the host settings (of the current folder, the project folder)
+${HOST_SETTINGS.map((s) => `  ${s.name.padEnd(31)} ${s.description}`).join('\n')}
 
 Options:
   --write FILE   fill the empty ones in FILE (a dotenv file; created from .env.example if missing)
-  --force        with --write: replace values that are already set (rotates the secrets;
-                 a new Fernet key makes stored Airflow connections unreadable)
+  --force        with --write: replace secrets that are already set (rotates them; a new
+                 Fernet key makes stored Airflow connections unreadable). Host settings are
+                 only filled where empty.
   -h, --help     show this help
 
 Without --write the values are printed as NAME=value lines.`;
 
-export function main(argv: string[], cwd = process.cwd()): number {
+export function main(argv: string[], cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): number {
   let values;
   try {
     values = parseCommandLine(argv, { write: { type: 'string' }, force: { type: 'boolean' } }, HELP);
@@ -90,21 +146,25 @@ export function main(argv: string[], cwd = process.cwd()): number {
   }
   if (values === 'help') return 0;
   const generated = generateAll();
-  if (!values.write) {
-    for (const [k, v] of Object.entries(generated)) process.stdout.write(`${k}=${v}\n`);
+  const file = values.write ? path.resolve(cwd, values.write) : undefined;
+  let text = '';
+  if (file && fs.existsSync(file)) text = fs.readFileSync(file, 'utf8');
+  else if (fs.existsSync(path.join(cwd, '.env.example'))) text = fs.readFileSync(path.join(cwd, '.env.example'), 'utf8');
+  const host = detectHostSettings(cwd, dockerSocket(file ? text : '', env));
+  for (const m of host.missing) process.stderr.write(`warning: ${m}\n`);
+  if (!file) {
+    for (const [k, v] of Object.entries({ ...generated, ...host.values })) process.stdout.write(`${k}=${v}\n`);
     return 0;
   }
-  const file = path.resolve(cwd, values.write);
-  let text = '';
-  if (fs.existsSync(file)) text = fs.readFileSync(file, 'utf8');
-  else if (fs.existsSync(path.join(cwd, '.env.example'))) text = fs.readFileSync(path.join(cwd, '.env.example'), 'utf8');
-  const out = fillEnv(text, generated, values.force);
+  const secrets = fillEnv(text, generated, values.force);
+  const out = fillEnv(secrets.text, host.values, false);
+  const set = [...secrets.set, ...out.set];
   fs.writeFileSync(file, out.text, { mode: 0o600 });
   fs.chmodSync(file, 0o600);
   process.stderr.write(
-    out.set.length > 0
-      ? `set ${out.set.join(', ')} in ${file}\n`
-      : `nothing to do: every secret already has a value in ${file} (--force replaces them)\n`,
+    set.length > 0
+      ? `set ${set.join(', ')} in ${file}\n`
+      : `nothing to do: every secret and host setting already has a value in ${file} (--force replaces the secrets)\n`,
   );
   return 0;
 }

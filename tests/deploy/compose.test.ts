@@ -104,10 +104,15 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  test('every Airflow component mounts the Docker socket and runs the DAGs with the docker runner', () => {
+  test('only the scheduler (it runs the tasks) mounts the Docker socket; every Airflow component runs the DAGs with the docker runner', () => {
+    const socketMounts = (s: Service) => ((s.volumes ?? []) as string[]).filter((v) => v.endsWith(':/var/run/docker.sock'));
+    expect(socketMounts(services['airflow-scheduler'])).toEqual(['${DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock']);
+    expect(services['airflow-scheduler'].group_add).toEqual([expect.stringMatching(/^\$\{DOCKER_GID:\?/)]);
+    for (const name of ['airflow-init', 'airflow-apiserver', 'airflow-dag-processor', 'airflow-triggerer']) {
+      expect({ name, sockets: socketMounts(services[name]), group_add: services[name].group_add }).toEqual({ name, sockets: [], group_add: undefined });
+    }
     for (const name of ['airflow-apiserver', 'airflow-scheduler', 'airflow-dag-processor', 'airflow-triggerer']) {
       const s = services[name];
-      expect(s.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
       expect(s.volumes).toContain('./dags:/opt/airflow/dags:ro');
       const env = envOf(s);
       expect(env.ETL_RUNNER).toBe('docker');
@@ -137,6 +142,17 @@ describe('docker-compose.yml', () => {
     expect(dependsOn(services['airflow-apiserver'])['airflow-init'].condition).toBe('service_completed_successfully');
     expect(dependsOn(services['airflow-scheduler'])['airflow-apiserver'].condition).toBe('service_healthy');
     expect(dependsOn(services['stream-consumer']).kafka.condition).toBe('service_healthy');
+    // The producer replays every stream event: only on request, never on up/start.
+    expect(services.producer.profiles).toEqual(['replay']);
+    for (const [name, s] of Object.entries(services)) {
+      if (name !== 'producer') expect({ name, profiles: s.profiles }).toEqual({ name, profiles: undefined });
+    }
+    // Cheap probes only (no JVM, no Airflow CLI: they time out on a busy host), and time to stop cleanly.
+    for (const name of ['postgres', 'airflow-apiserver', 'airflow-scheduler', 'airflow-dag-processor', 'airflow-triggerer', 'kafka']) {
+      const test = JSON.stringify(services[name].healthcheck.test);
+      expect({ name, test }).toEqual({ name, test: expect.not.stringMatching(/kafka-[\w-]+\.sh|airflow jobs|\bjava\b/) });
+      expect({ name, stop_grace_period: services[name].stop_grace_period }).toEqual({ name, stop_grace_period: expect.stringMatching(/^[1-9]\d*s$/) });
+    }
     // Cycle check (depth-first).
     const state = new Map<string, 'visiting' | 'done'>();
     const visit = (n: string, trail: string[]): void => {
@@ -149,6 +165,14 @@ describe('docker-compose.yml', () => {
     for (const n of Object.keys(services)) visit(n, []);
   });
 
+  test(".env.example's BOOTSTRAP_SERVER is the broker port compose publishes", () => {
+    const example = fs.readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+    const hostPort = /^KAFKA_HOST_PORT=(\d+)$/m.exec(example)?.[1];
+    expect(/^BOOTSTRAP_SERVER=localhost:(\d+)$/m.exec(example)?.[1]).toBe(hostPort);
+    expect(services.kafka.ports).toEqual([`\${KAFKA_HOST_PORT:-${hostPort}}:29092`]);
+    expect(envOf(services.kafka).KAFKA_ADVERTISED_LISTENERS).toContain(`HOST://localhost:\${KAFKA_HOST_PORT:-${hostPort}}`);
+  });
+
   test('named volumes used by services are declared; the network has a stable name for job containers', () => {
     const declared = new Set(Object.keys(compose.volumes ?? {}));
     for (const [name, s] of Object.entries(services)) {
@@ -157,7 +181,7 @@ describe('docker-compose.yml', () => {
         if (!/^[./$]/.test(src)) expect({ name, volume: src, declared: declared.has(src) }).toEqual({ name, volume: src, declared: true });
       }
     }
-    expect(compose.networks?.default?.name).toBe('store-etl');
+    expect(compose.networks?.default?.name).toBe('${ETL_COMPOSE_NETWORK:-store-etl}');
   });
 
   test('every build refers to a Dockerfile that exists in docker/', () => {

@@ -1,6 +1,6 @@
 /**
  * Every Dockerfile in docker/ builds, with podman (no Docker engine here; see
- * ../shared/containers/README.md and scripts/setup-podman.sh, which provides podman and a local
+ * docs/testing.md and scripts/setup-podman.sh, which provides podman and a local
  * node:20-bookworm-slim base image). Build args and tags come from docker-compose.yml, so this
  * builds what `docker compose build` builds; the job and stream images are then run once (--help).
  *
@@ -19,8 +19,8 @@ const IN_CI = process.env.CI === 'true';
 const BUILD_TIMEOUT_MS = 20 * 60_000;
 
 const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
-const sharedConf = path.resolve(ROOT, '..', 'shared', 'containers', 'containers.conf');
-if (!env.CONTAINERS_CONF && fs.existsSync(sharedConf)) env.CONTAINERS_CONF = sharedConf;
+// The repo's own podman settings, as scripts/setup-podman.sh uses them.
+env.CONTAINERS_CONF ||= path.join(ROOT, 'docker', 'podman', 'containers.conf');
 
 function podman(args: string[], timeout = 60_000) {
   return spawnSync('podman', args, { cwd: ROOT, env, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 });

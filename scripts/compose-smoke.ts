@@ -1,0 +1,304 @@
+#!/usr/bin/env node
+/**
+ * The checks of the compose smoke test (scripts/compose-smoke.sh drives the stack and calls these):
+ *
+ *   node dist/scripts/compose-smoke.js airflow-ready              health of every Airflow component, DAGs parsed
+ *   node dist/scripts/compose-smoke.js run-dags OUT.json          batch DAGs + dbt_dag through the REST API, wait for success
+ *   node dist/scripts/compose-smoke.js runs OUT.json              run history (dag, run id, state) of the stack
+ *   node dist/scripts/compose-smoke.js stream OUT.json            topic end offsets once the consumer caught up
+ *   node dist/scripts/compose-smoke.js warehouse OUT.json         row counts of the DuckDB warehouse (stack stopped)
+ *   node dist/scripts/compose-smoke.js same A.json B.json WHAT [KEY]  the two snapshots (or their KEY parts) are equal
+ *
+ * Env: AIRFLOW_PORT, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD, BOOTSTRAP_SERVER (the published
+ * broker), TOPIC_NAME, TOPIC_GROUP, ETL_STATE_DIR / DUCKDB_PATH, ETL_SOURCE_DIR.
+ * Each command exits 0 when its check holds, 1 with the reason otherwise. Expected counts come
+ * from the source files (lines), never from the runs themselves.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { Kafka, logLevel } from 'kafkajs';
+import { catalog } from '../jobs/catalog';
+
+const env = process.env;
+const BASE = `http://localhost:${env.AIRFLOW_PORT ?? '8080'}`;
+const BATCH_DAGS = catalog.destinations.filter((d) => d.mode === 'batch').map((d) => `${d.table}_dag`);
+/** The batch DAG triggered through the API (the others run on their schedule once unpaused). */
+const TRIGGERED = 'dim_vendors_dag';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const say = (msg: string) => process.stderr.write(`[compose-smoke] ${msg}\n`);
+
+class CheckFailed extends Error {}
+function check(ok: boolean, msg: string): void {
+  if (!ok) throw new CheckFailed(msg);
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      if (e instanceof CheckFailed) throw e;
+      last = (e as Error).message;
+    }
+    if (Date.now() > end) throw new CheckFailed(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
+    await sleep(3000);
+  }
+}
+
+// ------------------------------------------------------------------------------------ Airflow
+let token = '';
+async function api<T>(p: string, init: RequestInit = {}): Promise<T> {
+  if (!token) {
+    const res = await fetch(`${BASE}/auth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: env.AIRFLOW_ADMIN_USER ?? 'admin', password: env.AIRFLOW_ADMIN_PASSWORD }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    if (res.status !== 201 && res.status !== 200) throw new Error(`POST /auth/token: HTTP ${res.status} ${await res.text()}`);
+    token = ((await res.json()) as { access_token: string }).access_token;
+  }
+  const res = await fetch(`${BASE}/api/v2${p}`, {
+    ...init,
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}`, ...(init.headers ?? {}) },
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init.method ?? 'GET'} /api/v2${p}: HTTP ${res.status} ${text.slice(0, 500)}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+interface DagRun {
+  dag_id: string;
+  dag_run_id: string;
+  state: string;
+  run_type: string;
+}
+
+async function airflowReady(): Promise<void> {
+  await until('/api/v2/monitor/health to report every component healthy', 600_000, async () => {
+    const res = await fetch(`${BASE}/api/v2/monitor/health`, { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) return undefined;
+    const h = (await res.json()) as Record<string, { status?: string }>;
+    const bad = ['metadatabase', 'scheduler', 'triggerer', 'dag_processor'].filter((k) => h[k]?.status !== 'healthy');
+    if (bad.length) throw new Error(`not healthy yet: ${bad.join(', ')}`);
+    return true;
+  });
+  const want = [...BATCH_DAGS, 'dbt_dag'];
+  await until(`the DAGs ${want.join(', ')} to be parsed`, 300_000, async () => {
+    const d = await api<{ dags: { dag_id: string }[] }>('/dags?limit=100');
+    const missing = want.filter((id) => !d.dags.some((x) => x.dag_id === id));
+    if (missing.length) throw new Error(`not parsed yet: ${missing.join(', ')}`);
+    return true;
+  });
+  say(`Airflow healthy at ${BASE}; ${want.length} DAGs parsed`);
+}
+
+const runsOf = async (dagId: string) => (await api<{ dag_runs: DagRun[] }>(`/dags/${dagId}/dagRuns?limit=100`)).dag_runs;
+
+async function taskReport(run: DagRun): Promise<string> {
+  try {
+    const tis = (await api<{ task_instances: { task_id: string; state: string; try_number: number }[] }>(
+      `/dags/${run.dag_id}/dagRuns/${encodeURIComponent(run.dag_run_id)}/taskInstances`,
+    )).task_instances;
+    const parts: string[] = [];
+    for (const ti of tis) {
+      parts.push(`${ti.task_id}: ${ti.state}`);
+      const log = await api<unknown>(
+        `/dags/${run.dag_id}/dagRuns/${encodeURIComponent(run.dag_run_id)}/taskInstances/${ti.task_id}/logs/${Math.max(ti.try_number, 1)}?full_content=true`,
+        { headers: { Accept: 'application/json' } },
+      ).catch((e: Error) => e.message);
+      parts.push(JSON.stringify(log).slice(-3000));
+    }
+    return parts.join('\n');
+  } catch (e) {
+    return `(no task report: ${(e as Error).message})`;
+  }
+}
+
+/** Waits until no run of dagId is queued or running, then requires every run to be a success. */
+async function settle(dagId: string, timeoutMs: number): Promise<DagRun[]> {
+  const runs = await until(`${dagId} to finish its runs`, timeoutMs, async () => {
+    const rs = await runsOf(dagId);
+    if (rs.length === 0 || rs.some((r) => r.state === 'queued' || r.state === 'running')) return undefined;
+    return rs;
+  });
+  const failed = runs.filter((r) => r.state !== 'success');
+  if (failed.length) throw new CheckFailed(`${dagId}: runs not successful: ${failed.map((r) => `${r.dag_run_id}=${r.state}`).join(', ')}\n${await taskReport(failed[0])}`);
+  return runs;
+}
+
+async function trigger(dagId: string): Promise<DagRun> {
+  const run = await api<DagRun>(`/dags/${dagId}/dagRuns`, { method: 'POST', body: JSON.stringify({ logical_date: null }) });
+  say(`triggered ${dagId}: ${run.dag_run_id}`);
+  return run;
+}
+
+const setPaused = (dagId: string, paused: boolean) =>
+  api(`/dags/${dagId}`, { method: 'PATCH', body: JSON.stringify({ is_paused: paused }) });
+
+async function runDags(out: string): Promise<void> {
+  await airflowReady();
+  // Unpausing a scheduled DAG makes the scheduler start its latest interval; the one triggered
+  // through the API runs as well (the warehouse pool runs one task at a time).
+  for (const id of BATCH_DAGS) await setPaused(id, false);
+  // The scheduled runs exist before the manual one is triggered, so that no run appears after
+  // the DAGs are settled below (it would change the history between the snapshots).
+  await until('the scheduled runs of the unpaused DAGs', 180_000, async () => {
+    const none = [];
+    for (const id of BATCH_DAGS) if ((await runsOf(id)).length === 0) none.push(id);
+    if (none.length) throw new Error(`no run yet: ${none.join(', ')}`);
+    return true;
+  });
+  const manual = await trigger(TRIGGERED);
+  for (const id of BATCH_DAGS) {
+    const runs = await settle(id, 900_000);
+    say(`${id}: ${runs.length} run(s), all success`);
+  }
+  const mine = (await runsOf(TRIGGERED)).find((r) => r.dag_run_id === manual.dag_run_id);
+  check(mine?.state === 'success' && mine.run_type === 'manual', `the triggered run ${manual.dag_run_id} is ${mine?.state ?? 'missing'}`);
+  await setPaused('dbt_dag', false);
+  const dbt = await trigger('dbt_dag');
+  const dbtRuns = await settle('dbt_dag', 900_000);
+  check(dbtRuns.some((r) => r.dag_run_id === dbt.dag_run_id), 'dbt_dag: the triggered run is missing');
+  // Paused again: nothing new is scheduled between the snapshots of the restarts.
+  for (const id of [...BATCH_DAGS, 'dbt_dag']) await setPaused(id, true);
+  await writeRuns(out);
+}
+
+async function writeRuns(out: string): Promise<void> {
+  const all: DagRun[] = [];
+  for (const id of [...BATCH_DAGS, 'dbt_dag']) all.push(...(await runsOf(id)));
+  const rows = all.map((r) => `${r.dag_id} ${r.dag_run_id} ${r.state}`).sort();
+  check(rows.length >= BATCH_DAGS.length + 1, `only ${rows.length} runs in the history`);
+  fs.writeFileSync(out, JSON.stringify(rows, null, 1));
+  say(`run history: ${rows.length} runs, ${rows.filter((r) => r.endsWith(' success')).length} successful`);
+}
+
+// ------------------------------------------------------------------------------------ files
+const sourceDir = path.resolve(env.ETL_SOURCE_DIR ?? 'data_source');
+/** Data rows of a source file: its non-empty lines minus the header (counted, not parsed). */
+function dataRows(source: string): number {
+  const s = catalog.sources.find((x) => x.name === source);
+  if (!s) throw new Error(`no source ${source} in the catalog`);
+  const lines = fs.readFileSync(path.join(sourceDir, s.file), 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
+  return lines.length - 1;
+}
+
+// ------------------------------------------------------------------------------------ Kafka
+async function streamSnapshot(out: string): Promise<void> {
+  const prefix = env.TOPIC_NAME ?? 'store';
+  const group = env.TOPIC_GROUP ?? 'store-etl';
+  const kafka = new Kafka({ clientId: 'compose-smoke', brokers: [env.BOOTSTRAP_SERVER ?? 'localhost:29092'], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const streamSources = catalog.destinations.filter((d) => d.mode === 'stream').map((d) => d.sources[0]);
+    const sourceTopics = streamSources.map((s) => `${prefix}_${s}`);
+    // Every event of the stream files was produced exactly once: end offsets = data rows.
+    const expected = Object.fromEntries(streamSources.map((s) => [`${prefix}_${s}`, dataRows(s)]));
+    const ends = async (topic: string) => (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+    const produced: Record<string, number> = {};
+    for (const t of sourceTopics) produced[t] = await ends(t);
+    check(JSON.stringify(produced) === JSON.stringify(expected), `events in the source topics ${JSON.stringify(produced)}, expected one per data row ${JSON.stringify(expected)}`);
+    // The consumer applied everything: the offsets stored with the rows in the warehouse (the
+    // authoritative ones; its Kafka group commit is best effort) reach the end of every partition.
+    await until(`consumer group ${group} to catch up`, 300_000, async () => {
+      const stored = await withWarehouse((c) => rows(c, `SELECT topic, partition, next_offset FROM store._stream_offsets WHERE consumer_group = '${group.replace(/'/g, "''")}'`));
+      let behind = 0;
+      for (const t of sourceTopics) {
+        for (const p of await admin.fetchTopicOffsets(t)) {
+          const at = stored.find((r) => r[0] === t && Number(r[1]) === p.partition);
+          behind += Number(p.high) - (at ? Number(at[2]) : 0);
+        }
+      }
+      if (behind > 0) throw new Error(`${behind} events not applied to the warehouse yet`);
+      return true;
+    });
+    // End offsets to compare across restarts: the source topics (the producer's events) and every
+    // topic of the stack (the consumer's derived ones too: dead letters, vendor availability, which
+    // a consumer start legitimately adds to when a batch load changed stock since its last run).
+    const all: Record<string, number> = {};
+    for (const t of (await admin.listTopics()).filter((x) => x.startsWith(`${prefix}_`)).sort()) all[t] = await ends(t);
+    fs.writeFileSync(out, JSON.stringify({ source: produced, all }, null, 1));
+    say(`topics: ${JSON.stringify(all)}; consumer caught up`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+// ------------------------------------------------------------------------------------ warehouse
+type Conn = Awaited<ReturnType<DuckDBInstance['connect']>>;
+const rows = async (c: Conn, sql: string) => (await (await c.run(sql)).getRows()) as unknown[][];
+
+/** Runs `fn` on a read-only open of the warehouse file (fails while a writer holds it: callers retry or stop the stack). */
+async function withWarehouse<T>(fn: (c: Conn) => Promise<T>): Promise<T> {
+  const file = path.resolve(env.DUCKDB_PATH || path.join(env.ETL_STATE_DIR ?? '.state', 'warehouse.duckdb'));
+  check(fs.existsSync(file), `no warehouse at ${file}`);
+  const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
+  const c = await instance.connect();
+  try {
+    return await fn(c);
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+}
+
+async function warehouse(out: string): Promise<void> {
+  await withWarehouse(async (c) => {
+    const one = async (sql: string): Promise<number> => Number((await rows(c, sql))[0][0]);
+    const counts: Record<string, number> = {};
+    for (const d of catalog.destinations) counts[`${d.dataset}.${d.table}`] = await one(`SELECT count(*) FROM ${d.dataset}.${d.table}`);
+    const marts = (await rows(c, `SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema LIKE '%marts' ORDER BY 1`)).map((r) => String(r[0]));
+    for (const m of marts) counts[m] = await one(`SELECT count(*) FROM ${m}`);
+    // dim_vendors is one row per vendor line: rows in = rows loaded + rows quarantined.
+    const quarantined = await one(`SELECT count(*) FROM store._quarantine WHERE destination IN ('dim_vendors', 'store.dim_vendors')`);
+    check(counts['store.dim_vendors'] + quarantined === dataRows('vendor'), `store.dim_vendors ${counts['store.dim_vendors']} + ${quarantined} quarantined != ${dataRows('vendor')} lines of vendor data`);
+    const empty = Object.entries(counts).filter(([, n]) => n === 0).map(([t]) => t);
+    check(empty.length === 0, `empty tables: ${empty.join(', ')}`);
+    check(marts.length >= 3, `dbt marts missing: found ${marts.join(', ') || 'none'}`);
+    fs.writeFileSync(out, JSON.stringify(counts, null, 1));
+    say(`warehouse: ${JSON.stringify(counts)}`);
+  });
+}
+
+/** The two JSON snapshots are equal (or their `key` parts only). */
+function same(a: string, b: string, what: string, key?: string): void {
+  const part = (f: string) => {
+    const v = JSON.parse(fs.readFileSync(f, 'utf8'));
+    return JSON.stringify(key ? v[key] : v, null, 1);
+  };
+  const x = part(a);
+  const y = part(b);
+  check(x === y, `${what} changed:\n  before ${x.replace(/\s+/g, ' ')}\n  after  ${y.replace(/\s+/g, ' ')}`);
+  say(`${what}: unchanged`);
+}
+
+const USAGE = 'usage: compose-smoke.js airflow-ready | run-dags OUT | runs OUT | stream OUT | warehouse OUT | same A B WHAT [KEY]';
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  try {
+    switch (cmd) {
+      case 'airflow-ready': await airflowReady(); break;
+      case 'run-dags': await runDags(args[0]); break;
+      case 'runs': await airflowReady(); await writeRuns(args[0]); break;
+      case 'stream': await streamSnapshot(args[0]); break;
+      case 'warehouse': await warehouse(args[0]); break;
+      case 'same': same(args[0], args[1], args[2] ?? 'snapshot', args[3]); break;
+      case '-h': case '--help': process.stdout.write(`${USAGE}\n`); return 0;
+      default: process.stderr.write(`${USAGE}\n`); return 64;
+    }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`[compose-smoke] FAIL ${cmd}: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) void main(process.argv.slice(2)).then((code) => process.exit(code));
