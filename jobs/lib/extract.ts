@@ -59,7 +59,7 @@ export interface SourceReader {
   rows(): AsyncGenerator<ExtractedRow>;
 }
 
-interface CsvChunk {
+export interface CsvChunk {
   record: string[];
   raw: string;
 }
@@ -336,7 +336,7 @@ function hasBom(file: string): boolean {
   }
 }
 
-function checkHeader(source: SourceTable, file: string, chunk: CsvChunk, line: number): Omit<HeaderInfo, 'bom'> {
+export function checkHeader(source: SourceTable, file: string, chunk: CsvChunk, line: number): Omit<HeaderInfo, 'bom'> {
   const found = chunk.record.map((h) => h.trim());
   const padded = chunk.record.filter((h) => h.trim() !== h).map((h) => h.trim());
   const expected = source.columns.map((c) => c.name);
