@@ -157,8 +157,8 @@ function valueOkSql(c: SourceColumn, t: string): string {
       ? `try_cast(${t} AS HUGEINT) >= ${BigInt(min)}`
       : `try_cast(${t} AS DOUBLE) >= ${min}`);
   }
-  // Each check only sees text the previous ones passed; NULL (a failed try_cast) is false.
-  return checks.length === 0 ? 'true' : checks.reduce((acc, ch) => `CASE WHEN ${acc} THEN coalesce(${ch}, false) ELSE false END`);
+  // No check can raise (try_cast, regexps): a plain AND, where NULL (a failed cast) fails the row.
+  return checks.length === 0 ? 'true' : checks.join(' AND ');
 }
 
 /** The staged value of a valid trimmed value, as `stagedValues` computes it. */
@@ -223,13 +223,13 @@ export async function bulkStage(
     return { fallback: 'header does not match the catalog' };
   }
   const rawCol = (i: number) => `c${i}`;
-  // Catalog column -> its raw field in the file (the header may order columns differently).
-  const fieldOf = new Map(header.found.map((h, i) => [h, rawCol(i)]));
   const width = header.found.length;
-  const t = (col: SourceColumn) => trimmedSql(fieldOf.get(col.name)!);
+  // The trimmed value of a catalog column (the header may order columns differently than the
+  // catalog), computed once per row in the innermost SELECT.
+  const t = (col: SourceColumn) => `t${header.found.indexOf(col.name)}`;
   const key = new Set(source.key);
   const ok = source.columns
-    .map((col) => `CASE WHEN ${t(col)} IS NULL THEN ${!key.has(col.name)} ELSE coalesce(${valueOkSql(col, t(col))}, false) END`)
+    .map((col) => `(CASE WHEN ${t(col)} IS NULL THEN ${!key.has(col.name)} ELSE coalesce(${valueOkSql(col, t(col))}, false) END)`)
     .join(' AND ');
   const trimmedCount = header.found.map((_, i) => `(coalesce(length(${rawCol(i)}), 0) <> coalesce(length(trim(${rawCol(i)}, ' ')), 0))::INTEGER`).join(' + ');
   const columns = header.found.map((_, i) => `${sqlString(rawCol(i))}: 'VARCHAR'`).join(', ');
@@ -240,11 +240,16 @@ export async function bulkStage(
   try {
     // Insertion order is preserved: rowids follow the file's lines (mapped to them below).
     await c.run(
-      `CREATE TEMP TABLE ${RAW} AS SELECT *, NOT (${ok}) AS _bad, ${trimmedCount} AS _trim
+      // Raw fields are kept only for flagged rows (the exact path's input); trimmed for the rest.
+      `CREATE TEMP TABLE ${RAW} AS
+       SELECT ${header.found.map((_, i) => `t${i}`).join(', ')}, _bad, _trim,
+              ${header.found.map((_, i) => `CASE WHEN _bad THEN ${rawCol(i)} END AS ${rawCol(i)}`).join(', ')}
+       FROM (SELECT *, NOT (${ok}) AS _bad, ${trimmedCount} AS _trim
+       FROM (SELECT *, ${header.found.map((_, i) => `${trimmedSql(rawCol(i))} AS t${i}`).join(', ')}
        FROM read_csv(${sqlString(file)}, columns = {${columns}}, header = false, skip = 1,
          delim = ${sqlString(source.delimiter)}, quote = '', escape = '', new_line = '\\n',
          auto_detect = false, strict_mode = true, null_padding = false,
-         store_rejects = true, rejects_table = '_bulk_rejects', rejects_scan = '_bulk_scan')`,
+         store_rejects = true, rejects_table = '_bulk_rejects', rejects_scan = '_bulk_scan')))`,
     );
     const rejects = await c.runAndReadAll(`SELECT DISTINCT line::BIGINT, error_type FROM _bulk_rejects ORDER BY 1`);
     rejected = rejects.getRowsJS().map(([l, type]) => ({ line: Number(l), type: String(type) }));

@@ -10,7 +10,7 @@ import type { BatchDestination } from '../../jobs/lib/catalog-types';
 import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob, type JobResult } from '../../jobs/lib/pipeline';
 import { generate } from '../../scripts/generate-data';
-import { query, tempDir } from '../helpers/env';
+import { query, REFERENCE_SAMPLE, tempDir } from '../helpers/env';
 
 jest.setTimeout(900_000);
 
@@ -63,6 +63,10 @@ test('every batch job agrees on a generated faulty data set of 100k orders', asy
   for (const r of ['scientific_notation_id', 'bad_date', 'not_a_number', 'field_count', 'duplicate_key']) {
     expect(reasons).toContain(r);
   }
+});
+
+test("every batch job agrees on the store's real sample", async () => {
+  for (const d of catalog.destinations.filter((x) => x.mode === 'batch')) await expectAgreement(d.table, REFERENCE_SAMPLE);
 });
 
 /** Values on which SQL and JavaScript could differ: each line is good or bad for a known reason. */
