@@ -8,12 +8,13 @@
  *
  * Line numbers must be exact, so a pre-scan (native Buffer searches, no per-byte JavaScript)
  * sends any file with something the exact path treats specially back to the exact path whole:
- * a BOM, CR, NUL, U+FFFD or invalid UTF-8, a line over MAX_RECORD_BYTES, a quote in a
- * comma-separated file, a blank first line. Blank lines (which DuckDB skips) and lines with a
- * wrong field count (which it rejects, with their line numbers) are mapped back exactly: each
- * rejected line is re-read from the file and must indeed have a wrong field count, and rows +
- * rejected + blank lines must add up to the file's lines, or the file takes the exact path.
- * Anything else the reader rejects does the same.
+ * a BOM, CR, NUL, U+FFFD, a line over MAX_RECORD_BYTES, a quote in a
+ * comma-separated file, a blank first line. Blank lines (which DuckDB skips), lines with a
+ * wrong field count and lines of invalid UTF-8 (which it rejects, with their line numbers) are
+ * mapped back exactly: each rejected line is re-read from the file and must indeed have a wrong
+ * field count or be exactly a line the pre-scan found invalid, and rows + rejected + blank lines
+ * must add up to the file's lines, or the file takes the exact path. Anything else the reader
+ * rejects does the same.
  */
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
@@ -30,7 +31,14 @@ const FFFD = Buffer.from('\uFFFD', 'utf8');
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 export type Prescan =
-  | { readonly ok: true; readonly headerLine: string; readonly lines: number; readonly blanks: readonly number[] }
+  | {
+      readonly ok: true;
+      readonly headerLine: string;
+      readonly lines: number;
+      readonly blanks: readonly number[];
+      /** Lines with invalid UTF-8 (DuckDB must reject exactly these). */
+      readonly invalid: readonly number[];
+    }
   | { readonly ok: false; readonly why: string };
 
 /** Past this many blank or rejected lines a file is not plain: the exact path takes it. */
@@ -48,6 +56,7 @@ export function prescan(file: string, source: SourceTable, maxRecordBytes: numbe
     let first = true;
     let lineNo = 0;
     const blanks: number[] = [];
+    const invalid: number[] = [];
     for (;;) {
       const buf = Buffer.allocUnsafe(CHUNK);
       const n = fs.readSync(fd, buf, 0, CHUNK, null);
@@ -71,7 +80,8 @@ export function prescan(file: string, source: SourceTable, maxRecordBytes: numbe
       if (lines.indexOf(0) !== -1) return { ok: false, why: 'a NUL byte' };
       if (source.delimiter === ',' && lines.indexOf(0x22) !== -1) return { ok: false, why: 'quotes' };
       if (lines.indexOf(FFFD) !== -1) return { ok: false, why: 'U+FFFD characters' };
-      if (!isUtf8(lines)) return { ok: false, why: 'invalid UTF-8' };
+      // Line by line only in a chunk that has some: the exact path decodes them as U+FFFD.
+      const valid = isUtf8(lines);
       let start = 0;
       for (let nl = lines.indexOf(10); ; nl = lines.indexOf(10, start)) {
         const end = nl === -1 ? lines.length : nl;
@@ -83,13 +93,17 @@ export function prescan(file: string, source: SourceTable, maxRecordBytes: numbe
           if (blanks.push(lineNo) > MAX_SKIPPED) return { ok: false, why: 'too many blank lines' };
         }
         if (len > maxRecordBytes) return { ok: false, why: 'a line longer than MAX_RECORD_BYTES' };
+        if (!valid && !isUtf8(lines.subarray(start, end))) {
+          if (lineNo === 1) return { ok: false, why: 'invalid UTF-8 in the header' };
+          if (invalid.push(lineNo) > MAX_SKIPPED) return { ok: false, why: 'too many lines of invalid UTF-8' };
+        }
         if (headerLine === null) headerLine = lines.toString('utf8', start, end);
         if (nl === -1) break;
         start = nl + 1;
       }
       if (eof) break;
     }
-    return headerLine === null ? { ok: false, why: 'no header' } : { ok: true, headerLine, lines: lineNo, blanks };
+    return headerLine === null ? { ok: false, why: 'no header' } : { ok: true, headerLine, lines: lineNo, blanks, invalid };
   } finally {
     fs.closeSync(fd);
   }
@@ -200,6 +214,7 @@ const RAW = '_bulk_raw';
 const FLAGGED = '_bulk_flagged';
 const SKIPS = '_bulk_skips';
 const FIELD_COUNT_ERRORS = new Set(['MISSING COLUMNS', 'TOO MANY COLUMNS']);
+const INVALID_ENCODING = 'INVALID ENCODING';
 const PAGE = 10_000;
 
 /**
@@ -261,26 +276,52 @@ export async function bulkStage(
     await c.run(`DROP TABLE IF EXISTS ${RAW}`);
     return { fallback: why };
   };
-  const other = rejected.find((r) => !FIELD_COUNT_ERRORS.has(r.type));
+  const other = rejected.find((r) => !FIELD_COUNT_ERRORS.has(r.type) && r.type !== INVALID_ENCODING);
   if (other) return fellBack(`DuckDB's reader rejected line ${other.line}: ${other.type}`);
   if (rejected.length > MAX_SKIPPED) return fellBack(`${rejected.length} lines with a wrong field count`);
+  // DuckDB must reject for their encoding exactly the lines Node finds invalid UTF-8 in.
+  const badUtf8 = rejected.filter((r) => r.type === INVALID_ENCODING).map((r) => r.line);
+  const invalidSet = new Set(scan.invalid);
+  if (badUtf8.length !== scan.invalid.length || badUtf8.some((l) => !invalidSet.has(l))) {
+    return fellBack(`invalid UTF-8 on ${scan.invalid.length} line(s), DuckDB rejected ${badUtf8.length} for their encoding`);
+  }
   const rowCount = Number((await c.runAndReadAll(`SELECT count(*)::BIGINT FROM ${RAW}`)).getRowsJS()[0][0]);
   if (rowCount + rejected.length + scan.blanks.length !== scan.lines - 1) {
     return fellBack(`lines do not add up: ${rowCount} rows + ${rejected.length} rejected + ${scan.blanks.length} blank != ${scan.lines - 1}`);
   }
-  // Each rejected line, re-read: it must have a wrong field count, or DuckDB's line is not ours.
+  /** A row of raw fields as the exact path's extract makes it (trimmed, empty -> null). */
+  const positions = source.columns.map((col) => header.found.indexOf(col.name));
+  const toRecord = (line: number, fields: readonly string[]): ExtractedRow => {
+    const record: RawRecord = {};
+    let trimmedValues = 0;
+    for (let i = 0; i < positions.length; i++) {
+      const v = fields[positions[i]];
+      const tv = v.trim();
+      if (tv.length !== v.length) trimmedValues++;
+      record[source.columns[i].name] = tv === '' ? null : tv;
+    }
+    return { kind: 'record', line, record, raw: fields.join(source.delimiter), trimmed: trimmedValues };
+  };
+
+  // Each rejected line, re-read: one of a field-count error must have a wrong field count, or
+  // DuckDB's line is not ours. Lines of invalid UTF-8 are decoded as the exact path does (U+FFFD).
   const texts = readLines(file, new Set(rejected.map((r) => r.line)));
-  const malformed: ExtractedRow[] = [];
+  const reread: ExtractedRow[] = [];
   let blankLines = scan.blanks.length;
-  for (const { line } of rejected) {
+  for (const { line, type } of rejected) {
     const text = texts.get(line);
     const fields = text?.split(source.delimiter);
-    if (text === undefined || fields === undefined || fields.length === width) {
+    if (text === undefined || fields === undefined) return fellBack(`DuckDB rejected line ${line}, which the file does not have`);
+    if (type === INVALID_ENCODING && fields.length === width) {
+      reread.push(toRecord(line, fields));
+      continue;
+    }
+    if (fields.length === width) {
       return fellBack(`DuckDB rejected line ${line}, which has the right field count`);
     }
     // csv-parse sees a whitespace-only line as blank, DuckDB as a missing column.
     if (fields.length === 1 && text.trim() === '') blankLines++;
-    else malformed.push({ kind: 'malformed', line, fieldCount: fields.length, raw: text });
+    else reread.push({ kind: 'malformed', line, fieldCount: fields.length, raw: text });
   }
 
   // Row r of the table is line r + 2 + (skipped lines before it): the k-th skipped line s_k
@@ -321,30 +362,21 @@ export async function bulkStage(
   await c.run(`DROP TABLE ${RAW}`);
   await c.run(`DROP TABLE IF EXISTS ${SKIPS}`);
 
-  const positions = source.columns.map((col) => header.found.indexOf(col.name));
   async function* flagged(): AsyncGenerator<ExtractedRow[]> {
     let m = 0;
     for (let after = 0; ;) {
       const r = await c.runAndReadAll(`SELECT * FROM ${FLAGGED} WHERE _line > ${after} ORDER BY _line LIMIT ${PAGE}`);
       const rows = r.getRowsJS();
       if (rows.length === 0) {
-        if (m < malformed.length) yield malformed.slice(m);
+        if (m < reread.length) yield reread.slice(m);
         return;
       }
       const out: ExtractedRow[] = [];
       for (const [lineValue, ...values] of rows) {
         const fields = values.map((v) => (v === null ? '' : String(v)));
-        const record: RawRecord = {};
-        let trimmedValues = 0;
-        for (let i = 0; i < positions.length; i++) {
-          const v = fields[positions[i]];
-          const tv = v.trim();
-          if (tv.length !== v.length) trimmedValues++;
-          record[source.columns[i].name] = tv === '' ? null : tv;
-        }
         const line = Number(lineValue);
-        while (m < malformed.length && malformed[m].line < line) out.push(malformed[m++]);
-        out.push({ kind: 'record', line, record, raw: fields.join(source.delimiter), trimmed: trimmedValues });
+        while (m < reread.length && reread[m].line < line) out.push(reread[m++]);
+        out.push(toRecord(line, fields));
         after = line;
       }
       yield out;
@@ -352,7 +384,7 @@ export async function bulkStage(
   }
   return {
     header,
-    read: read + malformed.length,
+    read: read + reread.length,
     loaded,
     valuesTrimmed: trimmed,
     blankLines,

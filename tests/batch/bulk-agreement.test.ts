@@ -58,8 +58,10 @@ test('every batch job agrees on a generated faulty data set of 100k orders', asy
     for (const q of bulk.quarantine) reasons.add(String(q[4]));
   }
   expect(rowsRead).toBeGreaterThanOrEqual(100_000);
-  // The comparison means something only if the bulk path really ran, on faulty files.
-  expect(bulkSources).toBeGreaterThanOrEqual(5);
+  // The comparison means something only if the bulk path really ran, on faulty files: every
+  // fault the generator injects (blank lines, wrong separators, invalid UTF-8) is mapped to its line.
+  const batch = catalog.destinations.filter((x) => x.mode === 'batch');
+  expect(bulkSources).toBe(batch.reduce((n, d) => n + d.sources.length, 0));
   for (const r of ['scientific_notation_id', 'bad_date', 'not_a_number', 'field_count', 'duplicate_key']) {
     expect(reasons).toContain(r);
   }
@@ -90,7 +92,9 @@ test('the edge cases of trimming, dates, numbers, cards and line numbers agree',
     '9\t999999999999999999\t1\t1\t1\t\t\t\t\t\t',
     '10\t1\t1\t1\t1\t2024-01-01\t2024-01-02\tA\tB\tT\t1',
   ];
-  fs.writeFileSync(path.join(dir, 'order.txt'), orderLines.join('\n') + '\n\n');
+  // Line 17: invalid UTF-8 in free text, kept as U+FFFD (the row is good).
+  const invalidUtf8 = [Buffer.from('11\t1\t1\t1\t1\t2024-01-01\t2024-01-02\t'), Buffer.from([0xff, 0xfe]), Buffer.from('x\tB\tT\t1\n')];
+  fs.writeFileSync(path.join(dir, 'order.txt'), Buffer.concat([Buffer.from(orderLines.join('\n') + '\n'), ...invalidUtf8, Buffer.from('\n')]));
   fs.writeFileSync(path.join(dir, 'orders_placed_user.txt'),
     ['user_id\torder_id', '1\t1', '2\t2', ' 3 \t3', '4\t4\t4', '5\t5', '6\t 6', '7\t7', '8\t2', '9\t9'].join('\n'));
   fs.writeFileSync(path.join(dir, 'orders_paid_creditcard.txt'),
@@ -100,9 +104,10 @@ test('the edge cases of trimming, dates, numbers, cards and line numbers agree',
   const { bulk } = await expectAgreement('fact_orders', dir);
   expect(bulk.result.stagingPaths).toEqual({ order: 'bulk', orders_placed_user: 'bulk', orders_paid_creditcard: 'bulk' });
   const order = bulk.result.report.sources.find((s) => s.source === 'order')!;
-  // Counted by hand from the lines above: 13 data rows, 3 blank lines (one of spaces).
-  expect(order.rowsRead).toBe(13);
+  // Counted by hand from the lines above: 14 data rows, 3 blank lines (one of spaces).
+  expect(order.rowsRead).toBe(14);
   expect(order.blankLines).toBe(3);
+  expect(order.invalidUtf8).toEqual({ values: 1, columns: ['ship_name'] });
   expect(bulk.quarantine.filter((q) => q[0] === 'order').map((q) => [Number(q[2]), q[4]])).toEqual([
     [2, 'bad_date'], [6, 'out_of_range'], [7, 'out_of_range'], [9, 'bad_date'], [10, 'field_count'],
     [11, 'scientific_notation_id'], [12, 'missing_key'], [13, 'field_count'], [14, 'duplicate_key'],
