@@ -265,7 +265,8 @@ export async function openSource(
   const width = header.found.length;
 
   async function* batches(): AsyncGenerator<ExtractedRow[]> {
-    for (let input = pending; input.length > 0; input = await read()) {
+    // The header may have come alone in the first read: then the rows start with the next one.
+    for (let input = pending.length > 0 ? pending : await read(); input.length > 0; input = await read()) {
       const out: ExtractedRow[] = [];
       for (const { chunk, line } of input) {
         if (/\r\n?$/.test(chunk.raw)) counters.crlfLines++;

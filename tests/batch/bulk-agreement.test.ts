@@ -115,3 +115,16 @@ test('the edge cases of trimming, dates, numbers, cards and line numbers agree',
   // Card numbers never reach the quarantine in clear, whichever path staged them.
   expect(bulk.quarantine.map((q) => q.map(String).join(' ')).join('\n')).not.toMatch(/4564\D?1481/);
 });
+
+test('files the bulk path cannot take (BOM and CRLF; quotes) fall back whole to the exact path and agree', async () => {
+  const dir = tempDir('agree-fallback');
+  const header = 'order_id\ttotal_item\tshipping_fee\ttax\ttotal_cost\torder_date\tdelivery_date\tship_name\tship_address\ttracking_number\tdelivery_status';
+  const rows = ['1\t1\t0\t0\t0\t2024-02-29\t2024-03-01\tA\tB\tT\t1', '2\t0\t0\t0\t0\t2024-02-29\t2024-03-01\tA\tB\tT\t1'];
+  fs.writeFileSync(path.join(dir, 'order.txt'), '\uFEFF' + [header, ...rows].join('\r\n') + '\r\n');
+  fs.writeFileSync(path.join(dir, 'orders_placed_user.txt'), 'user_id\torder_id\n1\t1\n2\t2\n');
+  // Two short lines: csv-parse may hand over the header alone first; the row must still be read.
+  fs.writeFileSync(path.join(dir, 'orders_paid_creditcard.txt'), 'credit_card_number,order_id\n"4564148144006084",1\n');
+  const { bulk } = await expectAgreement('fact_orders', dir);
+  expect(bulk.result.stagingPaths).toEqual({ order: 'exact', orders_placed_user: 'bulk', orders_paid_creditcard: 'exact' });
+  expect(bulk.quarantine.map((q) => [q[0], Number(q[2]), q[4]])).toEqual([['order', 3, 'out_of_range']]);
+});
