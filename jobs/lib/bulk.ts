@@ -218,9 +218,9 @@ const INVALID_ENCODING = 'INVALID ENCODING';
 const PAGE = 10_000;
 
 /**
- * Reads `file` into DuckDB and stages its good rows; null (with why) when the file must take
- * the exact path whole. A header that does not match the catalog also returns null: the exact
- * path reports it, with the same words.
+ * Reads `file` into DuckDB and stages its good rows; `{ fallback: why }` (nothing staged) when
+ * the file must take the exact path whole. A header that does not match the catalog falls back
+ * too: the exact path reports it, with the same words.
  */
 export async function bulkStage(
   c: DuckDBConnection,

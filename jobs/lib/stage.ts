@@ -90,7 +90,8 @@ export async function stageSourceWithPath(ctx: StageContext, source: SourceTable
       try {
         bulk = await bulkStage(c, source, file, ctx.maxRecordBytes);
       } catch (e) {
-        // Before any row is staged (the pre-scan): the exact path reads it and reports.
+        // Nothing is in the quarantine yet and the staging table is dropped below: the exact
+        // path starts the file over (and reports what is wrong with it, if anything).
         bulk = { fallback: `pre-scan failed: ${(e as Error).message}` };
       }
       if (!('fallback' in bulk)) return { quality: await finishBulk(ctx, source, file, bulk), path: 'bulk' };
