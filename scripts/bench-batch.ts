@@ -4,11 +4,13 @@
  * same files measures
  *   1. our batch jobs (stream parse + ajv validation + staging + SQL transform + atomic load),
  *   2. the same work done natively by DuckDB (read_csv + the same transform SQL) - the ceiling,
- * each job in its own process so that its peak RSS is its own, and prints rows/s, peak RSS and
- * the ratio. Figures only; nothing here asserts a time.
+ * each job in its own process so that its peak RSS is its own, and prints rows/s, peak RSS,
+ * the ratio, the load average and which staging path (bulk or exact) each source took.
+ * Figures only; nothing here asserts a time.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { catalog } from '../jobs/catalog';
 import type { BatchDestination } from '../jobs/lib/catalog-types';
@@ -25,7 +27,8 @@ const HELP = `Usage: npm run bench:batch -- [--orders N] [--dir DIR]
 
 Generates N orders (default 1000000) into DIR (default .state/bench/data-N; reused when present),
 then runs every batch job and the native DuckDB equivalent on the same files, one process per
-job, and prints rows/s and peak RSS of each with their ratio.`;
+job, and prints rows/s and peak RSS of each with their ratio, the load average before and after,
+and the staging path each source took. BATCH_PATH=exact measures the exact path instead.`;
 
 interface Measure {
   readonly table: string;
@@ -33,6 +36,8 @@ interface Measure {
   readonly rowsOut: number;
   readonly seconds: number;
   readonly peakRssMb: number;
+  /** Staging path per source (our jobs only). */
+  readonly paths?: Readonly<Record<string, string>>;
 }
 
 const batchTables = () => catalog.destinations.filter((d): d is BatchDestination => d.mode === 'batch');
@@ -40,9 +45,11 @@ const batchTables = () => catalog.destinations.filter((d): d is BatchDestination
 /** Our job, as `npm start` runs it. */
 async function measureOurs(table: string, dataDir: string, stateDir: string): Promise<Measure> {
   const t0 = process.hrtime.bigint();
-  const r = await runBatchJob(catalog, table, loadConfig({}, { sourceDir: dataDir, stateDir }));
+  // Only the settings that shape the measurement come from the environment (not DUCKDB_PATH...).
+  const env = { BATCH_PATH: process.env.BATCH_PATH, DUCKDB_MEMORY_LIMIT: process.env.DUCKDB_MEMORY_LIMIT };
+  const r = await runBatchJob(catalog, table, loadConfig(env, { sourceDir: dataDir, stateDir }));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { table, rowsIn: r.run.rowsIn, rowsOut: r.run.rowsOut, seconds, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+  return { table, rowsIn: r.run.rowsIn, rowsOut: r.run.rowsOut, seconds, peakRssMb: process.resourceUsage().maxRSS / 1024, paths: r.stagingPaths };
 }
 
 /** The ceiling: DuckDB reads the files itself and runs the same transform into a file. */
@@ -111,6 +118,8 @@ async function bench(orders: number, dir: string | undefined): Promise<void> {
   const stateDir = path.join(config.stateDir, 'bench', 'state');
   fs.rmSync(stateDir, { recursive: true, force: true });
 
+  const load = () => os.loadavg().map((n) => fmt(n, 2)).join(' ');
+  const loadBefore = load();
   const rows: { ours: Measure; native: Measure }[] = [];
   for (const d of batchTables()) {
     process.stderr.write(`${d.table}: ours ... `);
@@ -123,7 +132,8 @@ async function bench(orders: number, dir: string | undefined): Promise<void> {
   }
 
   const out: string[] = [];
-  out.push(`Batch benchmark: ${fmt(orders)} orders, ${fmt(bytes / 1e6, 1)} MB of source files, node ${process.version}, ${require('node:os').cpus().length} cores`);
+  out.push(`Batch benchmark: ${fmt(orders)} orders, ${fmt(bytes / 1e6, 1)} MB of source files, node ${process.version}, ${os.cpus().length} cores, BATCH_PATH=${config.batchPath}`);
+  out.push(`load average (1, 5, 15 min): ${loadBefore} before, ${load()} after (figures on a loaded machine are not comparable)`);
   out.push('');
   out.push(`${'table'.padEnd(20)}${'rows in'.padStart(11)}${'ours s'.padStart(9)}${'ours rows/s'.padStart(13)}${'ours RSS MB'.padStart(13)}${'duckdb s'.padStart(10)}${'duckdb rows/s'.padStart(15)}${'duckdb RSS MB'.padStart(15)}${'ratio'.padStart(8)}`);
   let tin = 0, to = 0, tn = 0, rssO = 0, rssN = 0;
@@ -135,6 +145,11 @@ async function bench(orders: number, dir: string | undefined): Promise<void> {
   out.push(`${'all jobs'.padEnd(20)}${fmt(tin).padStart(11)}${fmt(to, 2).padStart(9)}${fmt(tin / to).padStart(13)}${fmt(rssO).padStart(13)}${fmt(tn, 2).padStart(10)}${fmt(tin / tn).padStart(15)}${fmt(rssN).padStart(15)}${fmt(tn / to, 2).padStart(8)}`);
   out.push('');
   out.push('ratio = duckdb seconds / our seconds (1.00 = at the ceiling). RSS = peak resident memory of the job process.');
+  out.push('');
+  out.push('staging path per source (bulk = DuckDB read + SQL checks, exact = csv-parse + ajv for the whole file):');
+  for (const { ours } of rows) {
+    out.push(`  ${ours.table.padEnd(20)}${Object.entries(ours.paths ?? {}).map(([s, p]) => `${s}=${p}`).join(' ')}`);
+  }
   process.stdout.write(out.join('\n') + '\n');
 }
 

@@ -19,6 +19,20 @@ export interface EtlConfig {
    * with a short excerpt, and never held in memory whole.
    */
   readonly maxRecordBytes: number;
+  /**
+   * How batch jobs stage a source file: `bulk` (DuckDB reads and checks it with SQL compiled
+   * from the catalog; flagged rows, and files it cannot take, go through the exact path) or
+   * `exact` (csv-parse + ajv for every row).
+   */
+  readonly batchPath: BatchPath;
+}
+
+export type BatchPath = 'bulk' | 'exact';
+
+function parseBatchPath(value: string | undefined): BatchPath {
+  const v = (value ?? '').trim().toLowerCase() || 'bulk';
+  if (v === 'bulk' || v === 'exact') return v;
+  throw new Error(`BATCH_PATH must be 'bulk' or 'exact', got '${value}'`);
 }
 
 function parseWarehouse(value: string | undefined): WarehouseKind {
@@ -63,5 +77,6 @@ export function loadConfig(
       overrides.duckdbLockRetries ?? parseCount('DUCKDB_LOCK_RETRIES', env.DUCKDB_LOCK_RETRIES, 10),
     duckdbMemoryLimit: overrides.duckdbMemoryLimit ?? parseMemory(env.DUCKDB_MEMORY_LIMIT, '512MB'),
     maxRecordBytes: overrides.maxRecordBytes ?? parseRecordLimit(env.MAX_RECORD_BYTES),
+    batchPath: overrides.batchPath ?? parseBatchPath(env.BATCH_PATH),
   };
 }

@@ -59,7 +59,7 @@ export interface SourceReader {
   rows(): AsyncGenerator<ExtractedRow>;
 }
 
-interface CsvChunk {
+export interface CsvChunk {
   record: string[];
   raw: string;
 }
@@ -265,7 +265,8 @@ export async function openSource(
   const width = header.found.length;
 
   async function* batches(): AsyncGenerator<ExtractedRow[]> {
-    for (let input = pending; input.length > 0; input = await read()) {
+    // The header may have come alone in the first read: then the rows start with the next one.
+    for (let input = pending.length > 0 ? pending : await read(); input.length > 0; input = await read()) {
       const out: ExtractedRow[] = [];
       for (const { chunk, line } of input) {
         if (/\r\n?$/.test(chunk.raw)) counters.crlfLines++;
@@ -336,7 +337,7 @@ function hasBom(file: string): boolean {
   }
 }
 
-function checkHeader(source: SourceTable, file: string, chunk: CsvChunk, line: number): Omit<HeaderInfo, 'bom'> {
+export function checkHeader(source: SourceTable, file: string, chunk: CsvChunk, line: number): Omit<HeaderInfo, 'bom'> {
   const found = chunk.record.map((h) => h.trim());
   const padded = chunk.record.filter((h) => h.trim() !== h).map((h) => h.trim());
   const expected = source.columns.map((c) => c.name);

@@ -37,7 +37,11 @@ export interface RowError {
   readonly reason: string;
 }
 
-const PATTERNS: Partial<Record<SourceType, string>> = {
+/**
+ * Value patterns by type: compiled by ajv here and, the same strings, by DuckDB in bulk.ts (both
+ * ECMAScript and RE2 read them alike: ASCII classes, anchors, bounded repeats).
+ */
+export const RULE_PATTERNS: Partial<Record<SourceType, string>> = {
   id: '^[0-9]+$',
   // People write cards in groups: one space or hyphen between digits is allowed (and removed).
   card: '^[0-9](?:[ -]?[0-9]){11,18}$',
@@ -48,7 +52,7 @@ const PATTERNS: Partial<Record<SourceType, string>> = {
 
 function columnSchema(c: SourceColumn, isKey: boolean): Record<string, unknown> {
   const s: Record<string, unknown> = { type: isKey ? 'string' : ['string', 'null'] };
-  const pattern = PATTERNS[c.type];
+  const pattern = RULE_PATTERNS[c.type];
   if (pattern) s.pattern = pattern;
   if (c.type === 'bool01') s.enum = isKey ? ['0', '1'] : ['0', '1', null];
   if (c.type === 'date') s.format = 'date';
@@ -167,7 +171,7 @@ function checkRules(source: SourceTable, row: RawRecord): RowError[] {
   for (const c of source.columns) {
     const min = c.rules?.min;
     const v = row[c.name];
-    const pattern = PATTERNS[c.type];
+    const pattern = RULE_PATTERNS[c.type];
     if (min === undefined || v === null || v === undefined || !pattern || !new RegExp(pattern).test(v)) continue;
     // Integers compare exactly as BigInt (18 digits are past a double's precision).
     const below = c.type === 'int' && Number.isInteger(min) ? BigInt(v) < BigInt(min) : Number(v) < min;

@@ -4,11 +4,15 @@
  * `quarantine` table with file, line, column and reason. Key duplicates are moved to the
  * quarantine afterwards, in SQL, so memory stays flat however large the file.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import type { BatchDestination, DerivedProductRule, SourceTable } from './catalog-types';
 import { stagedColumns } from './catalog-check';
 import { duckdbCreateStagingTable, QUARANTINE_COLUMNS_DDL, quoteIdent, stagingTableName } from './ddl';
-import { delimiterName, type ExtractedRow, openSource } from './extract';
+import { type BulkResult, bulkStage } from './bulk';
+import { delimiterName, type ExtractedRow, type HeaderInfo, openSource } from './extract';
+import { logger } from './log';
 import { createProgress } from './progress';
 import type { OrphanCheck, SourceQuality } from './quality';
 import { redactRaw } from './pii';
@@ -25,6 +29,8 @@ export interface StageContext {
   readonly sourceDir: string;
   readonly maxRecordBytes: number;
   readonly catalogSources: ReadonlyMap<string, SourceTable>;
+  /** `bulk`: DuckDB reads and checks files, the exact path takes flagged rows (default exact). */
+  readonly batchPath?: 'bulk' | 'exact';
 }
 
 export async function createQuarantineTable(c: DuckDBConnection): Promise<void> {
@@ -50,24 +56,124 @@ class Tally {
   }
 }
 
+/** Which path staged a source, and why the bulk path did not when it did not. */
+export interface StagedSource {
+  readonly quality: SourceQuality;
+  readonly path: 'bulk' | 'exact';
+  readonly fallback?: string;
+}
+
 export async function stageSource(ctx: StageContext, source: SourceTable): Promise<SourceQuality> {
+  return (await stageSourceWithPath(ctx, source)).quality;
+}
+
+/**
+ * Stages a source by the configured path: bulk (bulk.ts) when the file allows it, the exact
+ * streaming path for the whole file otherwise (logged), and in every case the exact path's
+ * validation for every row the bulk path flags.
+ */
+export async function stageSourceWithPath(ctx: StageContext, source: SourceTable): Promise<StagedSource> {
+  const c = ctx.connection;
+  const file = path.join(ctx.sourceDir, source.file);
+  let fallback: string | undefined;
+  if ((ctx.batchPath ?? 'exact') === 'bulk') {
+    let plain = false;
+    try {
+      const st = fs.statSync(file);
+      plain = st.isFile() && st.size > 0;
+    } catch {
+      /* the exact path says what is wrong with it */
+    }
+    if (plain) {
+      await c.run(duckdbCreateStagingTable(source));
+      let bulk: Awaited<ReturnType<typeof bulkStage>>;
+      try {
+        bulk = await bulkStage(c, source, file, ctx.maxRecordBytes);
+      } catch (e) {
+        // Nothing is in the quarantine yet and the staging table is dropped below: the exact
+        // path starts the file over (and reports what is wrong with it, if anything).
+        bulk = { fallback: `pre-scan failed: ${(e as Error).message}` };
+      }
+      if (!('fallback' in bulk)) return { quality: await finishBulk(ctx, source, file, bulk), path: 'bulk' };
+      fallback = bulk.fallback;
+      logger.info('bulk path not taken for this file: exact path for all of it', { source: source.name, file, why: fallback });
+      await c.run(`DROP TABLE ${stagingTableName(source)}`);
+    } else {
+      fallback = 'not a readable, non-empty file';
+    }
+  }
+  return { quality: await stageExact(ctx, source), path: 'exact', fallback };
+}
+
+/** Stages the bulk path's flagged rows through the exact path and sums up the source. */
+async function finishBulk(ctx: StageContext, source: SourceTable, file: string, bulk: BulkResult): Promise<SourceQuality> {
+  const c = ctx.connection;
+  const tally = new Tally();
+  tally.rowsLoaded = bulk.loaded;
+  tally.valuesTrimmed = bulk.valuesTrimmed;
+  for (const [name, n] of bulk.nulls) if (n) tally.nulls.set(name, n);
+  const header = bulk.header;
+  const rows = await c.createAppender(stagingTableName(source));
+  const quarantine = await c.createAppender(QUARANTINE_TABLE);
+  // The flagged rows are counted as the exact path stages them.
+  tally.rowsRead = bulk.loaded;
+  const stageRow = rowStager(ctx, source, file, header.found, rows, quarantine, tally);
+  try {
+    for await (const page of bulk.flagged()) for (const row of page) stageRow(row);
+  } finally {
+    rows.closeSync();
+    quarantine.closeSync();
+    await bulk.close();
+  }
+  if (tally.rowsRead !== bulk.read) throw new Error(`bulk staging of ${source.file}: ${bulk.read} rows read, ${tally.rowsRead} accounted for`);
+  return summarize(ctx, source, file, header, { blankLines: bulk.blankLines, crlfLines: 0 }, tally);
+}
+
+async function stageExact(ctx: StageContext, source: SourceTable): Promise<SourceQuality> {
   const c = ctx.connection;
   const reader = await openSource(source, ctx.sourceDir, { maxRecordBytes: ctx.maxRecordBytes });
   await c.run(duckdbCreateStagingTable(source));
   const rows = await c.createAppender(stagingTableName(source));
   const quarantine = await c.createAppender(QUARANTINE_TABLE);
-  const validator = rowValidator(source);
   const tally = new Tally();
   const progress = createProgress(`${source.file}`, reader.sizeBytes);
+  const stageRow = rowStager(ctx, source, reader.file, reader.header.found, rows, quarantine, tally);
+  try {
+    for await (const batch of reader.batches()) {
+      for (const row of batch) stageRow(row);
+      progress.update(reader.counters.bytesRead, tally.rowsRead);
+    }
+    progress.update(reader.sizeBytes, tally.rowsRead);
+  } finally {
+    progress.stop();
+    rows.closeSync();
+    quarantine.closeSync();
+  }
+  return summarize(ctx, source, reader.file, reader.header, reader.counters, tally);
+}
 
+/**
+ * The exact path for one row: the catalog's ajv schema decides, and a rejected row goes to the
+ * quarantine with its line, first column and every reason.
+ */
+function rowStager(
+  ctx: StageContext,
+  source: SourceTable,
+  file: string,
+  headerFound: readonly string[],
+  rows: DuckDBAppender,
+  quarantine: DuckDBAppender,
+  tally: Tally,
+): (row: ExtractedRow) => void {
+  const validator = rowValidator(source);
   const reject = (line: number, err: RowError, raw: string, redacted = false) => {
-    appendQuarantine(quarantine, ctx, source, reader.file, line, err.column, err.code, err.reason,
-      redacted ? raw : redactRaw(source, reader.header.found, raw));
+    appendQuarantine(quarantine, ctx, source, file, line, err.column, err.code, err.reason,
+      redacted ? raw : redactRaw(source, headerFound, raw));
     tally.rowsQuarantined++;
     tally.reason(err.code);
   };
 
-  const stageRow = (row: ExtractedRow) => {
+  return (row: ExtractedRow) => {
     tally.rowsRead++;
     if (row.kind === 'too_long') {
       // Only an excerpt was ever held; its fields cannot be told apart (it is cut).
@@ -81,7 +187,7 @@ export async function stageSource(ctx: StageContext, source: SourceTable): Promi
       reject(row.line, {
         column: null,
         code: 'field_count',
-        reason: `expected ${reader.header.found.length} fields separated by ${delimiterName(source.delimiter)}, found ${row.fieldCount}`,
+        reason: `expected ${headerFound.length} fields separated by ${delimiterName(source.delimiter)}, found ${row.fieldCount}`,
       }, row.raw);
     } else {
       tally.valuesTrimmed += row.trimmed;
@@ -121,20 +227,18 @@ export async function stageSource(ctx: StageContext, source: SourceTable): Promi
       }
     }
   };
+}
 
-  try {
-    for await (const batch of reader.batches()) {
-      for (const row of batch) stageRow(row);
-      progress.update(reader.counters.bytesRead, tally.rowsRead);
-    }
-    progress.update(reader.sizeBytes, tally.rowsRead);
-  } finally {
-    progress.stop();
-    rows.closeSync();
-    quarantine.closeSync();
-  }
-
-  const duplicates = await quarantineDuplicateKeys(ctx, source, reader.file);
+/** Moves key duplicates to the quarantine and freezes the tallies into the source's report. */
+async function summarize(
+  ctx: StageContext,
+  source: SourceTable,
+  file: string,
+  header: HeaderInfo,
+  counters: { readonly blankLines: number; readonly crlfLines: number },
+  tally: Tally,
+): Promise<SourceQuality> {
+  const duplicates = await quarantineDuplicateKeys(ctx, source, file);
   tally.rowsLoaded -= duplicates.count;
   tally.rowsQuarantined += duplicates.count;
   if (duplicates.count) tally.reason('duplicate_key', duplicates.count);
@@ -143,14 +247,14 @@ export async function stageSource(ctx: StageContext, source: SourceTable): Promi
     source: source.name,
     file: source.file,
     delimiter: delimiterName(source.delimiter),
-    bom: reader.header.bom,
-    crlfLines: reader.counters.crlfLines,
-    header: { columns: reader.header.found, paddedNames: reader.header.padded },
-    shape: { rows: tally.rowsRead, columns: reader.header.found.length },
+    bom: header.bom,
+    crlfLines: counters.crlfLines,
+    header: { columns: header.found, paddedNames: header.padded },
+    shape: { rows: tally.rowsRead, columns: header.found.length },
     rowsRead: tally.rowsRead,
     rowsLoaded: tally.rowsLoaded,
     rowsQuarantined: tally.rowsQuarantined,
-    blankLines: reader.counters.blankLines,
+    blankLines: counters.blankLines,
     quarantinedByReason: Object.fromEntries(tally.byReason),
     typeMismatches: Object.fromEntries(tally.typeMismatches),
     nullsPerColumn: Object.fromEntries(source.columns.map((col) => [col.name, tally.nulls.get(col.name) ?? 0])),

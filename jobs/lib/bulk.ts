@@ -1,0 +1,397 @@
+/**
+ * The bulk path of staging: DuckDB reads a source file itself and checks every row with SQL
+ * predicates compiled from the same catalog entries (and the same patterns) as the ajv schemas.
+ * Rows that pass are staged in one INSERT; rows that a predicate flags are handed back, with
+ * their exact line and fields, to the exact path (csv-parse semantics + ajv), which alone
+ * decides a quarantine reason. The predicates may flag a good row (it is then loaded by the
+ * exact path), never pass a bad one.
+ *
+ * Line numbers must be exact, so a pre-scan (native Buffer searches, no per-byte JavaScript)
+ * sends any file with something the exact path treats specially back to the exact path whole:
+ * a BOM, CR, NUL, U+FFFD, a line over MAX_RECORD_BYTES, a quote in a
+ * comma-separated file, a blank first line. Blank lines (which DuckDB skips), lines with a
+ * wrong field count and lines of invalid UTF-8 (which it rejects, with their line numbers) are
+ * mapped back exactly: each rejected line is re-read from the file and must indeed have a wrong
+ * field count or be exactly a line the pre-scan found invalid, and rows + rejected + blank lines
+ * must add up to the file's lines, or the file takes the exact path. Anything else the reader
+ * rejects does the same.
+ */
+import fs from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { SourceColumn, SourceTable } from './catalog-types';
+import { stagedColumns } from './catalog-check';
+import { quoteIdent, stagingTableName } from './ddl';
+import { checkHeader, type ExtractedRow, type HeaderInfo } from './extract';
+import { RULE_PATTERNS, type RawRecord } from './schema';
+import { sqlString } from './warehouse/duckdb-connect';
+
+const CHUNK = 1 << 20;
+const FFFD = Buffer.from('\uFFFD', 'utf8');
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+export type Prescan =
+  | {
+      readonly ok: true;
+      readonly headerLine: string;
+      readonly lines: number;
+      readonly blanks: readonly number[];
+      /** Lines with invalid UTF-8 (DuckDB must reject exactly these). */
+      readonly invalid: readonly number[];
+    }
+  | { readonly ok: false; readonly why: string };
+
+/** Past this many blank or rejected lines a file is not plain: the exact path takes it. */
+const MAX_SKIPPED = 100_000;
+
+/**
+ * Reads the file once in whole-line chunks and says whether DuckDB's row n is the file's line
+ * n + 1 and its fields are exactly what csv-parse would give; if not, why (for the log).
+ */
+export function prescan(file: string, source: SourceTable, maxRecordBytes: number): Prescan {
+  const fd = fs.openSync(file, 'r');
+  try {
+    let carry = Buffer.alloc(0);
+    let headerLine: string | null = null;
+    let first = true;
+    let lineNo = 0;
+    const blanks: number[] = [];
+    const invalid: number[] = [];
+    for (;;) {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      const n = fs.readSync(fd, buf, 0, CHUNK, null);
+      const eof = n === 0;
+      const data = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+      if (first) {
+        if (data.subarray(0, 3).equals(BOM)) return { ok: false, why: 'byte-order mark' };
+        first = false;
+      }
+      // Whole lines only, so that multi-byte characters and patterns are never cut.
+      if (eof && data.length === 0) break;
+      const cut = eof ? data.length : data.lastIndexOf(10) + 1;
+      if (cut === 0) {
+        if (data.length > maxRecordBytes) return { ok: false, why: 'a line longer than MAX_RECORD_BYTES' };
+        carry = Buffer.from(data);
+        continue;
+      }
+      const lines = data.subarray(0, cut);
+      carry = Buffer.from(data.subarray(cut));
+      if (lines.indexOf(13) !== -1) return { ok: false, why: 'CR line ends' };
+      if (lines.indexOf(0) !== -1) return { ok: false, why: 'a NUL byte' };
+      if (source.delimiter === ',' && lines.indexOf(0x22) !== -1) return { ok: false, why: 'quotes' };
+      if (lines.indexOf(FFFD) !== -1) return { ok: false, why: 'U+FFFD characters' };
+      // Line by line only in a chunk that has some: the exact path decodes them as U+FFFD.
+      const valid = isUtf8(lines);
+      let start = 0;
+      for (let nl = lines.indexOf(10); ; nl = lines.indexOf(10, start)) {
+        const end = nl === -1 ? lines.length : nl;
+        if (nl === -1 && start === lines.length) break;
+        const len = end - start;
+        lineNo++;
+        if (len === 0) {
+          if (lineNo === 1) return { ok: false, why: 'a blank first line' };
+          if (blanks.push(lineNo) > MAX_SKIPPED) return { ok: false, why: 'too many blank lines' };
+        }
+        if (len > maxRecordBytes) return { ok: false, why: 'a line longer than MAX_RECORD_BYTES' };
+        if (!valid && !isUtf8(lines.subarray(start, end))) {
+          if (lineNo === 1) return { ok: false, why: 'invalid UTF-8 in the header' };
+          if (invalid.push(lineNo) > MAX_SKIPPED) return { ok: false, why: 'too many lines of invalid UTF-8' };
+        }
+        if (headerLine === null) headerLine = lines.toString('utf8', start, end);
+        if (nl === -1) break;
+        start = nl + 1;
+      }
+      if (eof) break;
+    }
+    return headerLine === null ? { ok: false, why: 'no header' } : { ok: true, headerLine, lines: lineNo, blanks, invalid };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The text of the given lines (1-based) of a file, read in whole-line chunks. */
+export function readLines(file: string, wanted: ReadonlySet<number>): Map<number, string> {
+  const out = new Map<number, string>();
+  const fd = fs.openSync(file, 'r');
+  try {
+    let carry = Buffer.alloc(0);
+    let lineNo = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      const n = fs.readSync(fd, buf, 0, CHUNK, null);
+      const data = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+      const cut = n === 0 ? data.length : data.lastIndexOf(10) + 1;
+      carry = Buffer.from(data.subarray(cut));
+      for (let start = 0; start < cut; ) {
+        const nl = data.indexOf(10, start);
+        const end = nl === -1 || nl >= cut ? cut : nl;
+        lineNo++;
+        if (wanted.has(lineNo)) out.set(lineNo, data.toString('utf8', start, end));
+        start = end + 1;
+      }
+      if (n === 0 || out.size === wanted.size) return out;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Whitespace String.prototype.trim removes besides the space (which SQL trims itself). */
+const OTHER_WS = '\\t\\n\\x0B\\f\\r\\x{00A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}';
+const EDGE_WS = `^[${OTHER_WS}]|[${OTHER_WS}]$`;
+
+/** The trimmed value of a raw field as the exact path has it: NULL when empty. */
+const trimmedSql = (raw: string) => `nullif(trim(${raw}, ' '), '')`;
+
+/** SQL that is true when a (trimmed, non-null) value passes its column's type and rules. */
+function valueOkSql(c: SourceColumn, t: string): string {
+  const checks: string[] = [];
+  const pattern = RULE_PATTERNS[c.type];
+  if (pattern) checks.push(`regexp_matches(${t}, ${sqlString(pattern)})`);
+  switch (c.type) {
+    case 'bool01':
+      checks.push(`${t} IN ('0', '1')`);
+      break;
+    case 'date':
+      // ajv-formats 'date': YYYY-MM-DD and a real calendar day; DuckDB must give it back unchanged.
+      checks.push(`regexp_matches(${t}, '^[0-9]{4}-[0-9]{2}-[0-9]{2}$')`,
+        `CAST(try_cast(${t} AS DATE) AS VARCHAR) IS NOT DISTINCT FROM ${t}`);
+      break;
+    case 'string':
+      // Other whitespace at an edge: JavaScript's trim would remove it, SQL's does not.
+      checks.push(`NOT regexp_matches(${t}, ${sqlString(EDGE_WS)})`);
+      break;
+    default:
+      break;
+  }
+  const min = c.rules?.min;
+  if (min !== undefined) {
+    // As checkRules compares: integers exactly, anything else as a double.
+    checks.push(c.type === 'int' && Number.isInteger(min)
+      ? `try_cast(${t} AS HUGEINT) >= ${BigInt(min)}`
+      : `try_cast(${t} AS DOUBLE) >= ${min}`);
+  }
+  // No check can raise (try_cast, regexps): a plain AND, where NULL (a failed cast) fails the row.
+  return checks.length === 0 ? 'true' : checks.join(' AND ');
+}
+
+/** The staged value of a valid trimmed value, as `stagedValues` computes it. */
+function stagedSql(c: SourceColumn, t: string): string | null {
+  const digits = `replace(replace(${t}, ' ', ''), '-', '')`;
+  switch (c.pii) {
+    case 'mask_last4':
+      return c.type === 'card' ? `repeat('*', length(${digits}) - 4) || right(${digits}, 4)` : null;
+    case 'hash':
+      return `sha256(${c.type === 'card' ? digits : t})`;
+    case undefined:
+      return c.type === 'bool01' ? `(${t} = '1')` : t;
+    default:
+      return null;
+  }
+}
+
+/** Whether every column's rule and policy compiles to SQL (else the source takes the exact path). */
+export function bulkCapable(source: SourceTable): boolean {
+  return source.columns.length > 1 && stagedColumns(source).every((c) => stagedSql(c, 'x') !== null);
+}
+
+export interface BulkResult {
+  readonly header: HeaderInfo;
+  /** Rows staged by SQL. */
+  readonly loaded: number;
+  /** All data rows of the file. */
+  readonly read: number;
+  readonly valuesTrimmed: number;
+  readonly nulls: ReadonlyMap<string, number>;
+  readonly blankLines: number;
+  /** The flagged rows and lines of a wrong field count, in file order, in pages, for the exact path. */
+  flagged(): AsyncGenerator<ExtractedRow[]>;
+  /** Drops the scratch tables. */
+  close(): Promise<void>;
+}
+
+const RAW = '_bulk_raw';
+const FLAGGED = '_bulk_flagged';
+const SKIPS = '_bulk_skips';
+const FIELD_COUNT_ERRORS = new Set(['MISSING COLUMNS', 'TOO MANY COLUMNS']);
+const INVALID_ENCODING = 'INVALID ENCODING';
+const PAGE = 10_000;
+
+/**
+ * Reads `file` into DuckDB and stages its good rows; `{ fallback: why }` (nothing staged) when
+ * the file must take the exact path whole. A header that does not match the catalog falls back
+ * too: the exact path reports it, with the same words.
+ */
+export async function bulkStage(
+  c: DuckDBConnection,
+  source: SourceTable,
+  file: string,
+  maxRecordBytes: number,
+): Promise<BulkResult | { readonly fallback: string }> {
+  if (!bulkCapable(source)) return { fallback: 'a column rule or PII policy has no SQL form' };
+  const scan = prescan(file, source, maxRecordBytes);
+  if (!scan.ok) return { fallback: scan.why };
+  let header: HeaderInfo;
+  try {
+    header = { ...checkHeader(source, file, { record: scan.headerLine.split(source.delimiter), raw: scan.headerLine }, 1), bom: false };
+  } catch {
+    return { fallback: 'header does not match the catalog' };
+  }
+  const rawCol = (i: number) => `c${i}`;
+  const width = header.found.length;
+  // The trimmed value of a catalog column (the header may order columns differently than the
+  // catalog), computed once per row in the innermost SELECT.
+  const t = (col: SourceColumn) => `t${header.found.indexOf(col.name)}`;
+  const key = new Set(source.key);
+  const ok = source.columns
+    .map((col) => `(CASE WHEN ${t(col)} IS NULL THEN ${!key.has(col.name)} ELSE coalesce(${valueOkSql(col, t(col))}, false) END)`)
+    .join(' AND ');
+  const trimmedCount = header.found.map((_, i) => `(coalesce(length(${rawCol(i)}), 0) <> coalesce(length(trim(${rawCol(i)}, ' ')), 0))::INTEGER`).join(' + ');
+  const columns = header.found.map((_, i) => `${sqlString(rawCol(i))}: 'VARCHAR'`).join(', ');
+
+  let rejected: { line: number; type: string }[];
+  // DuckDB keeps adding to a rejects table of the same name: start each file with none.
+  for (const t0 of [RAW, FLAGGED, SKIPS, '_bulk_rejects', '_bulk_scan']) await c.run(`DROP TABLE IF EXISTS ${t0}`);
+  try {
+    // Insertion order is preserved: rowids follow the file's lines (mapped to them below).
+    await c.run(
+      // Raw fields are kept only for flagged rows (the exact path's input); trimmed for the rest.
+      `CREATE TEMP TABLE ${RAW} AS
+       SELECT ${header.found.map((_, i) => `t${i}`).join(', ')}, _bad, _trim,
+              ${header.found.map((_, i) => `CASE WHEN _bad THEN ${rawCol(i)} END AS ${rawCol(i)}`).join(', ')}
+       FROM (SELECT *, NOT (${ok}) AS _bad, ${trimmedCount} AS _trim
+       FROM (SELECT *, ${header.found.map((_, i) => `${trimmedSql(rawCol(i))} AS t${i}`).join(', ')}
+       FROM read_csv(${sqlString(file)}, columns = {${columns}}, header = false, skip = 1,
+         delim = ${sqlString(source.delimiter)}, quote = '', escape = '', new_line = '\\n',
+         auto_detect = false, strict_mode = true, null_padding = false,
+         store_rejects = true, rejects_table = '_bulk_rejects', rejects_scan = '_bulk_scan')))`,
+    );
+    const rejects = await c.runAndReadAll(`SELECT DISTINCT line::BIGINT, error_type FROM _bulk_rejects ORDER BY 1`);
+    rejected = rejects.getRowsJS().map(([l, type]) => ({ line: Number(l), type: String(type) }));
+  } catch (e) {
+    await c.run(`DROP TABLE IF EXISTS ${RAW}`);
+    return { fallback: `DuckDB's reader failed: ${String((e as Error).message).split('\n')[0]}` };
+  }
+  const fellBack = async (why: string) => {
+    await c.run(`DROP TABLE IF EXISTS ${RAW}`);
+    return { fallback: why };
+  };
+  const other = rejected.find((r) => !FIELD_COUNT_ERRORS.has(r.type) && r.type !== INVALID_ENCODING);
+  if (other) return fellBack(`DuckDB's reader rejected line ${other.line}: ${other.type}`);
+  if (rejected.length > MAX_SKIPPED) return fellBack(`${rejected.length} lines with a wrong field count`);
+  // DuckDB must reject for their encoding exactly the lines Node finds invalid UTF-8 in.
+  const badUtf8 = rejected.filter((r) => r.type === INVALID_ENCODING).map((r) => r.line);
+  const invalidSet = new Set(scan.invalid);
+  if (badUtf8.length !== scan.invalid.length || badUtf8.some((l) => !invalidSet.has(l))) {
+    return fellBack(`invalid UTF-8 on ${scan.invalid.length} line(s), DuckDB rejected ${badUtf8.length} for their encoding`);
+  }
+  const rowCount = Number((await c.runAndReadAll(`SELECT count(*)::BIGINT FROM ${RAW}`)).getRowsJS()[0][0]);
+  if (rowCount + rejected.length + scan.blanks.length !== scan.lines - 1) {
+    return fellBack(`lines do not add up: ${rowCount} rows + ${rejected.length} rejected + ${scan.blanks.length} blank != ${scan.lines - 1}`);
+  }
+  /** A row of raw fields as the exact path's extract makes it (trimmed, empty -> null). */
+  const positions = source.columns.map((col) => header.found.indexOf(col.name));
+  const toRecord = (line: number, fields: readonly string[]): ExtractedRow => {
+    const record: RawRecord = {};
+    let trimmedValues = 0;
+    for (let i = 0; i < positions.length; i++) {
+      const v = fields[positions[i]];
+      const tv = v.trim();
+      if (tv.length !== v.length) trimmedValues++;
+      record[source.columns[i].name] = tv === '' ? null : tv;
+    }
+    return { kind: 'record', line, record, raw: fields.join(source.delimiter), trimmed: trimmedValues };
+  };
+
+  // Each rejected line, re-read: one of a field-count error must have a wrong field count, or
+  // DuckDB's line is not ours. Lines of invalid UTF-8 are decoded as the exact path does (U+FFFD).
+  const texts = readLines(file, new Set(rejected.map((r) => r.line)));
+  const reread: ExtractedRow[] = [];
+  let blankLines = scan.blanks.length;
+  for (const { line, type } of rejected) {
+    const text = texts.get(line);
+    const fields = text?.split(source.delimiter);
+    if (text === undefined || fields === undefined) return fellBack(`DuckDB rejected line ${line}, which the file does not have`);
+    if (type === INVALID_ENCODING && fields.length === width) {
+      reread.push(toRecord(line, fields));
+      continue;
+    }
+    if (fields.length === width) {
+      return fellBack(`DuckDB rejected line ${line}, which has the right field count`);
+    }
+    // csv-parse sees a whitespace-only line as blank, DuckDB as a missing column.
+    if (fields.length === 1 && text.trim() === '') blankLines++;
+    else reread.push({ kind: 'malformed', line, fieldCount: fields.length, raw: text });
+  }
+
+  // Row r of the table is line r + 2 + (skipped lines before it): the k-th skipped line s_k
+  // (0-based) shifts every row from index s_k - 2 - k on by one more.
+  const skipped = [...scan.blanks, ...rejected.map((r) => r.line)].sort((a, b) => a - b);
+  let lineSql = '_r + 2';
+  let from = `(SELECT rowid AS _r, * FROM ${RAW})`;
+  if (skipped.length > 0) {
+    const thresholds = new Map<number, number>();
+    skipped.forEach((s0, k) => thresholds.set(s0 - 2 - k, k + 1));
+    await c.run(`CREATE TABLE ${SKIPS} (th BIGINT, n BIGINT)`);
+    const a = await c.createAppender(SKIPS);
+    for (const [th, n] of thresholds) {
+      a.appendBigInt(BigInt(th));
+      a.appendBigInt(BigInt(n));
+      a.endRow();
+    }
+    a.closeSync();
+    lineSql = '_r + 2 + coalesce(_s.n, 0)';
+    from = `${from} ASOF LEFT JOIN ${SKIPS} _s ON _r >= _s.th`;
+  }
+
+  const staged = stagedColumns(source);
+  await c.run(
+    `INSERT INTO ${stagingTableName(source)} (_line, ${staged.map((col) => quoteIdent(col.name)).join(', ')})
+     SELECT ${lineSql}, ${staged.map((col) => stagedSql(col, t(col))).join(', ')} FROM ${from} WHERE NOT _bad`,
+  );
+  const nullCounts = source.columns.map((col) => `count(*) FILTER (WHERE NOT _bad AND ${t(col)} IS NULL)::BIGINT`);
+  const stats = await c.runAndReadAll(
+    `SELECT count(*)::BIGINT, (count(*) FILTER (WHERE NOT _bad))::BIGINT,
+            coalesce(sum(_trim) FILTER (WHERE NOT _bad), 0)::BIGINT, ${nullCounts.join(', ')} FROM ${RAW}`,
+  );
+  const [read, loaded, trimmed, ...nulls] = stats.getRowsJS()[0].map(Number);
+  await c.run(
+    `CREATE TEMP TABLE ${FLAGGED} AS SELECT ${lineSql} AS _line, ${header.found.map((_, i) => rawCol(i)).join(', ')}
+     FROM ${from} WHERE _bad ORDER BY _r`,
+  );
+  await c.run(`DROP TABLE ${RAW}`);
+  await c.run(`DROP TABLE IF EXISTS ${SKIPS}`);
+
+  async function* flagged(): AsyncGenerator<ExtractedRow[]> {
+    let m = 0;
+    for (let after = 0; ;) {
+      const r = await c.runAndReadAll(`SELECT * FROM ${FLAGGED} WHERE _line > ${after} ORDER BY _line LIMIT ${PAGE}`);
+      const rows = r.getRowsJS();
+      if (rows.length === 0) {
+        if (m < reread.length) yield reread.slice(m);
+        return;
+      }
+      const out: ExtractedRow[] = [];
+      for (const [lineValue, ...values] of rows) {
+        const fields = values.map((v) => (v === null ? '' : String(v)));
+        const line = Number(lineValue);
+        while (m < reread.length && reread[m].line < line) out.push(reread[m++]);
+        out.push(toRecord(line, fields));
+        after = line;
+      }
+      yield out;
+    }
+  }
+  return {
+    header,
+    read: read + reread.length,
+    loaded,
+    valuesTrimmed: trimmed,
+    blankLines,
+    nulls: new Map(source.columns.map((col, i) => [col.name, nulls[i]])),
+    flagged,
+    close: async () => {
+      await c.run(`DROP TABLE IF EXISTS ${FLAGGED}`);
+    },
+  };
+}
