@@ -31,7 +31,8 @@ PROJECT_DIR = Path(os.environ.get("ETL_PROJECT_DIR") or Path(__file__).resolve()
 HOST_PROJECT_DIR = Path(os.environ.get("ETL_HOST_PROJECT_DIR") or PROJECT_DIR)
 # Settings passed through to the job container as they are (paths are mapped, see below).
 PASS_ENV = [
-    "WAREHOUSE", "LOG_LEVEL", "LOG_FORMAT", "DUCKDB_LOCK_RETRIES", "DUCKDB_MEMORY_LIMIT", "MAX_RECORD_BYTES",
+    "WAREHOUSE", "LOG_LEVEL", "LOG_FORMAT", "DUCKDB_LOCK_RETRIES", "DUCKDB_MEMORY_LIMIT",
+    "MAX_RECORD_BYTES", "BATCH_PATH",
     "DBT_TARGET", "DBT_THREADS", "DBT_DOCS", "DBT_LOCK_RETRIES",
 ]
 PASS_ENV_PREFIXES = ("BQ_", "BIGQUERY_", "GCP_", "GOOGLE_CLOUD_")
