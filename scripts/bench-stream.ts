@@ -21,7 +21,8 @@ import { loadConfig } from '../jobs/lib/config';
 import { ensureBroker, repoRoot } from '../jobs/lib/stream/broker';
 import { createKafka, endOffsets, ensureTopics, loadStreamConfig, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
 import { StreamConsumer, type BatchInfo } from '../jobs/lib/stream/consumer';
-import { newProducer, sendPaced } from '../jobs/lib/stream/producer';
+import { idempotentProducer } from '../jobs/lib/stream/outbox';
+import { sendPaced } from '../jobs/lib/stream/producer';
 import { DuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
 
 const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--help]
@@ -85,7 +86,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const kafka = createKafka(cfg, 'bench-stream');
   const topic = topicFor(cfg, 'carts_has_products');
   await ensureTopics(kafka, cfg, [topic]);
-  const producer = newProducer(kafka);
+  const producer = idempotentProducer(kafka);
   await producer.connect();
   log(`producing ${N} events to ${topic} ...`);
   const p0 = Date.now();
