@@ -102,6 +102,9 @@ export class StreamConsumer {
   private queue: Pending[] = [];
   /** Partitions assigned to this member now ("topic:partition"): the only ones it commits to Kafka. */
   private assigned = new Set<string>();
+  private outboxRetry: NodeJS.Timeout | null = null;
+  /** When this member first joined the group (ms): benchmarks measure throughput from here. */
+  joinedAt: number | null = null;
   private flushing = false;
   private crashed: Error | null = null;
 
@@ -165,6 +168,7 @@ export class StreamConsumer {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joinedAt ??= Date.now();
       this.assigned = new Set(Object.entries(e.payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => tpKey(t, p))));
       const ready = this.onAssigned(e.payload.memberAssignment).catch((err) => {
         logger.error('stream: reading stored offsets failed', { error: (err as Error).message });
@@ -240,7 +244,8 @@ export class StreamConsumer {
       logger.debug('stream: availability step', s);
       this.opts.onCommit?.({ kind: 'availability', ms: s.ms, events: s.events });
     });
-    await flushOutbox(c, this.dataset, this.producer!);
+    const r = await flushOutbox(c, this.dataset, this.producer!);
+    if (r.pending) this.scheduleOutboxRetry();
   }
 
   private build(
@@ -513,13 +518,52 @@ export class StreamConsumer {
     return this.stopping;
   }
 
+  /**
+   * Publishing failed with messages left (e.g. the broker went away): try again in a few
+   * seconds even when no batch arrives, instead of waiting for the next commit.
+   */
+  private scheduleOutboxRetry(): void {
+    const duck = this.duck;
+    if (!duck || this.outboxRetry || this.stopping) return;
+    this.outboxRetry = setTimeout(() => {
+      this.outboxRetry = null;
+      if (this.stopping) return;
+      if (this.flushing) return this.scheduleOutboxRetry(); // the running commit publishes it
+      this.flushing = true;
+      duck
+        .withConnection((c) => flushOutbox(c, this.dataset, this.producer!))
+        .then((r) => {
+          if (r.pending) this.scheduleOutboxRetry();
+        })
+        .catch((e) => {
+          logger.warn('outbox: retry failed', { error: (e as Error).message });
+          this.scheduleOutboxRetry();
+        })
+        .finally(() => {
+          this.flushing = false;
+          if (this.queue.length > 0) {
+            this.flushing = true;
+            void this.flushQueue(duck);
+          }
+        });
+    }, 2000);
+  }
+
   private async doStop(): Promise<void> {
+    if (this.outboxRetry) clearTimeout(this.outboxRetry);
     // The group's offsets for monitoring: where the warehouse is, for the partitions held now.
     await this.commitKafka([...this.positions].map(([k, offset]) => {
       const i = k.lastIndexOf(':');
       return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)), offset };
     }));
     await this.consumer?.disconnect().catch((e) => logger.warn('stream: consumer disconnect', { error: (e as Error).message }));
+    // A last attempt for what a failed publish left queued (bounded: the next start publishes it otherwise).
+    const duck = this.duck;
+    if (duck && this.producer) {
+      for (let i = 0; i < 100 && this.flushing; i++) await new Promise((r) => setTimeout(r, 100));
+      const last = duck.withConnection((c) => flushOutbox(c, this.dataset, this.producer!)).catch(() => undefined);
+      await Promise.race([last, new Promise((r) => setTimeout(r, 10000).unref())]);
+    }
     await this.producer?.disconnect().catch(() => undefined);
     const endedAt = new Date();
     for (const dest of this.opts.tables) {
