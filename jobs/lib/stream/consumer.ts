@@ -467,7 +467,13 @@ export class StreamConsumer {
               marks.commit = Date.now() - t0;
               this.opts.onCommit?.({ kind: 'batch', ms: marks.commit, events: real.reduce((a, b) => a + b.write.upserts.length + b.write.quarantine.length, 0) });
               await this.commitKafka(real.map((b) => ({ topic: b.topic, partition: b.partition, offset: BigInt(b.write.offsets[0].offset) })));
-              await this.afterCommit(c);
+              // The batch is committed: a failure from here on must not fail it (it would be
+              // redelivered, fenced, and never counted). What is left stays pending for later.
+              await this.afterCommit(c).catch((e) => {
+                logger.error('stream: availability/outbox after the commit failed; retried after the next commit', {
+                  error: (e as Error).message,
+                });
+              });
               marks.after = Date.now() - t0;
             }
             return built.map((b) =>
