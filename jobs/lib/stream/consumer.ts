@@ -103,6 +103,8 @@ export class StreamConsumer {
   /** Partitions assigned to this member now ("topic:partition"): the only ones it commits to Kafka. */
   private assigned = new Set<string>();
   private outboxRetry: NodeJS.Timeout | null = null;
+  /** Events per commit now: STREAM_COMMIT_MAX_EVENTS, lowered while commits run long (time bound). */
+  private commitLimit: number;
   /** When this member first joined the group (ms): benchmarks measure throughput from here. */
   joinedAt: number | null = null;
   private flushing = false;
@@ -110,6 +112,7 @@ export class StreamConsumer {
 
   constructor(private readonly opts: StreamConsumerOptions) {
     this.kafka = opts.kafka ?? createKafka(opts.cfg, 'store-etl-consumer');
+    this.commitLimit = opts.cfg.commitMaxEvents;
     for (const dest of opts.tables) {
       const source = sourceOf(dest);
       this.byTopic.set(topicFor(opts.cfg, source.name), { dest, source });
@@ -327,16 +330,16 @@ export class StreamConsumer {
     if (!target) return;
     const { dest } = target;
     const key = tpKey(topic, partition);
-    const cfg = this.opts.cfg;
     // Keep the session alive while this batch waits for its commits (kafkajs sends at most one
     // heartbeat per heartbeatInterval, however often this is called).
     const beat = setInterval(() => {
       heartbeat().catch((e) => logger.debug('stream: heartbeat failed', { error: (e as Error).message }));
     }, 500);
     try {
-      for (let i = 0; i < batch.messages.length; i += cfg.commitMaxEvents) {
+      for (let i = 0; i < batch.messages.length; ) {
         if (!isRunning() || isStale()) return;
-        const part = batch.messages.slice(i, i + cfg.commitMaxEvents);
+        const part = batch.messages.slice(i, i + this.commitLimit);
+        i += part.length;
         const lastOffset = part[part.length - 1].offset;
         const applied = await this.apply(topic, partition, part);
         if (applied === 'gap') return; // seeked back to the stored offset: refetched from there
@@ -411,7 +414,7 @@ export class StreamConsumer {
       while (this.queue.length > 0) {
         let take = 0;
         let events = 0;
-        while (take < this.queue.length && (take === 0 || events + this.queue[take].messages.length <= cfg.commitMaxEvents)) {
+        while (take < this.queue.length && (take === 0 || events + this.queue[take].messages.length <= this.commitLimit)) {
           events += this.queue[take].messages.length;
           take++;
         }
@@ -465,6 +468,7 @@ export class StreamConsumer {
                 },
               );
               marks.commit = Date.now() - t0;
+              this.adaptCommitLimit(marks.commit);
               this.opts.onCommit?.({ kind: 'batch', ms: marks.commit, events: real.reduce((a, b) => a + b.write.upserts.length + b.write.quarantine.length, 0) });
               await this.commitKafka(real.map((b) => ({ topic: b.topic, partition: b.partition, offset: BigInt(b.write.offsets[0].offset) })));
               // The batch is committed: a failure from here on must not fail it (it would be
@@ -500,6 +504,18 @@ export class StreamConsumer {
     } finally {
       this.flushing = false;
     }
+  }
+
+  /**
+   * The time bound of a commit: one that took over a fifth of the session timeout halves the
+   * events of the next ones (down to 100); quick ones let it grow back to STREAM_COMMIT_MAX_EVENTS.
+   */
+  private adaptCommitLimit(ms: number): void {
+    const target = this.opts.cfg.sessionTimeoutMs / 5;
+    const before = this.commitLimit;
+    if (ms > target) this.commitLimit = Math.max(100, Math.floor(this.commitLimit / 2));
+    else if (ms < target / 4) this.commitLimit = Math.min(this.opts.cfg.commitMaxEvents, this.commitLimit * 2);
+    if (this.commitLimit < before) logger.info('stream: long commit, fewer events per commit', { ms, events: this.commitLimit });
   }
 
   /** True when every partition in `ends` ("topic:partition" -> high watermark) is consumed. */
