@@ -223,8 +223,21 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
       void aExit.then(() => resolve());
     });
     const b = spawnOne();
-    b.stderr!.resume();
-    const codes = await Promise.all([aExit, exit(b)]);
+    // The last log lines of each process, shown if they do not finish.
+    const tails = ['', ''];
+    a.stderr!.on('data', (d: Buffer) => (tails[0] = (tails[0] + d.toString()).slice(-3000)));
+    b.stderr!.on('data', (d: Buffer) => (tails[1] = (tails[1] + d.toString()).slice(-3000)));
+    let timer: NodeJS.Timeout | undefined;
+    const codes = await Promise.race([
+      Promise.all([aExit, exit(b)]),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          a.kill('SIGKILL');
+          b.kill('SIGKILL');
+          reject(new Error(`consumers did not finish within 180 s.\nfirst:\n${tails[0]}\nsecond:\n${tails[1]}`));
+        }, 180000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     expect(codes).toEqual([0, 0]);
     // Each process that applied events recorded its run; together they account for every event.
     // (They serialize on the one-writer DuckDB file, so the second may find little left to do.)

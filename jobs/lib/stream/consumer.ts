@@ -527,10 +527,41 @@ export class StreamConsumer {
   /** Waits until caught up with `ends`; throws on a consumer crash or after `timeoutMs`. */
   async waitCaughtUp(ends: ReadonlyMap<string, bigint>, timeoutMs = 600000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    let refreshAt = Date.now() + 1000;
     while (!this.caughtUp(ends)) {
       if (this.crashed) throw this.crashed;
       if (Date.now() > deadline) throw new Error(`stream consumer did not catch up within ${Math.round(timeoutMs / 1000)} s`);
+      if (Date.now() >= refreshAt) {
+        await this.refreshOtherPositions(ends);
+        refreshAt = Date.now() + 1000;
+      }
       await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
+   * Partitions held by another member of the group advance in the warehouse, not here: read
+   * their stored offsets (otherwise two members that each finished their own partitions would
+   * wait for each other for ever). Skipped while this process is writing the file.
+   */
+  private async refreshOtherPositions(ends: ReadonlyMap<string, bigint>): Promise<void> {
+    const behind = [...ends].filter(([k, high]) => !this.assigned.has(k) && (this.positions.get(k) ?? 0n) < high);
+    if (behind.length === 0 || this.flushing) return;
+    this.flushing = true;
+    try {
+      for (const o of await this.opts.warehouse.readOffsets(this.opts.cfg.group, this.topics)) {
+        const k = tpKey(o.topic, o.partition);
+        if (!this.assigned.has(k) && (this.positions.get(k) ?? -1n) < BigInt(o.offset)) this.positions.set(k, BigInt(o.offset));
+      }
+    } catch (e) {
+      logger.debug('stream: reading stored offsets failed', { error: (e as Error).message });
+    } finally {
+      this.flushing = false;
+      const duck = this.duck;
+      if (duck && this.queue.length > 0) {
+        this.flushing = true;
+        void this.flushQueue(duck);
+      }
     }
   }
 
