@@ -421,6 +421,7 @@ export class StreamConsumer {
         const items = this.queue.splice(0, take);
         const t0 = Date.now();
         const marks: Record<string, number> = {};
+        const toKafka: { topic: string; partition: number; offset: bigint }[] = [];
         try {
           const results = await duck.withConnection(async (c) => {
             marks.open = Date.now() - t0;
@@ -470,7 +471,7 @@ export class StreamConsumer {
               marks.commit = Date.now() - t0;
               this.adaptCommitLimit(marks.commit);
               this.opts.onCommit?.({ kind: 'batch', ms: marks.commit, events: real.reduce((a, b) => a + b.write.upserts.length + b.write.quarantine.length, 0) });
-              await this.commitKafka(real.map((b) => ({ topic: b.topic, partition: b.partition, offset: BigInt(b.write.offsets[0].offset) })));
+              toKafka.push(...real.map((b) => ({ topic: b.topic, partition: b.partition, offset: BigInt(b.write.offsets[0].offset) })));
               // The batch is committed: a failure from here on must not fail it (it would be
               // redelivered, fenced, and never counted). What is left stays pending for later.
               await this.afterCommit(c).catch((e) => {
@@ -487,6 +488,8 @@ export class StreamConsumer {
             );
           });
           logger.debug('stream: group commit', { partitions: items.length, events, ms: Date.now() - t0, ...marks });
+          // After the file is closed again: a broker round trip does not hold the warehouse.
+          await this.commitKafka(toKafka);
           items.forEach((it, i) => {
             const r = results[i];
             if (r === 'gap') {
