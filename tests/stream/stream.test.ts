@@ -208,7 +208,8 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const spawnOne = () =>
       spawn(process.execPath, [cli, '--table', 'fact_carts_has_products', '--until-caught-up', '--no-start-broker'], {
         cwd: ROOT,
-        env: { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '40', LOG_LEVEL: 'debug' },
+        // Two writers of one DuckDB file take turns; the one waiting may wait long on a busy machine.
+        env: { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '40', LOG_LEVEL: 'debug', DUCKDB_LOCK_RETRIES: '60' },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
     const exit = (c: ChildProcess) => new Promise<number | null>((r) => c.on('exit', r));
@@ -239,6 +240,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
         }, 400000);
       }),
     ]).finally(() => clearTimeout(timer));
+    if (codes.some((c) => c !== 0)) throw new Error(`exit codes ${codes.join(', ')}.\nfirst:\n${tails[0]}\nsecond:\n${tails[1]}`);
     expect(codes).toEqual([0, 0]);
     // Each process that applied events recorded its run; together they account for every event.
     // (They serialize on the one-writer DuckDB file, so the second may find little left to do.)
