@@ -37,9 +37,16 @@ Stream environment:
   TOPIC_GROUP         consumer group (default: store-etl)
   STREAM_PARTITIONS   partitions of topics created here (default: 3)
   STREAM_SESSION_TIMEOUT_MS  consumer session timeout (default: 10000, min 6000)
-  STREAM_MAX_BATCH_BYTES     largest fetch per partition = micro-batch bound (default: 1048576)
+  STREAM_MAX_BATCH_BYTES     largest fetch per partition (default: 1048576)
+  STREAM_COMMIT_MAX_EVENTS   most events in one warehouse commit (default: 5000)
+  STREAM_AVAILABILITY_STEP_ROWS  most availability rows per transaction (default: 2000)
+  STREAM_BROKER_WAIT_MS      stop waiting for the broker at start after this long (default: 0 = never)
 
 ${ENV_HELP}
+
+A broker that does not answer at start is waited for (a log line per attempt, backoff up to 30 s).
+If the process exits anyway (exit 1), its supervisor restarts it (compose: restart: unless-stopped);
+a restart resumes from the offsets stored in the warehouse.
 
 Exit codes: 0 ok (stopped by a signal or caught up), 1 unexpected error, 3 warehouse error, 64 usage.`;
 

@@ -1,47 +1,106 @@
 #!/usr/bin/env node
 /**
- * Stream benchmark on the local broker, one run:
- *  1. throughput: N cart events (distinct keys) produced, then consumed by StreamConsumer into a
- *     fresh DuckDB file -> sustained events/s; Kafka's own kafka-consumer-perf-test reads the same
- *     topic -> the ceiling; and the ratio.
- *  2. latency: events produced at a fixed rate while the consumer runs; produce-to-queryable =
- *     the commit time of the event's micro-batch minus the event's producer timestamp; p50/p99.
- * Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S]
+ * Stream benchmark on the local broker, one run, the real workload: all three stream topics
+ * (cart items, cart status, vendor listings) and vendor availability on, over a dim_products of
+ * `--products` products with 1-4 options each and stock 0-50.
+ *  1. throughput: N events produced, then consumed by StreamConsumer into a fresh DuckDB file;
+ *     events/s from the group join to the last commit (never over a near-zero interval). Kafka's
+ *     own kafka-consumer-perf-test then reads the same three topics: the ceiling, and the ratio.
+ *  2. latency: events produced at a fixed rate over the three topics while the consumer runs;
+ *     produce-to-queryable = when the event's commit (rows, availability, outbox) finished minus
+ *     the event's producer timestamp; p50/p99.
+ * The machine's load average is printed at the start and the end.
+ * Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P]
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Message } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import { catalog } from '../jobs/catalog';
-import type { StreamDestination } from '../jobs/lib/catalog-types';
-import { findDestination } from '../jobs/lib/catalog-check';
 import { main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { ensureBroker, repoRoot } from '../jobs/lib/stream/broker';
-import { createKafka, endOffsets, ensureTopics, loadStreamConfig, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
-import { StreamConsumer, type BatchInfo } from '../jobs/lib/stream/consumer';
-import { newProducer, sendPaced } from '../jobs/lib/stream/producer';
+import {
+  availabilityTopic,
+  createKafka,
+  deadLetterTopic,
+  endOffsets,
+  ensureTopics,
+  loadStreamConfig,
+  streamDestinations,
+  topicFor,
+  type StreamConfig,
+} from '../jobs/lib/stream/config';
+import { StreamConsumer, type BatchInfo, type CommitInfo } from '../jobs/lib/stream/consumer';
+import { idempotentProducer } from '../jobs/lib/stream/outbox';
+import { sendPaced } from '../jobs/lib/stream/producer';
 import { DuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
 
-const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--help]
+const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P] [--help]
 
-  --events N    events for the throughput run (default: 200000)
-  --rate R      events/s for the latency run (default: 1000)
-  --seconds S   duration of the latency run (default: 20)
+  --events N     events for the throughput run, over the three topics (default: 200000)
+  --rate R       events/s for the latency run (default: 1000)
+  --seconds S    duration of the latency run (default: 20)
+  --products P   products in dim_products (1-4 options each, stock 0-50; default: 5000)
 
 Writes the figures to stdout and to $ETL_STATE_DIR/bench/stream-<time>.json. Uses its own topic
-prefix and a scratch DuckDB file; BOOTSTRAP_SERVER as usual.`;
+prefixes and scratch DuckDB files; BOOTSTRAP_SERVER as usual.`;
 
-const cartEvent = (i: number): Message => ({
-  key: String(1000000 + i),
-  value: JSON.stringify({
-    shopping_cart_id: String(1000000 + i),
-    product_id: String(1200 + (i % 50)),
-    option_id: String(1201 + (i % 4)),
-    quantity: String(1 + (i % 3)),
-  }),
-});
+/** Below this, an events/s figure would be noise (or a division by almost nothing). */
+const MIN_INTERVAL_MS = 1000;
+
+/** The workload: 70% cart items, 25% cart status changes, 5% vendor listings; deterministic. */
+function workload(n: number, products: number, offset = 0): { topic: 'carts_has_products' | 'shoppingcart' | 'product_sold_vendor'; m: Message }[] {
+  const out: { topic: 'carts_has_products' | 'shoppingcart' | 'product_sold_vendor'; m: Message }[] = [];
+  for (let j = 0; j < n; j++) {
+    const i = j + offset;
+    const k = i % 20;
+    const product = 10000 + ((i * 7919) % products);
+    const cart = String(1000000 + Math.floor(i / 4));
+    if (k < 14) {
+      const option = String(product * 10 + (i % optionsOf(product)));
+      out.push({ topic: 'carts_has_products', m: { key: cart, value: JSON.stringify({ shopping_cart_id: cart, product_id: String(product), option_id: option, quantity: String(1 + (i % 3)) }) } });
+    } else if (k < 19) {
+      out.push({ topic: 'shoppingcart', m: { key: cart, value: JSON.stringify({ shopping_cart_id: cart, status: i % 3 === 0 ? '0' : '1' }) } });
+    } else {
+      const vendor = String(5000 + (i % 300));
+      out.push({ topic: 'product_sold_vendor', m: { key: vendor, value: JSON.stringify({ vendor_id: vendor, product_id: String(product) }) } });
+    }
+  }
+  return out;
+}
+const optionsOf = (product: number) => 1 + (product % 4);
+
+async function seedProducts(wh: DuckDbWarehouse, products: number): Promise<number> {
+  await wh.ensureSchema();
+  return wh.withConnection(async (c) => {
+    await c.run(`INSERT INTO store.dim_products (product_id, option_id, stock_quantity)
+      SELECT (10000 + p)::VARCHAR, ((10000 + p) * 10 + o)::VARCHAR, ((p * 31 + o * 17) % 51)
+      FROM range(${products}) t(p), range(4) u(o) WHERE o < 1 + ((10000 + p) % 4)`);
+    return Number((await c.runAndReadAll('SELECT COUNT(*) AS n FROM store.dim_products')).getRowObjectsJS()[0].n);
+  });
+}
+
+async function produceWorkload(
+  producer: Producer,
+  cfg: StreamConfig,
+  events: ReturnType<typeof workload>,
+  rate: number | null,
+): Promise<number> {
+  const t0 = Date.now();
+  const clock = { start: t0, sent: 0 };
+  // Interleaved in slices so the three topics advance together at the paced rate.
+  const slice = rate === null ? 5000 : Math.max(1, Math.floor(rate / 10));
+  for (let i = 0; i < events.length; i += slice) {
+    const part = events.slice(i, i + slice);
+    for (const topic of ['product_sold_vendor', 'shoppingcart', 'carts_has_products'] as const) {
+      const msgs = part.filter((e) => e.topic === topic).map((e) => e.m);
+      if (msgs.length > 0) await sendPaced(producer, topicFor(cfg, topic), msgs, rate, clock);
+    }
+  }
+  return (Date.now() - t0) / 1000;
+}
 
 const pct = (xs: number[], p: number): number => {
   if (xs.length === 0) return NaN;
@@ -49,6 +108,7 @@ const pct = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
 
+/** kafka-consumer-perf-test on one topic: its CSV line as a record. */
 function perfTest(cfg: StreamConfig, topic: string, messages: number): Promise<Record<string, string>> {
   const script = path.join(repoRoot(), 'scripts/kafka/consumer-perf-test.sh');
   const args = [script, '--bootstrap-server', cfg.brokers.join(','), '--topic', topic, '--messages', String(messages),
@@ -64,123 +124,154 @@ function perfTest(cfg: StreamConfig, topic: string, messages: number): Promise<R
   });
 }
 
+const load = () => os.loadavg().map((x) => x.toFixed(1)).join('/');
+const rateOf = (events: number, ms: number): number | null => (ms >= MIN_INTERVAL_MS ? Math.round(events / (ms / 1000)) : null);
+const fmt = (x: number | null, why: string) => (x === null ? `n/a (${why})` : `${x.toLocaleString('en-US')} events/s`);
+
 async function run(argv = process.argv.slice(2)): Promise<number> {
-  const values = parseCommandLine(argv, { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } }, HELP);
+  const values = parseCommandLine(
+    argv,
+    { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, products: { type: 'string' } },
+    HELP,
+  );
   if (values === 'help') return 0;
-  const load0 = os.loadavg();
+  const loadStart = load();
   const N = Number(values.events ?? 200000);
   const rate = Number(values.rate ?? 1000);
   const seconds = Number(values.seconds ?? 20);
+  const products = Number(values.products ?? 5000);
   const etl = loadConfig();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const benchDir = path.join(etl.stateDir, 'bench');
   fs.mkdirSync(benchDir, { recursive: true });
   const base = loadStreamConfig();
   await ensureBroker(base.brokers.join(','));
-  const carts = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;
+  const tables = streamDestinations();
+  const sources = ['carts_has_products', 'shoppingcart', 'product_sold_vendor'];
   const log = (s: string) => process.stderr.write(s + '\n');
 
   // 1. Throughput
   const cfg = loadStreamConfig(process.env, { topicPrefix: `bench${Date.now().toString(36)}`, group: `bench-${stamp}` });
   const kafka = createKafka(cfg, 'bench-stream');
-  const topic = topicFor(cfg, 'carts_has_products');
-  await ensureTopics(kafka, cfg, [topic]);
-  const producer = newProducer(kafka);
+  const topics = sources.map((s) => topicFor(cfg, s));
+  await ensureTopics(kafka, cfg, [...topics, deadLetterTopic(cfg), availabilityTopic(cfg)]);
+  const producer = idempotentProducer(kafka);
   await producer.connect();
-  log(`producing ${N} events to ${topic} ...`);
-  const p0 = Date.now();
-  const msgs = Array.from({ length: N }, (_, i) => cartEvent(i));
-  await sendPaced(producer, topic, msgs, null, { start: p0, sent: 0 });
-  const produceSeconds = (Date.now() - p0) / 1000;
   const dbPath = path.join(benchDir, `stream-${stamp}.duckdb`);
   const warehouse = new DuckDbWarehouse({ path: dbPath, lockRetries: 10, catalog });
+  const options = await seedProducts(warehouse, products);
+  log(`producing ${N} events to ${topics.join(', ')} ...`);
+  const produceSeconds = await produceWorkload(producer, cfg, workload(N, products), null);
   const batches: BatchInfo[] = [];
-  const consumer = new StreamConsumer({ cfg, tables: [carts], warehouse, kafka, onBatch: (b) => batches.push(b) });
-  log('consuming into DuckDB ...');
+  const commits: CommitInfo[] = [];
+  const consumer = new StreamConsumer({
+    cfg, tables, warehouse, kafka, onBatch: (b) => batches.push(b), onCommit: (c) => commits.push(c),
+  });
+  log('consuming into DuckDB (availability on) ...');
   const c0 = Date.now();
   await consumer.start();
-  await consumer.waitCaughtUp(await endOffsets(kafka, [topic]), 1800000);
-  const consumeSeconds = (Date.now() - c0) / 1000;
+  await consumer.waitCaughtUp(await endOffsets(kafka, topics), 1800000);
+  const caughtUpAt = Date.now();
   await consumer.stop();
-  const first = batches[0];
-  const lastB = batches[batches.length - 1];
-  const sustainedEvents = N - first.rows;
-  const sustainedSeconds = (lastB.committedAt - first.committedAt) / 1000;
-  const sustained = sustainedEvents / sustainedSeconds;
-  const rows = await warehouse.withConnection(async (c) =>
-    Number((await c.runAndReadAll('SELECT COUNT(*) AS n FROM store.fact_carts_has_products')).getRowObjectsJS()[0].n),
-  );
-  log('kafka-consumer-perf-test on the same topic ...');
-  const perf = await perfTest(cfg, topic, N);
-  const ceiling = Number(perf['fetch.nMsg.sec']);
+  const joined = consumer.joinedAt ?? c0;
+  const consumed = batches.reduce((a, b) => a + b.rows + b.quarantined, 0);
+  const consumerRate = rateOf(consumed, caughtUpAt - joined);
+  const counts = await warehouse.withConnection(async (c) => {
+    const n = async (t: string) => Number((await c.runAndReadAll(`SELECT COUNT(*) AS n FROM store.${t}`)).getRowObjectsJS()[0].n);
+    return { carts: await n('fact_carts_has_products'), status: await n('fact_shoppingcarts'), vendors: await n('fact_products_sold_vendor'), availability: await n('vendor_product_availability') };
+  });
+  log('kafka-consumer-perf-test on the same three topics ...');
+  const ends = await endOffsets(kafka, topics);
+  const perf: Record<string, Record<string, string>> = {};
+  let perfMsgs = 0;
+  let perfFetchMs = 0;
+  for (const t of topics) {
+    const msgs = [...ends].filter(([k]) => k.startsWith(`${t}:`)).reduce((a, [, v]) => a + Number(v), 0);
+    if (msgs === 0) continue;
+    perf[t] = await perfTest(cfg, t, msgs);
+    perfMsgs += Number(perf[t]['data.consumed.in.nMsg']);
+    perfFetchMs += Number(perf[t]['fetch.time.ms']);
+  }
+  const ceiling = rateOf(perfMsgs, perfFetchMs);
 
-  // 2. Latency at a fixed rate
+  // 2. Latency at a fixed rate (its own topics and file, availability on)
   const lcfg = loadStreamConfig(process.env, { topicPrefix: `benchlat${Date.now().toString(36)}`, group: `benchlat-${stamp}` });
-  const ltopic = topicFor(lcfg, 'carts_has_products');
-  await ensureTopics(kafka, lcfg, [ltopic]);
+  const ltopics = sources.map((s) => topicFor(lcfg, s));
+  await ensureTopics(kafka, lcfg, [...ltopics, deadLetterTopic(lcfg), availabilityTopic(lcfg)]);
   const latencies: number[] = [];
-  const lwarehouse = new DuckDbWarehouse({ path: path.join(benchDir, `stream-latency-${stamp}.duckdb`), lockRetries: 10, catalog });
+  const lpath = path.join(benchDir, `stream-latency-${stamp}.duckdb`);
+  const lwarehouse = new DuckDbWarehouse({ path: lpath, lockRetries: 10, catalog });
+  await seedProducts(lwarehouse, products);
+  const lcommits: CommitInfo[] = [];
   const lconsumer = new StreamConsumer({
     cfg: lcfg,
-    tables: [carts],
+    tables,
     warehouse: lwarehouse,
     kafka,
     onBatch: (b) => {
       for (const t of b.eventTimestamps) latencies.push(b.committedAt - t);
     },
+    onCommit: (c) => lcommits.push(c),
   });
   await lconsumer.start();
-  // Let the consumer join the group before the clock starts.
-  await new Promise((r) => setTimeout(r, 3000));
+  while (lconsumer.joinedAt === null) await new Promise((r) => setTimeout(r, 100)); // the clock starts after the join
   const L = Math.round(rate * seconds);
-  log(`latency run: ${L} events at ${rate} events/s ...`);
-  const l0 = Date.now();
-  await sendPaced(producer, ltopic, Array.from({ length: L }, (_, i) => cartEvent(i)), rate, { start: l0, sent: 0 });
-  const achievedRate = L / ((Date.now() - l0) / 1000);
-  await lconsumer.waitCaughtUp(await endOffsets(kafka, [ltopic]), 600000);
+  log(`latency run: ${L} events at ${rate} events/s over the three topics ...`);
+  const sentSeconds = await produceWorkload(producer, lcfg, workload(L, products, N), rate);
+  await lconsumer.waitCaughtUp(await endOffsets(kafka, ltopics), 600000);
   await lconsumer.stop();
   await producer.disconnect();
+  const loadEnd = load();
 
+  const longest = (cs: CommitInfo[]) => (cs.length ? Math.max(...cs.map((c) => c.ms)) : 0);
   const result = {
     at: new Date().toISOString(),
-    machine: `${os.cpus().length} cores, load average at start ${load0.map((x) => x.toFixed(1)).join('/')}, at end ${os.loadavg().map((x) => x.toFixed(1)).join('/')}`,
+    machine: { cores: os.cpus().length, loadAverageStart: loadStart, loadAverageEnd: loadEnd },
+    dimProducts: { products, options },
     throughput: {
       events: N,
-      rowsInDuckDb: rows,
-      produceEventsPerSec: Math.round(N / produceSeconds),
-      consumerSustainedEventsPerSec: Math.round(sustained),
-      consumerWallSecondsInclJoin: consumeSeconds,
-      consumerBatches: batches.length,
+      consumed,
+      rows: counts,
+      produceEventsPerSec: rateOf(N, produceSeconds * 1000),
+      consumerEventsPerSec: consumerRate,
+      consumerSecondsFromJoin: (caughtUpAt - joined) / 1000,
+      commits: commits.length,
+      longestCommitMs: longest(commits),
       kafkaConsumerPerfTest: perf,
-      ceilingEventsPerSec: Math.round(ceiling),
-      ratio: Number((sustained / ceiling).toFixed(3)),
+      ceilingEventsPerSec: ceiling,
+      ratio: consumerRate !== null && ceiling !== null ? Number((consumerRate / ceiling).toFixed(3)) : null,
     },
     latency: {
       rate,
-      achievedRate: Math.round(achievedRate),
+      achievedRate: rateOf(L, sentSeconds * 1000),
       events: latencies.length,
       p50ms: pct(latencies, 50),
       p99ms: pct(latencies, 99),
-      maxMs: Math.max(...latencies),
+      maxMs: latencies.length ? Math.max(...latencies) : NaN,
+      longestCommitMs: longest(lcommits),
     },
   };
   const out = path.join(benchDir, `stream-${stamp}.json`);
   fs.writeFileSync(out, JSON.stringify(result, null, 2));
   const t = result.throughput;
+  const short = `under ${MIN_INTERVAL_MS} ms: use more --events`;
   process.stdout.write(
     [
-      `stream benchmark (${result.machine}, local KRaft broker, 3 partitions)`,
-      `  events                          ${t.events} (rows in DuckDB: ${t.rowsInDuckDb})`,
-      `  producer (kafkajs, acks=all)    ${t.produceEventsPerSec} events/s`,
-      `  consumer -> DuckDB, sustained   ${t.consumerSustainedEventsPerSec} events/s (${t.consumerBatches} micro-batches, ${t.consumerWallSecondsInclJoin.toFixed(1)} s incl. group join)`,
-      `  kafka-consumer-perf-test        ${t.ceilingEventsPerSec} events/s (fetch.nMsg.sec; nMsg.sec incl. join ${Math.round(Number(perf['nMsg.sec']))})`,
-      `  ratio consumer / ceiling        ${t.ratio}`,
-      `  produce-to-queryable latency at ${rate} events/s (achieved ${result.latency.achievedRate}): ` +
-        `p50 ${result.latency.p50ms} ms, p99 ${result.latency.p99ms} ms, max ${result.latency.maxMs} ms over ${result.latency.events} events`,
+      `stream benchmark (${result.machine.cores} cores, load average ${loadStart} at start, ${loadEnd} at end; local broker, ${cfg.partitions} partitions)`,
+      `  workload                        3 topics (70% cart items, 25% cart status, 5% vendor listings), availability on,`,
+      `                                  dim_products ${products} products / ${options} options`,
+      `  events                          ${t.events} produced, ${t.consumed} consumed (rows: ${counts.carts} cart items, ${counts.status} carts, ${counts.vendors} listings, ${counts.availability} availability)`,
+      `  producer (idempotent, acks=all) ${fmt(t.produceEventsPerSec, short)}`,
+      `  consumer -> DuckDB              ${fmt(t.consumerEventsPerSec, short)} (${t.commits} commits, longest ${t.longestCommitMs} ms, ${t.consumerSecondsFromJoin.toFixed(1)} s from group join)`,
+      `  kafka-consumer-perf-test        ${fmt(t.ceilingEventsPerSec, short)} (fetch.nMsg.sec over the three topics)`,
+      `  ratio consumer / ceiling        ${t.ratio ?? 'n/a'}`,
+      `  produce-to-queryable at ${rate} events/s (achieved ${fmt(result.latency.achievedRate, short)}): ` +
+        `p50 ${result.latency.p50ms} ms, p99 ${result.latency.p99ms} ms, max ${result.latency.maxMs} ms over ${result.latency.events} events; longest commit ${result.latency.longestCommitMs} ms`,
       `  written to ${out}`,
     ].join('\n') + '\n',
   );
   fs.rmSync(dbPath, { force: true });
+  fs.rmSync(lpath, { force: true });
   return 0;
 }
 

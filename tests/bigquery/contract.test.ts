@@ -295,7 +295,7 @@ describe('applyStreamBatch / readOffsets (stream)', () => {
     });
 
     const script = fake.queries().at(-1)!;
-    expect(script.split('\n')[0]).toBe('BEGIN TRANSACTION;');
+    expect(script.split('\n').slice(0, 2)).toEqual(['DECLARE stale BOOL DEFAULT FALSE;', 'BEGIN TRANSACTION;']);
     expect(script).toContain('MERGE `test-project.store.fact_shoppingcarts` T USING');
     expect(script).toContain('ROW_NUMBER() OVER (PARTITION BY `shopping_cart_id` ORDER BY _pos DESC) AS _rn');
     expect(script).toContain(') WHERE _rn = 1');
@@ -309,6 +309,26 @@ describe('applyStreamBatch / readOffsets (stream)', () => {
     expect(JSON.parse(p.offsets)).toEqual(write.offsets);
     expect(JSON.parse(p.quarantine)[0]).toMatchObject({ line: 42, reason_code: 'bad_boolean' });
     expect(p.consumer_group).toBe('store-etl');
+  });
+
+  test('the stored offsets only move forward: a batch the group already went past changes nothing', async () => {
+    await warehouse().applyStreamBatch(write);
+    const script = fake.queries().at(-1)!;
+    const at = (needle: string) => {
+      const i = script.indexOf(needle);
+      expect(i).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    // The fence is read inside the transaction, before any write, from the stored offsets of this group.
+    const fence = at('SET stale = EXISTS (SELECT 1 FROM `test-project.store._stream_offsets` T');
+    expect(fence).toBeGreaterThan(at('BEGIN TRANSACTION;'));
+    expect(script).toContain("WHERE T.consumer_group = @consumer_group AND T.next_offset >= CAST(JSON_VALUE(o, '$.offset') AS INT64));");
+    // Every write is conditional on it, and the offset MERGE never lowers a stored offset.
+    expect(at('MERGE `test-project.store.fact_shoppingcarts` T')).toBeGreaterThan(fence);
+    expect(script).toContain(') WHERE _rn = 1 AND NOT stale');
+    expect(script).toContain('FROM UNNEST(JSON_QUERY_ARRAY(@quarantine)) AS q WHERE NOT stale) S');
+    expect(script).toContain('WHEN MATCHED AND S.next_offset > T.next_offset THEN UPDATE SET next_offset = S.next_offset');
+    expect(script).not.toMatch(/WHEN MATCHED THEN UPDATE SET next_offset/);
   });
 
   test('a retried insertAll (503, then a row timeout) resends the same insertIds', async () => {

@@ -3,10 +3,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Kafka, Partitioners, type Message } from 'kafkajs';
+import type { Kafka, Message } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
 import { ensureBroker, javaAvailable, jarsAvailable, repoRoot } from '../../jobs/lib/stream/broker';
 import { createKafka, loadStreamConfig, type StreamConfig } from '../../jobs/lib/stream/config';
+import { idempotentProducer } from '../../jobs/lib/stream/outbox';
 import { DuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
 
 export const ROOT = repoRoot();
@@ -99,9 +100,13 @@ export function testEnv(overrides: Partial<StreamConfig> = {}): TestEnv {
   return { cfg, kafka: createKafka(cfg, `test-${id}`), dir, duckdbPath, warehouse, childEnv };
 }
 
-/** Sends `messages` in sends of `chunk` (a fetch returns whole record batches: small sends = small batches). */
+/**
+ * Sends `messages` in sends of `chunk` (a fetch returns whole record batches: small sends = small
+ * batches) with the stream layer's idempotent producer: a send retried after "not the leader"
+ * (fresh topics, a restarted broker) must not put events in the topic twice.
+ */
 export async function produce(kafka: Kafka, topic: string, messages: Message[], chunk = 1000): Promise<void> {
-  const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+  const p = idempotentProducer(kafka);
   await p.connect();
   try {
     for (let i = 0; i < messages.length; i += chunk) await p.send({ topic, acks: -1, messages: messages.slice(i, i + chunk) });

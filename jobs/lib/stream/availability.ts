@@ -17,8 +17,13 @@
  *    option of it in dim_products.
  * A broadcast event is emitted when an existing row's sold_out flips (sold_out / back_in_stock)
  * and when a row first appears already sold out. Events go through the `_stream_outbox` table
- * (same transaction), so they are published at least once, after the commit.
+ * (same transaction as the state change), so they are published after the commit.
+ *
+ * A stream micro-batch only records which products it touched (`_availability_pending`, in its
+ * own transaction); the recomputation runs right after, in steps bounded by rows, so a vendor
+ * listing thousands of options never makes one long transaction.
  */
+import { randomUUID } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { BOOLEAN, LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { quoteIdent } from '../ddl';
@@ -30,10 +35,13 @@ export const AVAILABILITY_COLUMNS_DDL =
   'held_in_open_carts BIGINT NOT NULL, available BIGINT NOT NULL, sold_out BOOLEAN NOT NULL, ' +
   'updated_at TIMESTAMP NOT NULL, PRIMARY KEY (vendor_id, product_id, option_id)';
 
-/** Outbox: events to publish after the transaction that produced them commits. */
+/** Outbox: events to publish after the transaction that produced them commits, in `seq` order. */
 export const OUTBOX_COLUMNS_DDL =
   'id VARCHAR PRIMARY KEY, topic VARCHAR NOT NULL, msg_key VARCHAR, msg_value VARCHAR NOT NULL, ' +
-  'headers VARCHAR, created_at TIMESTAMP NOT NULL';
+  'headers VARCHAR, created_at TIMESTAMP NOT NULL, seq BIGINT';
+
+/** Products whose availability must be recomputed (written with the batch, drained in bounded steps). */
+export const AVAILABILITY_PENDING_DDL = 'product_id VARCHAR PRIMARY KEY';
 
 export interface AvailabilityEvent {
   readonly event: 'sold_out' | 'back_in_stock';
@@ -60,15 +68,96 @@ const strList = (xs: readonly string[]) => listValue([...new Set(xs)]);
 export const utcTimestamp = (d: Date): string => d.toISOString().replace('T', ' ').replace('Z', '');
 
 /**
- * Recomputes the availability rows in `scope` (inside the caller's transaction), upserts the
- * changed ones and appends transition events to the outbox. Returns the number of events.
+ * Records the products whose availability `scope` may have moved in `_availability_pending`
+ * (inside the caller's transaction: the batch and its pending work commit together). One
+ * statement, whatever the size of the scope.
+ */
+export async function markAvailabilityPending(c: DuckDBConnection, dataset: string, scope: AvailabilityScope): Promise<void> {
+  const ds = quoteIdent(dataset);
+  const products = scope.productIds ?? [];
+  const cartIds = scope.cartIds ?? [];
+  if (scope.all) {
+    await c.run(
+      `INSERT INTO ${ds}._availability_pending SELECT DISTINCT product_id FROM ${ds}.fact_products_sold_vendor
+       WHERE product_id IS NOT NULL ON CONFLICT DO NOTHING`,
+    );
+    return;
+  }
+  if (products.length === 0 && cartIds.length === 0) return;
+  await c.run(
+    `INSERT INTO ${ds}._availability_pending
+     SELECT DISTINCT product_id FROM (
+       SELECT unnest($1::VARCHAR[]) AS product_id
+       UNION ALL
+       SELECT product_id FROM ${ds}.fact_carts_has_products WHERE shopping_cart_id IN (SELECT unnest($2::VARCHAR[]))
+     ) WHERE product_id IS NOT NULL
+     ON CONFLICT DO NOTHING`,
+    [strList(products), strList(cartIds)],
+    [LIST(VARCHAR), LIST(VARCHAR)],
+  );
+}
+
+/**
+ * Drains `_availability_pending` in steps of at most `maxRows` availability rows (a product with
+ * more options than that is one step of its own): each step recomputes its products, upserts the
+ * changed rows, queues the transition events in the outbox and removes the products from the
+ * pending table in ONE short transaction. A kill between steps leaves the rest pending: no change
+ * is lost and, because each step compares with the stored state, no event is queued twice.
+ */
+export async function drainAvailability(
+  c: DuckDBConnection,
+  dataset: string,
+  broadcastTopic: string,
+  maxRows: number,
+  onStep?: (s: { products: number; events: number; ms: number }) => void,
+): Promise<number> {
+  const ds = quoteIdent(dataset);
+  let events = 0;
+  for (;;) {
+    const t0 = Date.now();
+    await c.run('BEGIN TRANSACTION');
+    try {
+      // The next products in order until their availability rows reach maxRows (at least one product).
+      const step = (
+        await c.runAndReadAll(
+          `WITH p AS (
+             SELECT q.product_id,
+                    (SELECT COUNT(*) FROM ${ds}.dim_products d WHERE d.product_id = q.product_id AND d.option_id IS NOT NULL)
+                    * GREATEST((SELECT COUNT(*) FROM ${ds}.fact_products_sold_vendor v WHERE v.product_id = q.product_id), 1) AS n
+             FROM ${ds}._availability_pending q ORDER BY q.product_id LIMIT $1
+           ), c AS (SELECT product_id, n, SUM(n) OVER (ORDER BY product_id) - n AS before FROM p)
+           SELECT product_id FROM c WHERE before + n <= $2 OR before = 0 ORDER BY product_id`,
+          [maxRows, maxRows],
+        )
+      ).getRowObjectsJS().map((r) => String(r.product_id));
+      if (step.length === 0) {
+        await c.run('COMMIT');
+        return events;
+      }
+      const n = await refreshAvailability(c, dataset, { productIds: step }, broadcastTopic, new Date());
+      await c.run(`DELETE FROM ${ds}._availability_pending WHERE list_contains($1::VARCHAR[], product_id)`, [listValue(step)], [
+        LIST(VARCHAR),
+      ]);
+      await c.run('COMMIT');
+      events += n;
+      onStep?.({ products: step.length, events: n, ms: Date.now() - t0 });
+    } catch (e) {
+      await c.run('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+  }
+}
+
+/**
+ * Recomputes the availability rows of the products in `scope` (inside the caller's transaction),
+ * upserts the changed ones and appends their transition events to the outbox with one
+ * INSERT ... SELECT. Returns the number of events.
  */
 export async function refreshAvailability(
   c: DuckDBConnection,
   dataset: string,
   scope: AvailabilityScope,
   broadcastTopic: string,
-  eventIdPrefix: string,
   now: Date,
 ): Promise<number> {
   const ds = quoteIdent(dataset);
@@ -121,32 +210,22 @@ export async function refreshAvailability(
        sold_out = excluded.sold_out, updated_at = excluded.updated_at`,
     [ts],
   );
-  const flips = (
-    await c.runAndReadAll(
-      `SELECT vendor_id, product_id, option_id, stock, held_in_open_carts, available, sold_out FROM _avail_new
-       WHERE (is_new AND sold_out) OR (NOT is_new AND old_sold_out <> sold_out)
-       ORDER BY vendor_id, product_id, option_id`,
-    )
-  ).getRowObjectsJS();
-  let n = 0;
-  for (const f of flips) {
-    const ev: AvailabilityEvent = {
-      event: f.sold_out ? 'sold_out' : 'back_in_stock',
-      vendor_id: String(f.vendor_id),
-      product_id: String(f.product_id),
-      option_id: String(f.option_id),
-      stock: Number(f.stock),
-      held_in_open_carts: Number(f.held_in_open_carts),
-      available: Number(f.available),
-      sold_out: Boolean(f.sold_out),
-      at: now.toISOString(),
-    };
-    await c.run(
-      `INSERT INTO ${ds}._stream_outbox VALUES ($1, $2, $3, $4, NULL, $5::TIMESTAMP) ON CONFLICT (id) DO NOTHING`,
-      [`${eventIdPrefix}:${ev.vendor_id}:${ev.product_id}:${ev.option_id}`, broadcastTopic, ev.vendor_id, JSON.stringify(ev), ts],
-    );
-    n++;
-  }
+  // Transitions -> outbox, set-based. The id is unique per event (a random step id: the
+  // transaction that computes a transition is the only one that ever queues it).
+  const step = randomUUID();
+  const r = await c.run(
+    `INSERT INTO ${ds}._stream_outbox (id, topic, msg_key, msg_value, headers, created_at, seq)
+     SELECT 'avail:' || $1 || ':' || vendor_id || ':' || product_id || ':' || option_id, $2, vendor_id,
+            json_object('event', CASE WHEN sold_out THEN 'sold_out' ELSE 'back_in_stock' END,
+                        'vendor_id', vendor_id, 'product_id', product_id, 'option_id', option_id,
+                        'stock', stock, 'held_in_open_carts', held_in_open_carts, 'available', available,
+                        'sold_out', sold_out, 'at', $3)::VARCHAR,
+            NULL, $4::TIMESTAMP,
+            (SELECT COALESCE(MAX(seq), 0) FROM ${ds}._stream_outbox) + row_number() OVER (ORDER BY vendor_id, product_id, option_id)
+     FROM _avail_new
+     WHERE (is_new AND sold_out) OR (NOT is_new AND old_sold_out <> sold_out)`,
+    [step, broadcastTopic, now.toISOString(), ts],
+  );
   await c.run('DROP TABLE IF EXISTS _avail_new');
-  return n;
+  return Number(r.rowsChanged);
 }

@@ -21,6 +21,12 @@ export interface StreamConfig {
   readonly sessionTimeoutMs: number;
   /** Upper bound of one fetch per partition = the largest micro-batch (bytes). */
   readonly maxBatchBytes: number;
+  /** Most events in one warehouse commit: a larger fetch is split over several commits. */
+  readonly commitMaxEvents: number;
+  /** Most availability rows recomputed in one transaction (a step of the availability drain). */
+  readonly availabilityStepRows: number;
+  /** Give up waiting for the broker at start after this long (0 = wait for ever). */
+  readonly brokerWaitMs: number;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
@@ -42,6 +48,9 @@ export function loadStreamConfig(env: NodeJS.ProcessEnv = process.env, overrides
     partitions: intEnv(env, 'STREAM_PARTITIONS', 3),
     sessionTimeoutMs: intEnv(env, 'STREAM_SESSION_TIMEOUT_MS', 10000, 6000),
     maxBatchBytes: intEnv(env, 'STREAM_MAX_BATCH_BYTES', 1048576, 1024),
+    commitMaxEvents: intEnv(env, 'STREAM_COMMIT_MAX_EVENTS', 5000),
+    availabilityStepRows: intEnv(env, 'STREAM_AVAILABILITY_STEP_ROWS', 2000),
+    brokerWaitMs: intEnv(env, 'STREAM_BROKER_WAIT_MS', 0, 0),
     ...overrides,
   };
 }
@@ -131,6 +140,39 @@ async function waitForTopicMetadata(admin: Admin, topics: readonly string[], tim
     }
     if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Waits until a broker answers (metadata request), retrying with exponential backoff up to 30 s
+ * and one log line per attempt, instead of failing after kafkajs' own ~20 s of retries.
+ * Throws after `cfg.brokerWaitMs` (0 = never) or when `cancelled()` turns true.
+ */
+export async function waitForBroker(cfg: StreamConfig, cancelled: () => boolean = () => false): Promise<void> {
+  const probe = createKafka(cfg, 'store-etl-probe', { retry: { retries: 0 }, connectionTimeout: 3000 });
+  const t0 = Date.now();
+  let delay = 1000;
+  for (let attempt = 1; ; attempt++) {
+    const admin = probe.admin();
+    try {
+      await admin.connect();
+      await admin.listTopics();
+      if (attempt > 1) logger.info('stream: broker reachable', { brokers: cfg.brokers.join(','), waitedMs: Date.now() - t0 });
+      return;
+    } catch (e) {
+      const waited = Date.now() - t0;
+      if (cancelled()) throw new Error('stopped while waiting for the Kafka broker');
+      if (cfg.brokerWaitMs > 0 && waited + delay > cfg.brokerWaitMs) {
+        throw new Error(`Kafka broker at ${cfg.brokers.join(',')} did not answer within ${cfg.brokerWaitMs} ms: ${(e as Error).message}`);
+      }
+      logger.warn(`stream: waiting for the Kafka broker at ${cfg.brokers.join(',')} (attempt ${attempt}, next try in ${delay / 1000} s)`, {
+        error: (e as Error).message,
+      });
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 30000);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 }
 

@@ -13,14 +13,13 @@
  * queued for the dead-letter topic in the same transaction; they never stop the consumer.
  */
 import { randomUUID } from 'node:crypto';
-import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { Partitioners } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { SourceTable, StreamDestination } from '../catalog-types';
 import { logger } from '../log';
 import { DuckDbWarehouse } from '../warehouse/duckdb';
 import { applyStreamWritesDuckDb, readOffsetsDuckDb } from '../warehouse/duckdb-stream';
 import { type QuarantineRow, type Row, streamEventId, type StreamWrite, type Warehouse } from '../warehouse/types';
-import { refreshAvailability, type AvailabilityScope } from './availability';
+import { drainAvailability, markAvailabilityPending, type AvailabilityScope } from './availability';
 import {
   availabilityTopic,
   createKafka,
@@ -28,10 +27,11 @@ import {
   ensureTopics,
   sourceOf,
   topicFor,
+  waitForBroker,
   type StreamConfig,
 } from './config';
 import { deadLetterValue, decodeEvent, quarantineRaw } from './events';
-import { flushOutbox, OUTBOX_BASE64, OUTBOX_NULL } from './outbox';
+import { flushOutbox, idempotentProducer, queueOutbox, type OutboxMessage } from './outbox';
 
 export interface BatchInfo {
   readonly destination: string;
@@ -45,6 +45,14 @@ export interface BatchInfo {
   readonly committedAt: number;
 }
 
+/** One warehouse transaction of the consumer: a group commit or an availability step. */
+export interface CommitInfo {
+  readonly kind: 'batch' | 'availability';
+  readonly ms: number;
+  /** Events (batch) or broadcast events queued (availability). */
+  readonly events: number;
+}
+
 export interface TableStats {
   rows: number;
   quarantined: number;
@@ -56,6 +64,8 @@ export interface StreamConsumerOptions {
   readonly tables: readonly StreamDestination[];
   readonly warehouse: Warehouse;
   readonly onBatch?: (b: BatchInfo) => void;
+  /** Called after each warehouse transaction (commit durations for tests and benchmarks). */
+  readonly onCommit?: (c: CommitInfo) => void;
   readonly kafka?: Kafka;
 }
 
@@ -67,10 +77,13 @@ interface Applied {
   timestamps: number[];
 }
 
-/** One partition's fetched batch waiting for the next group commit. */
+/** A slice of one partition's fetched batch waiting for the next group commit. */
 interface Pending {
-  readonly batch: Batch;
-  readonly resolve: (a: Applied | null) => void;
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: KafkaMessage[];
+  /** null: nothing new; 'gap': the stored offset is below this slice (refetch from there). */
+  readonly resolve: (a: Applied | null | 'gap') => void;
   readonly reject: (e: unknown) => void;
 }
 
@@ -87,12 +100,19 @@ export class StreamConsumer {
   private readonly startedAt = new Date();
   private stopping: Promise<void> | null = null;
   private queue: Pending[] = [];
-  private readonly kafkaCommitAt = new Map<string, number>();
+  /** Partitions assigned to this member now ("topic:partition"): the only ones it commits to Kafka. */
+  private assigned = new Set<string>();
+  private outboxRetry: NodeJS.Timeout | null = null;
+  /** Events per commit now: STREAM_COMMIT_MAX_EVENTS, lowered while commits run long (time bound). */
+  private commitLimit: number;
+  /** When this member first joined the group (ms): benchmarks measure throughput from here. */
+  joinedAt: number | null = null;
   private flushing = false;
   private crashed: Error | null = null;
 
   constructor(private readonly opts: StreamConsumerOptions) {
     this.kafka = opts.kafka ?? createKafka(opts.cfg, 'store-etl-consumer');
+    this.commitLimit = opts.cfg.commitMaxEvents;
     for (const dest of opts.tables) {
       const source = sourceOf(dest);
       this.byTopic.set(topicFor(opts.cfg, source.name), { dest, source });
@@ -118,9 +138,10 @@ export class StreamConsumer {
 
   async start(): Promise<void> {
     const { cfg, warehouse } = this.opts;
+    await waitForBroker(cfg, () => this.stopping !== null);
     await ensureTopics(this.kafka, cfg, [...this.topics, deadLetterTopic(cfg), availabilityTopic(cfg)]);
     await warehouse.ensureSchema();
-    this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+    this.producer = idempotentProducer(this.kafka);
     await this.producer.connect();
     const duck = this.duck;
     if (duck) {
@@ -128,13 +149,13 @@ export class StreamConsumer {
       await duck.withConnection(async (c) => {
         await c.run('BEGIN TRANSACTION');
         try {
-          await refreshAvailability(c, this.dataset, { all: true }, availabilityTopic(cfg), `start:${this.runId}`, new Date());
+          await markAvailabilityPending(c, this.dataset, { all: true });
           await c.run('COMMIT');
         } catch (e) {
           await c.run('ROLLBACK').catch(() => undefined);
           throw e;
         }
-        await flushOutbox(c, this.dataset, this.producer!);
+        await this.afterCommit(c);
       });
     }
     await this.loadPositions();
@@ -150,6 +171,8 @@ export class StreamConsumer {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joinedAt ??= Date.now();
+      this.assigned = new Set(Object.entries(e.payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => tpKey(t, p))));
       const ready = this.onAssigned(e.payload.memberAssignment).catch((err) => {
         logger.error('stream: reading stored offsets failed', { error: (err as Error).message });
         throw err;
@@ -180,13 +203,18 @@ export class StreamConsumer {
     }
   }
 
-  /** After a (re)join: read the warehouse offsets again and seek the assigned partitions to them. */
+  /**
+   * After a (re)join: read the warehouse offsets again, seek the assigned partitions to them and
+   * commit them to the group (an evicted member's last commits may not have reached Kafka).
+   */
   private async onAssigned(assignment: Record<string, number[]>): Promise<void> {
     await this.loadPositions();
+    const mine: { topic: string; partition: number; offset: bigint }[] = [];
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) {
         const pos = this.positions.get(tpKey(topic, partition));
         if (pos === undefined || this.stopping) continue;
+        mine.push({ topic, partition, offset: pos });
         try {
           this.consumer?.seek({ topic, partition, offset: pos.toString() });
         } catch (e) {
@@ -195,6 +223,32 @@ export class StreamConsumer {
         }
       }
     }
+    await this.commitKafka(mine);
+  }
+
+  /**
+   * Commits warehouse offsets to the group, for monitoring only: partitions assigned to this
+   * member; a failure (evicted, rebalancing) is logged and repaired by the next join.
+   */
+  private async commitKafka(offsets: readonly { topic: string; partition: number; offset: bigint }[]): Promise<void> {
+    const mine = offsets.filter((o) => this.assigned.has(tpKey(o.topic, o.partition)));
+    if (mine.length === 0 || !this.consumer) return;
+    try {
+      await this.consumer.commitOffsets(mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() })));
+    } catch (e) {
+      logger.debug('stream: kafka offset commit failed (the warehouse offset is authoritative)', { error: (e as Error).message });
+    }
+  }
+
+  /** After a warehouse commit: drains the availability work in bounded steps, then publishes the outbox. */
+  private async afterCommit(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+    const cfg = this.opts.cfg;
+    await drainAvailability(c, this.dataset, availabilityTopic(cfg), cfg.availabilityStepRows, (s) => {
+      logger.debug('stream: availability step', s);
+      this.opts.onCommit?.({ kind: 'availability', ms: s.ms, events: s.events });
+    });
+    const r = await flushOutbox(c, this.dataset, this.producer!);
+    if (r.pending) this.scheduleOutboxRetry();
   }
 
   private build(
@@ -277,140 +331,178 @@ export class StreamConsumer {
     const { topic, partition } = batch;
     const target = this.byTopic.get(topic);
     if (!target) return;
-    const { dest, source } = target;
+    const { dest } = target;
     const key = tpKey(topic, partition);
-    const lastOffset = batch.messages[batch.messages.length - 1].offset;
-    let applied: Applied | null = null;
-    const duck = this.duck;
-    const cfg = this.opts.cfg;
+    // Keep the session alive while this batch waits for its commits (kafkajs sends at most one
+    // heartbeat per heartbeatInterval, however often this is called).
+    const beat = setInterval(() => {
+      heartbeat().catch((e) => logger.debug('stream: heartbeat failed', { error: (e as Error).message }));
+    }, 500);
+    try {
+      for (let i = 0; i < batch.messages.length; ) {
+        if (!isRunning() || isStale()) return;
+        const part = batch.messages.slice(i, i + this.commitLimit);
+        i += part.length;
+        const lastOffset = part[part.length - 1].offset;
+        const applied = await this.apply(topic, partition, part);
+        if (applied === 'gap') return; // seeked back to the stored offset: refetched from there
+        const committedAt = Date.now();
+        const next = BigInt(lastOffset) + 1n;
+        if ((this.positions.get(key) ?? -1n) < next) this.positions.set(key, next);
+        resolveOffset(lastOffset);
+        if (!applied) continue;
+        const s = this.stats[dest.name];
+        s.rows += applied.rows;
+        s.quarantined += applied.quarantined;
+        s.batches += 1;
+        if (applied.quarantined > 0) {
+          logger.warn('stream: poison events quarantined', { destination: dest.name, events: applied.quarantined, topic, partition });
+        }
+        logger.debug('stream: batch applied', { destination: dest.name, topic, partition, rows: applied.rows, next: next.toString() });
+        this.opts.onBatch?.({
+          destination: dest.name,
+          topic,
+          partition,
+          rows: applied.rows,
+          quarantined: applied.quarantined,
+          eventTimestamps: applied.timestamps,
+          committedAt,
+        });
+      }
+    } finally {
+      clearInterval(beat);
+    }
+    await heartbeat().catch(() => undefined);
+  }
 
+  /** Applies one slice of a partition's batch (DuckDB: through the group commit). */
+  private async apply(topic: string, partition: number, messages: KafkaMessage[]): Promise<Applied | null | 'gap'> {
+    const duck = this.duck;
     if (duck) {
-      applied = await new Promise<Applied | null>((resolve, reject) => {
-        this.queue.push({ batch, resolve, reject });
+      return new Promise<Applied | null | 'gap'>((resolve, reject) => {
+        this.queue.push({ topic, partition, messages, resolve, reject });
         if (!this.flushing) {
           this.flushing = true;
           // Let the other partitions of the same fetch join this commit.
           setImmediate(() => void this.flushQueue(duck));
         }
       });
-    } else {
-      const from = this.positions.get(key) ?? 0n;
-      const fresh = batch.messages.filter((m) => BigInt(m.offset) >= from);
-      if (fresh.length > 0) {
-        const b = this.build(dest, source, topic, partition, fresh);
-        if (b.dlq.length > 0) {
-          await this.producer!.send({
-            topic: deadLetterTopic(cfg),
-            acks: -1,
-            messages: b.dlq.map(({ m, q }) => this.dlqMessage(topic, partition, m, q)),
-          });
-        }
-        await this.opts.warehouse.applyStreamBatch(b.write);
-        applied = { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps };
-      }
     }
-    const committedAt = Date.now();
-    const next = BigInt(lastOffset) + 1n;
-    if ((this.positions.get(key) ?? -1n) < next) this.positions.set(key, next);
-    resolveOffset(lastOffset);
-    if (applied) {
-      const s = this.stats[dest.name];
-      s.rows += applied.rows;
-      s.quarantined += applied.quarantined;
-      s.batches += 1;
-      if (applied.quarantined > 0) {
-        logger.warn('stream: poison events quarantined', { destination: dest.name, events: applied.quarantined, topic, partition });
-      }
-      logger.debug('stream: batch applied', { destination: dest.name, topic, partition, rows: applied.rows, next: next.toString() });
-      this.opts.onBatch?.({
-        destination: dest.name,
-        topic,
-        partition,
-        rows: applied.rows,
-        quarantined: applied.quarantined,
-        eventTimestamps: applied.timestamps,
-        committedAt,
+    const cfg = this.opts.cfg;
+    const { dest, source } = this.byTopic.get(topic)!;
+    const from = this.positions.get(tpKey(topic, partition)) ?? 0n;
+    const fresh = messages.filter((m) => BigInt(m.offset) >= from);
+    if (fresh.length === 0) return null;
+    const b = this.build(dest, source, topic, partition, fresh);
+    if (b.dlq.length > 0) {
+      await this.producer!.send({
+        topic: deadLetterTopic(cfg),
+        acks: -1,
+        messages: b.dlq.map(({ m, q }) => this.dlqMessage(topic, partition, m, q)),
       });
     }
-    // Kafka's committed offset is only a hint (monitoring, lag tools): at most once a second.
-    const now = Date.now();
-    if (now - (this.kafkaCommitAt.get(key) ?? 0) >= 1000) {
-      this.kafkaCommitAt.set(key, now);
-      try {
-        await this.consumer?.commitOffsets([{ topic, partition, offset: next.toString() }]);
-      } catch (e) {
-        logger.debug('stream: kafka offset commit failed (the warehouse offset is authoritative)', { error: (e as Error).message });
-      }
-    }
-    await heartbeat();
+    await this.opts.warehouse.applyStreamBatch(b.write);
+    await this.commitKafka([{ topic, partition, offset: BigInt(b.write.offsets[0].offset) }]);
+    return { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps };
   }
 
   /**
-   * Group commit: every queued partition batch is applied in ONE warehouse transaction under one
-   * open of the DuckDB file, with their offsets; batches queued meanwhile form the next commit.
+   * Group commit: queued partition slices, up to STREAM_COMMIT_MAX_EVENTS events, are applied in
+   * ONE warehouse transaction under one open of the DuckDB file, with their offsets; slices queued
+   * meanwhile (or left over) form the next commit.
    */
   private async flushQueue(duck: DuckDbWarehouse): Promise<void> {
     const cfg = this.opts.cfg;
     try {
       while (this.queue.length > 0) {
-        const items = this.queue;
-        this.queue = [];
+        let take = 0;
+        let events = 0;
+        while (take < this.queue.length && (take === 0 || events + this.queue[take].messages.length <= this.commitLimit)) {
+          events += this.queue[take].messages.length;
+          take++;
+        }
+        const items = this.queue.splice(0, take);
         const t0 = Date.now();
         const marks: Record<string, number> = {};
+        const toKafka: { topic: string; partition: number; offset: bigint }[] = [];
         try {
           const results = await duck.withConnection(async (c) => {
             marks.open = Date.now() - t0;
-            // The fence: stored offsets are read under the same exclusive open as the write.
-            const stored = new Map(
-              (await readOffsetsDuckDb(c, cfg.group, [...new Set(items.map((i) => i.batch.topic))], this.dataset)).map((o) => [
+            // The fence: stored offsets are read under the same exclusive open as the write, and
+            // advanced slice by slice, so two slices of one partition in this commit (a batch
+            // redelivered after a rebalance next to its first delivery) are applied once.
+            const fence = new Map(
+              (await readOffsetsDuckDb(c, cfg.group, [...new Set(items.map((i) => i.topic))], this.dataset)).map((o) => [
                 tpKey(o.topic, o.partition),
                 BigInt(o.offset),
               ]),
             );
-            const built = items.map(({ batch }) => {
-              const { topic, partition } = batch;
+            const built = items.map((it) => {
+              const { topic, partition, messages } = it;
+              const k = tpKey(topic, partition);
               const { dest, source } = this.byTopic.get(topic)!;
-              const from = stored.get(tpKey(topic, partition));
-              if (from !== undefined) this.positions.set(tpKey(topic, partition), from);
-              const fresh = batch.messages.filter((m) => BigInt(m.offset) >= (from ?? 0n));
-              return fresh.length === 0 ? null : { topic, partition, dest, ...this.build(dest, source, topic, partition, fresh) };
+              const from = fence.get(k);
+              if (from !== undefined && BigInt(messages[0].offset) > from) {
+                this.positions.set(k, from);
+                return 'gap' as const;
+              }
+              const fresh = messages.filter((m) => BigInt(m.offset) >= (from ?? 0n));
+              if (fresh.length === 0) return null;
+              const b = this.build(dest, source, topic, partition, fresh);
+              fence.set(k, BigInt(b.write.offsets[0].offset));
+              return { topic, partition, dest, ...b };
             });
-            const real = built.filter((b): b is NonNullable<typeof b> => b !== null);
+            const real = built.filter((b): b is Exclude<typeof b, null | 'gap'> => b !== null && b !== 'gap');
             if (real.length > 0) {
               await applyStreamWritesDuckDb(
                 c,
                 real.map((b) => b.write),
                 async (tx) => {
-                  for (const b of real) {
-                    for (const { m, q } of b.dlq) {
+                  const dlq: OutboxMessage[] = real.flatMap((b) =>
+                    b.dlq.map(({ m, q }) => {
                       const msg = this.dlqMessage(b.topic, b.partition, m, q);
-                      // The outbox's text columns carry bytes as base64 (outbox.ts decodes them).
-                      await tx.run(
-                        `INSERT INTO "${b.dest.dataset}"._stream_outbox VALUES ($1, $2, $3, $4, $5, now()::TIMESTAMP) ON CONFLICT (id) DO NOTHING`,
-                        [`dlq:${b.topic}:${b.partition}:${m.offset}`, deadLetterTopic(cfg), msg.key?.toString('base64') ?? null,
-                          msg.value?.toString('base64') ?? OUTBOX_NULL, JSON.stringify({ ...msg.headers, [OUTBOX_BASE64]: '1' })],
-                      );
-                    }
-                  }
-                  const scope = {
+                      return { id: `dlq:${b.topic}:${b.partition}:${m.offset}`, topic: deadLetterTopic(cfg), ...msg };
+                    }),
+                  );
+                  await queueOutbox(tx, this.dataset, dlq);
+                  await markAvailabilityPending(tx, this.dataset, {
                     productIds: real.flatMap((b) => b.scope.productIds ?? []),
                     cartIds: real.flatMap((b) => b.scope.cartIds ?? []),
-                  };
-                  const head = real[0];
-                  await refreshAvailability(tx, this.dataset, scope, availabilityTopic(cfg),
-                    `avail:${head.topic}:${head.partition}:${head.write.offsets[0].offset}`, new Date());
+                  });
                 },
               );
               marks.commit = Date.now() - t0;
-              await flushOutbox(c, this.dataset, this.producer!);
-              marks.outbox = Date.now() - t0;
+              this.adaptCommitLimit(marks.commit);
+              this.opts.onCommit?.({ kind: 'batch', ms: marks.commit, events: real.reduce((a, b) => a + b.write.upserts.length + b.write.quarantine.length, 0) });
+              toKafka.push(...real.map((b) => ({ topic: b.topic, partition: b.partition, offset: BigInt(b.write.offsets[0].offset) })));
+              // The batch is committed: a failure from here on must not fail it (it would be
+              // redelivered, fenced, and never counted). What is left stays pending for later.
+              await this.afterCommit(c).catch((e) => {
+                logger.error('stream: availability/outbox after the commit failed; retried after the next commit', {
+                  error: (e as Error).message,
+                });
+              });
+              marks.after = Date.now() - t0;
             }
             return built.map((b) =>
-              b ? { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps } : null,
+              b === null || b === 'gap'
+                ? b
+                : { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps },
             );
           });
-          logger.debug('stream: group commit', { partitions: items.length, ms: Date.now() - t0, ...marks });
-          items.forEach((it, i) => it.resolve(results[i]));
+          logger.debug('stream: group commit', { partitions: items.length, events, ms: Date.now() - t0, ...marks });
+          // After the file is closed again: a broker round trip does not hold the warehouse.
+          await this.commitKafka(toKafka);
+          items.forEach((it, i) => {
+            const r = results[i];
+            if (r === 'gap') {
+              // Only when the stored offset is below the slice: fetch again from there.
+              const from = this.positions.get(tpKey(it.topic, it.partition));
+              logger.warn('stream: batch starts after the stored offset, refetching', { topic: it.topic, partition: it.partition });
+              if (from !== undefined) this.consumer?.seek({ topic: it.topic, partition: it.partition, offset: from.toString() });
+            }
+            it.resolve(r);
+          });
         } catch (e) {
           for (const it of items) it.reject(e);
         }
@@ -418,6 +510,18 @@ export class StreamConsumer {
     } finally {
       this.flushing = false;
     }
+  }
+
+  /**
+   * The time bound of a commit: one that took over a fifth of the session timeout halves the
+   * events of the next ones (down to 100); quick ones let it grow back to STREAM_COMMIT_MAX_EVENTS.
+   */
+  private adaptCommitLimit(ms: number): void {
+    const target = this.opts.cfg.sessionTimeoutMs / 5;
+    const before = this.commitLimit;
+    if (ms > target) this.commitLimit = Math.max(100, Math.floor(this.commitLimit / 2));
+    else if (ms < target / 4) this.commitLimit = Math.min(this.opts.cfg.commitMaxEvents, this.commitLimit * 2);
+    if (this.commitLimit < before) logger.info('stream: long commit, fewer events per commit', { ms, events: this.commitLimit });
   }
 
   /** True when every partition in `ends` ("topic:partition" -> high watermark) is consumed. */
@@ -429,10 +533,41 @@ export class StreamConsumer {
   /** Waits until caught up with `ends`; throws on a consumer crash or after `timeoutMs`. */
   async waitCaughtUp(ends: ReadonlyMap<string, bigint>, timeoutMs = 600000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    let refreshAt = Date.now() + 1000;
     while (!this.caughtUp(ends)) {
       if (this.crashed) throw this.crashed;
       if (Date.now() > deadline) throw new Error(`stream consumer did not catch up within ${Math.round(timeoutMs / 1000)} s`);
+      if (Date.now() >= refreshAt) {
+        await this.refreshOtherPositions(ends);
+        refreshAt = Date.now() + 1000;
+      }
       await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
+   * Partitions held by another member of the group advance in the warehouse, not here: read
+   * their stored offsets (otherwise two members that each finished their own partitions would
+   * wait for each other for ever). Skipped while this process is writing the file.
+   */
+  private async refreshOtherPositions(ends: ReadonlyMap<string, bigint>): Promise<void> {
+    const behind = [...ends].filter(([k, high]) => !this.assigned.has(k) && (this.positions.get(k) ?? 0n) < high);
+    if (behind.length === 0 || this.flushing) return;
+    this.flushing = true;
+    try {
+      for (const o of await this.opts.warehouse.readOffsets(this.opts.cfg.group, this.topics)) {
+        const k = tpKey(o.topic, o.partition);
+        if (!this.assigned.has(k) && (this.positions.get(k) ?? -1n) < BigInt(o.offset)) this.positions.set(k, BigInt(o.offset));
+      }
+    } catch (e) {
+      logger.debug('stream: reading stored offsets failed', { error: (e as Error).message });
+    } finally {
+      this.flushing = false;
+      const duck = this.duck;
+      if (duck && this.queue.length > 0) {
+        this.flushing = true;
+        void this.flushQueue(duck);
+      }
     }
   }
 
@@ -442,8 +577,52 @@ export class StreamConsumer {
     return this.stopping;
   }
 
+  /**
+   * Publishing failed with messages left (e.g. the broker went away): try again in a few
+   * seconds even when no batch arrives, instead of waiting for the next commit.
+   */
+  private scheduleOutboxRetry(): void {
+    const duck = this.duck;
+    if (!duck || this.outboxRetry || this.stopping) return;
+    this.outboxRetry = setTimeout(() => {
+      this.outboxRetry = null;
+      if (this.stopping) return;
+      if (this.flushing) return this.scheduleOutboxRetry(); // the running commit publishes it
+      this.flushing = true;
+      duck
+        .withConnection((c) => flushOutbox(c, this.dataset, this.producer!))
+        .then((r) => {
+          if (r.pending) this.scheduleOutboxRetry();
+        })
+        .catch((e) => {
+          logger.warn('outbox: retry failed', { error: (e as Error).message });
+          this.scheduleOutboxRetry();
+        })
+        .finally(() => {
+          this.flushing = false;
+          if (this.queue.length > 0) {
+            this.flushing = true;
+            void this.flushQueue(duck);
+          }
+        });
+    }, 2000);
+  }
+
   private async doStop(): Promise<void> {
+    if (this.outboxRetry) clearTimeout(this.outboxRetry);
+    // The group's offsets for monitoring: where the warehouse is, for the partitions held now.
+    await this.commitKafka([...this.positions].map(([k, offset]) => {
+      const i = k.lastIndexOf(':');
+      return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)), offset };
+    }));
     await this.consumer?.disconnect().catch((e) => logger.warn('stream: consumer disconnect', { error: (e as Error).message }));
+    // A last attempt for what a failed publish left queued (bounded: the next start publishes it otherwise).
+    const duck = this.duck;
+    if (duck && this.producer) {
+      for (let i = 0; i < 100 && this.flushing; i++) await new Promise((r) => setTimeout(r, 100));
+      const last = duck.withConnection((c) => flushOutbox(c, this.dataset, this.producer!)).catch(() => undefined);
+      await Promise.race([last, new Promise((r) => setTimeout(r, 10000).unref())]);
+    }
     await this.producer?.disconnect().catch(() => undefined);
     const endedAt = new Date();
     for (const dest of this.opts.tables) {

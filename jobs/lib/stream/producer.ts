@@ -5,13 +5,13 @@
  * rejected and not sent (the batch layer quarantines them from the same files).
  */
 import type { Kafka, Message, Producer } from 'kafkajs';
-import { Partitioners } from 'kafkajs';
 import type { SourceTable } from '../catalog-types';
 import { openSource } from '../extract';
 import { logger } from '../log';
 import { createProgress } from '../progress';
 import { createKafka, ensureTopics, topicFor, type StreamConfig } from './config';
 import { encodeEvent } from './events';
+import { idempotentProducer } from './outbox';
 
 export interface ReplayOptions {
   readonly cfg: StreamConfig;
@@ -29,9 +29,6 @@ export interface ReplayResult {
   readonly rejected: number;
   readonly seconds: number;
 }
-
-export const newProducer = (kafka: Kafka): Producer =>
-  kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,7 +57,8 @@ export async function replaySources(opts: ReplayOptions): Promise<ReplayResult> 
   const { cfg } = opts;
   const kafka = opts.kafka ?? createKafka(cfg, 'store-etl-producer');
   await ensureTopics(kafka, cfg, opts.sources.map((s) => topicFor(cfg, s.name)));
-  const producer = newProducer(kafka);
+  // Idempotent: a request retried after "not the leader" on a fresh topic is written once.
+  const producer = idempotentProducer(kafka);
   await producer.connect();
   const t0 = Date.now();
   const clock = { start: t0, sent: 0 };

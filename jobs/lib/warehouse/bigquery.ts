@@ -253,14 +253,25 @@ export class BigQueryWarehouse implements Warehouse {
       );
     }
 
-    // 2. Upsert, quarantine and offsets in one transaction.
+    // 2. Upsert, quarantine and offsets in one transaction, fenced: when a stored offset of the
+    //    group already reaches this batch's end (another consumer took the partition over and went
+    //    further), the batch changes nothing, so a consumer that lost its partitions can neither
+    //    overwrite newer rows nor move an offset back. BigQuery aborts one of two transactions
+    //    writing _stream_offsets at once, so the check and the writes cannot interleave.
     const statements: string[] = ['BEGIN TRANSACTION;'];
     const params: Record<string, unknown> = { consumer_group: write.consumerGroup };
     const types: Record<string, QueryParamType> = { consumer_group: 'STRING' };
+    if (write.offsets.length > 0) {
+      params.offsets = JSON.stringify(write.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+      types.offsets = 'STRING';
+      statements.unshift(`DECLARE stale BOOL DEFAULT FALSE;`);
+      statements.push(staleCheck(this.fq(ds, '_stream_offsets')));
+    }
+    const fence = write.offsets.length > 0 ? 'NOT stale' : undefined;
     if (write.upserts.length > 0) {
       params.rows = JSON.stringify(write.upserts.map((r) => jsonRow(dest, r)));
       types.rows = 'STRING';
-      statements.push(mergeUpserts(this.fq(ds, dest.table), dest));
+      statements.push(mergeUpserts(this.fq(ds, dest.table), dest, fence));
     }
     if (write.quarantine.length > 0) {
       params.quarantine = JSON.stringify(
@@ -270,14 +281,10 @@ export class BigQueryWarehouse implements Warehouse {
         })),
       );
       types.quarantine = 'STRING';
-      statements.push(mergeQuarantine(this.fq(ds, '_quarantine')));
+      statements.push(mergeQuarantine(this.fq(ds, '_quarantine'), fence));
     }
-    if (write.offsets.length > 0) {
-      params.offsets = JSON.stringify(write.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
-      types.offsets = 'STRING';
-      statements.push(mergeOffsets(this.fq(ds, '_stream_offsets')));
-    }
-    if (statements.length === 1) return;
+    if (write.offsets.length > 0) statements.push(mergeOffsets(this.fq(ds, '_stream_offsets')));
+    if (write.upserts.length === 0 && write.quarantine.length === 0 && write.offsets.length === 0) return;
     statements.push('COMMIT TRANSACTION;');
     await this.query(`stream batch into ${dest.name}`, statements.join('\n'), params, types);
   }
@@ -369,7 +376,7 @@ const jsonField = (alias: string, name: string, type: ColumnType): string =>
   type === 'STRING' ? `JSON_VALUE(${alias}, '$.${name}')` : `CAST(JSON_VALUE(${alias}, '$.${name}') AS ${type})`;
 
 /** MERGE by the catalog key; a later row of the batch for the same key wins. */
-export function mergeUpserts(target: string, dest: DestinationTable): string {
+export function mergeUpserts(target: string, dest: DestinationTable, fence?: string): string {
   const cols = dest.columns.map((c) => c.name);
   const select = dest.columns.map((c) => `${jsonField('r', c.name, c.type)} AS ${bqIdent(c.name)}`).join(', ');
   const key = dest.key.map(bqIdent).join(', ');
@@ -380,7 +387,7 @@ export function mergeUpserts(target: string, dest: DestinationTable): string {
     '  SELECT * EXCEPT(_pos, _rn) FROM (\n' +
     `    SELECT *, ROW_NUMBER() OVER (PARTITION BY ${key} ORDER BY _pos DESC) AS _rn\n` +
     `    FROM (SELECT ${select}, _pos FROM UNNEST(JSON_QUERY_ARRAY(@rows)) AS r WITH OFFSET AS _pos)\n` +
-    '  ) WHERE _rn = 1\n' +
+    `  ) WHERE _rn = 1${fence ? ` AND ${fence}` : ''}\n` +
     `) S ON ${on}\n` +
     (nonKey.length ? `WHEN MATCHED THEN UPDATE SET ${nonKey.map((c) => `${bqIdent(c)} = S.${bqIdent(c)}`).join(', ')}\n` : '') +
     `WHEN NOT MATCHED THEN INSERT (${cols.map(bqIdent).join(', ')}) VALUES (${cols.map((c) => `S.${bqIdent(c)}`).join(', ')});`
@@ -388,15 +395,24 @@ export function mergeUpserts(target: string, dest: DestinationTable): string {
 }
 
 /** Inserts quarantined events unless already there (a retried transaction adds nothing twice). */
-export function mergeQuarantine(target: string): string {
+export function mergeQuarantine(target: string, fence?: string): string {
   const cols = QUARANTINE_NDJSON_COLUMNS;
   const select = cols.map((c) => `${jsonField('q', c.name, c.type)} AS ${bqIdent(c.name)}`).join(', ');
   return (
-    `MERGE ${target} T USING (SELECT ${select} FROM UNNEST(JSON_QUERY_ARRAY(@quarantine)) AS q) S\n` +
+    `MERGE ${target} T USING (SELECT ${select} FROM UNNEST(JSON_QUERY_ARRAY(@quarantine)) AS q${fence ? ` WHERE ${fence}` : ''}) S\n` +
     'ON T.run_id = S.run_id AND T.destination = S.destination AND T.file = S.file ' +
     'AND IFNULL(T.line, -1) = IFNULL(S.line, -1) AND T.reason_code = S.reason_code ' +
     "AND IFNULL(T.column_name, '') = IFNULL(S.column_name, '')\n" +
     `WHEN NOT MATCHED THEN INSERT (${cols.map((c) => c.name).join(', ')}) VALUES (${cols.map((c) => `S.${c.name}`).join(', ')});`
+  );
+}
+
+/** Sets `stale` when a stored offset of the group already reaches the end of this batch. */
+export function staleCheck(target: string): string {
+  return (
+    `SET stale = EXISTS (SELECT 1 FROM ${target} T JOIN UNNEST(JSON_QUERY_ARRAY(@offsets)) AS o\n` +
+    "  ON T.topic = JSON_VALUE(o, '$.topic') AND T.`partition` = CAST(JSON_VALUE(o, '$.partition') AS INT64)\n" +
+    "  WHERE T.consumer_group = @consumer_group AND T.next_offset >= CAST(JSON_VALUE(o, '$.offset') AS INT64));"
   );
 }
 
@@ -407,7 +423,8 @@ export function mergeOffsets(target: string): string {
     "    CAST(JSON_VALUE(o, '$.partition') AS INT64) AS `partition`, CAST(JSON_VALUE(o, '$.offset') AS INT64) AS next_offset\n" +
     '  FROM UNNEST(JSON_QUERY_ARRAY(@offsets)) AS o\n' +
     ') S ON T.consumer_group = S.consumer_group AND T.topic = S.topic AND T.`partition` = S.`partition`\n' +
-    'WHEN MATCHED THEN UPDATE SET next_offset = S.next_offset, updated_at = CURRENT_TIMESTAMP()\n' +
+    // Forward only: a stale or replayed batch never moves a stored offset back.
+    'WHEN MATCHED AND S.next_offset > T.next_offset THEN UPDATE SET next_offset = S.next_offset, updated_at = CURRENT_TIMESTAMP()\n' +
     'WHEN NOT MATCHED THEN INSERT (consumer_group, topic, `partition`, next_offset, updated_at) ' +
     'VALUES (S.consumer_group, S.topic, S.`partition`, S.next_offset, CURRENT_TIMESTAMP());'
   );

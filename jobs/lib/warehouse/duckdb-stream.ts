@@ -12,7 +12,14 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { DUCKDB_TYPES, quoteIdent } from '../ddl';
-import { AVAILABILITY_COLUMNS_DDL, AVAILABILITY_TABLE, OUTBOX_COLUMNS_DDL, utcTimestamp } from '../stream/availability';
+import {
+  AVAILABILITY_COLUMNS_DDL,
+  AVAILABILITY_PENDING_DDL,
+  AVAILABILITY_TABLE,
+  OUTBOX_COLUMNS_DDL,
+  utcTimestamp,
+} from '../stream/availability';
+import { OUTBOX_PARKED_DDL } from '../stream/outbox';
 import type { CellValue, Row, StreamOffset, StreamWrite } from './types';
 
 /** Bookkeeping tables the stream layer needs in each dataset. */
@@ -21,7 +28,11 @@ export const STREAM_BOOKKEEPING_DDL = (dataset: string): string[] => [
     `partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL, ` +
     `PRIMARY KEY (consumer_group, topic, partition))`,
   `CREATE TABLE IF NOT EXISTS ${dataset}._stream_outbox (${OUTBOX_COLUMNS_DDL})`,
+  // Files made before the outbox had its publish order.
+  `ALTER TABLE ${dataset}._stream_outbox ADD COLUMN IF NOT EXISTS seq BIGINT`,
+  `CREATE TABLE IF NOT EXISTS ${dataset}._stream_outbox_parked (${OUTBOX_PARKED_DDL})`,
   `CREATE TABLE IF NOT EXISTS ${dataset}.${AVAILABILITY_TABLE} (${AVAILABILITY_COLUMNS_DDL})`,
+  `CREATE TABLE IF NOT EXISTS ${dataset}._availability_pending (${AVAILABILITY_PENDING_DDL})`,
 ];
 
 const cellText = (v: CellValue): string | null => {
