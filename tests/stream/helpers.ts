@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Kafka, Message } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
-import { ensureBroker, javaAvailable, jarsAvailable, repoRoot } from '../../jobs/lib/stream/broker';
+import { ensureBroker, javaAvailable, jarsAvailable, repoRoot, stopBroker } from '../../jobs/lib/stream/broker';
 import { createKafka, loadStreamConfig, type StreamConfig } from '../../jobs/lib/stream/config';
 import { idempotentProducer } from '../../jobs/lib/stream/outbox';
 import { DuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
@@ -28,11 +28,27 @@ export function brokerUnavailableReason(): string | null {
   return null;
 }
 
-/** describe() when the broker can run; otherwise skipped with the reason, or failing under CI=true. */
+/**
+ * describe() with the local broker: started before the suite if nothing answers at
+ * BOOTSTRAP_SERVER, and stopped after it only if this suite started it (one that was running is
+ * left alone). Skipped with the reason when the broker cannot run, or failing under CI=true.
+ */
 export function describeWithBroker(name: string, fn: () => void): void {
   const reason = brokerUnavailableReason();
   if (!reason) {
-    describe(name, fn);
+    describe(name, () => {
+      let startedHere = false;
+      beforeAll(async () => {
+        const t0 = Date.now();
+        startedHere = await startBrokerForTests();
+        // eslint-disable-next-line no-console
+        console.log(`broker ${startedHere ? 'started' : 'already running'} in ${Date.now() - t0} ms`);
+      }, 300000);
+      afterAll(async () => {
+        if (startedHere) await stopBroker();
+      }, 60000);
+      fn();
+    });
   } else if (process.env.CI === 'true') {
     describe(name, () => {
       it('needs the local Kafka broker', () => {

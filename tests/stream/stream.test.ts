@@ -23,7 +23,6 @@ import {
   query,
   readTopic,
   ROOT,
-  startBrokerForTests,
   testEnv,
   type TestEnv,
 } from './helpers';
@@ -58,19 +57,6 @@ async function consumeUntilCaughtUp(e: TestEnv, tables: StreamDestination[], top
 }
 
 describeWithBroker('stream layer on the local Kafka broker', () => {
-  let startedHere = false;
-  beforeAll(async () => {
-    const t0 = Date.now();
-    startedHere = await startBrokerForTests();
-    // eslint-disable-next-line no-console
-    console.log(`broker ${startedHere ? 'started' : 'already running'} in ${Date.now() - t0} ms`);
-  }, 300000);
-
-  // A broker this suite started is stopped again; one that was running is left alone.
-  afterAll(async () => {
-    if (startedHere) await stopBroker();
-  }, 60000);
-
   it('N events produced -> exactly N rows with their values, offsets stored with them', async () => {
     const e = testEnv();
     const N = 3000;

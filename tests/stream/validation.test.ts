@@ -11,8 +11,7 @@ import { findDestination, findSource } from '../../jobs/lib/catalog-check';
 import { deadLetterTopic, endOffsets, ensureTopics, topicFor } from '../../jobs/lib/stream/config';
 import { StreamConsumer } from '../../jobs/lib/stream/consumer';
 import { decodeEvent, deadLetterValue, encodeEvent, quarantineRaw } from '../../jobs/lib/stream/events';
-import { count, describeWithBroker, produce, query, startBrokerForTests, testEnv } from './helpers';
-import { stopBroker } from '../../jobs/lib/stream/broker';
+import { count, describeWithBroker, produce, query, testEnv } from './helpers';
 
 jest.setTimeout(240000);
 
@@ -98,14 +97,6 @@ async function readRaw(e: ReturnType<typeof testEnv>, topic: string, expected: n
 }
 
 describeWithBroker('stream validation on the local broker', () => {
-  let startedHere = false;
-  beforeAll(async () => {
-    startedHere = await startBrokerForTests();
-  }, 300000);
-  afterAll(async () => {
-    if (startedHere) await stopBroker();
-  }, 60000);
-
   it('poison events are quarantined with topic, partition and offset; dead letters are byte-identical', async () => {
     const e = testEnv();
     const carts = topicFor(e.cfg, 'carts_has_products');

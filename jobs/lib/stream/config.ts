@@ -129,7 +129,7 @@ export async function ensureTopics(kafka: Kafka, cfg: StreamConfig, topics: read
  * metadata ("This server does not host this topic-partition"): wait, bounded, until every
  * partition has a leader, so the first produce or offset fetch does not fail.
  */
-async function waitForTopicMetadata(admin: Admin, topics: readonly string[], timeoutMs = 15000): Promise<void> {
+export async function waitForTopicMetadata(admin: Admin, topics: readonly string[], timeoutMs = 15000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
