@@ -2,9 +2,8 @@
  * A batch load replaces its table atomically: a job failing or killed inside the load leaves the
  * previous table as it was, and two runs on the same input give identical tables.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { count, query, ROOT, runNode, tempDir } from '../helpers/env';
+import { count, query, runNode, spawnJobPausedInLoad, tempDir } from '../helpers/env';
 import { readAll, STORE_EXPORT } from '../helpers/store-export';
 import { generate } from '../../scripts/generate-data';
 
@@ -40,18 +39,7 @@ describe('atomic replace', () => {
   });
 
   test('a job killed (SIGKILL) inside the load transaction leaves the previous table', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/jobs/dim_vendors.js'), '--source-dir', other], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, ETL_STATE_DIR: state, LOG_FORMAT: 'json', ETL_TEST_PAUSE_BEFORE_COMMIT_MS: '60000' },
-    });
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes('pausing inside the load transaction')) resolve();
-      });
-      child.on('exit', (code) => reject(new Error(`job exited (${code}) before the pause: ${err}`)));
-    });
+    const child = await spawnJobPausedInLoad('dim_vendors', other, state);
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
     expect(await count(db, 'store.dim_vendors')).toBe(facts.vendor.loaded.length);

@@ -2,10 +2,10 @@
  * Issue 11: bounded records, error positions, printable errors, scratch hygiene.
  * (Peak memory with a 200 MB line is measured by `npm run bench:memory`, not here.)
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, tempDir } from '../helpers/env';
+import { ROOT, spawnJobPausedInLoad, tempDir } from '../helpers/env';
 import { accounting, everythingWritten, header, leaks, quarantine, row, runJob, writeSources } from './faulty-files';
 
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
@@ -176,18 +176,7 @@ describe('scratch hygiene', () => {
     const clean = fs.statSync(db).size;
 
     const paused = async (signal: NodeJS.Signals) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'dist/jobs/dim_vendors.js'), '--source-dir', src], {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH, ETL_STATE_DIR: state, LOG_FORMAT: 'json', ETL_TEST_PAUSE_BEFORE_COMMIT_MS: '60000' },
-      });
-      await new Promise<void>((resolve, reject) => {
-        let err = '';
-        child.stderr.on('data', (d: Buffer) => {
-          err += d.toString();
-          if (err.includes('pausing inside the load transaction')) resolve();
-        });
-        child.on('exit', (code) => reject(new Error(`job exited (${code}) before the pause: ${err}`)));
-      });
+      const child = await spawnJobPausedInLoad('dim_vendors', src, state);
       expect(fs.readdirSync(path.join(state, 'tmp'))).toHaveLength(1);
       child.kill(signal);
       return new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

@@ -1,5 +1,5 @@
 /** Shared test helpers: temp folders, running built CLIs, querying DuckDB. */
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,4 +45,24 @@ export function sourceFolder(from: string, files: Record<string, string | null> 
     else fs.writeFileSync(path.join(dir, f), body);
   }
   return dir;
+}
+
+/**
+ * Starts a batch job that pauses inside its load transaction (ETL_TEST_PAUSE_BEFORE_COMMIT_MS)
+ * and resolves once it is there, so a test can kill it at the worst moment.
+ */
+export async function spawnJobPausedInLoad(table: string, sourceDir: string, stateDir: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'jobs', `${table}.js`), '--source-dir', sourceDir], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, ETL_STATE_DIR: stateDir, LOG_FORMAT: 'json', ETL_TEST_PAUSE_BEFORE_COMMIT_MS: '60000' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('pausing inside the load transaction')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`job exited (${code}) before the pause: ${err}`)));
+  });
+  return child;
 }
