@@ -9,7 +9,7 @@ import { catalog } from '../../jobs/catalog';
 import { runJobCli } from '../../jobs/lib/cli';
 import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
-import { query, runNode, sourceFolder, tempDir } from '../helpers/env';
+import { latestReport, query, runNode, sourceFolder, tempDir } from '../helpers/env';
 import { readSource, STORE_EXPORT } from '../helpers/store-export';
 
 const VENDOR_HEADER = 'vendor_id\tvendor_name\tvendor_phone\tvendor_email';
@@ -129,8 +129,7 @@ test('a BOM, CRLF line ends and invalid UTF-8 are accepted and reported', async 
   const state = tempDir('enc');
   const r = runNode('jobs/dim_vendors.js', ['--source-dir', src], { ETL_STATE_DIR: state });
   expect(r.status).toBe(0);
-  const report = JSON.parse(fs.readFileSync(path.join(state, 'reports', 'store.dim_vendors.latest.json'), 'utf8'));
-  const vendor = report.sources[0];
+  const vendor = latestReport(state, 'dim_vendors').sources[0];
   expect(vendor).toMatchObject({ bom: true, crlfLines: 4, blankLines: 1, rowsRead: 3, rowsLoaded: 2, rowsQuarantined: 1 });
   const db = path.join(state, 'warehouse.duckdb');
   // Line numbers count CRLF lines and the blank line: the bad id is on line 5.

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
-import { query, runNode, tempDir } from '../helpers/env';
+import { latestReport, query, runNode, tempDir } from '../helpers/env';
 
 const sourceOf = (name: string) => {
   const s = catalog.sources.find((x) => x.name === name);
@@ -124,12 +124,8 @@ export function leaks(written: Record<string, string>, secrets: { cards?: string
 
 /** Per source, [read, loaded, quarantined] from the run's report. */
 export function accounting(run: JobRun, table: string): Record<string, [number, number, number]> {
-  const report = JSON.parse(fs.readFileSync(path.join(run.state, 'reports', `store.${table}.latest.json`), 'utf8'));
   return Object.fromEntries(
-    (report.sources as { source: string; rowsRead: number; rowsLoaded: number; rowsQuarantined: number }[]).map((s) => [
-      s.source,
-      [s.rowsRead, s.rowsLoaded, s.rowsQuarantined],
-    ]),
+    latestReport(run.state, table).sources.map((s) => [s.source, [s.rowsRead, s.rowsLoaded, s.rowsQuarantined]]),
   );
 }
 

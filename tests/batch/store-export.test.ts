@@ -8,8 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
-import type { JobReport, SourceQuality } from '../../jobs/lib/quality';
-import { count, query, runNode, tempDir } from '../helpers/env';
+import { count, latestReport, query, runNode, sourceReport, tempDir } from '../helpers/env';
 import { destinationRows, readAll, reasons, STORE_EXPORT, toUnits, unitsToText } from '../helpers/store-export';
 
 const TABLES = ['fact_orders', 'fact_order_details', 'dim_products', 'dim_users', 'dim_vendors'];
@@ -19,14 +18,8 @@ const db = path.join(state, 'warehouse.duckdb');
 
 const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-function report(table: string): JobReport {
-  return JSON.parse(fs.readFileSync(path.join(state, 'reports', `store.${table}.latest.json`), 'utf8')) as JobReport;
-}
-function source(table: string, name: string): SourceQuality {
-  const s = report(table).sources.find((x) => x.source === name);
-  if (!s) throw new Error(`no source ${name} in ${table}'s report`);
-  return s;
-}
+const report = (table: string) => latestReport(state, table);
+const source = (table: string, name: string) => sourceReport(state, table, name);
 const destination = (table: string) => catalog.destinations.find((d) => d.name === `store.${table}`)!;
 
 describe('the fixture', () => {

@@ -7,8 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { JobReport, SourceQuality } from '../../jobs/lib/quality';
-import { count, query, ROOT, runNode, tempDir } from '../helpers/env';
+import type { SourceQuality } from '../../jobs/lib/quality';
+import { count, latestReport, query, ROOT, runNode, sourceReport, tempDir } from '../helpers/env';
 
 const REFERENCE_SAMPLE = path.resolve(
   process.env.REFERENCE_DATA_DIR || path.join(ROOT, '..', 'shared', 'reference-data', 'alibaba-sample'),
@@ -22,14 +22,8 @@ if (!present) process.stderr.write(`[skipped] conformance suite: no real export 
   const db = path.join(state, 'warehouse.duckdb');
   const env = { ETL_SOURCE_DIR: REFERENCE_SAMPLE, ETL_STATE_DIR: state };
 
-  function report(table: string): JobReport {
-    return JSON.parse(fs.readFileSync(path.join(state, 'reports', `store.${table}.latest.json`), 'utf8')) as JobReport;
-  }
-  function source(table: string, name: string): SourceQuality {
-    const s = report(table).sources.find((x) => x.source === name);
-    if (!s) throw new Error(`no source ${name} in ${table}'s report`);
-    return s;
-  }
+  const report = (table: string) => latestReport(state, table);
+  const source = (table: string, name: string) => sourceReport(state, table, name);
   /** [read, loaded, quarantined] */
   const accounting = (s: SourceQuality) => [s.rowsRead, s.rowsLoaded, s.rowsQuarantined];
 

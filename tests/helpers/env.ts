@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import type { JobReport, SourceQuality } from '../../jobs/lib/quality';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -65,4 +66,16 @@ export async function spawnJobPausedInLoad(table: string, sourceDir: string, sta
     child.on('exit', (code) => reject(new Error(`job exited (${code}) before the pause: ${err}`)));
   });
   return child;
+}
+
+/** The data-quality report a job's latest run wrote under `stateDir` (`reports/store.<table>.latest.json`). */
+export function latestReport(stateDir: string, table: string): JobReport {
+  return JSON.parse(fs.readFileSync(path.join(stateDir, 'reports', `store.${table}.latest.json`), 'utf8')) as JobReport;
+}
+
+/** One source's part of that report. */
+export function sourceReport(stateDir: string, table: string, source: string): SourceQuality {
+  const s = latestReport(stateDir, table).sources.find((x) => x.source === source);
+  if (!s) throw new Error(`no source ${source} in ${table}'s report`);
+  return s;
 }
