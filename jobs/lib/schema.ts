@@ -10,8 +10,6 @@ import addFormats from 'ajv-formats';
 import type { SourceColumn, SourceTable, SourceType } from './catalog-types';
 import { applyPolicy, cardDigits, shown } from './pii';
 
-export { maskCard } from './pii';
-
 export type RawRecord = Record<string, string | null>;
 
 export type ReasonCode =

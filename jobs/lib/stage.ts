@@ -18,8 +18,6 @@ import type { OrphanCheck, SourceQuality } from './quality';
 import { redactRaw } from './pii';
 import { type ReasonCode, type RowError, rowValidator, stagedValues } from './schema';
 
-export { redactRaw } from './pii';
-
 export const QUARANTINE_TABLE = 'quarantine';
 
 export interface StageContext {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import type { Catalog, DestinationTable } from '../../jobs/lib/catalog-types';
 import { assertCatalogConsistent, findSource } from '../../jobs/lib/catalog-check';
-import { jsonSchemaForSource, maskCard, rowValidator, stagedValues } from '../../jobs/lib/schema';
-import { redactRaw } from '../../jobs/lib/stage';
+import { maskCard, redactRaw } from '../../jobs/lib/pii';
+import { jsonSchemaForSource, rowValidator, stagedValues } from '../../jobs/lib/schema';
 
 const order = findSource(catalog, 'order');
 const good = {
