@@ -17,7 +17,7 @@ import { exitCodeOf, SourceFileError, UsageError, WarehouseError } from './error
 import { logger } from './log';
 import type { JobReport, SourceQuality } from './quality';
 import { maskCardRuns, printable } from './pii';
-import { checkForeignKeys, createQuarantineTable, QUARANTINE_TABLE, quarantineDerived, stageSourceWithPath } from './stage';
+import { checkForeignKeys, createQuarantineTable, QUARANTINE_TABLE, quarantineDerived, stageSource } from './stage';
 import { openDuckDb } from './warehouse/duckdb-connect';
 import { openWarehouse } from './warehouse';
 import type { RunRecord, Warehouse } from './warehouse/types';
@@ -82,11 +82,10 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
       sourceDir: config.sourceDir,
       maxRecordBytes: config.maxRecordBytes,
       batchPath: config.batchPath,
-      catalogSources: new Map(catalog.sources.map((s) => [s.name, s])),
     };
     const stagingPaths: Record<string, 'bulk' | 'exact'> = {};
     for (const name of dest.sources) {
-      const { quality: q, path: how, fallback } = await stageSourceWithPath(ctx, findSource(catalog, name));
+      const { quality: q, path: how, fallback } = await stageSource(ctx, findSource(catalog, name));
       stagingPaths[name] = how;
       log.info('source staged', { source: name, path: how, ...(fallback ? { fallback } : {}), read: q.rowsRead, loaded: q.rowsLoaded, quarantined: q.rowsQuarantined });
       sources.push(q);
@@ -100,7 +99,9 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     for (const rule of dest.derived ?? []) {
       const i = sources.findIndex((q) => q.source === rule.source.source);
       const q = sources[i];
-      const n = await quarantineDerived(ctx, dest, rule, findSource(catalog, q.source), path.join(config.sourceDir, q.file));
+      const source = findSource(catalog, q.source);
+      const via = findSource(catalog, rule.via.source);
+      const n = await quarantineDerived(ctx, dest, rule, source, via, path.join(config.sourceDir, q.file));
       if (n > 0) {
         log.warn('rows quarantined by a derived-value rule', { source: q.source, column: rule.column, rows: n });
         sources[i] = {

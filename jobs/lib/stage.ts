@@ -26,7 +26,6 @@ export interface StageContext {
   readonly destination: string;
   readonly sourceDir: string;
   readonly maxRecordBytes: number;
-  readonly catalogSources: ReadonlyMap<string, SourceTable>;
   /** `bulk`: DuckDB reads and checks files, the exact path takes flagged rows (default exact). */
   readonly batchPath?: 'bulk' | 'exact';
 }
@@ -61,16 +60,12 @@ export interface StagedSource {
   readonly fallback?: string;
 }
 
-export async function stageSource(ctx: StageContext, source: SourceTable): Promise<SourceQuality> {
-  return (await stageSourceWithPath(ctx, source)).quality;
-}
-
 /**
  * Stages a source by the configured path: bulk (bulk.ts) when the file allows it, the exact
  * streaming path for the whole file otherwise (logged), and in every case the exact path's
  * validation for every row the bulk path flags.
  */
-export async function stageSourceWithPath(ctx: StageContext, source: SourceTable): Promise<StagedSource> {
+export async function stageSource(ctx: StageContext, source: SourceTable): Promise<StagedSource> {
   const c = ctx.connection;
   const file = path.join(ctx.sourceDir, source.file);
   let fallback: string | undefined;
@@ -368,13 +363,14 @@ export async function quarantineDerived(
   dest: BatchDestination,
   rule: DerivedProductRule,
   source: SourceTable,
+  /** The source `rule.via` names, joined through `source`'s foreign key. */
+  via: SourceTable,
   file: string,
 ): Promise<number> {
   const c = ctx.connection;
   const fk = (source.foreignKeys ?? []).find((f) => f.references.source === rule.via.source);
   if (!fk) throw new Error(`catalog: ${dest.name} derived ${rule.column}: ${source.name} has no foreign key to ${rule.via.source}`);
   const typeOf = (s: SourceTable, col: string) => s.columns.find((x) => x.name === col)?.type;
-  const via = ctx.catalogSources.get(rule.via.source)!;
   const factors = [
     { alias: 's', col: rule.source.column, type: typeOf(source, rule.source.column) },
     { alias: 'r', col: rule.via.column, type: typeOf(via, rule.via.column) },
