@@ -56,9 +56,12 @@ function parseMemory(value: string | undefined, fallback: string): string {
   return v;
 }
 
-/** 1 MiB by default; at least 1 KiB (a record limit below a real row would quarantine everything). */
+/** The longest source record (line) by default: 1 MiB. */
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+
+/** At least 1 KiB (a record limit below a real row would quarantine everything). */
 function parseRecordLimit(value: string | undefined): number {
-  const n = parseCount('MAX_RECORD_BYTES', value, 1024 * 1024);
+  const n = parseCount('MAX_RECORD_BYTES', value, DEFAULT_MAX_RECORD_BYTES);
   if (n < 1024) throw new Error(`MAX_RECORD_BYTES must be at least 1024, got '${value}'`);
   return n;
 }

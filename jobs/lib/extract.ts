@@ -19,12 +19,11 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { parse } from 'csv-parse';
 import type { SourceTable } from './catalog-types';
+import { DEFAULT_MAX_RECORD_BYTES } from './config';
 import { SourceFileError } from './errors';
 import { shown } from './pii';
 import type { RawRecord } from './schema';
 
-/** Default record limit; see EtlConfig.maxRecordBytes. */
-export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
 /** Characters of an over-long record kept for the quarantine (before redaction). */
 const EXCERPT_BYTES = 200;
 
