@@ -112,6 +112,7 @@ export function prescan(file: string, source: SourceTable, maxRecordBytes: numbe
 /** The text of the given lines (1-based) of a file, read in whole-line chunks. */
 export function readLines(file: string, wanted: ReadonlySet<number>): Map<number, string> {
   const out = new Map<number, string>();
+  if (wanted.size === 0) return out; // a clean file: nothing to read again
   const fd = fs.openSync(file, 'r');
   try {
     let carry = Buffer.alloc(0);
