@@ -401,8 +401,10 @@ export class StreamConsumer {
         messages: b.dlq.map(({ m, q }) => this.dlqMessage(topic, partition, m, q)),
       });
     }
-    await this.opts.warehouse.applyStreamBatch(b.write);
+    const applied = await this.opts.warehouse.applyStreamBatch(b.write);
     await this.commitKafka([{ topic, partition, offset: BigInt(b.write.offsets[0].offset) }]);
+    // Fenced (the group's stored offset was already past it): nothing applied, nothing counted.
+    if (!applied) return null;
     return { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps };
   }
 

@@ -101,8 +101,9 @@ export class DuckDbWarehouse implements Warehouse {
     });
   }
 
-  async applyStreamBatch(write: StreamWrite): Promise<void> {
+  async applyStreamBatch(write: StreamWrite): Promise<boolean> {
     await this.withConnection((c) => applyStreamBatchDuckDb(c, write));
+    return true;
   }
 
   async readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]> {
