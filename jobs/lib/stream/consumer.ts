@@ -32,6 +32,7 @@ import {
 } from './config';
 import { deadLetterValue, decodeEvent, quarantineRaw } from './events';
 import { flushOutbox, idempotentProducer, queueOutbox, type OutboxMessage } from './outbox';
+import { publishSnapshot, refreshProductMirror, snapshotRequestedAt, type MirrorState } from './stream-file';
 
 export interface BatchInfo {
   readonly destination: string;
@@ -109,6 +110,13 @@ export class StreamConsumer {
   joinedAt: number | null = null;
   private flushing = false;
   private crashed: Error | null = null;
+  /** Held stream file: housekeeping (mirror refresh, snapshot) between commits. */
+  private housekeeping: NodeJS.Timeout | null = null;
+  private readonly mirror: MirrorState = { stat: null, marker: null };
+  /** Something was committed since the last snapshot. */
+  private dirty = true;
+  private snapshotAt = 0;
+  private mirrorCheckedAt = 0;
 
   constructor(private readonly opts: StreamConsumerOptions) {
     this.kafka = opts.kafka ?? createKafka(opts.cfg, 'store-etl-consumer');
@@ -138,6 +146,9 @@ export class StreamConsumer {
 
   async start(): Promise<void> {
     const { cfg, warehouse } = this.opts;
+    // The stream file first: a second process on it waits here as a standby and joins the
+    // group only once it holds the file (the first exited or died).
+    if (this.duck?.holds) await this.duck.acquire(() => this.stopping !== null);
     await waitForBroker(cfg, () => this.stopping !== null);
     await ensureTopics(this.kafka, cfg, [...this.topics, deadLetterTopic(cfg), availabilityTopic(cfg)]);
     await warehouse.ensureSchema();
@@ -147,6 +158,7 @@ export class StreamConsumer {
     if (duck) {
       // Repairs availability after a batch reload of stock, and publishes what a kill left queued.
       await duck.withConnection(async (c) => {
+        if (duck.holds) await refreshProductMirror(c, cfg.batchDuckdbPath, this.dataset, this.mirror);
         await c.run('BEGIN TRANSACTION');
         try {
           await markAvailabilityPending(c, this.dataset, { all: true });
@@ -194,7 +206,60 @@ export class StreamConsumer {
       partitionsConsumedConcurrently: 32,
       eachBatch: (p) => this.eachBatch(p),
     });
+    if (duck?.holds) this.scheduleHousekeeping();
     logger.info('stream: consuming', { group: cfg.group, topics: this.topics, warehouse: warehouse.location });
+  }
+
+  /**
+   * Held stream file, between commits (never inside one): refreshes the dim_products mirror when
+   * the batch file changed (every STREAM_SNAPSHOT_INTERVAL_MS), and publishes the snapshot for
+   * dbt when asked (request file) or, when something changed, every STREAM_SNAPSHOT_INTERVAL_MS.
+   */
+  private scheduleHousekeeping(): void {
+    const duck = this.duck;
+    if (!duck || this.housekeeping || this.stopping) return;
+    const cfg = this.opts.cfg;
+    this.housekeeping = setTimeout(() => {
+      this.housekeeping = null;
+      if (this.stopping) return;
+      if (this.flushing) return this.scheduleHousekeeping();
+      const now = Date.now();
+      const requested = snapshotRequestedAt(cfg.snapshotPath) > this.snapshotAt;
+      const periodic = now - this.snapshotAt >= cfg.snapshotIntervalMs && this.dirty;
+      const mirror = now - this.mirrorCheckedAt >= cfg.snapshotIntervalMs;
+      if (!requested && !periodic && !mirror) return this.scheduleHousekeeping();
+      this.flushing = true;
+      duck
+        .withConnection(async (c) => {
+          if (mirror) {
+            this.mirrorCheckedAt = now;
+            if (await refreshProductMirror(c, cfg.batchDuckdbPath, this.dataset, this.mirror)) {
+              this.dirty = true;
+              await this.afterCommit(c);
+            }
+          }
+          if (requested || periodic) await this.snapshot(c);
+        })
+        .catch((e) => logger.warn('stream: housekeeping failed; tried again later', { error: (e as Error).message }))
+        .finally(() => {
+          this.flushing = false;
+          if (this.queue.length > 0) {
+            this.flushing = true;
+            void this.flushQueue(duck);
+          }
+          this.scheduleHousekeeping();
+        });
+    }, Math.min(500, cfg.snapshotIntervalMs));
+    this.housekeeping.unref();
+  }
+
+  private async snapshot(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+    const t0 = Date.now();
+    this.dirty = false;
+    await publishSnapshot(c, this.opts.cfg.snapshotPath);
+    // Stamped with the start: a request dropped while copying asks for the next one.
+    this.snapshotAt = t0;
+    logger.debug('stream: snapshot published', { file: this.opts.cfg.snapshotPath, ms: Date.now() - t0 });
   }
 
   private async loadPositions(): Promise<void> {
@@ -474,6 +539,7 @@ export class StreamConsumer {
                 },
               );
               marks.commit = Date.now() - t0;
+              this.dirty = true;
               this.adaptCommitLimit(marks.commit);
               this.opts.onCommit?.({ kind: 'batch', ms: marks.commit, events: real.reduce((a, b) => a + b.write.upserts.length + b.write.quarantine.length, 0) });
               toKafka.push(...real.map((b) => ({ topic: b.topic, partition: b.partition, offset: BigInt(b.write.offsets[0].offset) })));
@@ -612,6 +678,13 @@ export class StreamConsumer {
 
   private async doStop(): Promise<void> {
     if (this.outboxRetry) clearTimeout(this.outboxRetry);
+    if (this.housekeeping) clearTimeout(this.housekeeping);
+    const duck = this.duck;
+    if (duck?.holds && !duck.isOpen) {
+      // Stopped as a standby: it never held the file nor joined the group.
+      logger.info('stream: stopped (standby)');
+      return;
+    }
     // The group's offsets for monitoring: where the warehouse is, for the partitions held now.
     await this.commitKafka([...this.positions].map(([k, offset]) => {
       const i = k.lastIndexOf(':');
@@ -619,7 +692,6 @@ export class StreamConsumer {
     }));
     await this.consumer?.disconnect().catch((e) => logger.warn('stream: consumer disconnect', { error: (e as Error).message }));
     // A last attempt for what a failed publish left queued (bounded: the next start publishes it otherwise).
-    const duck = this.duck;
     if (duck && this.producer) {
       for (let i = 0; i < 100 && this.flushing; i++) await new Promise((r) => setTimeout(r, 100));
       const last = duck.withConnection((c) => flushOutbox(c, this.dataset, this.producer!)).catch(() => undefined);
@@ -646,6 +718,12 @@ export class StreamConsumer {
           report: JSON.stringify({ batches: s.batches }),
         })
         .catch((e) => logger.warn('stream: could not record the run', { error: (e as Error).message }));
+    }
+    // The last snapshot for dbt: everything this process committed, its runs included.
+    if (duck?.holds) {
+      await duck
+        .withConnection((c) => this.snapshot(c))
+        .catch((e) => logger.warn('stream: final snapshot failed', { error: (e as Error).message }));
     }
     logger.info('stream: stopped', { stats: this.stats });
   }
