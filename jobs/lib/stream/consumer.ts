@@ -72,6 +72,9 @@ export interface StreamConsumerOptions {
 
 const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
+/** Longest the availability drain is put off while commits follow one another. */
+const AVAILABILITY_MAX_DELAY_MS = 1000;
+
 interface Applied {
   rows: number;
   quarantined: number;
@@ -117,6 +120,9 @@ export class StreamConsumer {
   private dirty = true;
   private snapshotAt = 0;
   private mirrorCheckedAt = 0;
+  /** Availability/outbox work left by commits made under load (drained by the next quiet moment). */
+  private drainOwed = false;
+  private drainedAt = 0;
 
   constructor(private readonly opts: StreamConsumerOptions) {
     this.kafka = opts.kafka ?? createKafka(opts.cfg, 'store-etl-consumer');
@@ -303,6 +309,17 @@ export class StreamConsumer {
     } catch (e) {
       logger.debug('stream: kafka offset commit failed (the warehouse offset is authoritative)', { error: (e as Error).message });
     }
+  }
+
+  /** afterCommit, never failing the commit before it; a failure leaves the work pending. */
+  private async drainAfterCommit(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+    this.drainOwed = false;
+    this.drainedAt = Date.now();
+    await this.afterCommit(c).catch((e) => {
+      logger.error('stream: availability/outbox after the commit failed; retried after the next commit', {
+        error: (e as Error).message,
+      });
+    });
   }
 
   /** After a warehouse commit: drains the availability work in bounded steps, then publishes the outbox. */
@@ -504,6 +521,7 @@ export class StreamConsumer {
                 BigInt(o.offset),
               ]),
             );
+            marks.fence = Date.now() - t0;
             const built = items.map((it) => {
               const { topic, partition, messages } = it;
               const k = tpKey(topic, partition);
@@ -520,11 +538,13 @@ export class StreamConsumer {
               return { topic, partition, dest, ...b };
             });
             const real = built.filter((b): b is Exclude<typeof b, null | 'gap'> => b !== null && b !== 'gap');
+            marks.build = Date.now() - t0;
             if (real.length > 0) {
               await applyStreamWritesDuckDb(
                 c,
                 real.map((b) => b.write),
                 async (tx) => {
+                  marks.rows = Date.now() - t0;
                   const dlq: OutboxMessage[] = real.flatMap((b) =>
                     b.dlq.map(({ m, q }) => {
                       const msg = this.dlqMessage(b.topic, b.partition, m, q);
@@ -536,6 +556,7 @@ export class StreamConsumer {
                     productIds: real.flatMap((b) => b.scope.productIds ?? []),
                     cartIds: real.flatMap((b) => b.scope.cartIds ?? []),
                   });
+                  marks.pending = Date.now() - t0;
                 },
               );
               marks.commit = Date.now() - t0;
@@ -545,11 +566,14 @@ export class StreamConsumer {
               toKafka.push(...real.map((b) => ({ topic: b.topic, partition: b.partition, offset: BigInt(b.write.offsets[0].offset) })));
               // The batch is committed: a failure from here on must not fail it (it would be
               // redelivered, fenced, and never counted). What is left stays pending for later.
-              await this.afterCommit(c).catch((e) => {
-                logger.error('stream: availability/outbox after the commit failed; retried after the next commit', {
-                  error: (e as Error).message,
-                });
-              });
+              // Under load (more slices queued) the drain runs at most once per
+              // AVAILABILITY_MAX_DELAY_MS: the pending products of many commits, deduplicated,
+              // are recomputed together instead of after every commit.
+              if (this.queue.length === 0 || Date.now() - this.drainedAt >= AVAILABILITY_MAX_DELAY_MS) {
+                await this.drainAfterCommit(c);
+              } else {
+                this.drainOwed = true;
+              }
               marks.after = Date.now() - t0;
             }
             return built.map((b) =>
@@ -575,6 +599,7 @@ export class StreamConsumer {
           for (const it of items) it.reject(e);
         }
       }
+      if (this.drainOwed) await duck.withConnection((c) => this.drainAfterCommit(c));
     } finally {
       this.flushing = false;
     }
