@@ -129,6 +129,7 @@ export function testEnv(overrides: Partial<StreamConfig> = {}): TestEnv {
     STREAM_PARTITIONS: String(cfg.partitions),
     STREAM_SESSION_TIMEOUT_MS: String(cfg.sessionTimeoutMs),
     STREAM_MAX_BATCH_BYTES: String(cfg.maxBatchBytes),
+    STREAM_COMMIT_MAX_EVENTS: String(cfg.commitMaxEvents),
     LOG_FORMAT: 'json',
   };
   return { cfg, kafka: createKafka(cfg, `test-${id}`), dir, duckdbPath, warehouse, batch, childEnv };

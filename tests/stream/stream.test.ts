@@ -91,8 +91,8 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
 
   it('SIGKILLed at random points and restarted several times: still exactly N rows, each poison event quarantined once', async () => {
     const cli = ensureBuilt();
-    // Small fetches = many micro-batches; a pause inside each transaction widens the window for kills.
-    const e = testEnv({ maxBatchBytes: 6000, sessionTimeoutMs: 6000 });
+    // Small fetches and commits = many transactions; a pause inside each widens the window for kills.
+    const e = testEnv({ maxBatchBytes: 6000, sessionTimeoutMs: 6000, commitMaxEvents: 100 });
     const N = 6000;
     const msgs: Message[] = [];
     let poison = 0;
@@ -106,7 +106,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     }
     await ensureTopics(e.kafka, e.cfg, [cartsTopic(e)]);
     await produce(e.kafka, cartsTopic(e), msgs);
-    const env = { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '15', LOG_LEVEL: 'debug' };
+    const env = { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '50', LOG_LEVEL: 'debug' };
     const start = (): ChildProcess =>
       spawn(process.execPath, [cli, '--table', 'fact_carts_has_products', '--until-caught-up', '--no-start-broker'], {
         cwd: ROOT,
@@ -196,7 +196,8 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
 
   it('a second consumer process on the same stream file waits as a standby, takes over after the first is SIGKILLed: 0 lost, 0 duplicated', async () => {
     const cli = ensureBuilt();
-    const e = testEnv({ maxBatchBytes: 3000, sessionTimeoutMs: 6000 });
+    // Small commits, each held open a while: the first is still consuming when the second waits.
+    const e = testEnv({ maxBatchBytes: 3000, sessionTimeoutMs: 6000, commitMaxEvents: 100 });
     const N = 6000;
     const msgs: Message[] = [];
     for (let i = 0; i < N; i++) {
@@ -208,7 +209,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const spawnOne = () =>
       spawn(process.execPath, [cli, '--table', 'fact_carts_has_products', '--until-caught-up', '--no-start-broker'], {
         cwd: ROOT,
-        env: { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '40', LOG_LEVEL: 'debug' },
+        env: { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '100', LOG_LEVEL: 'debug' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     const exit = (c: ChildProcess) => new Promise<number | null>((r) => c.on('exit', r));

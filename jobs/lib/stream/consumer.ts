@@ -30,7 +30,7 @@ import {
   waitForBroker,
   type StreamConfig,
 } from './config';
-import { deadLetterValue, decodeEvent, quarantineRaw } from './events';
+import { deadLetterValue, decodeEvent, quarantineRaw, type DecodedEvent } from './events';
 import { flushOutbox, idempotentProducer, queueOutbox, type OutboxMessage } from './outbox';
 import { publishSnapshot, refreshProductMirror, snapshotRequestedAt, type MirrorState } from './stream-file';
 
@@ -86,6 +86,8 @@ interface Pending {
   readonly topic: string;
   readonly partition: number;
   readonly messages: KafkaMessage[];
+  /** The messages decoded when queued, in order: decoding overlaps the commit before. */
+  readonly decoded: DecodedEvent[];
   /** null: nothing new; 'gap': the stored offset is below this slice (refetch from there). */
   readonly resolve: (a: Applied | null | 'gap') => void;
   readonly reject: (e: unknown) => void;
@@ -120,6 +122,11 @@ export class StreamConsumer {
   private dirty = true;
   private snapshotAt = 0;
   private mirrorCheckedAt = 0;
+  /** Held stream file: the offsets stored in it (the fence), known after the first commit. */
+  private storedOffsets: Map<string, bigint> | null = null;
+  /** Slices handed to the group commit whose commit has not finished (DuckDB pipeline). */
+  private readonly inflight = new Set<Promise<void>>();
+  private inflightEvents = 0;
   /** Availability/outbox work left by commits made under load (drained by the next quiet moment). */
   private drainOwed = false;
   private drainedAt = 0;
@@ -339,15 +346,19 @@ export class StreamConsumer {
     topic: string,
     partition: number,
     messages: KafkaMessage[],
+    decoded?: readonly DecodedEvent[],
   ): { write: StreamWrite; scope: AvailabilityScope; timestamps: number[]; dlq: { m: KafkaMessage; q: QuarantineRow }[] } {
     const now = new Date();
+    // Pre-decoded: the slice's last `messages.length` events (the fence keeps a suffix).
+    const skip = decoded ? decoded.length - messages.length : 0;
     const upserts: Row[] = [];
     const eventIds: string[] = [];
     const quarantine: QuarantineRow[] = [];
     const timestamps: number[] = [];
     const dlq: { m: KafkaMessage; q: QuarantineRow }[] = [];
-    for (const m of messages) {
-      const d = decodeEvent(dest, source, m.value, now);
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      const d = decoded ? decoded[skip + i] : decodeEvent(dest, source, m.value, now);
       if (d.ok) {
         upserts.push(d.row);
         eventIds.push(streamEventId(topic, partition, m.offset));
@@ -414,7 +425,6 @@ export class StreamConsumer {
     const target = this.byTopic.get(topic);
     if (!target) return;
     const { dest } = target;
-    const key = tpKey(topic, partition);
     // Keep the session alive while this batch waits for its commits (kafkajs sends at most one
     // heartbeat per heartbeatInterval, however often this is called).
     const beat = setInterval(() => {
@@ -426,30 +436,31 @@ export class StreamConsumer {
         const part = batch.messages.slice(i, i + this.commitLimit);
         i += part.length;
         const lastOffset = part[part.length - 1].offset;
-        const applied = await this.apply(topic, partition, part);
-        if (applied === 'gap') return; // seeked back to the stored offset: refetched from there
-        const committedAt = Date.now();
-        const next = BigInt(lastOffset) + 1n;
-        if ((this.positions.get(key) ?? -1n) < next) this.positions.set(key, next);
-        resolveOffset(lastOffset);
-        if (!applied) continue;
-        const s = this.stats[dest.name];
-        s.rows += applied.rows;
-        s.quarantined += applied.quarantined;
-        s.batches += 1;
-        if (applied.quarantined > 0) {
-          logger.warn('stream: poison events quarantined', { destination: dest.name, events: applied.quarantined, topic, partition });
+        const settle = (applied: Applied | null | 'gap') => this.settled(dest.name, topic, partition, lastOffset, applied);
+        if (!this.duck) {
+          // BigQuery: one transaction per slice, awaited in order.
+          const applied = await this.apply(topic, partition, part);
+          if (applied === 'gap') return;
+          settle(applied);
+          resolveOffset(lastOffset);
+          continue;
         }
-        logger.debug('stream: batch applied', { destination: dest.name, topic, partition, rows: applied.rows, next: next.toString() });
-        this.opts.onBatch?.({
-          destination: dest.name,
-          topic,
-          partition,
-          rows: applied.rows,
-          quarantined: applied.quarantined,
-          eventTimestamps: applied.timestamps,
-          committedAt,
-        });
+        // DuckDB: the slice joins the group commit and this batch returns without waiting for
+        // it, so kafkajs fetches the next batches while DuckDB commits (a pipeline). The events
+        // in flight are bounded; the stored offsets stay the truth: a failed commit seeks the
+        // partition back to them, a redelivered slice is fenced.
+        this.inflightEvents += part.length;
+        const done: Promise<void> = this.apply(topic, partition, part)
+          .then(settle, (e) => this.commitFailed(topic, partition, BigInt(part[0].offset), e))
+          .finally(() => {
+            this.inflightEvents -= part.length;
+            this.inflight.delete(done);
+          });
+        this.inflight.add(done);
+        resolveOffset(lastOffset);
+        while (this.inflightEvents > 2 * this.opts.cfg.commitMaxEvents && this.inflight.size > 0 && isRunning() && !isStale()) {
+          await Promise.race(this.inflight);
+        }
       }
     } finally {
       clearInterval(beat);
@@ -457,12 +468,63 @@ export class StreamConsumer {
     await heartbeat().catch(() => undefined);
   }
 
+  /** A slice's commit finished: positions, stats and the onBatch report. */
+  private settled(destination: string, topic: string, partition: number, lastOffset: string, applied: Applied | null | 'gap'): void {
+    if (applied === 'gap') return; // seeked back to the stored offset: refetched from there
+    const key = tpKey(topic, partition);
+    const committedAt = Date.now();
+    const next = BigInt(lastOffset) + 1n;
+    if ((this.positions.get(key) ?? -1n) < next) this.positions.set(key, next);
+    if (!applied) return;
+    const s = this.stats[destination];
+    s.rows += applied.rows;
+    s.quarantined += applied.quarantined;
+    s.batches += 1;
+    if (applied.quarantined > 0) {
+      logger.warn('stream: poison events quarantined', { destination, events: applied.quarantined, topic, partition });
+    }
+    logger.debug('stream: batch applied', { destination, topic, partition, rows: applied.rows, next: next.toString() });
+    this.opts.onBatch?.({
+      destination,
+      topic,
+      partition,
+      rows: applied.rows,
+      quarantined: applied.quarantined,
+      eventTimestamps: applied.timestamps,
+      committedAt,
+    });
+  }
+
+  /**
+   * A group commit failed (nothing of it was written): fetch the partition again from its
+   * committed position; slices of it queued meanwhile start past that position and are
+   * refetched the same way ('gap').
+   */
+  private commitFailed(topic: string, partition: number, first: bigint, e: unknown): void {
+    const from = this.positions.get(tpKey(topic, partition)) ?? first;
+    logger.error('stream: warehouse commit failed; fetching the partition again from its stored offset', {
+      topic,
+      partition,
+      offset: from.toString(),
+      error: (e as Error).message,
+    });
+    if (this.stopping) return;
+    try {
+      this.consumer?.seek({ topic, partition, offset: from.toString() });
+    } catch (err) {
+      logger.debug('stream: seek skipped', { topic, partition, error: (err as Error).message });
+    }
+  }
+
   /** Applies one slice of a partition's batch (DuckDB: through the group commit). */
   private async apply(topic: string, partition: number, messages: KafkaMessage[]): Promise<Applied | null | 'gap'> {
     const duck = this.duck;
     if (duck) {
       return new Promise<Applied | null | 'gap'>((resolve, reject) => {
-        this.queue.push({ topic, partition, messages, resolve, reject });
+        const { dest, source } = this.byTopic.get(topic)!;
+        const now = new Date();
+        const decoded = messages.map((m) => decodeEvent(dest, source, m.value, now));
+        this.queue.push({ topic, partition, messages, decoded, resolve, reject });
         if (!this.flushing) {
           this.flushing = true;
           // Let the other partitions of the same fetch join this commit.
@@ -515,11 +577,15 @@ export class StreamConsumer {
             // The fence: stored offsets are read under the same exclusive open as the write, and
             // advanced slice by slice, so two slices of one partition in this commit (a batch
             // redelivered after a rebalance next to its first delivery) are applied once.
+            // A held stream file has no other writer: after the first read, the stored offsets
+            // are kept in memory (replaced only once a commit succeeded).
             const fence = new Map(
-              (await readOffsetsDuckDb(c, cfg.group, [...new Set(items.map((i) => i.topic))], this.dataset)).map((o) => [
-                tpKey(o.topic, o.partition),
-                BigInt(o.offset),
-              ]),
+              duck.holds && this.storedOffsets
+                ? this.storedOffsets
+                : (await readOffsetsDuckDb(c, cfg.group, this.topics, this.dataset)).map((o) => [
+                    tpKey(o.topic, o.partition),
+                    BigInt(o.offset),
+                  ]),
             );
             marks.fence = Date.now() - t0;
             const built = items.map((it) => {
@@ -533,7 +599,7 @@ export class StreamConsumer {
               }
               const fresh = messages.filter((m) => BigInt(m.offset) >= (from ?? 0n));
               if (fresh.length === 0) return null;
-              const b = this.build(dest, source, topic, partition, fresh);
+              const b = this.build(dest, source, topic, partition, fresh, it.decoded);
               fence.set(k, BigInt(b.write.offsets[0].offset));
               return { topic, partition, dest, ...b };
             });
@@ -560,6 +626,7 @@ export class StreamConsumer {
                 },
               );
               marks.commit = Date.now() - t0;
+              this.storedOffsets = fence;
               this.dirty = true;
               this.adaptCommitLimit(marks.commit);
               this.opts.onCommit?.({ kind: 'batch', ms: marks.commit, events: real.reduce((a, b) => a + b.write.upserts.length + b.write.quarantine.length, 0) });
@@ -716,6 +783,8 @@ export class StreamConsumer {
       return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)), offset };
     }));
     await this.consumer?.disconnect().catch((e) => logger.warn('stream: consumer disconnect', { error: (e as Error).message }));
+    // The slices already handed to the group commit are committed (and counted) before the run is recorded.
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     // A last attempt for what a failed publish left queued (bounded: the next start publishes it otherwise).
     if (duck && this.producer) {
       for (let i = 0; i < 100 && this.flushing; i++) await new Promise((r) => setTimeout(r, 100));

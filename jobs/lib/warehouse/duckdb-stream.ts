@@ -73,7 +73,7 @@ export async function applyStreamWritesDuckDb(
   const now = utcTimestamp(new Date());
   await c.run('BEGIN TRANSACTION');
   try {
-    for (const write of writes) await writeOne(c, write, now);
+    for (const write of mergeByDestination(writes)) await writeOne(c, write, now);
     if (inTransaction) await inTransaction(c);
     await testPauseBeforeCommit();
     await c.run('COMMIT');
@@ -81,6 +81,32 @@ export async function applyStreamWritesDuckDb(
     await c.run('ROLLBACK').catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * One write per destination and group: the slices' rows in their order (a later event of a key
+ * still wins), their quarantined events, and the highest offset per partition. A commit of many
+ * small slices then costs one load and one upsert per table, not one per slice.
+ */
+export function mergeByDestination(writes: readonly StreamWrite[]): StreamWrite[] {
+  const merged = new Map<string, { destination: StreamWrite['destination']; consumerGroup: string; upserts: Row[]; eventIds: string[]; quarantine: StreamWrite['quarantine'][number][]; offsets: Map<string, StreamOffset> }>();
+  for (const w of writes) {
+    const k = `${w.destination.name}\u0000${w.consumerGroup}`;
+    let m = merged.get(k);
+    if (!m) {
+      m = { destination: w.destination, consumerGroup: w.consumerGroup, upserts: [], eventIds: [], quarantine: [], offsets: new Map() };
+      merged.set(k, m);
+    }
+    for (const r of w.upserts) m.upserts.push(r);
+    for (const id of w.eventIds) m.eventIds.push(id);
+    for (const q of w.quarantine) m.quarantine.push(q);
+    for (const o of w.offsets) {
+      const ok = `${o.topic}:${o.partition}`;
+      const had = m.offsets.get(ok);
+      if (!had || BigInt(o.offset) > BigInt(had.offset)) m.offsets.set(ok, o);
+    }
+  }
+  return [...merged.values()].map((m) => ({ ...m, offsets: [...m.offsets.values()] }));
 }
 
 /** Rows per appended data chunk (DuckDB's vector size). */
