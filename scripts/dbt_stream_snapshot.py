@@ -70,6 +70,7 @@ def main() -> int:
         print(f"dbt-stream-snapshot: no stream file {stream}: empty snapshot (no stream data yet)", file=sys.stderr)
         return 0
     if os.path.exists(snapshot) and mtime(snapshot) >= mtime(stream):
+        print(f"dbt-stream-snapshot: {snapshot} is current", file=sys.stderr)
         return 0
     try:
         copy(stream, snapshot)

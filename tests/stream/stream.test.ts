@@ -472,27 +472,25 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const carts = rowsOf('carts_has_products.txt');
     const sc = rowsOf('shoppingcart.txt');
     const psv = rowsOf('product_sold_vendor.txt');
-    {
-      const { topicPrefix, group, duckdbPath, batchDuckdbPath, snapshotPath } = e.cfg;
-      const r = await runStreamOnce({
-        sourceDir: path.join(ROOT, 'data_source'),
-        stream: { topicPrefix, group, duckdbPath, batchDuckdbPath, snapshotPath },
-      });
-      expect(r.produced).toBe(carts.length + sc.length + psv.length);
-      expect(r.rejected).toBe(0);
-      const accounted = Object.values(r.perTable).reduce((a, b) => a + b, 0) + Object.values(r.quarantined).reduce((a, b) => a + b, 0);
-      expect(accounted).toBe(r.produced);
-      expect(r.perTable).toEqual({
-        'store.fact_carts_has_products': carts.length,
-        'store.fact_shoppingcarts': sc.length,
-        'store.fact_products_sold_vendor': psv.length,
-      });
-      expect(r.tableRows['store.fact_carts_has_products']).toBe(distinct(carts, [0, 1, 2]));
-      expect(r.tableRows['store.fact_shoppingcarts']).toBe(distinct(sc, [0]));
-      expect(r.tableRows['store.fact_products_sold_vendor']).toBe(distinct(psv, [0, 1]));
-      const lastStatus = new Map(sc.map((x) => [x[0], x[1]])); // the last event of a cart wins
-      const open = [...lastStatus.values()].filter((v) => v === '1').length;
-      expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_shoppingcarts WHERE status')).toBe(open);
-    }
+    const { topicPrefix, group, duckdbPath, batchDuckdbPath, snapshotPath } = e.cfg;
+    const r = await runStreamOnce({
+      sourceDir: path.join(ROOT, 'data_source'),
+      stream: { topicPrefix, group, duckdbPath, batchDuckdbPath, snapshotPath },
+    });
+    expect(r.produced).toBe(carts.length + sc.length + psv.length);
+    expect(r.rejected).toBe(0);
+    const accounted = Object.values(r.perTable).reduce((a, b) => a + b, 0) + Object.values(r.quarantined).reduce((a, b) => a + b, 0);
+    expect(accounted).toBe(r.produced);
+    expect(r.perTable).toEqual({
+      'store.fact_carts_has_products': carts.length,
+      'store.fact_shoppingcarts': sc.length,
+      'store.fact_products_sold_vendor': psv.length,
+    });
+    expect(r.tableRows['store.fact_carts_has_products']).toBe(distinct(carts, [0, 1, 2]));
+    expect(r.tableRows['store.fact_shoppingcarts']).toBe(distinct(sc, [0]));
+    expect(r.tableRows['store.fact_products_sold_vendor']).toBe(distinct(psv, [0, 1]));
+    const lastStatus = new Map(sc.map((x) => [x[0], x[1]])); // the last event of a cart wins
+    const open = [...lastStatus.values()].filter((v) => v === '1').length;
+    expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_shoppingcarts WHERE status')).toBe(open);
   });
 });

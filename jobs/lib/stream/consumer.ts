@@ -120,7 +120,10 @@ export class StreamConsumer {
   private readonly mirror: MirrorState = { stat: null, marker: null };
   /** Something was committed since the last snapshot. */
   private dirty = true;
+  /** When the last snapshot started (requests newer than this are served). */
   private snapshotAt = 0;
+  /** Periodic snapshots count from here (the start, then each snapshot). */
+  private periodicFrom = 0;
   private mirrorCheckedAt = 0;
   /** Held stream file: the offsets stored in it (the fence), known after the first commit. */
   private storedOffsets: Map<string, bigint> | null = null;
@@ -219,7 +222,11 @@ export class StreamConsumer {
       partitionsConsumedConcurrently: 32,
       eachBatch: (p) => this.eachBatch(p),
     });
-    if (duck?.holds) this.scheduleHousekeeping();
+    if (duck?.holds) {
+      // The first periodic snapshot one interval from now (a request or the stop publish sooner).
+      this.periodicFrom = Date.now();
+      this.scheduleHousekeeping();
+    }
     logger.info('stream: consuming', { group: cfg.group, topics: this.topics, warehouse: warehouse.location });
   }
 
@@ -231,29 +238,14 @@ export class StreamConsumer {
   private scheduleHousekeeping(): void {
     const duck = this.duck;
     if (!duck || this.housekeeping || this.stopping) return;
-    const cfg = this.opts.cfg;
     this.housekeeping = setTimeout(() => {
       this.housekeeping = null;
       if (this.stopping) return;
-      if (this.flushing) return this.scheduleHousekeeping();
-      const now = Date.now();
-      const requested = snapshotRequestedAt(cfg.snapshotPath) > this.snapshotAt;
-      const periodic = now - this.snapshotAt >= cfg.snapshotIntervalMs && this.dirty;
-      const mirror = now - this.mirrorCheckedAt >= cfg.snapshotIntervalMs;
-      if (!requested && !periodic && !mirror) return this.scheduleHousekeeping();
+      // While commits follow one another, flushQueue runs the housekeeping between them.
+      if (this.flushing || !this.housekeepingDue()) return this.scheduleHousekeeping();
       this.flushing = true;
       duck
-        .withConnection(async (c) => {
-          if (mirror) {
-            this.mirrorCheckedAt = now;
-            if (await refreshProductMirror(c, cfg.batchDuckdbPath, this.dataset, this.mirror)) {
-              this.dirty = true;
-              await this.afterCommit(c);
-            }
-          }
-          if (requested || periodic) await this.snapshot(c);
-        })
-        .catch((e) => logger.warn('stream: housekeeping failed; tried again later', { error: (e as Error).message }))
+        .withConnection((c) => this.housekeep(c))
         .finally(() => {
           this.flushing = false;
           if (this.queue.length > 0) {
@@ -262,8 +254,37 @@ export class StreamConsumer {
           }
           this.scheduleHousekeeping();
         });
-    }, Math.min(500, cfg.snapshotIntervalMs));
+    }, Math.min(500, this.opts.cfg.snapshotIntervalMs));
     this.housekeeping.unref();
+  }
+
+  private housekeepingDue(): boolean {
+    const cfg = this.opts.cfg;
+    const now = Date.now();
+    return (
+      snapshotRequestedAt(cfg.snapshotPath) > this.snapshotAt ||
+      (now - Math.max(this.snapshotAt, this.periodicFrom) >= cfg.snapshotIntervalMs && this.dirty) ||
+      now - this.mirrorCheckedAt >= cfg.snapshotIntervalMs
+    );
+  }
+
+  /** Mirror check and snapshot when due; never fails (tried again at the next tick). */
+  private async housekeep(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+    const cfg = this.opts.cfg;
+    const now = Date.now();
+    try {
+      if (now - this.mirrorCheckedAt >= cfg.snapshotIntervalMs) {
+        this.mirrorCheckedAt = now;
+        if (await refreshProductMirror(c, cfg.batchDuckdbPath, this.dataset, this.mirror)) {
+          this.dirty = true;
+          await this.afterCommit(c);
+        }
+      }
+      const requested = snapshotRequestedAt(cfg.snapshotPath) > this.snapshotAt;
+      if (requested || (now - Math.max(this.snapshotAt, this.periodicFrom) >= cfg.snapshotIntervalMs && this.dirty)) await this.snapshot(c);
+    } catch (e) {
+      logger.warn('stream: housekeeping failed; tried again later', { error: (e as Error).message });
+    }
   }
 
   private async snapshot(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
@@ -665,6 +686,8 @@ export class StreamConsumer {
         } catch (e) {
           for (const it of items) it.reject(e);
         }
+        // A long catch-up keeps this loop busy: mirror and snapshot still get their turn.
+        if (duck.holds && !this.stopping && this.housekeepingDue()) await duck.withConnection((c) => this.housekeep(c));
       }
       if (this.drainOwed) await duck.withConnection((c) => this.drainAfterCommit(c));
     } finally {
