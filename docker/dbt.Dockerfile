@@ -61,6 +61,7 @@ COPY package.json ./
 COPY --from=build /app/node_modules/yaml ./node_modules/yaml
 COPY --from=build /app/dist/scripts/dbt-profiles.js ./dist/scripts/dbt-profiles.js
 COPY scripts/dbt-build.sh ./scripts/dbt-build.sh
+COPY scripts/dbt_stream_snapshot.py ./scripts/dbt_stream_snapshot.py
 COPY dbt_project ./dbt_project
 # The official node image has the user `node` (uid 1000); a locally made base may not.
 RUN (id -u node >/dev/null 2>&1 || useradd --uid 1000 --user-group --create-home --shell /usr/sbin/nologin node) \

@@ -11,6 +11,7 @@ import { ensureBroker } from './lib/stream/broker';
 import { createKafka, endOffsets, loadStreamConfig, resolveStreamTables, streamDestinations, topicFor } from './lib/stream/config';
 import { StreamConsumer } from './lib/stream/consumer';
 import { openWarehouse } from './lib/warehouse';
+import { streamDuckDbWarehouse } from './lib/warehouse/duckdb';
 
 const HELP = `Usage: node dist/jobs/stream-consumer.js [--table NAME]... [--until-caught-up] [--help]
        npm run consume -- [options]
@@ -38,11 +39,19 @@ Stream environment:
   STREAM_PARTITIONS   partitions of topics created here (default: 3)
   STREAM_SESSION_TIMEOUT_MS  consumer session timeout (default: 10000, min 6000)
   STREAM_MAX_BATCH_BYTES     largest fetch per partition (default: 1048576)
-  STREAM_COMMIT_MAX_EVENTS   most events in one warehouse commit (default: 5000)
+  STREAM_COMMIT_MAX_EVENTS   most events in one warehouse commit (default: 20000)
   STREAM_AVAILABILITY_STEP_ROWS  most availability rows per transaction (default: 2000)
   STREAM_BROKER_WAIT_MS      stop waiting for the broker at start after this long (default: 0 = never)
+  STREAM_DUCKDB_PATH         the stream layer's own DuckDB file (default: $ETL_STATE_DIR/stream.duckdb)
+  STREAM_SNAPSHOT_PATH       read-only copy of it for dbt (default: $ETL_STATE_DIR/stream-snapshot.duckdb)
+  STREAM_SNAPSHOT_INTERVAL_MS  snapshot when something changed / batch-file check (default: 10000)
 
 ${ENV_HELP}
+
+DuckDB: this process holds $STREAM_DUCKDB_PATH open from start to stop. A second consumer on the
+same file waits as a standby (one log line) and joins the group only when it holds the file, i.e.
+after the first exited or died. Stock for availability is mirrored from $DUCKDB_PATH's
+store.dim_products whenever that file changed.
 
 A broker that does not answer at start is waited for (a log line per attempt, backoff up to 30 s).
 If the process exits anyway (exit 1), its supervisor restarts it (compose: restart: unless-stopped);
@@ -60,7 +69,9 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const tables = resolveStreamTables(values.table);
   const cfg = loadStreamConfig();
   if (!values['no-start-broker']) await ensureBroker(cfg.brokers.join(','));
-  const warehouse = await openWarehouse(loadConfig(), catalog);
+  const etl = loadConfig();
+  // DuckDB: the stream layer's own file, held by this process until it exits.
+  const warehouse = etl.warehouse === 'duckdb' ? streamDuckDbWarehouse(cfg.duckdbPath, catalog) : await openWarehouse(etl, catalog);
   const consumer = new StreamConsumer({ cfg, tables, warehouse });
   let signalled = false;
   const done = new Promise<void>((resolve) => {
@@ -76,7 +87,15 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
   });
-  await consumer.start();
+  // A standby (another process holds the stream file) waits inside start(); a signal stops it.
+  const started = consumer.start();
+  const first = await Promise.race([started.then(() => 'started' as const), done.then(() => 'signal' as const)]);
+  if (first === 'signal') {
+    await consumer.stop();
+    await started.catch(() => undefined);
+    await warehouse.close();
+    return 0;
+  }
   if (values['until-caught-up']) {
     const ends = await endOffsets(createKafka(cfg), tables.map((d) => topicFor(cfg, d.sources[0])));
     await Promise.race([consumer.waitCaughtUp(ends, 24 * 3600 * 1000), done]);
@@ -95,6 +114,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
     ]);
   }
   await consumer.stop();
+  await warehouse.close();
   process.stdout.write(
     Object.entries(consumer.stats)
       .map(([t, s]) => `${t}: ${s.rows} rows, ${s.quarantined} quarantined, ${s.batches} batches`)

@@ -35,7 +35,7 @@ import {
 import { StreamConsumer, type BatchInfo, type CommitInfo } from '../jobs/lib/stream/consumer';
 import { idempotentProducer } from '../jobs/lib/stream/outbox';
 import { sendPaced } from '../jobs/lib/stream/producer';
-import { DuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
+import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
 
 const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P] [--help]
 
@@ -151,15 +151,20 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const log = (s: string) => process.stderr.write(s + '\n');
 
   // 1. Throughput
-  const cfg = loadStreamConfig(process.env, { topicPrefix: `bench${Date.now().toString(36)}`, group: `bench-${stamp}` });
+  // Each run: its own stream file (held by the consumer), batch file (dim_products, mirrored) and snapshot.
+  const files = (name: string) => ({
+    duckdbPath: path.join(benchDir, `${name}-${stamp}.duckdb`),
+    batchDuckdbPath: path.join(benchDir, `${name}-batch-${stamp}.duckdb`),
+    snapshotPath: path.join(benchDir, `${name}-snapshot-${stamp}.duckdb`),
+  });
+  const cfg = loadStreamConfig(process.env, { topicPrefix: `bench${Date.now().toString(36)}`, group: `bench-${stamp}`, ...files('stream') });
   const kafka = createKafka(cfg, 'bench-stream');
   const topics = sources.map((s) => topicFor(cfg, s));
   await ensureTopics(kafka, cfg, [...topics, deadLetterTopic(cfg), availabilityTopic(cfg)]);
   const producer = idempotentProducer(kafka);
   await producer.connect();
-  const dbPath = path.join(benchDir, `stream-${stamp}.duckdb`);
-  const warehouse = new DuckDbWarehouse({ path: dbPath, lockRetries: 10, catalog });
-  const options = await seedProducts(warehouse, products);
+  const warehouse = streamDuckDbWarehouse(cfg.duckdbPath, catalog);
+  const options = await seedProducts(new DuckDbWarehouse({ path: cfg.batchDuckdbPath, lockRetries: 10, catalog }), products);
   log(`producing ${N} events to ${topics.join(', ')} ...`);
   const produceSeconds = await produceWorkload(producer, cfg, workload(N, products), null);
   const batches: BatchInfo[] = [];
@@ -195,13 +200,12 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const ceiling = rateOf(perfMsgs, perfFetchMs);
 
   // 2. Latency at a fixed rate (its own topics and file, availability on)
-  const lcfg = loadStreamConfig(process.env, { topicPrefix: `benchlat${Date.now().toString(36)}`, group: `benchlat-${stamp}` });
+  const lcfg = loadStreamConfig(process.env, { topicPrefix: `benchlat${Date.now().toString(36)}`, group: `benchlat-${stamp}`, ...files('stream-latency') });
   const ltopics = sources.map((s) => topicFor(lcfg, s));
   await ensureTopics(kafka, lcfg, [...ltopics, deadLetterTopic(lcfg), availabilityTopic(lcfg)]);
   const latencies: number[] = [];
-  const lpath = path.join(benchDir, `stream-latency-${stamp}.duckdb`);
-  const lwarehouse = new DuckDbWarehouse({ path: lpath, lockRetries: 10, catalog });
-  await seedProducts(lwarehouse, products);
+  const lwarehouse = streamDuckDbWarehouse(lcfg.duckdbPath, catalog);
+  await seedProducts(new DuckDbWarehouse({ path: lcfg.batchDuckdbPath, lockRetries: 10, catalog }), products);
   const lcommits: CommitInfo[] = [];
   const lconsumer = new StreamConsumer({
     cfg: lcfg,
@@ -236,6 +240,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
       consumerEventsPerSec: consumerRate,
       consumerSecondsFromJoin: (caughtUpAt - joined) / 1000,
       commits: commits.length,
+      streamFileOpens: warehouse.opens,
       longestCommitMs: longest(commits),
       kafkaConsumerPerfTest: perf,
       ceilingEventsPerSec: ceiling,
@@ -262,7 +267,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
       `                                  dim_products ${products} products / ${options} options`,
       `  events                          ${t.events} produced, ${t.consumed} consumed (rows: ${counts.carts} cart items, ${counts.status} carts, ${counts.vendors} listings, ${counts.availability} availability)`,
       `  producer (idempotent, acks=all) ${fmt(t.produceEventsPerSec, short)}`,
-      `  consumer -> DuckDB              ${fmt(t.consumerEventsPerSec, short)} (${t.commits} commits, longest ${t.longestCommitMs} ms, ${t.consumerSecondsFromJoin.toFixed(1)} s from group join)`,
+      `  consumer -> DuckDB              ${fmt(t.consumerEventsPerSec, short)} (${t.commits} commits, longest ${t.longestCommitMs} ms, ${t.consumerSecondsFromJoin.toFixed(1)} s from group join; stream file opened ${t.streamFileOpens}x)`,
       `  kafka-consumer-perf-test        ${fmt(t.ceilingEventsPerSec, short)} (fetch.nMsg.sec over the three topics)`,
       `  ratio consumer / ceiling        ${t.ratio ?? 'n/a'}`,
       `  produce-to-queryable at ${rate} events/s (achieved ${fmt(result.latency.achievedRate, short)}): ` +
@@ -270,8 +275,14 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
       `  written to ${out}`,
     ].join('\n') + '\n',
   );
-  fs.rmSync(dbPath, { force: true });
-  fs.rmSync(lpath, { force: true });
+  await warehouse.close();
+  await lwarehouse.close();
+  for (const c of [cfg, lcfg]) {
+    for (const f of [c.duckdbPath, c.batchDuckdbPath, c.snapshotPath]) {
+      fs.rmSync(f, { force: true });
+      fs.rmSync(`${f}.wal`, { force: true });
+    }
+  }
   return 0;
 }
 

@@ -208,7 +208,8 @@ async function streamSnapshot(out: string): Promise<void> {
     // The consumer applied everything: the offsets stored with the rows in the warehouse (the
     // authoritative ones; its Kafka group commit is best effort) reach the end of every partition.
     await until(`consumer group ${group} to catch up`, 300_000, async () => {
-      const stored = await withWarehouse((c) => rows(c, `SELECT topic, partition, next_offset FROM store._stream_offsets WHERE consumer_group = '${group.replace(/'/g, "''")}'`));
+      // The consumer holds the stream file: its offsets are read from the snapshot it publishes.
+      const stored = await withWarehouse((c) => rows(c, `SELECT topic, partition, next_offset FROM store._stream_offsets WHERE consumer_group = '${group.replace(/'/g, "''")}'`), streamSnapshotFile());
       let behind = 0;
       for (const t of sourceTopics) {
         for (const p of await admin.fetchTopicOffsets(t)) {
@@ -235,9 +236,12 @@ async function streamSnapshot(out: string): Promise<void> {
 type Conn = Awaited<ReturnType<DuckDBInstance['connect']>>;
 const rows = async (c: Conn, sql: string) => (await (await c.run(sql)).getRows()) as unknown[][];
 
+/** The stream layer's snapshot (its own file is held by the running consumer; docs/stream.md). */
+const streamSnapshotFile = () => path.resolve(env.STREAM_SNAPSHOT_PATH || path.join(env.ETL_STATE_DIR ?? '.state', 'stream-snapshot.duckdb'));
+
 /** Runs `fn` on a read-only open of the warehouse file (fails while a writer holds it: callers retry or stop the stack). */
-async function withWarehouse<T>(fn: (c: Conn) => Promise<T>): Promise<T> {
-  const file = path.resolve(env.DUCKDB_PATH || path.join(env.ETL_STATE_DIR ?? '.state', 'warehouse.duckdb'));
+async function withWarehouse<T>(fn: (c: Conn) => Promise<T>, warehouseFile?: string): Promise<T> {
+  const file = warehouseFile ?? path.resolve(env.DUCKDB_PATH || path.join(env.ETL_STATE_DIR ?? '.state', 'warehouse.duckdb'));
   check(fs.existsSync(file), `no warehouse at ${file}`);
   const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
   const c = await instance.connect();
@@ -253,7 +257,13 @@ async function warehouse(out: string): Promise<void> {
   await withWarehouse(async (c) => {
     const one = async (sql: string): Promise<number> => Number((await rows(c, sql))[0][0]);
     const counts: Record<string, number> = {};
-    for (const d of catalog.destinations) counts[`${d.dataset}.${d.table}`] = await one(`SELECT count(*) FROM ${d.dataset}.${d.table}`);
+    for (const d of catalog.destinations.filter((x) => x.mode === 'batch')) counts[`${d.dataset}.${d.table}`] = await one(`SELECT count(*) FROM ${d.dataset}.${d.table}`);
+    // Stream tables: in the stream layer's file, read through its snapshot.
+    await withWarehouse(async (s) => {
+      for (const d of catalog.destinations.filter((x) => x.mode === 'stream')) {
+        counts[`${d.dataset}.${d.table}`] = Number((await rows(s, `SELECT count(*) FROM ${d.dataset}.${d.table}`))[0][0]);
+      }
+    }, streamSnapshotFile());
     const marts = (await rows(c, `SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema LIKE '%marts' ORDER BY 1`)).map((r) => String(r[0]));
     for (const m of marts) counts[m] = await one(`SELECT count(*) FROM ${m}`);
     // dim_vendors is one row per vendor line: rows in = rows loaded + rows quarantined.

@@ -9,7 +9,8 @@
 # (default <ETL_STATE_DIR>/dbt). On the duckdb target the warehouse file must exist (the batch
 # pipeline, `npm start`, creates it): dbt would otherwise create an empty file and fail later.
 #
-# Env: DBT_TARGET (duckdb|bigquery), DUCKDB_PATH, ETL_STATE_DIR, DBT_PROFILES_DIR, DBT_VENV,
+# Env: DBT_TARGET (duckdb|bigquery), DUCKDB_PATH, STREAM_DUCKDB_PATH, STREAM_SNAPSHOT_PATH,
+# STREAM_SNAPSHOT_WAIT_S, ETL_STATE_DIR, DBT_PROFILES_DIR, DBT_VENV,
 # DBT_TARGET_PATH / DBT_LOG_PATH (dbt's own; default dbt_project/target and dbt_project/logs),
 # DBT_DOCS, DBT_THREADS, DBT_LOCK_RETRIES, and for bigquery GCP_PROJECT_ID, BIGQUERY_DATASET, BIGQUERY_LOCATION,
 # GOOGLE_APPLICATION_CREDENTIALS.
@@ -57,6 +58,9 @@ if [[ "$DBT_TARGET" == duckdb ]]; then
         echo "dbt-build: warehouse $WAREHOUSE does not exist - run the batch pipeline (npm start) first" >&2
         exit 3
       fi
+      # The stream tables: dbt attaches a snapshot of the stream layer's file (alias `stream`),
+      # made current here (from the running consumer, or copied when no consumer holds the file).
+      "$VENV/bin/python" "$ROOT/scripts/dbt_stream_snapshot.py"
       ;;
   esac
 fi

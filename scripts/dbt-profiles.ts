@@ -3,7 +3,9 @@
  * a project). Two targets of the `store` profile:
  *
  *  - duckdb (default): dbt-duckdb on the warehouse file the jobs write, DUCKDB_PATH made absolute
- *    (default <ETL_STATE_DIR>/warehouse.duckdb, ETL_STATE_DIR default .state), schema `store`.
+ *    (default <ETL_STATE_DIR>/warehouse.duckdb, ETL_STATE_DIR default .state), schema `store`,
+ *    with the stream layer's snapshot (STREAM_SNAPSHOT_PATH, default
+ *    <ETL_STATE_DIR>/stream-snapshot.duckdb) attached read-only as `stream` (the `stream` source).
  *  - bigquery (production): dbt-bigquery with a service-account keyfile
  *    (GOOGLE_APPLICATION_CREDENTIALS), project GCP_PROJECT_ID, dataset BIGQUERY_DATASET
  *    (default store), location BIGQUERY_LOCATION (default US).
@@ -18,12 +20,16 @@ import path from 'node:path';
 import YAML from 'yaml';
 
 export const PROFILE_NAME = 'store';
+/** The alias of the attached stream snapshot: the `stream` source's database on DuckDB. */
+export const STREAM_DATABASE = 'stream';
 export type DbtTarget = 'duckdb' | 'bigquery';
 
 export interface ProfileSettings {
   readonly target: DbtTarget;
   readonly profilesDir: string;
   readonly duckdbPath: string;
+  /** Attached read-only as STREAM_DATABASE: the stream tables (scripts/dbt_stream_snapshot.py). */
+  readonly streamSnapshotPath: string;
   readonly duckdbSchema: string;
   readonly threads: number;
   readonly bigquery: {
@@ -49,6 +55,7 @@ export function profileSettings(env: NodeJS.ProcessEnv = process.env, cwd = proc
     target: parseTarget(env.DBT_TARGET),
     profilesDir: path.resolve(cwd, env.DBT_PROFILES_DIR || path.join(stateDir, 'dbt')),
     duckdbPath: path.resolve(cwd, env.DUCKDB_PATH || path.join(stateDir, 'warehouse.duckdb')),
+    streamSnapshotPath: path.resolve(cwd, env.STREAM_SNAPSHOT_PATH || path.join(stateDir, 'stream-snapshot.duckdb')),
     duckdbSchema: 'store',
     threads,
     bigquery: {
@@ -76,6 +83,7 @@ export function renderProfiles(s: ProfileSettings): string {
           type: 'duckdb',
           path: s.duckdbPath,
           schema: s.duckdbSchema,
+          attach: [{ path: s.streamSnapshotPath, alias: STREAM_DATABASE, read_only: true }],
           threads: s.threads,
         },
         bigquery: {

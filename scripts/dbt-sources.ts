@@ -20,11 +20,15 @@ import { catalog as storeCatalog } from '../jobs/catalog';
 import type { Catalog, ColumnType } from '../jobs/lib/catalog-types';
 import { ETL_RUNS_COLUMNS_DDL } from '../jobs/lib/ddl';
 import { AVAILABILITY_COLUMNS_DDL, AVAILABILITY_TABLE } from '../jobs/lib/stream/availability';
+import { STREAM_DATABASE } from './dbt-profiles';
 
 export const SOURCES_YML = path.join('dbt_project', 'models', 'sources.yml');
 
 /** The profile's schema (DuckDB) / dataset (BigQuery) holds this dataset of the catalog. */
 export const DEFAULT_DATASET = 'store';
+
+/** The dbt source of a dataset's stream tables: `stream` for the store dataset. */
+export const streamSourceName = (dataset: string): string => (dataset === DEFAULT_DATASET ? 'stream' : `${dataset}_stream`);
 
 interface ExtraColumn {
   readonly name: string;
@@ -159,12 +163,13 @@ function withTests<T extends Record<string, unknown>>(obj: T, tests: Test[]): T 
 /** The sources.yml document as a plain object (exported for the consistency test). */
 export function buildSources(cat: Catalog = storeCatalog): Record<string, unknown> {
   const datasets = [...new Set([...cat.destinations.map((d) => d.dataset), ...EXTRA_TABLES.map((t) => t.dataset)])];
-  const sources = datasets.map((dataset) => {
-    const tables: Record<string, unknown>[] = [];
+  const sources = datasets.flatMap((dataset) => {
+    const tables: { mode: 'batch' | 'stream'; table: Record<string, unknown> }[] = [];
     for (const d of cat.destinations.filter((x) => x.dataset === dataset)) {
       const allowMissing = d.mode === 'stream';
-      tables.push(
-        withTests(
+      tables.push({
+        mode: d.mode,
+        table: withTests(
           {
             name: d.table,
             description: d.description,
@@ -178,13 +183,14 @@ export function buildSources(cat: Catalog = storeCatalog): Record<string, unknow
           },
           keyTests(d.key, allowMissing),
         ),
-      );
+      });
     }
     for (const t of EXTRA_TABLES.filter((x) => x.dataset === dataset)) {
       if (cat.destinations.some((d) => d.dataset === t.dataset && d.table === t.table)) continue;
       const allowMissing = t.mode === 'stream';
-      tables.push(
-        withTests(
+      tables.push({
+        mode: t.mode,
+        table: withTests(
           {
             name: t.table,
             description: t.description,
@@ -199,17 +205,30 @@ export function buildSources(cat: Catalog = storeCatalog): Record<string, unknow
           // _etl_runs rows are per (run, destination); checked like a composite key.
           keyTests(t.key, allowMissing),
         ),
-      );
+      });
     }
-    return {
-      name: dataset,
-      description:
-        `Warehouse dataset \`${dataset}\`, written by the batch jobs and the Kafka consumers. ` +
-        'Generated from jobs/catalog.ts by scripts/dbt-sources.ts.',
-      // The profile's schema (DuckDB) / dataset (BigQuery, BIGQUERY_DATASET) is the store dataset.
-      schema: dataset === DEFAULT_DATASET ? '{{ target.schema }}' : dataset,
-      tables,
-    };
+    // The profile's schema (DuckDB) / dataset (BigQuery, BIGQUERY_DATASET) is the store dataset.
+    const schema = dataset === DEFAULT_DATASET ? '{{ target.schema }}' : dataset;
+    return [
+      {
+        name: dataset,
+        description:
+          `Warehouse dataset \`${dataset}\`: the batch jobs' tables. ` +
+          'Generated from jobs/catalog.ts by scripts/dbt-sources.ts.',
+        schema,
+        tables: tables.filter((t) => t.mode === 'batch').map((t) => t.table),
+      },
+      {
+        name: streamSourceName(dataset),
+        description:
+          `Warehouse dataset \`${dataset}\`: the Kafka consumers' tables. On DuckDB they live in the stream ` +
+          `layer's own file, read through its snapshot attached as \`${STREAM_DATABASE}\` (docs/stream.md); on ` +
+          'BigQuery in the same dataset as the batch tables. Generated from jobs/catalog.ts by scripts/dbt-sources.ts.',
+        database: `{{ '${STREAM_DATABASE}' if target.type == 'duckdb' else target.database }}`,
+        schema,
+        tables: tables.filter((t) => t.mode === 'stream').map((t) => t.table),
+      },
+    ];
   });
   return { version: 2, sources };
 }

@@ -20,7 +20,7 @@ import {
 import { StreamConsumer } from '../jobs/lib/stream/consumer';
 import { replaySources } from '../jobs/lib/stream/producer';
 import { openWarehouse } from '../jobs/lib/warehouse';
-import { DuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
+import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
 
 export interface StreamRunResult {
   /** Events applied as rows in this run, per stream destination (upserts: a repeated key is one row). */
@@ -50,7 +50,10 @@ export async function runStreamOnce(opts: {
   const tables = streamDestinations();
   const order = ['product_sold_vendor', 'shoppingcart', 'carts_has_products'];
   const sources = tables.map(sourceOf).sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
-  const warehouse = await openWarehouse(loadConfig(), catalog);
+  const etl = loadConfig();
+  // DuckDB: the stream layer's own file, held from start to the end of this run (closed below,
+  // so dbt can copy it afterwards).
+  const warehouse = etl.warehouse === 'duckdb' ? streamDuckDbWarehouse(cfg.duckdbPath, catalog) : await openWarehouse(etl, catalog);
   const consumer = new StreamConsumer({ cfg, tables, warehouse, kafka });
   try {
     // Start consuming first (stored offsets = where the last run stopped), then replay.

@@ -1,13 +1,14 @@
 {#
   Lambda architecture: the stream layer's tables (filled by the Kafka consumers) may be absent
-  from a batch-only warehouse. `stream_source('t')` is `source('store', 't')` when the relation
+  from a batch-only warehouse. `stream_source('t')` is `source('stream', 't')` when the relation
   exists, and otherwise an empty, typed relation built from the columns sources.yml declares
-  for it, so the serving models still build and read "no stream data yet".
+  for it, so the serving models still build and read "no stream data yet". On DuckDB the
+  `stream` source is the stream layer's snapshot attached as database `stream` (profiles.yml).
 
   On BigQuery the check is skipped (the production dataset always has the stream tables, and
   `dbt compile` must not need a live connection): var `check_stream_tables` overrides.
 #}
-{% macro stream_source(table_name, source_name='store') -%}
+{% macro stream_source(table_name, source_name='stream') -%}
   {%- set src = source(source_name, table_name) -%}
   {%- if not execute or not var('check_stream_tables', target.type != 'bigquery') -%}
     {{- return(src) -}}

@@ -11,6 +11,8 @@ import type { BatchDestination, StreamDestination } from '../../jobs/lib/catalog
 import { duckdbCreateTable, QUARANTINE_COLUMNS_DDL } from '../../jobs/lib/ddl';
 import { BigQueryPermanentError, BigQueryWarehouse, streamEventId } from '../../jobs/lib/warehouse/bigquery';
 import type { RunRecord, StagedBatch } from '../../jobs/lib/warehouse/types';
+import { loadStreamConfig, topicFor } from '../../jobs/lib/stream/config';
+import { StreamConsumer } from '../../jobs/lib/stream/consumer';
 import { FakeBigQuery, PROJECT } from './fake-bigquery';
 
 // The real client, with its HTTP layer loadable under jest (see teeny-request-shim.ts).
@@ -302,7 +304,7 @@ describe('applyStreamBatch / readOffsets (stream)', () => {
     expect(script).toContain('ON T.`shopping_cart_id` = S.`shopping_cart_id`');
     expect(script).toContain('MERGE `test-project.store._quarantine` T');
     expect(script).toContain('MERGE `test-project.store._stream_offsets` T');
-    expect(script).toMatch(/COMMIT TRANSACTION;$/);
+    expect(script).toMatch(/COMMIT TRANSACTION;\nSELECT NOT stale AS applied;$/);
     const job = fake.find('POST', /\/projects\/test-project\/jobs$/).at(-1)!.body as any;
     const p = Object.fromEntries(job.configuration.query.queryParameters.map((x: any) => [x.name, x.parameterValue.value]));
     expect(JSON.parse(p.rows)).toEqual(write.upserts.map((r) => ({ ...r, updated_at: r.updated_at.toISOString() })));
@@ -341,7 +343,7 @@ describe('applyStreamBatch / readOffsets (stream)', () => {
     expect(inserts).toHaveLength(3);
     expect(inserts[1]).toEqual(inserts[0]);
     expect(inserts[2]).toEqual(inserts[0]);
-    expect(fake.queries().at(-1)).toMatch(/COMMIT TRANSACTION;$/);
+    expect(fake.queries().at(-1)).toMatch(/COMMIT TRANSACTION;\nSELECT NOT stale AS applied;$/);
   });
 
   test('an invalid row is a permanent error: no retry, no transaction, offsets not advanced', async () => {
@@ -361,6 +363,57 @@ describe('applyStreamBatch / readOffsets (stream)', () => {
       .catch((e) => e);
     expect(err.message).toBe('stream batch for store.fact_shoppingcarts: 2 event ids for 3 rows');
     expect(fake.find('POST', /insertAll$/)).toHaveLength(0);
+  });
+
+  test('applyStreamBatch tells a fenced batch (false) from an applied one (true)', async () => {
+    const wh = warehouse();
+    await wh.ensureSchema();
+    fake.replyToQuery(/SELECT NOT stale AS applied/, { fields: [{ name: 'applied', type: 'BOOLEAN' }], rows: [['false']] });
+    expect(await wh.applyStreamBatch(write)).toBe(false);
+    fake.done();
+    fake = new FakeBigQuery();
+    const wh2 = warehouse();
+    await wh2.ensureSchema();
+    fake.replyToQuery(/SELECT NOT stale AS applied/, { fields: [{ name: 'applied', type: 'BOOLEAN' }], rows: [['true']] });
+    expect(await wh2.applyStreamBatch(write)).toBe(true);
+  });
+
+  test('the consumer counts only applied events: a fenced batch adds nothing to its stats', async () => {
+    const wh = warehouse();
+    await wh.ensureSchema();
+    const cfg = loadStreamConfig({}, { topicPrefix: 'bq', group: 'store-etl' });
+    const consumer = new StreamConsumer({ cfg, tables: [carts], warehouse: wh });
+    const topic = topicFor(cfg, carts.sources[0]);
+    const messages = [
+      { offset: '40', timestamp: '1714557600000', key: Buffer.from('11'), value: Buffer.from('{"shopping_cart_id":"11","status":"1"}') },
+      { offset: '41', timestamp: '1714557600000', key: Buffer.from('12'), value: Buffer.from('{"shopping_cart_id":"12","status":"0"}') },
+    ];
+    const feed = (msgs: typeof messages, partition: number) =>
+      (consumer as any).eachBatch({
+        batch: { topic, partition, messages: msgs },
+        resolveOffset: () => undefined,
+        heartbeat: async () => undefined,
+        isRunning: () => true,
+        isStale: () => false,
+      });
+    // Partition 0: another member already went past it (the script says stale): not counted.
+    fake.replyToQuery(/SELECT NOT stale AS applied/, { fields: [{ name: 'applied', type: 'BOOLEAN' }], rows: [['false']] });
+    await feed(messages, 0);
+    expect(consumer.stats[carts.name]).toEqual({ rows: 0, quarantined: 0, batches: 0 });
+    expect(fake.queries().filter((q) => q.includes('MERGE'))).toHaveLength(1);
+    // Partition 1, applied: its two events counted once.
+    fake.done();
+    fake = new FakeBigQuery();
+    const consumer2 = new StreamConsumer({ cfg, tables: [carts], warehouse: warehouse() });
+    fake.replyToQuery(/SELECT NOT stale AS applied/, { fields: [{ name: 'applied', type: 'BOOLEAN' }], rows: [['true']] });
+    await (consumer2 as any).eachBatch({
+      batch: { topic, partition: 1, messages },
+      resolveOffset: () => undefined,
+      heartbeat: async () => undefined,
+      isRunning: () => true,
+      isStale: () => false,
+    });
+    expect(consumer2.stats[carts.name]).toEqual({ rows: 2, quarantined: 0, batches: 1 });
   });
 
   test('readOffsets reads the stored offsets of the group', async () => {

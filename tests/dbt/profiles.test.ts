@@ -14,7 +14,15 @@ test('defaults: duckdb target on <cwd>/.state/warehouse.duckdb, profiles in .sta
   expect(s.profilesDir).toBe('/repo/.state/dbt');
   const p = parse(renderProfiles(s));
   expect(p.store.target).toBe('duckdb');
-  expect(p.store.outputs.duckdb).toEqual({ type: 'duckdb', path: '/repo/.state/warehouse.duckdb', schema: 'store', threads: 2 });
+  expect(p.store.outputs.duckdb).toEqual({
+    type: 'duckdb',
+    path: '/repo/.state/warehouse.duckdb',
+    schema: 'store',
+    // The stream layer's tables: its snapshot, read-only, as database `stream` (the `stream` source).
+    attach: [{ path: '/repo/.state/stream-snapshot.duckdb', alias: 'stream', read_only: true }],
+    threads: 2,
+  });
+  expect(profileSettings({ STREAM_SNAPSHOT_PATH: 's/snap.duckdb' }, '/repo').streamSnapshotPath).toBe('/repo/s/snap.duckdb');
 });
 
 test('a relative DUCKDB_PATH / ETL_STATE_DIR is made absolute against the repo root', () => {

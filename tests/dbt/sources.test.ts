@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { catalog } from '../../jobs/catalog';
 import { ETL_RUNS_COLUMNS_DDL } from '../../jobs/lib/ddl';
 import { AVAILABILITY_COLUMNS_DDL } from '../../jobs/lib/stream/availability';
-import { columnsFromDdl, renderSourcesYaml, SOURCES_YML } from '../../scripts/dbt-sources';
+import { columnsFromDdl, renderSourcesYaml, SOURCES_YML, streamSourceName } from '../../scripts/dbt-sources';
 import { ROOT } from '../helpers/env';
 
 interface YColumn {
@@ -29,6 +29,7 @@ interface YTable {
 interface YSource {
   name: string;
   schema: string;
+  database?: string;
   tables: YTable[];
 }
 
@@ -42,7 +43,8 @@ test('the committed sources.yml is exactly what scripts/dbt-sources.ts renders f
 test('every catalog destination is a dbt source table with the same columns, types and key', () => {
   expect(doc.version).toBe(2);
   for (const d of catalog.destinations) {
-    const source = doc.sources.find((s) => s.name === d.dataset);
+    // Batch tables in the dataset's source, stream tables in its `stream` source (own file on DuckDB).
+    const source = doc.sources.find((s) => s.name === (d.mode === 'stream' ? streamSourceName(d.dataset) : d.dataset));
     expect(source).toBeDefined();
     const t = source!.tables.find((x) => x.name === d.table);
     expect(t).toBeDefined();
@@ -71,12 +73,20 @@ test('every catalog destination is a dbt source table with the same columns, typ
 
 test('sources.yml declares nothing the catalog and the pipeline DDL do not know', () => {
   const store = doc.sources.find((s) => s.name === 'store')!;
-  // The store dataset is the profile's schema/dataset (store by default, BIGQUERY_DATASET in prod).
+  const stream = doc.sources.find((s) => s.name === 'stream')!;
+  expect(doc.sources.map((s) => s.name)).toEqual(['store', 'stream']);
+  // The store dataset is the profile's schema/dataset (store by default, BIGQUERY_DATASET in prod);
+  // the stream tables are the attached snapshot's on DuckDB, the same project's on BigQuery.
   expect(store.schema).toBe('{{ target.schema }}');
-  const catalogTables = catalog.destinations.filter((d) => d.dataset === 'store').map((d) => d.table);
-  const extras = store.tables.map((t) => t.name).filter((n) => !catalogTables.includes(n));
+  expect(stream.schema).toBe('{{ target.schema }}');
+  expect(stream.database).toBe("{{ 'stream' if target.type == 'duckdb' else target.database }}");
+  expect(store.database).toBeUndefined();
+  const inStore = catalog.destinations.filter((d) => d.dataset === 'store');
+  expect(store.tables.every((t) => t.config.meta.mode === 'batch')).toBe(true);
+  expect(stream.tables.every((t) => t.config.meta.mode === 'stream')).toBe(true);
+  const extras = [...store.tables, ...stream.tables].map((t) => t.name).filter((n) => !inStore.some((d) => d.table === n));
   expect(extras.sort()).toEqual(['_etl_runs', 'vendor_product_availability']);
-  for (const t of store.tables.filter((x) => extras.includes(x.name))) {
+  for (const t of [...store.tables, ...stream.tables].filter((x) => extras.includes(x.name))) {
     expect(['bookkeeping', 'stream-layer']).toContain(t.config.meta.origin);
   }
 });
@@ -92,7 +102,7 @@ test('bookkeeping and stream-layer tables are declared from the pipeline DDL', (
   expect(runs.columns.find((c) => c.name === 'status')!.data_tests).toContainEqual({
     accepted_values: { arguments: { values: ['success', 'failed'] } },
   });
-  const avail = store.tables.find((t) => t.name === 'vendor_product_availability')!;
+  const avail = doc.sources.find((s) => s.name === 'stream')!.tables.find((t) => t.name === 'vendor_product_availability')!;
   expect(avail.columns.map((c) => `${c.name}:${c.data_type}`)).toEqual(
     columnsFromDdl(AVAILABILITY_COLUMNS_DDL, {}).map((c) => `${c.name}:${c.type}`),
   );

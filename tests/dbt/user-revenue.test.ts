@@ -12,6 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { catalog } from '../../jobs/catalog';
+import { streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
 import { runDbtBuild, topUserRevenue } from '../../scripts/dbt-run';
 import { query, ROOT, runNode } from '../helpers/env';
 import { expectedUserRevenue as revenueOf, readAll, STORE_EXPORT, toUnits, unitsToText } from '../helpers/store-export';
@@ -121,8 +123,12 @@ describeWithDbt('dbt marts on the store export fixture', () => {
     expect(sources).toBe('batch');
   });
 
-  describe('with stream rows (lambda: batch dimensions + stream facts)', () => {
+  describe('with stream rows (lambda: batch dimensions + stream facts, the stream file read through its snapshot)', () => {
+    // dbt runs on a copy of the batch file; the stream rows are in a stream file of their own,
+    // which dbt-build.sh snapshots and attaches as `stream`.
     const streamDb = path.join(path.dirname(db), 'lambda.duckdb');
+    const streamFile = path.join(path.dirname(db), 'lambda-stream.duckdb');
+    const snapshot = path.join(path.dirname(db), 'lambda-stream-snapshot.duckdb');
     let product = '';
     let optA = '';
     let optB = '';
@@ -138,7 +144,10 @@ describeWithDbt('dbt marts on the store export fixture', () => {
       )) as [string, string, string, number][];
       [product, optA, optB, stockA] = [p, a, b, s];
       const ts = "TIMESTAMP '2026-01-01 10:00:00'";
-      await exec(streamDb, [
+      const stream = streamDuckDbWarehouse(streamFile, catalog);
+      await stream.ensureSchema();
+      await stream.close();
+      await exec(streamFile, [
         // cart c1 open, c2 closed, c3 has no status yet (counts as open)
         `INSERT INTO store.fact_shoppingcarts VALUES ('9001', true, ${ts}), ('9002', false, ${ts})`,
         `INSERT INTO store.fact_carts_has_products VALUES
@@ -148,8 +157,18 @@ describeWithDbt('dbt marts on the store export fixture', () => {
         `INSERT INTO store.vendor_product_availability VALUES
            ('5100', '${p}', '${b}', 7, 7, 0, true, TIMESTAMP '2026-01-02 00:00:00')`,
       ]);
-      await runDbtBuild({ env: { ...env, DUCKDB_PATH: streamDb, DBT_DOCS: '0' }, log: () => undefined });
+      const lines: string[] = [];
+      await runDbtBuild({
+        env: { ...env, DUCKDB_PATH: streamDb, STREAM_DUCKDB_PATH: streamFile, STREAM_SNAPSHOT_PATH: snapshot, DBT_DOCS: '0' },
+        log: (l) => lines.push(l),
+      });
+      expect(lines.join('\n')).toContain(`dbt-stream-snapshot: copied ${streamFile} to ${snapshot}`);
       expect(problems(runResults(target)).filter((x) => !x.startsWith('warn:'))).toEqual([]);
+    });
+
+    test('the batch file holds no stream rows: they come from the snapshot', async () => {
+      expect(await query(streamDb, 'SELECT count(*)::INTEGER FROM store.fact_carts_has_products')).toEqual([[0]]);
+      expect(await query(snapshot, 'SELECT count(*)::INTEGER FROM store.fact_carts_has_products')).toEqual([[3]]);
     });
 
     test('the lambda consistency test flags the stream row that disagrees with the batch rule', () => {
@@ -186,17 +205,15 @@ describeWithDbt('dbt marts on the store export fixture', () => {
     });
   });
 
-  test('stream tables absent (batch-only warehouse): dbt build still passes, serving models empty of stream data', async () => {
+  test('stream tables absent (batch-only: no stream file): dbt build still passes, serving models empty of stream data', async () => {
     const bareDb = path.join(path.dirname(db), 'bare.duckdb');
     fs.copyFileSync(db, bareDb);
-    await exec(bareDb, [
-      'DROP TABLE store.fact_carts_has_products',
-      'DROP TABLE store.fact_shoppingcarts',
-      'DROP TABLE store.fact_products_sold_vendor',
-      'DROP TABLE store.vendor_product_availability',
-    ]);
     const lines: string[] = [];
-    await runDbtBuild({ env: { ...env, DUCKDB_PATH: bareDb, DBT_DOCS: '0' }, log: (l) => lines.push(l) });
+    await runDbtBuild({
+      env: { ...env, DUCKDB_PATH: bareDb, STREAM_DUCKDB_PATH: path.join(path.dirname(db), 'no-such-stream.duckdb'), DBT_DOCS: '0' },
+      log: (l) => lines.push(l),
+    });
+    expect(lines.join('\n')).toMatch(/no stream file .*: empty snapshot/);
     expect(lines.join('\n')).toMatch(/fact_shoppingcarts" is absent: reading it as empty/);
     expect(problems(runResults(target)).filter((x) => !x.startsWith('warn:'))).toEqual([]);
     const [[n, carts]] = await query(bareDb, 'SELECT count(*)::INTEGER, sum(open_carts)::INTEGER FROM store_marts.product_cart_activity');

@@ -42,6 +42,8 @@ function imageEnv(dockerfile: string): Set<string> {
 /** Read by dbt-build.sh but deliberately not settings of the deployment, with the reason. */
 const NOT_PASSED: Record<string, string> = {
   DBT_USE_COLORS: 'the script turns colours off itself when the output is not a terminal (task logs never are)',
+  STREAM_SNAPSHOT_PATH:
+    "the dbt container derives it from its ETL_STATE_DIR (/data/state), where the stream container publishes it; a host path would not exist there",
 };
 
 /** Services that parse the DAG files (dag-processor) and run their tasks (scheduler, LocalExecutor). */

@@ -8,7 +8,8 @@ import { catalog } from '../../jobs/catalog';
 import { ensureBroker, javaAvailable, jarsAvailable, repoRoot, stopBroker } from '../../jobs/lib/stream/broker';
 import { createKafka, loadStreamConfig, type StreamConfig } from '../../jobs/lib/stream/config';
 import { idempotentProducer } from '../../jobs/lib/stream/outbox';
-import { DuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
 
 export const ROOT = repoRoot();
 
@@ -90,30 +91,48 @@ export interface TestEnv {
   readonly cfg: StreamConfig;
   readonly kafka: Kafka;
   readonly dir: string;
+  /** The stream layer's own file (STREAM_DUCKDB_PATH). */
   readonly duckdbPath: string;
+  /** The stream file as the consumer holds it (opened once, kept open by this test process). */
   readonly warehouse: DuckDbWarehouse;
+  /** The batch warehouse file (DUCKDB_PATH): dim_products is seeded here and mirrored. */
+  readonly batch: DuckDbWarehouse;
   /** Environment for a child consumer process. */
   readonly childEnv: NodeJS.ProcessEnv;
 }
 
-/** A fresh topic prefix, consumer group and DuckDB file for one test. */
+/** A fresh topic prefix, consumer group, stream file and batch file for one test. */
 export function testEnv(overrides: Partial<StreamConfig> = {}): TestEnv {
   const id = `${RUN}_${++seq}`;
-  const cfg = loadStreamConfig(process.env, { topicPrefix: id, group: `g_${id}`, ...overrides });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-test-'));
-  const duckdbPath = path.join(dir, 'warehouse.duckdb');
-  const warehouse = new DuckDbWarehouse({ path: duckdbPath, lockRetries: 20, catalog });
+  const duckdbPath = path.join(dir, 'stream.duckdb');
+  const batchPath = path.join(dir, 'warehouse.duckdb');
+  const snapshotPath = path.join(dir, 'stream-snapshot.duckdb');
+  const cfg = loadStreamConfig(process.env, {
+    topicPrefix: id,
+    group: `g_${id}`,
+    duckdbPath,
+    batchDuckdbPath: batchPath,
+    snapshotPath,
+    ...overrides,
+  });
+  const warehouse = streamDuckDbWarehouse(duckdbPath, catalog);
+  const batch = new DuckDbWarehouse({ path: batchPath, lockRetries: 20, catalog });
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,
     TOPIC_NAME: cfg.topicPrefix,
     TOPIC_GROUP: cfg.group,
-    DUCKDB_PATH: duckdbPath,
+    STREAM_DUCKDB_PATH: duckdbPath,
+    DUCKDB_PATH: batchPath,
+    STREAM_SNAPSHOT_PATH: snapshotPath,
+    STREAM_SNAPSHOT_INTERVAL_MS: String(cfg.snapshotIntervalMs),
     STREAM_PARTITIONS: String(cfg.partitions),
     STREAM_SESSION_TIMEOUT_MS: String(cfg.sessionTimeoutMs),
     STREAM_MAX_BATCH_BYTES: String(cfg.maxBatchBytes),
+    STREAM_COMMIT_MAX_EVENTS: String(cfg.commitMaxEvents),
     LOG_FORMAT: 'json',
   };
-  return { cfg, kafka: createKafka(cfg, `test-${id}`), dir, duckdbPath, warehouse, childEnv };
+  return { cfg, kafka: createKafka(cfg, `test-${id}`), dir, duckdbPath, warehouse, batch, childEnv };
 }
 
 /**
@@ -156,7 +175,24 @@ export async function readTopic(
   return out;
 }
 
-/** Runs queries against a test warehouse (opened only for the call). */
+/**
+ * Reads a DuckDB file another process may not hold (a snapshot, a closed stream file): opened
+ * read-only for the call. Returns null while the file does not exist yet.
+ */
+export async function queryFile(file: string, sql: string): Promise<Record<string, unknown>[] | null> {
+  if (!fs.existsSync(file)) return null;
+  const inst = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
+  try {
+    const c = await inst.connect();
+    const rows = (await c.runAndReadAll(sql)).getRowObjectsJS();
+    c.closeSync();
+    return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])));
+  } finally {
+    inst.closeSync();
+  }
+}
+
+/** Runs queries against a test warehouse (the held stream file: through its one open connection). */
 export async function query(wh: DuckDbWarehouse, sql: string): Promise<Record<string, unknown>[]> {
   const rows = await wh.withConnection(async (c) => (await c.runAndReadAll(sql)).getRowObjectsJS());
   return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])));

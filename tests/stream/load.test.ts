@@ -30,6 +30,7 @@ import {
   ensureBuilt,
   produce,
   query,
+  queryFile,
   readTopic,
   ROOT,
   testEnv,
@@ -132,8 +133,8 @@ describeWithBroker('stream layer under load (local Kafka broker)', () => {
     const e = testEnv({ availabilityStepRows: 2000 });
     const PRODUCTS = 7;
     const OPTIONS = 1000;
-    await e.warehouse.ensureSchema();
-    await e.warehouse.withConnection(async (c) => {
+    await e.batch.ensureSchema();
+    await e.batch.withConnection(async (c) => {
       await c.run(`INSERT INTO store.dim_products (product_id, option_id, stock_quantity)
                    SELECT (9000 + p)::VARCHAR, (100000 + p * ${OPTIONS} + o)::VARCHAR, 0
                    FROM range(${PRODUCTS}) t(p), range(${OPTIONS}) u(o)`);
@@ -181,7 +182,8 @@ describeWithBroker('stream layer under load (local Kafka broker)', () => {
 
   it('a consumer started before the broker waits for it (with a log line) and then consumes', async () => {
     const cli = ensureBuilt();
-    const e = testEnv();
+    // The child holds the stream file: its rows are read from the snapshot it publishes.
+    const e = testEnv({ snapshotIntervalMs: 300 });
     await stopBroker();
     const child = spawn(process.execPath, [cli, '--table', 'fact_carts_has_products', '--no-start-broker'], {
       cwd: ROOT,
@@ -208,7 +210,7 @@ describeWithBroker('stream layer under load (local Kafka broker)', () => {
       const until = Date.now() + 180000;
       let rows = 0;
       while (code === null && Date.now() < until) {
-        rows = await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_carts_has_products').catch(() => 0);
+        rows = Number((await queryFile(e.cfg.snapshotPath, 'SELECT COUNT(*) AS n FROM store.fact_carts_has_products').catch(() => null))?.[0]?.n ?? 0);
         if (rows === N) break;
         await new Promise((r) => setTimeout(r, 500));
       }

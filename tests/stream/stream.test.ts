@@ -11,7 +11,7 @@ import { findDestination } from '../../jobs/lib/catalog-check';
 import { catalog } from '../../jobs/catalog';
 import { startBroker, stopBroker } from '../../jobs/lib/stream/broker';
 import { availabilityTopic, deadLetterTopic, endOffsets, ensureTopics, streamDestinations, topicFor } from '../../jobs/lib/stream/config';
-import { StreamConsumer } from '../../jobs/lib/stream/consumer';
+import { StreamConsumer, type CommitInfo } from '../../jobs/lib/stream/consumer';
 import type { StreamDestination } from '../../jobs/lib/catalog-types';
 import { runStreamOnce } from '../../scripts/stream-run';
 import {
@@ -21,6 +21,7 @@ import {
   ensureBuilt,
   produce,
   query,
+  queryFile,
   readTopic,
   ROOT,
   testEnv,
@@ -45,8 +46,13 @@ function seededRandom(seed: number): () => number {
 const CARTS = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;
 const cartsTopic = (e: TestEnv) => topicFor(e.cfg, 'carts_has_products');
 
-async function consumeUntilCaughtUp(e: TestEnv, tables: StreamDestination[], topics: string[]): Promise<StreamConsumer> {
-  const consumer = new StreamConsumer({ cfg: e.cfg, tables, warehouse: e.warehouse });
+async function consumeUntilCaughtUp(
+  e: TestEnv,
+  tables: StreamDestination[],
+  topics: string[],
+  onCommit?: (c: CommitInfo) => void,
+): Promise<StreamConsumer> {
+  const consumer = new StreamConsumer({ cfg: e.cfg, tables, warehouse: e.warehouse, onCommit });
   await consumer.start();
   try {
     await consumer.waitCaughtUp(await endOffsets(e.kafka, topics), 120000);
@@ -57,15 +63,23 @@ async function consumeUntilCaughtUp(e: TestEnv, tables: StreamDestination[], top
 }
 
 describeWithBroker('stream layer on the local Kafka broker', () => {
-  it('N events produced -> exactly N rows with their values, offsets stored with them', async () => {
-    const e = testEnv();
+  it('N events produced -> exactly N rows with their values, offsets stored with them; the stream file opened once for all commits', async () => {
+    // Small fetches and commits: many commits, each must reuse the one open file.
+    const e = testEnv({ maxBatchBytes: 4000, commitMaxEvents: 200 });
     const N = 3000;
     const msgs: Message[] = [];
     for (let i = 0; i < N; i++) msgs.push(cartItem(10000 + i, 1200 + (i % 7), 1201 + (i % 3), 1 + (i % 5)));
     await ensureTopics(e.kafka, e.cfg, [cartsTopic(e)]);
-    await produce(e.kafka, cartsTopic(e), msgs);
-    const consumer = await consumeUntilCaughtUp(e, [CARTS], [cartsTopic(e)]);
+    await produce(e.kafka, cartsTopic(e), msgs, 50);
+    const commits: CommitInfo[] = [];
+    const consumer = await consumeUntilCaughtUp(e, [CARTS], [cartsTopic(e)], (c) => commits.push(c));
     expect(consumer.stats[CARTS.name]).toMatchObject({ rows: N, quarantined: 0 });
+    const batchCommits = commits.filter((c) => c.kind === 'batch');
+    expect(batchCommits.reduce((a, c) => a + c.events, 0)).toBe(N);
+    expect(batchCommits.length).toBeGreaterThanOrEqual(Math.ceil(N / 200));
+    expect(e.warehouse.opens).toBe(1);
+    // The snapshot the consumer published at stop holds the same rows (what dbt reads).
+    expect((await queryFile(e.cfg.snapshotPath, 'SELECT COUNT(*) AS n FROM store.fact_carts_has_products'))![0].n).toBe(N);
     expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_carts_has_products')).toBe(N);
     const expectedQty = Array.from({ length: N }, (_, i) => 1 + (i % 5)).reduce((a, b) => a + b, 0);
     expect(await count(e.warehouse, 'SELECT SUM(quantity) FROM store.fact_carts_has_products')).toBe(expectedQty);
@@ -77,8 +91,8 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
 
   it('SIGKILLed at random points and restarted several times: still exactly N rows, each poison event quarantined once', async () => {
     const cli = ensureBuilt();
-    // Small fetches = many micro-batches; a pause inside each transaction widens the window for kills.
-    const e = testEnv({ maxBatchBytes: 6000, sessionTimeoutMs: 6000 });
+    // Small fetches and commits = many transactions; a pause inside each widens the window for kills.
+    const e = testEnv({ maxBatchBytes: 6000, sessionTimeoutMs: 6000, commitMaxEvents: 100 });
     const N = 6000;
     const msgs: Message[] = [];
     let poison = 0;
@@ -92,7 +106,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     }
     await ensureTopics(e.kafka, e.cfg, [cartsTopic(e)]);
     await produce(e.kafka, cartsTopic(e), msgs);
-    const env = { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '15', LOG_LEVEL: 'debug' };
+    const env = { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '50', LOG_LEVEL: 'debug' };
     const start = (): ChildProcess =>
       spawn(process.execPath, [cli, '--table', 'fact_carts_has_products', '--until-caught-up', '--no-start-broker'], {
         cwd: ROOT,
@@ -180,9 +194,10 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     expect(runs).toEqual([{ status: 'success', rows_loaded: rows }]);
   });
 
-  it('a second consumer process started mid-way on the same group and DuckDB file causes no duplicates and exits cleanly', async () => {
+  it('a second consumer process on the same stream file waits as a standby, takes over after the first is SIGKILLed: 0 lost, 0 duplicated', async () => {
     const cli = ensureBuilt();
-    const e = testEnv({ maxBatchBytes: 3000, sessionTimeoutMs: 6000 });
+    // Small commits, each held open a while: the first is still consuming when the second waits.
+    const e = testEnv({ maxBatchBytes: 3000, sessionTimeoutMs: 6000, commitMaxEvents: 100 });
     const N = 6000;
     const msgs: Message[] = [];
     for (let i = 0; i < N; i++) {
@@ -194,62 +209,66 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const spawnOne = () =>
       spawn(process.execPath, [cli, '--table', 'fact_carts_has_products', '--until-caught-up', '--no-start-broker'], {
         cwd: ROOT,
-        // Two writers of one DuckDB file take turns; the one waiting may wait long on a busy machine.
-        env: { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '40', LOG_LEVEL: 'debug', DUCKDB_LOCK_RETRIES: '60' },
-        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...e.childEnv, ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS: '100', LOG_LEVEL: 'debug' },
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
     const exit = (c: ChildProcess) => new Promise<number | null>((r) => c.on('exit', r));
-    // The second process starts while the first is consuming (it first waits for the one-writer file).
-    const a = spawnOne();
-    const aExit = exit(a);
-    await new Promise<void>((resolve) => {
-      let buf = '';
-      a.stderr!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        if (buf.includes('stream: batch applied')) resolve();
+    const logs = ['', ''];
+    const waitFor = (i: number, text: string, c: ChildProcess, exited: Promise<unknown>) =>
+      new Promise<boolean>((resolve) => {
+        if (logs[i].includes(text)) return resolve(true);
+        const on = () => {
+          if (logs[i].includes(text)) {
+            c.stderr!.off('data', on);
+            resolve(true);
+          }
+        };
+        c.stderr!.on('data', on);
+        void exited.then(() => resolve(logs[i].includes(text)));
       });
-      void aExit.then(() => resolve());
-    });
+    const a = spawnOne();
+    a.stderr!.on('data', (d: Buffer) => (logs[0] += d.toString()));
+    const aExit = exit(a);
+    expect(await waitFor(0, 'stream: batch applied', a, aExit)).toBe(true);
+    // The second process starts while the first is consuming: it waits for the file, outside the group.
     const b = spawnOne();
-    // The last log lines of each process, shown if they do not finish.
-    const tails = ['', ''];
-    a.stderr!.on('data', (d: Buffer) => (tails[0] = (tails[0] + d.toString()).slice(-3000)));
-    b.stderr!.on('data', (d: Buffer) => (tails[1] = (tails[1] + d.toString()).slice(-3000)));
+    b.stderr!.on('data', (d: Buffer) => (logs[1] += d.toString()));
+    let bOut = '';
+    b.stdout!.on('data', (d: Buffer) => (bOut += d.toString()));
+    const bExit = exit(b);
+    expect(await waitFor(1, 'stream: standby', b, bExit)).toBe(true);
+    a.kill('SIGKILL');
+    await aExit;
     let timer: NodeJS.Timeout | undefined;
-    const codes = await Promise.race([
-      Promise.all([aExit, exit(b)]),
+    const code = await Promise.race([
+      bExit,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          a.kill('SIGKILL');
           b.kill('SIGKILL');
-          reject(new Error(`consumers did not finish within 400 s.\nfirst:\n${tails[0]}\nsecond:\n${tails[1]}`));
+          reject(new Error(`the standby did not finish within 400 s.\nsecond:\n${logs[1].slice(-3000)}`));
         }, 400000);
       }),
     ]).finally(() => clearTimeout(timer));
-    if (codes.some((c) => c !== 0)) throw new Error(`exit codes ${codes.join(', ')}.\nfirst:\n${tails[0]}\nsecond:\n${tails[1]}`);
-    expect(codes).toEqual([0, 0]);
-    // Each process that applied events recorded its run; together they account for every event.
-    // (They serialize on the one-writer DuckDB file, so the second may find little left to do.)
-    const runs = await query(
-      e.warehouse,
-      "SELECT run_id, rows_in, rows_loaded, rows_quarantined FROM store._etl_runs WHERE mode = 'stream' ORDER BY run_id",
-    );
-    // eslint-disable-next-line no-console
-    console.log(`events applied per process: ${runs.map((r) => r.rows_in).join(', ')}`);
-    // The warehouse first: every event exactly once.
+    if (code !== 0) throw new Error(`exit code ${code}.\nsecond:\n${logs[1].slice(-3000)}`);
+    // The standby joined the group only once it held the file: nothing applied before the takeover.
+    const took = logs[1].indexOf('took over the stream file');
+    expect(took).toBeGreaterThan(logs[1].indexOf('stream: standby'));
+    expect(logs[1].indexOf('stream: batch applied')).toBeGreaterThan(took);
+    expect(logs[1].indexOf('stream: consuming')).toBeGreaterThan(took);
+    // The warehouse: every event exactly once, whatever the first had committed when killed.
     expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_carts_has_products')).toBe(N - poison);
     expect(await count(e.warehouse, 'SELECT COUNT(DISTINCT shopping_cart_id) FROM store.fact_carts_has_products')).toBe(N - poison);
     expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store._quarantine')).toBe(poison);
     expect(await count(e.warehouse, 'SELECT COUNT(DISTINCT line) FROM store._quarantine')).toBe(poison);
-    // Each run's counts are what that run committed: its quarantine rows carry its run id, and
-    // together the runs account for every event once (an over-count would exceed N).
-    const perRunQuarantine = await query(e.warehouse, 'SELECT run_id, COUNT(*) AS n FROM store._quarantine GROUP BY run_id');
-    for (const r of runs) {
-      expect(Number(r.rows_in)).toBe(Number(r.rows_loaded) + Number(r.rows_quarantined));
-      expect(Number(r.rows_quarantined)).toBe(Number(perRunQuarantine.find((q) => q.run_id === r.run_id)?.n ?? 0));
-    }
-    expect(runs.reduce((a, r) => a + Number(r.rows_loaded), 0)).toBe(N - poison);
-    expect(runs.reduce((a, r) => a + Number(r.rows_in), 0)).toBe(N);
+    // The second's run accounts for what it applied: the rest of the events, after the first's.
+    const runs = await query(e.warehouse, "SELECT rows_in, rows_loaded, rows_quarantined FROM store._etl_runs WHERE mode = 'stream'");
+    expect(runs).toHaveLength(1); // the SIGKILLed first recorded none
+    const reported = Number(/store\.fact_carts_has_products: (\d+) rows/.exec(bOut)?.[1]);
+    expect(Number(runs[0].rows_loaded)).toBe(reported);
+    expect(reported).toBeLessThan(N - poison); // the first had applied some before it was killed
+    const stored = await query(e.warehouse, `SELECT topic, partition, next_offset FROM store._stream_offsets WHERE consumer_group = '${e.cfg.group}'`);
+    const endsNow = await endOffsets(e.kafka, [cartsTopic(e)]);
+    for (const st of stored) expect(BigInt(String(st.next_offset))).toBe(endsNow.get(`${st.topic}:${st.partition}`));
     // ... and the topic holds exactly the N events produced (no producer retry duplicated any).
     const ends = await endOffsets(e.kafka, [cartsTopic(e)]);
     expect([...ends.values()].reduce((a, b) => a + Number(b), 0)).toBe(N);
@@ -324,8 +343,9 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const e = testEnv();
     const tables = streamDestinations();
     const topics = tables.map((d) => topicFor(e.cfg, d.sources[0]));
-    await e.warehouse.ensureSchema();
-    await e.warehouse.withConnection(async (c) => {
+    // Stock is the batch layer's: seeded in the batch file, mirrored into the stream file at start.
+    await e.batch.ensureSchema();
+    await e.batch.withConnection(async (c) => {
       await c.run(`INSERT INTO store.dim_products (product_id, option_id, stock_quantity) VALUES
         ('1200', '1201', 3), ('1200', '1202', 5), ('1300', '1301', 1)`);
     });
@@ -363,10 +383,87 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     ]);
   });
 
+  it('availability follows a dim_products reload in the batch file (mirrored while the consumer runs)', async () => {
+    const e = testEnv({ snapshotIntervalMs: 200 });
+    const tables = streamDestinations();
+    const topics = tables.map((d) => topicFor(e.cfg, d.sources[0]));
+    await e.batch.ensureSchema();
+    const loadStock = (stock: number) =>
+      e.batch.withConnection(async (c) => {
+        // What a batch reload does: the table replaced in one transaction.
+        await c.run('BEGIN TRANSACTION');
+        await c.run('DELETE FROM store.dim_products');
+        await c.run(`INSERT INTO store.dim_products (product_id, option_id, stock_quantity) VALUES ('1700', '1701', ${stock}), ('1700', '1702', 9)`);
+        await c.run('COMMIT');
+      });
+    await loadStock(2);
+    await ensureTopics(e.kafka, e.cfg, [...topics, availabilityTopic(e.cfg)]);
+    const consumer = new StreamConsumer({ cfg: e.cfg, tables, warehouse: e.warehouse });
+    const ev = (o: Record<string, string>) => ({ key: Object.values(o)[0], value: JSON.stringify(o) });
+    const row = async () =>
+      (await query(e.warehouse, "SELECT stock, held_in_open_carts, available, sold_out FROM store.vendor_product_availability WHERE option_id = '1701'"))[0];
+    await consumer.start();
+    try {
+      await produce(e.kafka, topicFor(e.cfg, 'product_sold_vendor'), [ev({ vendor_id: '5700', product_id: '1700' })]);
+      await produce(e.kafka, topicFor(e.cfg, 'shoppingcart'), [ev({ shopping_cart_id: '3700', status: '1' })]);
+      await produce(e.kafka, topicFor(e.cfg, 'carts_has_products'), [cartItem(3700, 1700, 1701, 2)]);
+      await consumer.waitCaughtUp(await endOffsets(e.kafka, topics), 60000);
+      expect(await row()).toEqual({ stock: 2, held_in_open_carts: 2, available: 0, sold_out: true });
+      // The batch layer reloads stock while the consumer runs: no stream event arrives meanwhile.
+      await loadStock(7);
+      const deadline = Date.now() + 60000;
+      while ((await row()).stock !== 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(await row()).toEqual({ stock: 7, held_in_open_carts: 2, available: 5, sold_out: false });
+      expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.dim_products')).toBe(2);
+      expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store._availability_pending')).toBe(0);
+    } finally {
+      await consumer.stop();
+    }
+    const events = (await readTopic(e.kafka, availabilityTopic(e.cfg), 2)).map((m) => JSON.parse(m.value) as Record<string, unknown>);
+    expect(events.map((x) => [x.event, x.option_id, x.available])).toEqual([
+      ['sold_out', '1701', 0],
+      ['back_in_stock', '1701', 5],
+    ]);
+    // The file was opened once, mirror refreshes included.
+    expect(e.warehouse.opens).toBe(1);
+  });
+
+  it('dbt\'s snapshot step asks the running consumer (which holds the file) for a snapshot and gets its rows', async () => {
+    const python = path.join(ROOT, '.venv-dbt', 'bin', 'python');
+    if (!fs.existsSync(python)) {
+      // eslint-disable-next-line no-console
+      console.warn('SKIPPED: .venv-dbt is missing (npm run setup:dbt)');
+      return;
+    }
+    // A long interval: only the request makes the consumer publish while it runs.
+    const e = testEnv({ snapshotIntervalMs: 3600000 });
+    const N = 700;
+    await ensureTopics(e.kafka, e.cfg, [cartsTopic(e)]);
+    await produce(e.kafka, cartsTopic(e), Array.from({ length: N }, (_, i) => cartItem(800000 + i, 1800, 1801, 1 + (i % 4))));
+    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], warehouse: e.warehouse });
+    await consumer.start();
+    try {
+      await consumer.waitCaughtUp(await endOffsets(e.kafka, [cartsTopic(e)]), 60000);
+      // Asynchronous: the consumer answers from this very process.
+      const child = spawn(python, [path.join(ROOT, 'scripts', 'dbt_stream_snapshot.py')], {
+        env: { ...e.childEnv, STREAM_SNAPSHOT_WAIT_S: '120' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      expect(await new Promise((r) => child.on('exit', r))).toBe(0);
+      expect(stderr).toContain('the consumer published');
+      const expectedQty = Array.from({ length: N }, (_, i) => 1 + (i % 4)).reduce((a, b) => a + b, 0);
+      expect(await queryFile(e.cfg.snapshotPath, 'SELECT COUNT(*) AS n, SUM(quantity) AS q FROM store.fact_carts_has_products')).toEqual([
+        { n: N, q: expectedQty },
+      ]);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   it('runStreamOnce replays the repository sample files (data_source/) through Kafka until caught up', async () => {
     const e = testEnv();
-    const prev = process.env.DUCKDB_PATH;
-    process.env.DUCKDB_PATH = e.duckdbPath;
     // Independent reading of the three files: data rows (cells trimmed) and distinct keys.
     const rowsOf = (file: string) =>
       fs.readFileSync(path.join(ROOT, 'data_source', file), 'utf8').split(/\r?\n/).slice(1)
@@ -375,26 +472,25 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const carts = rowsOf('carts_has_products.txt');
     const sc = rowsOf('shoppingcart.txt');
     const psv = rowsOf('product_sold_vendor.txt');
-    try {
-      const r = await runStreamOnce({ sourceDir: path.join(ROOT, 'data_source'), stream: { topicPrefix: e.cfg.topicPrefix, group: e.cfg.group } });
-      expect(r.produced).toBe(carts.length + sc.length + psv.length);
-      expect(r.rejected).toBe(0);
-      const accounted = Object.values(r.perTable).reduce((a, b) => a + b, 0) + Object.values(r.quarantined).reduce((a, b) => a + b, 0);
-      expect(accounted).toBe(r.produced);
-      expect(r.perTable).toEqual({
-        'store.fact_carts_has_products': carts.length,
-        'store.fact_shoppingcarts': sc.length,
-        'store.fact_products_sold_vendor': psv.length,
-      });
-      expect(r.tableRows['store.fact_carts_has_products']).toBe(distinct(carts, [0, 1, 2]));
-      expect(r.tableRows['store.fact_shoppingcarts']).toBe(distinct(sc, [0]));
-      expect(r.tableRows['store.fact_products_sold_vendor']).toBe(distinct(psv, [0, 1]));
-      const lastStatus = new Map(sc.map((x) => [x[0], x[1]])); // the last event of a cart wins
-      const open = [...lastStatus.values()].filter((v) => v === '1').length;
-      expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_shoppingcarts WHERE status')).toBe(open);
-    } finally {
-      if (prev === undefined) delete process.env.DUCKDB_PATH;
-      else process.env.DUCKDB_PATH = prev;
-    }
+    const { topicPrefix, group, duckdbPath, batchDuckdbPath, snapshotPath } = e.cfg;
+    const r = await runStreamOnce({
+      sourceDir: path.join(ROOT, 'data_source'),
+      stream: { topicPrefix, group, duckdbPath, batchDuckdbPath, snapshotPath },
+    });
+    expect(r.produced).toBe(carts.length + sc.length + psv.length);
+    expect(r.rejected).toBe(0);
+    const accounted = Object.values(r.perTable).reduce((a, b) => a + b, 0) + Object.values(r.quarantined).reduce((a, b) => a + b, 0);
+    expect(accounted).toBe(r.produced);
+    expect(r.perTable).toEqual({
+      'store.fact_carts_has_products': carts.length,
+      'store.fact_shoppingcarts': sc.length,
+      'store.fact_products_sold_vendor': psv.length,
+    });
+    expect(r.tableRows['store.fact_carts_has_products']).toBe(distinct(carts, [0, 1, 2]));
+    expect(r.tableRows['store.fact_shoppingcarts']).toBe(distinct(sc, [0]));
+    expect(r.tableRows['store.fact_products_sold_vendor']).toBe(distinct(psv, [0, 1]));
+    const lastStatus = new Map(sc.map((x) => [x[0], x[1]])); // the last event of a cart wins
+    const open = [...lastStatus.values()].filter((v) => v === '1').length;
+    expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_shoppingcarts WHERE status')).toBe(open);
   });
 });

@@ -91,6 +91,8 @@ export async function markAvailabilityPending(c: DuckDBConnection, dataset: stri
        UNION ALL
        SELECT product_id FROM ${ds}.fact_carts_has_products WHERE shopping_cart_id IN (SELECT unnest($2::VARCHAR[]))
      ) WHERE product_id IS NOT NULL
+       -- Only products a vendor sells have availability rows (a later listing marks its own product).
+       AND product_id IN (SELECT product_id FROM ${ds}.fact_products_sold_vendor)
      ON CONFLICT DO NOTHING`,
     [strList(products), strList(cartIds)],
     [LIST(VARCHAR), LIST(VARCHAR)],

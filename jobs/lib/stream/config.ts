@@ -4,6 +4,7 @@
  * `<TOPIC_NAME>_dead_letter` for poison events, `<TOPIC_NAME>_vendor_availability` for the
  * sold-out / back-in-stock broadcast.
  */
+import path from 'node:path';
 import { type Admin, Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
 import { catalog } from '../../catalog';
 import type { StreamDestination } from '../catalog-types';
@@ -27,6 +28,27 @@ export interface StreamConfig {
   readonly availabilityStepRows: number;
   /** Give up waiting for the broker at start after this long (0 = wait for ever). */
   readonly brokerWaitMs: number;
+  /**
+   * The stream layer's own DuckDB file (STREAM_DUCKDB_PATH, default <ETL_STATE_DIR>/stream.duckdb):
+   * one consumer process holds it open from start to stop; batch jobs keep DUCKDB_PATH.
+   */
+  readonly duckdbPath: string;
+  /** The batch warehouse file, read briefly for the dim_products mirror (DUCKDB_PATH). */
+  readonly batchDuckdbPath: string;
+  /** Read-only copy of the stream file for dbt (STREAM_SNAPSHOT_PATH), replaced atomically. */
+  readonly snapshotPath: string;
+  /** How often the holder publishes the snapshot when something changed, and checks the batch file. */
+  readonly snapshotIntervalMs: number;
+}
+
+/** The state directory and the DuckDB files of the stream layer, from the environment. */
+export function streamFiles(env: NodeJS.ProcessEnv = process.env): { duckdbPath: string; batchDuckdbPath: string; snapshotPath: string } {
+  const stateDir = path.resolve(env.ETL_STATE_DIR || '.state');
+  return {
+    duckdbPath: path.resolve(env.STREAM_DUCKDB_PATH || path.join(stateDir, 'stream.duckdb')),
+    batchDuckdbPath: path.resolve(env.DUCKDB_PATH || path.join(stateDir, 'warehouse.duckdb')),
+    snapshotPath: path.resolve(env.STREAM_SNAPSHOT_PATH || path.join(stateDir, 'stream-snapshot.duckdb')),
+  };
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
@@ -48,9 +70,11 @@ export function loadStreamConfig(env: NodeJS.ProcessEnv = process.env, overrides
     partitions: intEnv(env, 'STREAM_PARTITIONS', 3),
     sessionTimeoutMs: intEnv(env, 'STREAM_SESSION_TIMEOUT_MS', 10000, 6000),
     maxBatchBytes: intEnv(env, 'STREAM_MAX_BATCH_BYTES', 1048576, 1024),
-    commitMaxEvents: intEnv(env, 'STREAM_COMMIT_MAX_EVENTS', 5000),
+    commitMaxEvents: intEnv(env, 'STREAM_COMMIT_MAX_EVENTS', 20000),
     availabilityStepRows: intEnv(env, 'STREAM_AVAILABILITY_STEP_ROWS', 2000),
     brokerWaitMs: intEnv(env, 'STREAM_BROKER_WAIT_MS', 0, 0),
+    ...streamFiles(env),
+    snapshotIntervalMs: intEnv(env, 'STREAM_SNAPSHOT_INTERVAL_MS', 10000, 100),
     ...overrides,
   };
 }

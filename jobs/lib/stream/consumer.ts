@@ -30,8 +30,9 @@ import {
   waitForBroker,
   type StreamConfig,
 } from './config';
-import { deadLetterValue, decodeEvent, quarantineRaw } from './events';
+import { deadLetterValue, decodeEvent, quarantineRaw, type DecodedEvent } from './events';
 import { flushOutbox, idempotentProducer, queueOutbox, type OutboxMessage } from './outbox';
+import { publishSnapshot, refreshProductMirror, snapshotRequestedAt, type MirrorState } from './stream-file';
 
 export interface BatchInfo {
   readonly destination: string;
@@ -71,6 +72,9 @@ export interface StreamConsumerOptions {
 
 const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
+/** Longest the availability drain is put off while commits follow one another. */
+const AVAILABILITY_MAX_DELAY_MS = 1000;
+
 interface Applied {
   rows: number;
   quarantined: number;
@@ -82,6 +86,8 @@ interface Pending {
   readonly topic: string;
   readonly partition: number;
   readonly messages: KafkaMessage[];
+  /** The messages decoded when queued, in order: decoding overlaps the commit before. */
+  readonly decoded: DecodedEvent[];
   /** null: nothing new; 'gap': the stored offset is below this slice (refetch from there). */
   readonly resolve: (a: Applied | null | 'gap') => void;
   readonly reject: (e: unknown) => void;
@@ -109,6 +115,24 @@ export class StreamConsumer {
   joinedAt: number | null = null;
   private flushing = false;
   private crashed: Error | null = null;
+  /** Held stream file: housekeeping (mirror refresh, snapshot) between commits. */
+  private housekeeping: NodeJS.Timeout | null = null;
+  private readonly mirror: MirrorState = { stat: null, marker: null };
+  /** Something was committed since the last snapshot. */
+  private dirty = true;
+  /** When the last snapshot started (requests newer than this are served). */
+  private snapshotAt = 0;
+  /** Periodic snapshots count from here (the start, then each snapshot). */
+  private periodicFrom = 0;
+  private mirrorCheckedAt = 0;
+  /** Held stream file: the offsets stored in it (the fence), known after the first commit. */
+  private storedOffsets: Map<string, bigint> | null = null;
+  /** Slices handed to the group commit whose commit has not finished (DuckDB pipeline). */
+  private readonly inflight = new Set<Promise<void>>();
+  private inflightEvents = 0;
+  /** Availability/outbox work left by commits made under load (drained by the next quiet moment). */
+  private drainOwed = false;
+  private drainedAt = 0;
 
   constructor(private readonly opts: StreamConsumerOptions) {
     this.kafka = opts.kafka ?? createKafka(opts.cfg, 'store-etl-consumer');
@@ -138,6 +162,9 @@ export class StreamConsumer {
 
   async start(): Promise<void> {
     const { cfg, warehouse } = this.opts;
+    // The stream file first: a second process on it waits here as a standby and joins the
+    // group only once it holds the file (the first exited or died).
+    if (this.duck?.holds) await this.duck.acquire(() => this.stopping !== null);
     await waitForBroker(cfg, () => this.stopping !== null);
     await ensureTopics(this.kafka, cfg, [...this.topics, deadLetterTopic(cfg), availabilityTopic(cfg)]);
     await warehouse.ensureSchema();
@@ -147,6 +174,7 @@ export class StreamConsumer {
     if (duck) {
       // Repairs availability after a batch reload of stock, and publishes what a kill left queued.
       await duck.withConnection(async (c) => {
+        if (duck.holds) await refreshProductMirror(c, cfg.batchDuckdbPath, this.dataset, this.mirror);
         await c.run('BEGIN TRANSACTION');
         try {
           await markAvailabilityPending(c, this.dataset, { all: true });
@@ -194,7 +222,78 @@ export class StreamConsumer {
       partitionsConsumedConcurrently: 32,
       eachBatch: (p) => this.eachBatch(p),
     });
+    if (duck?.holds) {
+      // The first periodic snapshot one interval from now (a request or the stop publish sooner).
+      this.periodicFrom = Date.now();
+      this.scheduleHousekeeping();
+    }
     logger.info('stream: consuming', { group: cfg.group, topics: this.topics, warehouse: warehouse.location });
+  }
+
+  /**
+   * Held stream file, between commits (never inside one): refreshes the dim_products mirror when
+   * the batch file changed (every STREAM_SNAPSHOT_INTERVAL_MS), and publishes the snapshot for
+   * dbt when asked (request file) or, when something changed, every STREAM_SNAPSHOT_INTERVAL_MS.
+   */
+  private scheduleHousekeeping(): void {
+    const duck = this.duck;
+    if (!duck || this.housekeeping || this.stopping) return;
+    this.housekeeping = setTimeout(() => {
+      this.housekeeping = null;
+      if (this.stopping) return;
+      // While commits follow one another, flushQueue runs the housekeeping between them.
+      if (this.flushing || !this.housekeepingDue()) return this.scheduleHousekeeping();
+      this.flushing = true;
+      duck
+        .withConnection((c) => this.housekeep(c))
+        .finally(() => {
+          this.flushing = false;
+          if (this.queue.length > 0) {
+            this.flushing = true;
+            void this.flushQueue(duck);
+          }
+          this.scheduleHousekeeping();
+        });
+    }, Math.min(500, this.opts.cfg.snapshotIntervalMs));
+    this.housekeeping.unref();
+  }
+
+  private housekeepingDue(): boolean {
+    const cfg = this.opts.cfg;
+    const now = Date.now();
+    return (
+      snapshotRequestedAt(cfg.snapshotPath) > this.snapshotAt ||
+      (now - Math.max(this.snapshotAt, this.periodicFrom) >= cfg.snapshotIntervalMs && this.dirty) ||
+      now - this.mirrorCheckedAt >= cfg.snapshotIntervalMs
+    );
+  }
+
+  /** Mirror check and snapshot when due; never fails (tried again at the next tick). */
+  private async housekeep(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+    const cfg = this.opts.cfg;
+    const now = Date.now();
+    try {
+      if (now - this.mirrorCheckedAt >= cfg.snapshotIntervalMs) {
+        this.mirrorCheckedAt = now;
+        if (await refreshProductMirror(c, cfg.batchDuckdbPath, this.dataset, this.mirror)) {
+          this.dirty = true;
+          await this.afterCommit(c);
+        }
+      }
+      const requested = snapshotRequestedAt(cfg.snapshotPath) > this.snapshotAt;
+      if (requested || (now - Math.max(this.snapshotAt, this.periodicFrom) >= cfg.snapshotIntervalMs && this.dirty)) await this.snapshot(c);
+    } catch (e) {
+      logger.warn('stream: housekeeping failed; tried again later', { error: (e as Error).message });
+    }
+  }
+
+  private async snapshot(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+    const t0 = Date.now();
+    this.dirty = false;
+    await publishSnapshot(c, this.opts.cfg.snapshotPath);
+    // Stamped with the start: a request dropped while copying asks for the next one.
+    this.snapshotAt = t0;
+    logger.debug('stream: snapshot published', { file: this.opts.cfg.snapshotPath, ms: Date.now() - t0 });
   }
 
   private async loadPositions(): Promise<void> {
@@ -240,6 +339,17 @@ export class StreamConsumer {
     }
   }
 
+  /** afterCommit, never failing the commit before it; a failure leaves the work pending. */
+  private async drainAfterCommit(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+    this.drainOwed = false;
+    this.drainedAt = Date.now();
+    await this.afterCommit(c).catch((e) => {
+      logger.error('stream: availability/outbox after the commit failed; retried after the next commit', {
+        error: (e as Error).message,
+      });
+    });
+  }
+
   /** After a warehouse commit: drains the availability work in bounded steps, then publishes the outbox. */
   private async afterCommit(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
     const cfg = this.opts.cfg;
@@ -257,15 +367,19 @@ export class StreamConsumer {
     topic: string,
     partition: number,
     messages: KafkaMessage[],
+    decoded?: readonly DecodedEvent[],
   ): { write: StreamWrite; scope: AvailabilityScope; timestamps: number[]; dlq: { m: KafkaMessage; q: QuarantineRow }[] } {
     const now = new Date();
+    // Pre-decoded: the slice's last `messages.length` events (the fence keeps a suffix).
+    const skip = decoded ? decoded.length - messages.length : 0;
     const upserts: Row[] = [];
     const eventIds: string[] = [];
     const quarantine: QuarantineRow[] = [];
     const timestamps: number[] = [];
     const dlq: { m: KafkaMessage; q: QuarantineRow }[] = [];
-    for (const m of messages) {
-      const d = decodeEvent(dest, source, m.value, now);
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      const d = decoded ? decoded[skip + i] : decodeEvent(dest, source, m.value, now);
       if (d.ok) {
         upserts.push(d.row);
         eventIds.push(streamEventId(topic, partition, m.offset));
@@ -332,7 +446,6 @@ export class StreamConsumer {
     const target = this.byTopic.get(topic);
     if (!target) return;
     const { dest } = target;
-    const key = tpKey(topic, partition);
     // Keep the session alive while this batch waits for its commits (kafkajs sends at most one
     // heartbeat per heartbeatInterval, however often this is called).
     const beat = setInterval(() => {
@@ -344,30 +457,31 @@ export class StreamConsumer {
         const part = batch.messages.slice(i, i + this.commitLimit);
         i += part.length;
         const lastOffset = part[part.length - 1].offset;
-        const applied = await this.apply(topic, partition, part);
-        if (applied === 'gap') return; // seeked back to the stored offset: refetched from there
-        const committedAt = Date.now();
-        const next = BigInt(lastOffset) + 1n;
-        if ((this.positions.get(key) ?? -1n) < next) this.positions.set(key, next);
-        resolveOffset(lastOffset);
-        if (!applied) continue;
-        const s = this.stats[dest.name];
-        s.rows += applied.rows;
-        s.quarantined += applied.quarantined;
-        s.batches += 1;
-        if (applied.quarantined > 0) {
-          logger.warn('stream: poison events quarantined', { destination: dest.name, events: applied.quarantined, topic, partition });
+        const settle = (applied: Applied | null | 'gap') => this.settled(dest.name, topic, partition, lastOffset, applied);
+        if (!this.duck) {
+          // BigQuery: one transaction per slice, awaited in order.
+          const applied = await this.apply(topic, partition, part);
+          if (applied === 'gap') return;
+          settle(applied);
+          resolveOffset(lastOffset);
+          continue;
         }
-        logger.debug('stream: batch applied', { destination: dest.name, topic, partition, rows: applied.rows, next: next.toString() });
-        this.opts.onBatch?.({
-          destination: dest.name,
-          topic,
-          partition,
-          rows: applied.rows,
-          quarantined: applied.quarantined,
-          eventTimestamps: applied.timestamps,
-          committedAt,
-        });
+        // DuckDB: the slice joins the group commit and this batch returns without waiting for
+        // it, so kafkajs fetches the next batches while DuckDB commits (a pipeline). The events
+        // in flight are bounded; the stored offsets stay the truth: a failed commit seeks the
+        // partition back to them, a redelivered slice is fenced.
+        this.inflightEvents += part.length;
+        const done: Promise<void> = this.apply(topic, partition, part)
+          .then(settle, (e) => this.commitFailed(topic, partition, BigInt(part[0].offset), e))
+          .finally(() => {
+            this.inflightEvents -= part.length;
+            this.inflight.delete(done);
+          });
+        this.inflight.add(done);
+        resolveOffset(lastOffset);
+        while (this.inflightEvents > 2 * this.opts.cfg.commitMaxEvents && this.inflight.size > 0 && isRunning() && !isStale()) {
+          await Promise.race(this.inflight);
+        }
       }
     } finally {
       clearInterval(beat);
@@ -375,12 +489,63 @@ export class StreamConsumer {
     await heartbeat().catch(() => undefined);
   }
 
+  /** A slice's commit finished: positions, stats and the onBatch report. */
+  private settled(destination: string, topic: string, partition: number, lastOffset: string, applied: Applied | null | 'gap'): void {
+    if (applied === 'gap') return; // seeked back to the stored offset: refetched from there
+    const key = tpKey(topic, partition);
+    const committedAt = Date.now();
+    const next = BigInt(lastOffset) + 1n;
+    if ((this.positions.get(key) ?? -1n) < next) this.positions.set(key, next);
+    if (!applied) return;
+    const s = this.stats[destination];
+    s.rows += applied.rows;
+    s.quarantined += applied.quarantined;
+    s.batches += 1;
+    if (applied.quarantined > 0) {
+      logger.warn('stream: poison events quarantined', { destination, events: applied.quarantined, topic, partition });
+    }
+    logger.debug('stream: batch applied', { destination, topic, partition, rows: applied.rows, next: next.toString() });
+    this.opts.onBatch?.({
+      destination,
+      topic,
+      partition,
+      rows: applied.rows,
+      quarantined: applied.quarantined,
+      eventTimestamps: applied.timestamps,
+      committedAt,
+    });
+  }
+
+  /**
+   * A group commit failed (nothing of it was written): fetch the partition again from its
+   * committed position; slices of it queued meanwhile start past that position and are
+   * refetched the same way ('gap').
+   */
+  private commitFailed(topic: string, partition: number, first: bigint, e: unknown): void {
+    const from = this.positions.get(tpKey(topic, partition)) ?? first;
+    logger.error('stream: warehouse commit failed; fetching the partition again from its stored offset', {
+      topic,
+      partition,
+      offset: from.toString(),
+      error: (e as Error).message,
+    });
+    if (this.stopping) return;
+    try {
+      this.consumer?.seek({ topic, partition, offset: from.toString() });
+    } catch (err) {
+      logger.debug('stream: seek skipped', { topic, partition, error: (err as Error).message });
+    }
+  }
+
   /** Applies one slice of a partition's batch (DuckDB: through the group commit). */
   private async apply(topic: string, partition: number, messages: KafkaMessage[]): Promise<Applied | null | 'gap'> {
     const duck = this.duck;
     if (duck) {
       return new Promise<Applied | null | 'gap'>((resolve, reject) => {
-        this.queue.push({ topic, partition, messages, resolve, reject });
+        const { dest, source } = this.byTopic.get(topic)!;
+        const now = new Date();
+        const decoded = messages.map((m) => decodeEvent(dest, source, m.value, now));
+        this.queue.push({ topic, partition, messages, decoded, resolve, reject });
         if (!this.flushing) {
           this.flushing = true;
           // Let the other partitions of the same fetch join this commit.
@@ -401,8 +566,10 @@ export class StreamConsumer {
         messages: b.dlq.map(({ m, q }) => this.dlqMessage(topic, partition, m, q)),
       });
     }
-    await this.opts.warehouse.applyStreamBatch(b.write);
+    const applied = await this.opts.warehouse.applyStreamBatch(b.write);
     await this.commitKafka([{ topic, partition, offset: BigInt(b.write.offsets[0].offset) }]);
+    // Fenced (the group's stored offset was already past it): nothing applied, nothing counted.
+    if (!applied) return null;
     return { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps };
   }
 
@@ -431,12 +598,17 @@ export class StreamConsumer {
             // The fence: stored offsets are read under the same exclusive open as the write, and
             // advanced slice by slice, so two slices of one partition in this commit (a batch
             // redelivered after a rebalance next to its first delivery) are applied once.
+            // A held stream file has no other writer: after the first read, the stored offsets
+            // are kept in memory (replaced only once a commit succeeded).
             const fence = new Map(
-              (await readOffsetsDuckDb(c, cfg.group, [...new Set(items.map((i) => i.topic))], this.dataset)).map((o) => [
-                tpKey(o.topic, o.partition),
-                BigInt(o.offset),
-              ]),
+              duck.holds && this.storedOffsets
+                ? this.storedOffsets
+                : (await readOffsetsDuckDb(c, cfg.group, this.topics, this.dataset)).map((o) => [
+                    tpKey(o.topic, o.partition),
+                    BigInt(o.offset),
+                  ]),
             );
+            marks.fence = Date.now() - t0;
             const built = items.map((it) => {
               const { topic, partition, messages } = it;
               const k = tpKey(topic, partition);
@@ -448,16 +620,18 @@ export class StreamConsumer {
               }
               const fresh = messages.filter((m) => BigInt(m.offset) >= (from ?? 0n));
               if (fresh.length === 0) return null;
-              const b = this.build(dest, source, topic, partition, fresh);
+              const b = this.build(dest, source, topic, partition, fresh, it.decoded);
               fence.set(k, BigInt(b.write.offsets[0].offset));
               return { topic, partition, dest, ...b };
             });
             const real = built.filter((b): b is Exclude<typeof b, null | 'gap'> => b !== null && b !== 'gap');
+            marks.build = Date.now() - t0;
             if (real.length > 0) {
               await applyStreamWritesDuckDb(
                 c,
                 real.map((b) => b.write),
                 async (tx) => {
+                  marks.rows = Date.now() - t0;
                   const dlq: OutboxMessage[] = real.flatMap((b) =>
                     b.dlq.map(({ m, q }) => {
                       const msg = this.dlqMessage(b.topic, b.partition, m, q);
@@ -469,19 +643,25 @@ export class StreamConsumer {
                     productIds: real.flatMap((b) => b.scope.productIds ?? []),
                     cartIds: real.flatMap((b) => b.scope.cartIds ?? []),
                   });
+                  marks.pending = Date.now() - t0;
                 },
               );
               marks.commit = Date.now() - t0;
+              this.storedOffsets = fence;
+              this.dirty = true;
               this.adaptCommitLimit(marks.commit);
               this.opts.onCommit?.({ kind: 'batch', ms: marks.commit, events: real.reduce((a, b) => a + b.write.upserts.length + b.write.quarantine.length, 0) });
               toKafka.push(...real.map((b) => ({ topic: b.topic, partition: b.partition, offset: BigInt(b.write.offsets[0].offset) })));
               // The batch is committed: a failure from here on must not fail it (it would be
               // redelivered, fenced, and never counted). What is left stays pending for later.
-              await this.afterCommit(c).catch((e) => {
-                logger.error('stream: availability/outbox after the commit failed; retried after the next commit', {
-                  error: (e as Error).message,
-                });
-              });
+              // Under load (more slices queued) the drain runs at most once per
+              // AVAILABILITY_MAX_DELAY_MS: the pending products of many commits, deduplicated,
+              // are recomputed together instead of after every commit.
+              if (this.queue.length === 0 || Date.now() - this.drainedAt >= AVAILABILITY_MAX_DELAY_MS) {
+                await this.drainAfterCommit(c);
+              } else {
+                this.drainOwed = true;
+              }
               marks.after = Date.now() - t0;
             }
             return built.map((b) =>
@@ -506,7 +686,10 @@ export class StreamConsumer {
         } catch (e) {
           for (const it of items) it.reject(e);
         }
+        // A long catch-up keeps this loop busy: mirror and snapshot still get their turn.
+        if (duck.holds && !this.stopping && this.housekeepingDue()) await duck.withConnection((c) => this.housekeep(c));
       }
+      if (this.drainOwed) await duck.withConnection((c) => this.drainAfterCommit(c));
     } finally {
       this.flushing = false;
     }
@@ -610,14 +793,22 @@ export class StreamConsumer {
 
   private async doStop(): Promise<void> {
     if (this.outboxRetry) clearTimeout(this.outboxRetry);
+    if (this.housekeeping) clearTimeout(this.housekeeping);
+    const duck = this.duck;
+    if (duck?.holds && !duck.isOpen) {
+      // Stopped as a standby: it never held the file nor joined the group.
+      logger.info('stream: stopped (standby)');
+      return;
+    }
     // The group's offsets for monitoring: where the warehouse is, for the partitions held now.
     await this.commitKafka([...this.positions].map(([k, offset]) => {
       const i = k.lastIndexOf(':');
       return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)), offset };
     }));
     await this.consumer?.disconnect().catch((e) => logger.warn('stream: consumer disconnect', { error: (e as Error).message }));
+    // The slices already handed to the group commit are committed (and counted) before the run is recorded.
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     // A last attempt for what a failed publish left queued (bounded: the next start publishes it otherwise).
-    const duck = this.duck;
     if (duck && this.producer) {
       for (let i = 0; i < 100 && this.flushing; i++) await new Promise((r) => setTimeout(r, 100));
       const last = duck.withConnection((c) => flushOutbox(c, this.dataset, this.producer!)).catch(() => undefined);
@@ -644,6 +835,12 @@ export class StreamConsumer {
           report: JSON.stringify({ batches: s.batches }),
         })
         .catch((e) => logger.warn('stream: could not record the run', { error: (e as Error).message }));
+    }
+    // The last snapshot for dbt: everything this process committed, its runs included.
+    if (duck?.holds) {
+      await duck
+        .withConnection((c) => this.snapshot(c))
+        .catch((e) => logger.warn('stream: final snapshot failed', { error: (e as Error).message }));
     }
     logger.info('stream: stopped', { stats: this.stats });
   }

@@ -15,7 +15,7 @@
 import type { SourceTable, StreamDestination } from '../catalog-types';
 import { stagedColumns } from '../catalog-check';
 import { printable, redactEvent } from '../pii';
-import { normalizeRecord, rowValidator, stagedValues, type RawRecord, type RowError } from '../schema';
+import { normalizeRecord, rowValidator, stagedValues, type RawRecord, type RowError, type RowValidator } from '../schema';
 import type { CellValue, Row } from '../warehouse/types';
 
 export interface EncodedEvent {
@@ -84,6 +84,35 @@ export function deadLetterValue(source: SourceTable, value: Buffer | null): Buff
   return source.columns.some((c) => c.pii) ? Buffer.from(quarantineRaw(source, value), 'utf8') : value;
 }
 
+/**
+ * What decoding needs per destination, computed once (not per event): the source's validator,
+ * its field names, and where each destination column's value comes from in the staged values.
+ */
+interface Decoder {
+  readonly validator: RowValidator;
+  readonly fields: ReadonlySet<string>;
+  /** Per destination column: index into stagedValues, 'now' (updated_at) or -1 (null). */
+  readonly plan: readonly (number | 'now')[];
+  readonly names: readonly string[];
+}
+
+const decoders = new WeakMap<StreamDestination, Decoder>();
+
+function decoderFor(dest: StreamDestination, source: SourceTable): Decoder {
+  let d = decoders.get(dest);
+  if (!d) {
+    const staged = stagedColumns(source).map((c) => c.name);
+    d = {
+      validator: rowValidator(source),
+      fields: new Set(source.columns.map((c) => c.name)),
+      plan: dest.columns.map((c) => (c.name === 'updated_at' ? 'now' : staged.indexOf(c.name))),
+      names: dest.columns.map((c) => c.name),
+    };
+    decoders.set(dest, d);
+  }
+  return d;
+}
+
 export type DecodedEvent =
   | { readonly ok: true; readonly row: Row }
   | { readonly ok: false; readonly column: string | null; readonly code: string; readonly reason: string };
@@ -111,14 +140,15 @@ export function decodeEvent(
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     return { ok: false, column: null, code: 'bad_event', reason: 'event is not a JSON object' };
   }
-  const unknown = Object.keys(parsed).filter((k) => !source.columns.some((c) => c.name === k));
+  const decoder = decoderFor(dest, source);
+  const unknown = Object.keys(parsed).filter((k) => !decoder.fields.has(k));
   if (unknown.length > 0) {
     return { ok: false, column: unknown[0], code: 'bad_event', reason: `event has unknown field(s): ${unknown.map((u) => JSON.stringify(u.slice(0, 40))).join(', ')}` };
   }
   const fields = eventFields(source, parsed as Record<string, unknown>, text);
   if ('error' in fields) return { ok: false, ...fields.error };
   const record = normalizeRecord(source, fields.values);
-  const errors = rowValidator(source).validate(record);
+  const errors = decoder.validator.validate(record);
   if (errors.length > 0) {
     return {
       ok: false,
@@ -128,11 +158,11 @@ export function decodeEvent(
     };
   }
   const staged = stagedValues(source, record);
-  const byName = new Map<string, string | null>(stagedColumns(source).map((c, i) => [c.name, staged[i]]));
   const row: Record<string, CellValue> = {};
-  for (const c of dest.columns) {
-    if (c.name === 'updated_at') row[c.name] = now;
-    else row[c.name] = byName.get(c.name) ?? null;
+  const { plan, names } = decoder;
+  for (let i = 0; i < plan.length; i++) {
+    const from = plan[i];
+    row[names[i]] = from === 'now' ? now : from < 0 ? null : staged[from];
   }
   return { ok: true, row };
 }

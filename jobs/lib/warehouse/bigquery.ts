@@ -235,7 +235,7 @@ export class BigQueryWarehouse implements Warehouse {
 
   // ---------------------------------------------------------------- stream
 
-  async applyStreamBatch(write: StreamWrite): Promise<void> {
+  async applyStreamBatch(write: StreamWrite): Promise<boolean> {
     await this.ensureSchemaOnce();
     const dest = write.destination;
     const ds = this.datasetOf(dest);
@@ -284,9 +284,12 @@ export class BigQueryWarehouse implements Warehouse {
       statements.push(mergeQuarantine(this.fq(ds, '_quarantine'), fence));
     }
     if (write.offsets.length > 0) statements.push(mergeOffsets(this.fq(ds, '_stream_offsets')));
-    if (write.upserts.length === 0 && write.quarantine.length === 0 && write.offsets.length === 0) return;
+    if (write.upserts.length === 0 && write.quarantine.length === 0 && write.offsets.length === 0) return true;
     statements.push('COMMIT TRANSACTION;');
-    await this.query(`stream batch into ${dest.name}`, statements.join('\n'), params, types);
+    // The script's result is its last statement: whether the fence let the batch through.
+    if (fence) statements.push('SELECT NOT stale AS applied;');
+    const rows = await this.query(`stream batch into ${dest.name}`, statements.join('\n'), params, types);
+    return !fence || rows[0]?.applied !== false;
   }
 
   async readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]> {

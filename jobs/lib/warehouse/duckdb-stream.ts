@@ -5,12 +5,13 @@
  *
  * Rows are upserted by the destination key (INSERT ... ON CONFLICT DO UPDATE; stream tables have
  * that key as PRIMARY KEY). Within one batch a later event for a key wins. The whole batch is
- * bound as one VARCHAR[] per column and cast to the column types in SQL: one statement per batch.
+ * appended as text (data chunks) to a temporary table and cast to the column types in SQL: one
+ * upsert statement per destination and batch.
  * `inTransaction` lets the stream layer maintain derived tables (vendor availability, outbox)
  * in the same transaction.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
+import { DuckDBDataChunk, LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { DUCKDB_TYPES, quoteIdent } from '../ddl';
 import {
   AVAILABILITY_COLUMNS_DDL,
@@ -45,7 +46,7 @@ const cellText = (v: CellValue): string | null => {
 function lastPerKey(key: readonly string[], rows: readonly Row[]): Row[] {
   const byKey = new Map<string, Row>();
   for (const r of rows) {
-    const k = JSON.stringify(key.map((c) => r[c] ?? null));
+    const k = key.length === 1 ? String(r[key[0]] ?? '\u0000') : key.map((c) => String(r[c] ?? '\u0000')).join('\u0001');
     byKey.delete(k);
     byKey.set(k, r);
   }
@@ -72,7 +73,7 @@ export async function applyStreamWritesDuckDb(
   const now = utcTimestamp(new Date());
   await c.run('BEGIN TRANSACTION');
   try {
-    for (const write of writes) await writeOne(c, write, now);
+    for (const write of mergeByDestination(writes)) await writeOne(c, write, now);
     if (inTransaction) await inTransaction(c);
     await testPauseBeforeCommit();
     await c.run('COMMIT');
@@ -81,6 +82,35 @@ export async function applyStreamWritesDuckDb(
     throw e;
   }
 }
+
+/**
+ * One write per destination and group: the slices' rows in their order (a later event of a key
+ * still wins), their quarantined events, and the highest offset per partition. A commit of many
+ * small slices then costs one load and one upsert per table, not one per slice.
+ */
+export function mergeByDestination(writes: readonly StreamWrite[]): StreamWrite[] {
+  const merged = new Map<string, { destination: StreamWrite['destination']; consumerGroup: string; upserts: Row[]; eventIds: string[]; quarantine: StreamWrite['quarantine'][number][]; offsets: Map<string, StreamOffset> }>();
+  for (const w of writes) {
+    const k = `${w.destination.name}\u0000${w.consumerGroup}`;
+    let m = merged.get(k);
+    if (!m) {
+      m = { destination: w.destination, consumerGroup: w.consumerGroup, upserts: [], eventIds: [], quarantine: [], offsets: new Map() };
+      merged.set(k, m);
+    }
+    for (const r of w.upserts) m.upserts.push(r);
+    for (const id of w.eventIds) m.eventIds.push(id);
+    for (const q of w.quarantine) m.quarantine.push(q);
+    for (const o of w.offsets) {
+      const ok = `${o.topic}:${o.partition}`;
+      const had = m.offsets.get(ok);
+      if (!had || BigInt(o.offset) > BigInt(had.offset)) m.offsets.set(ok, o);
+    }
+  }
+  return [...merged.values()].map((m) => ({ ...m, offsets: [...m.offsets.values()] }));
+}
+
+/** Rows per appended data chunk (DuckDB's vector size). */
+const CHUNK_ROWS = 2048;
 
 async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): Promise<void> {
   const dest = write.destination;
@@ -91,17 +121,30 @@ async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): P
     const cols = dest.columns;
     const keys = new Set(dest.key);
     const nonKey = cols.filter((col) => !keys.has(col.name));
+    // The batch goes in as text through the appender (data chunks: no SQL values, no per-row
+    // statement) into a temporary table, then ONE INSERT ... SELECT casts and upserts it.
+    const staging = quoteIdent(`_stream_in_${dest.table}`);
+    await c.run(`CREATE TEMP TABLE IF NOT EXISTS ${staging} (${cols.map((_, i) => `c${i} VARCHAR`).join(', ')})`);
+    await c.run(`DELETE FROM ${staging}`);
+    const appender = await c.createAppender(`_stream_in_${dest.table}`, null, 'temp');
+    try {
+      for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
+        const part = rows.slice(i, i + CHUNK_ROWS);
+        const chunk = DuckDBDataChunk.create(cols.map(() => VARCHAR), part.length);
+        chunk.setColumns(cols.map((col) => part.map((r) => cellText(r[col.name] ?? null))));
+        appender.appendDataChunk(chunk);
+      }
+    } finally {
+      appender.closeSync();
+    }
     const sel = cols.map((col, i) => `CAST(c${i} AS ${DUCKDB_TYPES[col.type]}) AS ${quoteIdent(col.name)}`).join(', ');
-    const unnest = cols.map((_, i) => `unnest($${i + 1}::VARCHAR[]) AS c${i}`).join(', ');
     const conflict =
       nonKey.length > 0
         ? `DO UPDATE SET ${nonKey.map((col) => `${quoteIdent(col.name)} = excluded.${quoteIdent(col.name)}`).join(', ')}`
         : 'DO NOTHING';
     await c.run(
       `INSERT INTO ${target} (${cols.map((col) => quoteIdent(col.name)).join(', ')}) ` +
-        `SELECT ${sel} FROM (SELECT ${unnest}) ON CONFLICT (${dest.key.map(quoteIdent).join(', ')}) ${conflict}`,
-      cols.map((col) => listValue(rows.map((r) => cellText(r[col.name] ?? null)))),
-      cols.map(() => LIST(VARCHAR)),
+        `SELECT ${sel} FROM ${staging} ON CONFLICT (${dest.key.map(quoteIdent).join(', ')}) ${conflict}`,
     );
   }
   for (const q of write.quarantine) {

@@ -1,16 +1,20 @@
 /**
  * The embedded warehouse: a DuckDB file (DUCKDB_PATH, default .state/warehouse.duckdb).
  *
- * DuckDB admits one writing process at a time, so the file is opened only for the moment of a
- * write and closed again; a job stages and transforms in its own scratch file first. A batch
+ * DuckDB admits one writing process at a time, so the batch file is opened only for the moment of
+ * a write and closed again; a job stages and transforms in its own scratch file first. A batch
  * replace runs in ONE transaction (DDL included): killed or failing before COMMIT, the previous
  * table stays as it was.
+ *
+ * `hold: true` is the stream layer's own file (STREAM_DUCKDB_PATH): opened once, by `acquire()`,
+ * and kept open (instance and connection) until close(), with its units of work run one at a
+ * time. Another process holding it makes acquire() wait as a standby until it is free.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { BatchDestination, Catalog } from '../catalog-types';
+import type { BatchDestination, Catalog, DestinationTable } from '../catalog-types';
 import { duckdbCreateTable, ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL, quoteIdent } from '../ddl';
 import { logger } from '../log';
-import { openDuckDb, retryOnLock, sqlString } from './duckdb-connect';
+import { isLockError, openDuckDb, retryOnLock, sqlString, type OpenDb } from './duckdb-connect';
 import { applyStreamBatchDuckDb, readOffsetsDuckDb, STREAM_BOOKKEEPING_DDL } from './duckdb-stream';
 import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from './types';
 
@@ -20,18 +24,75 @@ export interface DuckDbWarehouseOptions {
   readonly path: string;
   readonly lockRetries: number;
   readonly catalog: Catalog;
+  /** Keep the file open from acquire() to close(): one holder process (the stream layer's file). */
+  readonly hold?: boolean;
+  /** The destinations whose tables this file has (default: every destination of the catalog). */
+  readonly destinations?: (d: DestinationTable) => boolean;
 }
 
 export class DuckDbWarehouse implements Warehouse {
   readonly kind = 'duckdb' as const;
   readonly location: string;
 
+  /** How many times this object opened its file (a held file: once per holder). */
+  opens = 0;
+  private held: OpenDb | null = null;
+  /** Units of work on a held file run one after another (one connection, one transaction at a time). */
+  private queue: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly opts: DuckDbWarehouseOptions) {
     this.location = opts.path;
   }
 
-  /** Opens the warehouse file for one unit of work and closes it afterwards. */
+  get holds(): boolean {
+    return Boolean(this.opts.hold);
+  }
+
+  /** True while this process holds the file open (hold mode). */
+  get isOpen(): boolean {
+    return this.held !== null;
+  }
+
+  /**
+   * Hold mode: opens the file once. While another process holds it, waits as a standby (one log
+   * line, then retries with backoff up to 5 s) until it is released; throws once `cancelled()`.
+   */
+  async acquire(cancelled: () => boolean = () => false): Promise<void> {
+    if (this.held) return;
+    let delay = 250;
+    let told = false;
+    for (;;) {
+      try {
+        this.opens++;
+        this.held = await openDuckDb(this.opts.path, 0);
+        if (told) logger.info('stream: took over the stream file', { file: this.opts.path });
+        return;
+      } catch (e) {
+        if (!isLockError(e)) throw e;
+        if (!told) {
+          logger.info('stream: standby - the stream file is held by another consumer process; waiting to take over', {
+            file: this.opts.path,
+          });
+          told = true;
+        }
+        if (cancelled()) throw new Error('stopped while waiting for the stream file');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  /** Opens the warehouse file for one unit of work and closes it afterwards (held: uses the open file). */
   async withConnection<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    if (this.opts.hold) {
+      const run = this.queue.then(async () => {
+        await this.acquire();
+        return fn(this.held!.connection);
+      });
+      this.queue = run.catch(() => undefined);
+      return run;
+    }
+    this.opens++;
     const db = await openDuckDb(this.opts.path, this.opts.lockRetries);
     try {
       return await fn(db.connection);
@@ -42,14 +103,15 @@ export class DuckDbWarehouse implements Warehouse {
 
   /** Bookkeeping tables and every destination table, created when missing; `prefix` picks the catalog. */
   private schemaStatements(prefix: string): string[] {
-    const datasets = [...new Set(this.opts.catalog.destinations.map((d) => d.dataset))];
+    const destinations = this.opts.catalog.destinations.filter(this.opts.destinations ?? (() => true));
+    const datasets = [...new Set(destinations.map((d) => d.dataset))];
     const stmts = datasets.map((d) => `CREATE SCHEMA IF NOT EXISTS ${prefix}${quoteIdent(d)}`);
     for (const d of datasets) {
       stmts.push(`CREATE TABLE IF NOT EXISTS ${prefix}${quoteIdent(d)}._etl_runs (${ETL_RUNS_COLUMNS_DDL})`);
       stmts.push(`CREATE TABLE IF NOT EXISTS ${prefix}${quoteIdent(d)}._quarantine (${QUARANTINE_COLUMNS_DDL})`);
       stmts.push(...STREAM_BOOKKEEPING_DDL(`${prefix}${quoteIdent(d)}`));
     }
-    for (const dest of this.opts.catalog.destinations) {
+    for (const dest of destinations) {
       const q = `${prefix}${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)}`;
       stmts.push(duckdbCreateTable(dest, q).replace('CREATE TABLE', 'CREATE TABLE IF NOT EXISTS'));
     }
@@ -101,8 +163,9 @@ export class DuckDbWarehouse implements Warehouse {
     });
   }
 
-  async applyStreamBatch(write: StreamWrite): Promise<void> {
+  async applyStreamBatch(write: StreamWrite): Promise<boolean> {
     await this.withConnection((c) => applyStreamBatchDuckDb(c, write));
+    return true;
   }
 
   async readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]> {
@@ -110,8 +173,28 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async close(): Promise<void> {
-    // Nothing held open between operations.
+    // Only a held file stays open between operations.
+    if (this.held) {
+      const held = this.held;
+      await this.queue;
+      held.close();
+      if (this.held === held) this.held = null;
+    }
   }
+}
+
+/**
+ * The stream layer's own DuckDB file (STREAM_DUCKDB_PATH), held open by one consumer process:
+ * the stream tables, their bookkeeping, and the mirror of store.dim_products availability reads.
+ */
+export function streamDuckDbWarehouse(file: string, catalog: Catalog): DuckDbWarehouse {
+  return new DuckDbWarehouse({
+    path: file,
+    lockRetries: 0,
+    catalog,
+    hold: true,
+    destinations: (d) => d.mode === 'stream' || d.name === `${d.dataset}.dim_products`,
+  });
 }
 
 async function insertRun(c: DuckDBConnection, dataset: string, run: RunRecord): Promise<void> {

@@ -95,8 +95,11 @@ export interface Warehouse {
   replaceTable(dest: BatchDestination, staged: StagedBatch, run: RunRecord): Promise<void>;
   /** Records a run that failed before it could replace anything. */
   recordRun(run: RunRecord): Promise<void>;
-  /** Applies one stream micro-batch and stores its offsets in the same transaction. */
-  applyStreamBatch(write: StreamWrite): Promise<void>;
+  /**
+   * Applies one stream micro-batch and stores its offsets in the same transaction. False when
+   * the batch changed nothing because the group's stored offsets were already past it (fenced).
+   */
+  applyStreamBatch(write: StreamWrite): Promise<boolean>;
   /** Offsets stored by applyStreamBatch for this group (empty when none). */
   readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]>;
   close(): Promise<void>;
