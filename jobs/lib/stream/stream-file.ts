@@ -8,7 +8,7 @@
  *    changed; a busy batch file keeps the old mirror until the next try (never waits);
  *  - dbt reads a snapshot of the stream file (STREAM_SNAPSHOT_PATH), written by the holder to a
  *    temporary file and renamed over the old one: periodically when something changed, at stop,
- *    and when a `<snapshot>.request` file is newer than the last snapshot (scripts/dbt-stream-snapshot.ts
+ *    and when a `<snapshot>.request` file is newer than the last snapshot (scripts/dbt_stream_snapshot.py
  *    drops it). When no process holds the stream file, the dbt side copies it itself.
  */
 import fs from 'node:fs';
