@@ -6,15 +6,16 @@
  * decides a quarantine reason. The predicates may flag a good row (it is then loaded by the
  * exact path), never pass a bad one.
  *
- * Line numbers must be exact, so a pre-scan (native Buffer searches, no per-byte JavaScript)
- * sends any file with something the exact path treats specially back to the exact path whole:
- * a BOM, CR, NUL, U+FFFD, a line over MAX_RECORD_BYTES, a quote in a
- * comma-separated file, a blank first line. Blank lines (which DuckDB skips), lines with a
- * wrong field count and lines of invalid UTF-8 (which it rejects, with their line numbers) are
- * mapped back exactly: each rejected line is re-read from the file and must indeed have a wrong
- * field count or be exactly a line the pre-scan found invalid, and rows + rejected + blank lines
- * must add up to the file's lines, or the file takes the exact path. Anything else the reader
- * rejects does the same.
+ * Line numbers must be exact, so a gate (native Buffer searches, no per-byte JavaScript) sends
+ * any file with something the exact path treats specially back to the exact path whole, before
+ * DuckDB reads it: a BOM, CR, NUL, U+FFFD, a line over MAX_RECORD_BYTES (DuckDB would hold a
+ * rejected line whole), a quote in a comma-separated file; and a header that does not match.
+ * Blank lines (which DuckDB skips), lines with a wrong field count and lines of invalid UTF-8
+ * (which it rejects, with their line numbers) are mapped back exactly: a line count, run while
+ * DuckDB reads, finds the blank and the invalid lines; each rejected line is re-read from the
+ * file and must indeed have a wrong field count or be exactly a line the count found invalid,
+ * and rows + rejected + blank lines must add up to the file's lines, or the file takes the
+ * exact path. Anything else the reader rejects does the same.
  */
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
@@ -44,7 +45,6 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 export type Prescan =
   | {
       readonly ok: true;
-      readonly headerLine: string;
       readonly lines: number;
       readonly blanks: readonly number[];
       /** Lines with invalid UTF-8 (DuckDB must reject exactly these). */
@@ -55,97 +55,141 @@ export type Prescan =
 /** Past this many blank or rejected lines a file is not plain: the exact path takes it. */
 const MAX_SKIPPED = 100_000;
 
+class LineTooLong extends Error {}
+
 /**
- * Reads the file once in whole-line chunks and says whether DuckDB's row n is the file's line
- * n + 1 and its fields are exactly what csv-parse would give; if not, why (for the log).
+ * The file in chunks of whole lines (each ends with a newline but perhaps the file's last), so
+ * that lines, multi-byte characters and patterns are never cut. A line longer than
+ * `maxLineBytes` throws LineTooLong rather than being buffered.
  */
-export function prescan(file: string, source: SourceTable, maxRecordBytes: number): Prescan {
+function* wholeLineChunks(file: string, maxLineBytes = Infinity): Generator<Buffer> {
   const fd = fs.openSync(file, 'r');
   try {
-    let carry = Buffer.alloc(0);
-    let headerLine: string | null = null;
-    let first = true;
-    let lineNo = 0;
-    const blanks: number[] = [];
-    const invalid: number[] = [];
+    // One buffer, reused: a fresh one per read costs more in page faults than the searches.
+    // A chunk is only valid until the next is asked for.
+    let buf = Buffer.allocUnsafe(CHUNK);
+    let kept = 0; // the start of an unfinished line, at the start of buf
     for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      const n = fs.readSync(fd, buf, 0, CHUNK, null);
-      const eof = n === 0;
-      const data = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
-      if (first) {
-        if (data.subarray(0, 3).equals(BOM)) return { ok: false, why: 'byte-order mark' };
-        first = false;
+      if (kept === buf.length) {
+        if (kept > maxLineBytes) throw new LineTooLong();
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, kept);
+        buf = bigger;
       }
-      // Whole lines only, so that multi-byte characters and patterns are never cut.
-      if (eof && data.length === 0) break;
-      const cut = eof ? data.length : data.lastIndexOf(10) + 1;
-      if (cut === 0) {
-        if (data.length > maxRecordBytes) return { ok: false, why: 'a line longer than MAX_RECORD_BYTES' };
-        carry = Buffer.from(data);
-        continue;
+      const n = fs.readSync(fd, buf, kept, buf.length - kept, null);
+      const end = kept + n;
+      if (n === 0) {
+        if (end > 0) yield buf.subarray(0, end);
+        return;
       }
-      const lines = data.subarray(0, cut);
-      carry = Buffer.from(data.subarray(cut));
-      if (lines.indexOf(13) !== -1) return { ok: false, why: 'CR line ends' };
-      if (lines.indexOf(0) !== -1) return { ok: false, why: 'a NUL byte' };
-      if (source.delimiter === ',' && lines.indexOf(0x22) !== -1) return { ok: false, why: 'quotes' };
-      if (lines.indexOf(FFFD) !== -1) return { ok: false, why: 'U+FFFD characters' };
-      // Line by line only in a chunk that has some: the exact path decodes them as U+FFFD.
-      const valid = isUtf8(lines);
-      let start = 0;
-      for (let nl = lines.indexOf(10); ; nl = lines.indexOf(10, start)) {
-        const end = nl === -1 ? lines.length : nl;
-        if (nl === -1 && start === lines.length) break;
-        const len = end - start;
-        lineNo++;
-        if (len === 0) {
-          if (lineNo === 1) return { ok: false, why: 'a blank first line' };
-          if (blanks.push(lineNo) > MAX_SKIPPED) return { ok: false, why: 'too many blank lines' };
-        }
-        if (len > maxRecordBytes) return { ok: false, why: 'a line longer than MAX_RECORD_BYTES' };
-        if (!valid && !isUtf8(lines.subarray(start, end))) {
-          if (lineNo === 1) return { ok: false, why: 'invalid UTF-8 in the header' };
-          if (invalid.push(lineNo) > MAX_SKIPPED) return { ok: false, why: 'too many lines of invalid UTF-8' };
-        }
-        if (headerLine === null) headerLine = lines.toString('utf8', start, end);
-        if (nl === -1) break;
-        start = nl + 1;
+      const cut = buf.lastIndexOf(10, end - 1) + 1;
+      if (cut > 0) {
+        yield buf.subarray(0, cut);
+        buf.copy(buf, 0, cut, end);
       }
-      if (eof) break;
+      kept = end - cut;
     }
-    return headerLine === null ? { ok: false, why: 'no header' } : { ok: true, headerLine, lines: lineNo, blanks, invalid };
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** The text of the given lines (1-based) of a file, read in whole-line chunks. */
-export function readLines(file: string, wanted: ReadonlySet<number>): Map<number, string> {
-  const out = new Map<number, string>();
-  if (wanted.size === 0) return out; // a clean file: nothing to read again
+/** The file's first line (without its newline), of at most `maxBytes` (the gate saw to it). */
+function firstLine(file: string, maxBytes: number): string {
   const fd = fs.openSync(file, 'r');
   try {
-    let carry = Buffer.alloc(0);
-    let lineNo = 0;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      const n = fs.readSync(fd, buf, 0, CHUNK, null);
-      const data = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
-      const cut = n === 0 ? data.length : data.lastIndexOf(10) + 1;
-      carry = Buffer.from(data.subarray(cut));
-      for (let start = 0; start < cut; ) {
-        const nl = data.indexOf(10, start);
-        const end = nl === -1 || nl >= cut ? cut : nl;
-        lineNo++;
-        if (wanted.has(lineNo)) out.set(lineNo, data.toString('utf8', start, end));
-        start = end + 1;
-      }
-      if (n === 0 || out.size === wanted.size) return out;
-    }
+    const buf = Buffer.allocUnsafe(Math.min(maxBytes + 1, fs.fstatSync(fd).size));
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const nl = buf.subarray(0, n).indexOf(10);
+    return buf.toString('utf8', 0, nl === -1 ? n : nl);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Whether a chunk of whole lines has one longer than `max` bytes, in about length/max searches. */
+function hasLineLongerThan(lines: Buffer, max: number): boolean {
+  // From a line start p, that line ends by p + max exactly when a newline is in [p, p + max];
+  // the last one there is the start of the next jump.
+  for (let p = 0; lines.length - p > max; ) {
+    const q = lines.lastIndexOf(10, p + max);
+    if (q < p) return true;
+    p = q + 1;
+  }
+  return false;
+}
+
+/**
+ * First pass, before DuckDB reads the file, in native Buffer searches only: whether DuckDB's
+ * fields can be exactly what csv-parse gives, and no line is too long (DuckDB would keep a
+ * rejected line whole in memory). Null when the file is plain, else why not (for the log).
+ */
+export function gate(file: string, source: SourceTable, maxRecordBytes: number): string | null {
+  let first = true;
+  try {
+    for (const lines of wholeLineChunks(file, maxRecordBytes)) {
+      if (first && lines.subarray(0, 3).equals(BOM)) return 'byte-order mark';
+      first = false;
+      if (lines.indexOf(13) !== -1) return 'CR line ends';
+      if (lines.indexOf(0) !== -1) return 'a NUL byte';
+      if (source.delimiter === ',' && lines.indexOf(0x22) !== -1) return 'quotes';
+      if (lines.indexOf(FFFD) !== -1) return 'U+FFFD characters';
+      if (hasLineLongerThan(lines, maxRecordBytes)) return 'a line longer than MAX_RECORD_BYTES';
+    }
+  } catch (e) {
+    if (e instanceof LineTooLong) return 'a line longer than MAX_RECORD_BYTES';
+    throw e;
+  }
+  return null;
+}
+
+/**
+ * Second pass, while DuckDB reads the file (the line-by-line part): counts the lines and finds
+ * the blank ones and those of invalid UTF-8, which DuckDB skips or rejects, so that its row n
+ * can be mapped to the file's line.
+ */
+export function countLines(file: string): Prescan {
+  let lineNo = 0;
+  const blanks: number[] = [];
+  const invalid: number[] = [];
+  for (const lines of wholeLineChunks(file)) {
+    // Line by line only in a chunk that has some: the exact path decodes them as U+FFFD.
+    const valid = isUtf8(lines);
+    for (let start = 0; start < lines.length; ) {
+      const nl = lines.indexOf(10, start);
+      const end = nl === -1 ? lines.length : nl;
+      lineNo++;
+      if (end === start) {
+        if (lineNo === 1) return { ok: false, why: 'a blank first line' };
+        if (blanks.push(lineNo) > MAX_SKIPPED) return { ok: false, why: 'too many blank lines' };
+      }
+      if (!valid && !isUtf8(lines.subarray(start, end))) {
+        if (lineNo === 1) return { ok: false, why: 'invalid UTF-8 in the header' };
+        if (invalid.push(lineNo) > MAX_SKIPPED) return { ok: false, why: 'too many lines of invalid UTF-8' };
+      }
+      start = end + 1;
+    }
+  }
+  return lineNo === 0 ? { ok: false, why: 'no header' } : { ok: true, lines: lineNo, blanks, invalid };
+}
+
+/** The text of the given lines (1-based) of a file. */
+export function readLines(file: string, wanted: ReadonlySet<number>): Map<number, string> {
+  const out = new Map<number, string>();
+  if (wanted.size === 0) return out; // a clean file: nothing to read again
+  let lineNo = 0;
+  for (const lines of wholeLineChunks(file)) {
+    for (let start = 0; start < lines.length; ) {
+      const nl = lines.indexOf(10, start);
+      const end = nl === -1 ? lines.length : nl;
+      lineNo++;
+      if (wanted.has(lineNo)) out.set(lineNo, lines.toString('utf8', start, end));
+      start = end + 1;
+    }
+    // Leaving the loop closes the file (the generator's finally).
+    if (out.size === wanted.size) break;
+  }
+  return out;
 }
 
 /** Whitespace String.prototype.trim removes besides the space (which SQL trims itself). */
@@ -249,15 +293,16 @@ export async function bulkStage(
 ): Promise<BulkResult | { readonly fallback: string }> {
   if (!bulkCapable(source)) return { fallback: 'a column rule or PII policy has no SQL form' };
   const lap = stepTimer(source.name);
-  const scan = prescan(file, source, maxRecordBytes);
-  if (!scan.ok) return { fallback: scan.why };
-  lap('prescan');
+  const why = gate(file, source, maxRecordBytes);
+  if (why !== null) return { fallback: why };
+  const headerLine = firstLine(file, maxRecordBytes);
   let header: HeaderInfo;
   try {
-    header = { ...checkHeader(source, file, { record: scan.headerLine.split(source.delimiter), raw: scan.headerLine }, 1), bom: false };
+    header = { ...checkHeader(source, file, { record: headerLine.split(source.delimiter), raw: headerLine }, 1), bom: false };
   } catch {
     return { fallback: 'header does not match the catalog' };
   }
+  lap('gate');
   const rawCol = (i: number) => `c${i}`;
   const width = header.found.length;
   // The trimmed value of a catalog column (the header may order columns differently than the
@@ -270,34 +315,40 @@ export async function bulkStage(
   const trimmedCount = header.found.map((_, i) => `coalesce(${edgeSpaceSql(rawCol(i))}, false)::INTEGER`).join(' + ');
   const columns = header.found.map((_, i) => `${sqlString(rawCol(i))}: 'VARCHAR'`).join(', ');
 
-  let rejected: { line: number; type: string }[];
   // DuckDB keeps adding to a rejects table of the same name: start each file with none.
   for (const t0 of [RAW, FLAGGED, SKIPS, '_bulk_rejects', '_bulk_scan']) await c.run(`DROP TABLE IF EXISTS ${t0}`);
+  // Insertion order is preserved: rowids follow the file's lines (mapped to them below).
+  // Raw fields are kept only for flagged rows (the exact path's input); trimmed for the rest.
+  const reading = c.run(
+    `CREATE TEMP TABLE ${RAW} AS
+     SELECT ${header.found.map((_, i) => `t${i}`).join(', ')}, _bad, _trim,
+            ${header.found.map((_, i) => `CASE WHEN _bad THEN ${rawCol(i)} END AS ${rawCol(i)}`).join(', ')}
+     FROM (SELECT *, NOT (${ok}) AS _bad, ${trimmedCount} AS _trim
+     FROM (SELECT *, ${header.found.map((_, i) => `${trimmedSql(rawCol(i))} AS t${i}`).join(', ')}
+     FROM read_csv(${sqlString(file)}, columns = {${columns}}, header = false, skip = 1,
+       delim = ${sqlString(source.delimiter)}, quote = '', escape = '', new_line = '\\n',
+       auto_detect = false, strict_mode = true, null_padding = false,
+       store_rejects = true, rejects_table = '_bulk_rejects', rejects_scan = '_bulk_scan')))`,
+  ).then(() => null, (e: Error) => e);
+  // Lines are counted while DuckDB reads (this needs the main thread only, DuckDB its own
+  // threads); the connection is free again only once the read is over, whatever the count says.
+  let scan: Prescan;
   try {
-    // Insertion order is preserved: rowids follow the file's lines (mapped to them below).
-    await c.run(
-      // Raw fields are kept only for flagged rows (the exact path's input); trimmed for the rest.
-      `CREATE TEMP TABLE ${RAW} AS
-       SELECT ${header.found.map((_, i) => `t${i}`).join(', ')}, _bad, _trim,
-              ${header.found.map((_, i) => `CASE WHEN _bad THEN ${rawCol(i)} END AS ${rawCol(i)}`).join(', ')}
-       FROM (SELECT *, NOT (${ok}) AS _bad, ${trimmedCount} AS _trim
-       FROM (SELECT *, ${header.found.map((_, i) => `${trimmedSql(rawCol(i))} AS t${i}`).join(', ')}
-       FROM read_csv(${sqlString(file)}, columns = {${columns}}, header = false, skip = 1,
-         delim = ${sqlString(source.delimiter)}, quote = '', escape = '', new_line = '\\n',
-         auto_detect = false, strict_mode = true, null_padding = false,
-         store_rejects = true, rejects_table = '_bulk_rejects', rejects_scan = '_bulk_scan')))`,
-    );
-    lap('raw');
-    const rejects = await c.runAndReadAll(`SELECT DISTINCT line::BIGINT, error_type FROM _bulk_rejects ORDER BY 1`);
-    rejected = rejects.getRowsJS().map(([l, type]) => ({ line: Number(l), type: String(type) }));
+    scan = countLines(file);
   } catch (e) {
-    await c.run(`DROP TABLE IF EXISTS ${RAW}`);
-    return { fallback: `DuckDB's reader failed: ${String((e as Error).message).split('\n')[0]}` };
+    scan = { ok: false, why: `pre-scan failed: ${(e as Error).message}` };
   }
+  lap('count lines');
+  const readError = await reading;
+  lap('read and check');
   const fellBack = async (why: string) => {
     await c.run(`DROP TABLE IF EXISTS ${RAW}`);
     return { fallback: why };
   };
+  if (!scan.ok) return fellBack(scan.why);
+  if (readError) return fellBack(`DuckDB's reader failed: ${String(readError.message).split('\n')[0]}`);
+  const rejected = (await c.runAndReadAll(`SELECT DISTINCT line::BIGINT, error_type FROM _bulk_rejects ORDER BY 1`))
+    .getRowsJS().map(([l, type]) => ({ line: Number(l), type: String(type) }));
   const other = rejected.find((r) => !FIELD_COUNT_ERRORS.has(r.type) && r.type !== INVALID_ENCODING);
   if (other) return fellBack(`DuckDB's reader rejected line ${other.line}: ${other.type}`);
   if (rejected.length > MAX_SKIPPED) return fellBack(`${rejected.length} lines with a wrong field count`);
@@ -327,7 +378,7 @@ export async function bulkStage(
 
   // Each rejected line, re-read: one of a field-count error must have a wrong field count, or
   // DuckDB's line is not ours. Lines of invalid UTF-8 are decoded as the exact path does (U+FFFD).
-  lap('count');
+  lap('rejects and count');
   const texts = readLines(file, new Set(rejected.map((r) => r.line)));
   const reread: ExtractedRow[] = [];
   let blankLines = scan.blanks.length;
@@ -372,7 +423,7 @@ export async function bulkStage(
     `INSERT INTO ${stagingTableName(source)} (_line, ${staged.map((col) => quoteIdent(col.name)).join(', ')})
      SELECT ${lineSql}, ${staged.map((col) => stagedSql(col, t(col))).join(', ')} FROM ${from} WHERE NOT _bad`,
   );
-  lap('insert');
+  lap('insert good rows');
   const nullCounts = source.columns.map((col) => `count(*) FILTER (WHERE NOT _bad AND ${t(col)} IS NULL)::BIGINT`);
   const stats = await c.runAndReadAll(
     `SELECT count(*)::BIGINT, (count(*) FILTER (WHERE NOT _bad))::BIGINT,
@@ -386,7 +437,7 @@ export async function bulkStage(
   );
   await c.run(`DROP TABLE ${RAW}`);
   await c.run(`DROP TABLE IF EXISTS ${SKIPS}`);
-  lap('flagged+drop');
+  lap('flagged rows');
 
   async function* flagged(): AsyncGenerator<ExtractedRow[]> {
     let m = 0;
