@@ -103,7 +103,7 @@ async function finishBulk(ctx: StageContext, source: SourceTable, file: string, 
   const c = ctx.connection;
   const tally = new Tally();
   tally.rowsLoaded = bulk.loaded;
-  tally.valuesTrimmed = bulk.valuesTrimmed;
+  // Good rows had no value to trim (the bulk path flags those): the flagged rows count theirs.
   for (const [name, n] of bulk.nulls) if (n) tally.nulls.set(name, n);
   const header = bulk.header;
   const rows = await c.createAppender(stagingTableName(source));
