@@ -339,6 +339,9 @@ export async function bulkStage(
   for (const t0 of [RAW, FLAGGED, SKIPS, '_bulk_rejects', '_bulk_scan']) await c.run(`DROP TABLE IF EXISTS ${t0}`);
   // Insertion order is preserved: rowids follow the file's lines (mapped to them below).
   // A good row keeps its staged values, typed (s<i>); a flagged row its raw fields (c<i>).
+  // Insertion order must be kept for this statement only (the job may not keep it elsewhere).
+  const preserving = (await c.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`)).getRowsJS()[0][0] === true;
+  if (!preserving) await c.run('SET preserve_insertion_order = true');
   const reading = c.run(
     `CREATE TEMP TABLE ${RAW} AS
      SELECT _bad,
@@ -361,6 +364,7 @@ export async function bulkStage(
   }
   lap('count lines');
   const readError = await reading;
+  if (!preserving) await c.run('SET preserve_insertion_order = false');
   lap('read and check');
   const fellBack = async (why: string) => {
     await c.run(`DROP TABLE IF EXISTS ${RAW}`);
