@@ -30,6 +30,9 @@ import { sqlString } from './warehouse/duckdb-connect';
 
 const CHUNK = 1 << 20;
 
+const FFFD = Buffer.from('\uFFFD', 'utf8');
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /** Logs (debug) each step of a file's bulk staging with its duration: what a profile needs. */
 function stepTimer(source: string): (step: string) => void {
   let last = process.hrtime.bigint();
@@ -39,8 +42,6 @@ function stepTimer(source: string): (step: string) => void {
     last = now;
   };
 }
-const FFFD = Buffer.from('\uFFFD', 'utf8');
-const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 export type Prescan =
   | {
@@ -195,11 +196,13 @@ export function readLines(file: string, wanted: ReadonlySet<number>): Map<number
 /** What JavaScript's trim removes (WhiteSpace and LineTerminator), as an RE2 class body. */
 const TRIM_WS = ' \\t\\n\\x0B\\f\\r\\x{00A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}';
 
-/** Days every month has, and the 29th, 30th and 31st of the months that have them. */
+/** The leap years of 1000-9999: multiples of 4 but not of 100, and multiples of 400. */
 const LEAP_YEAR = '(?:[1-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26])00)';
 /**
- * A real calendar day of the years 1000-9999 as YYYY-MM-DD: what ajv-formats' `date` accepts,
- * and DuckDB's DATE gives back unchanged (other years take the exact path).
+ * A real calendar day of the years 1000-9999 as YYYY-MM-DD (days 1-28 of every month, the 29th
+ * and 30th of all but February, the 31st of the long months, and February 29th of a leap year):
+ * what ajv-formats' `date` accepts and DuckDB's DATE gives back unchanged (other years take the
+ * exact path).
  */
 export const DATE_PATTERN = `(?:[1-9][0-9]{3}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)|${LEAP_YEAR}-02-29)`;
 
