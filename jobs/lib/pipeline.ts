@@ -17,7 +17,7 @@ import { exitCodeOf, SourceFileError, UsageError, WarehouseError } from './error
 import { logger } from './log';
 import type { JobReport, SourceQuality } from './quality';
 import { maskCardRuns, printable } from './pii';
-import { checkForeignKeys, createQuarantineTable, QUARANTINE_TABLE, quarantineDerived, stageSource } from './stage';
+import { checkForeignKeys, createQuarantineTable, hasDuplicateKeys, QUARANTINE_TABLE, quarantineDerived, stageSource } from './stage';
 import { openDuckDb } from './warehouse/duckdb-connect';
 import { openWarehouse } from './warehouse';
 import type { RunRecord, Warehouse } from './warehouse/types';
@@ -245,6 +245,7 @@ async function scalar(c: DuckDBConnection, sql: string): Promise<number> {
 
 /** A join that multiplies rows is a transform bug: fail before anything is replaced. */
 async function assertKeyUnique(c: DuckDBConnection, dest: BatchDestination): Promise<void> {
+  if (!(await hasDuplicateKeys(c, RESULT_TABLE, dest.key))) return;
   const keys = dest.key.map(quoteIdent).join(', ');
   const dupes = await scalar(
     c,
