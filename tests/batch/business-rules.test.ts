@@ -76,6 +76,36 @@ describe('fact_order_details: quantities and the price x quantity that must fit 
   });
 });
 
+test('fact_order_details: a cost over the limit by a hair is found when it is the largest (the bound that may skip the join is exact)', async () => {
+  const alone = runJob('fact_order_details', writeSources({
+    orders_has_products: [
+      row('orders_has_products', 1003, 1200, 1201, FITS), //       5 fits
+      row('orders_has_products', 1004, 1200, 1201, OVERFLOWS), //  6 overflows by a hair, and no row more
+    ],
+  }));
+  expect(alone.status).toBe(0);
+  const q = await quarantine(alone.db);
+  expect(q.filter((r) => r.code === 'derived_out_of_range').map((r) => [r.source, r.line])).toEqual([['orders_has_products', 6]]);
+  const fitsOnly = runJob('fact_order_details', writeSources({ orders_has_products: [row('orders_has_products', 1003, 1200, 1201, FITS)] }));
+  expect(fitsOnly.status).toBe(0);
+  expect((await quarantine(fitsOnly.db)).filter((r) => r.code === 'derived_out_of_range')).toEqual([]);
+});
+
+test('fact_order_details: a repeated order line (a key of three columns) is quarantined as a duplicate', async () => {
+  const run = runJob('fact_order_details', writeSources({
+    orders_has_products: [
+      row('orders_has_products', 2003, 1200, 1201, 2), //  5 first
+      row('orders_has_products', 2003, 1200, 1202, 2), //  6 another option: a key of its own
+      row('orders_has_products', 2003, 1200, 1201, 3), //  7 line 5's key again
+    ],
+  }));
+  expect(run.status).toBe(0);
+  const q = (await quarantine(run.db)).filter((r) => r.code === 'duplicate_key');
+  expect(q.map((r) => [r.source, r.line, r.reason])).toEqual([
+    ['orders_has_products', 7, 'duplicate key (order_id=2003, product_id=1200, option_id=1201): first seen on line 5'],
+  ]);
+});
+
 test('fact_orders: negative money and an order of no items are quarantined, not loaded', async () => {
   const order = (id: number, items: number | string, fee: string, total: string) =>
     row('order', id, items, fee, '0.0925', total, '2018-10-17', '2018-10-20', 'Anna', 'Addr', 'ZW1', 1);
