@@ -13,6 +13,7 @@
  * queued for the dead-letter topic in the same transaction; they never stop the consumer.
  */
 import { randomUUID } from 'node:crypto';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { SourceTable, StreamDestination } from '../catalog-types';
 import { logger } from '../log';
@@ -243,51 +244,50 @@ export class StreamConsumer {
       if (this.stopping) return;
       // While commits follow one another, flushQueue runs the housekeeping between them.
       if (this.flushing || !this.housekeepingDue()) return this.scheduleHousekeeping();
-      this.flushing = true;
-      duck
-        .withConnection((c) => this.housekeep(c))
-        .finally(() => {
-          this.flushing = false;
-          if (this.queue.length > 0) {
-            this.flushing = true;
-            void this.flushQueue(duck);
-          }
-          this.scheduleHousekeeping();
-        });
+      void this.inFlushSlot(() => duck.withConnection((c) => this.housekeep(c))).finally(() => this.scheduleHousekeeping());
     }, Math.min(500, this.opts.cfg.snapshotIntervalMs));
     this.housekeeping.unref();
   }
 
   private housekeepingDue(): boolean {
-    const cfg = this.opts.cfg;
     const now = Date.now();
+    return this.snapshotDue(now) || this.mirrorDue(now);
+  }
+
+  /** The batch file's dim_products is checked every STREAM_SNAPSHOT_INTERVAL_MS. */
+  private mirrorDue(now: number): boolean {
+    return now - this.mirrorCheckedAt >= this.opts.cfg.snapshotIntervalMs;
+  }
+
+  /** A snapshot is due when dbt asked for one, or every STREAM_SNAPSHOT_INTERVAL_MS when something changed. */
+  private snapshotDue(now: number): boolean {
+    const cfg = this.opts.cfg;
     return (
       snapshotRequestedAt(cfg.snapshotPath) > this.snapshotAt ||
-      (now - Math.max(this.snapshotAt, this.periodicFrom) >= cfg.snapshotIntervalMs && this.dirty) ||
-      now - this.mirrorCheckedAt >= cfg.snapshotIntervalMs
+      (this.dirty && now - Math.max(this.snapshotAt, this.periodicFrom) >= cfg.snapshotIntervalMs)
     );
   }
 
   /** Mirror check and snapshot when due; never fails (tried again at the next tick). */
-  private async housekeep(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+  private async housekeep(c: DuckDBConnection): Promise<void> {
     const cfg = this.opts.cfg;
     const now = Date.now();
     try {
-      if (now - this.mirrorCheckedAt >= cfg.snapshotIntervalMs) {
+      if (this.mirrorDue(now)) {
         this.mirrorCheckedAt = now;
         if (await refreshProductMirror(c, cfg.batchDuckdbPath, this.dataset, this.mirror)) {
           this.dirty = true;
           await this.afterCommit(c);
         }
       }
-      const requested = snapshotRequestedAt(cfg.snapshotPath) > this.snapshotAt;
-      if (requested || (now - Math.max(this.snapshotAt, this.periodicFrom) >= cfg.snapshotIntervalMs && this.dirty)) await this.snapshot(c);
+      // After the mirror step: a refreshed mirror makes the file dirty.
+      if (this.snapshotDue(now)) await this.snapshot(c);
     } catch (e) {
       logger.warn('stream: housekeeping failed; tried again later', { error: (e as Error).message });
     }
   }
 
-  private async snapshot(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+  private async snapshot(c: DuckDBConnection): Promise<void> {
     const t0 = Date.now();
     this.dirty = false;
     await publishSnapshot(c, this.opts.cfg.snapshotPath);
@@ -340,7 +340,7 @@ export class StreamConsumer {
   }
 
   /** afterCommit, never failing the commit before it; a failure leaves the work pending. */
-  private async drainAfterCommit(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+  private async drainAfterCommit(c: DuckDBConnection): Promise<void> {
     this.drainOwed = false;
     this.drainedAt = Date.now();
     await this.afterCommit(c).catch((e) => {
@@ -351,7 +351,7 @@ export class StreamConsumer {
   }
 
   /** After a warehouse commit: drains the availability work in bounded steps, then publishes the outbox. */
-  private async afterCommit(c: Parameters<Parameters<DuckDbWarehouse['withConnection']>[0]>[0]): Promise<void> {
+  private async afterCommit(c: DuckDBConnection): Promise<void> {
     const cfg = this.opts.cfg;
     await drainAvailability(c, this.dataset, availabilityTopic(cfg), cfg.availabilityStepRows, (s) => {
       logger.debug('stream: availability step', s);
@@ -736,14 +736,27 @@ export class StreamConsumer {
   private async refreshOtherPositions(ends: ReadonlyMap<string, bigint>): Promise<void> {
     const behind = [...ends].filter(([k, high]) => !this.assigned.has(k) && (this.positions.get(k) ?? 0n) < high);
     if (behind.length === 0 || this.flushing) return;
+    await this.inFlushSlot(async () => {
+      try {
+        for (const o of await this.opts.warehouse.readOffsets(this.opts.cfg.group, this.topics)) {
+          const k = tpKey(o.topic, o.partition);
+          if (!this.assigned.has(k) && (this.positions.get(k) ?? -1n) < BigInt(o.offset)) this.positions.set(k, BigInt(o.offset));
+        }
+      } catch (e) {
+        logger.debug('stream: reading stored offsets failed', { error: (e as Error).message });
+      }
+    });
+  }
+
+  /**
+   * Runs `work` in the flushing slot (one unit of work on the file at a time, commits included;
+   * the caller has checked the slot is free), then hands the slot to the commit queue when slices
+   * arrived meanwhile.
+   */
+  private async inFlushSlot<T>(work: () => Promise<T>): Promise<T> {
     this.flushing = true;
     try {
-      for (const o of await this.opts.warehouse.readOffsets(this.opts.cfg.group, this.topics)) {
-        const k = tpKey(o.topic, o.partition);
-        if (!this.assigned.has(k) && (this.positions.get(k) ?? -1n) < BigInt(o.offset)) this.positions.set(k, BigInt(o.offset));
-      }
-    } catch (e) {
-      logger.debug('stream: reading stored offsets failed', { error: (e as Error).message });
+      return await work();
     } finally {
       this.flushing = false;
       const duck = this.duck;
@@ -771,22 +784,13 @@ export class StreamConsumer {
       this.outboxRetry = null;
       if (this.stopping) return;
       if (this.flushing) return this.scheduleOutboxRetry(); // the running commit publishes it
-      this.flushing = true;
-      duck
-        .withConnection((c) => flushOutbox(c, this.dataset, this.producer!))
+      this.inFlushSlot(() => duck.withConnection((c) => flushOutbox(c, this.dataset, this.producer!)))
         .then((r) => {
           if (r.pending) this.scheduleOutboxRetry();
         })
         .catch((e) => {
           logger.warn('outbox: retry failed', { error: (e as Error).message });
           this.scheduleOutboxRetry();
-        })
-        .finally(() => {
-          this.flushing = false;
-          if (this.queue.length > 0) {
-            this.flushing = true;
-            void this.flushQueue(duck);
-          }
         });
     }, 2000);
   }
