@@ -42,19 +42,6 @@ export function fileStamp(file: string): string | null {
   return `${one(file)}|${one(`${file}.wal`)}`;
 }
 
-/** Latest modification (ms) of a DuckDB file or its WAL; 0 when missing. */
-export function fileMtime(file: string): number {
-  let t = 0;
-  for (const f of [file, `${file}.wal`]) {
-    try {
-      t = Math.max(t, fs.statSync(f).mtimeMs);
-    } catch {
-      // missing
-    }
-  }
-  return t;
-}
-
 /**
  * Replaces `<dataset>.dim_products` in the stream file with the batch file's when the batch file
  * changed and its dim_products content differs, and marks all availability pending in the same
@@ -135,7 +122,7 @@ export async function publishSnapshot(c: DuckDBConnection, snapshotPath: string,
   fs.renameSync(tmp, snapshotPath);
 }
 
-export const snapshotRequestPath = (snapshotPath: string): string => `${snapshotPath}.request`;
+const snapshotRequestPath = (snapshotPath: string): string => `${snapshotPath}.request`;
 
 /** mtime (ms) of a pending snapshot request, 0 when none. */
 export function snapshotRequestedAt(snapshotPath: string): number {
