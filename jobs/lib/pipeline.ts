@@ -1,9 +1,9 @@
 /**
  * One batch job, end to end, for one destination table:
- *   extract + normalize + stage each source (stage.ts)  ->  transform (jobs/transforms/<t>.sql)
- *   ->  load through the warehouse adapter (atomic replace)  ->  report.
- * Staging and transform run in a scratch DuckDB of the job's own (in memory, spilling to disk),
- * so the warehouse is locked only for the final swap, whichever warehouse it is.
+ *   extract + normalize + stage each source (stage.ts)  ->  load through the warehouse adapter:
+ *   transform (jobs/transforms/<t>.sql) and atomic replace  ->  report.
+ * Staging runs in a scratch DuckDB of the job's own (in memory, spilling to disk), so the
+ * warehouse is locked only for the transform and the swap, whichever warehouse it is.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -12,7 +12,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BatchDestination, Catalog } from './catalog-types';
 import { findDestination, findSource } from './catalog-check';
 import type { EtlConfig } from './config';
-import { duckdbCreateTable, quoteIdent } from './ddl';
+import { quoteIdent } from './ddl';
 import { exitCodeOf, SourceFileError, UsageError, WarehouseError } from './errors';
 import { logger } from './log';
 import type { JobReport, SourceQuality } from './quality';
@@ -21,8 +21,6 @@ import { checkForeignKeys, createQuarantineTable, hasDuplicateKeys, QUARANTINE_T
 import { openDuckDb } from './warehouse/duckdb-connect';
 import { openWarehouse } from './warehouse';
 import type { RunRecord, Warehouse } from './warehouse/types';
-
-export const RESULT_TABLE = 'result';
 
 export interface JobResult {
   readonly run: RunRecord;
@@ -122,30 +120,41 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     }
 
     phase('checked foreign keys');
-    await c.run(duckdbCreateTable(dest, RESULT_TABLE));
+    // The transform runs inside the load (fill): on DuckDB straight into the warehouse's table.
+    let transformError: unknown = null;
+    let report: JobReport | null = null;
+    const fill = async (table: string): Promise<RunRecord> => {
+      try {
+        try {
+          await c.run(`INSERT INTO ${table} BY NAME ${transformSql(dest)}`);
+        } catch (e) {
+          // The catalog's rules should make this unreachable; if not, say where, in one line.
+          throw new Error(`job ${dest.name}: transform jobs/transforms/${dest.transform}.sql into table ${dest.name} failed` +
+            ` (source row unknown: the error is in the set-based SQL): ${oneLine(e)}`);
+        }
+        const rowsOut = await scalar(c, `SELECT count(*)::INTEGER FROM ${table}`);
+        await assertKeyUnique(c, dest, table);
+        phase('transformed', { rowsOut });
+        const endedAt = new Date();
+        report = buildReport(runId, dest, startedAt, endedAt, sources, rowsOut, await quarantineSamples(c));
+        if (!report.accountingBalanced) throw new Error(`accounting does not balance for ${dest.name}: see the report`);
+        return runRecord(runId, dest, startedAt, endedAt, sources, rowsOut, 'success', null, report);
+      } catch (e) {
+        transformError = e;
+        throw e;
+      }
+    };
+    let run: RunRecord;
     try {
-      await c.run(`INSERT INTO ${RESULT_TABLE} BY NAME ${transformSql(dest)}`);
+      run = await warehouse.replaceTable(dest, { connection: c, quarantineTable: QUARANTINE_TABLE, fill });
     } catch (e) {
-      // The catalog's rules should make this unreachable; if not, say where, in one line.
-      throw new Error(`job ${dest.name}: transform jobs/transforms/${dest.transform}.sql into table ${dest.name} failed` +
-        ` (source row unknown: the error is in the set-based SQL): ${oneLine(e)}`);
-    }
-    const rowsOut = await scalar(c, `SELECT count(*)::INTEGER FROM ${RESULT_TABLE}`);
-    await assertKeyUnique(c, dest);
-    phase('transformed', { rowsOut });
-
-    const endedAt = new Date();
-    const report = buildReport(runId, dest, startedAt, endedAt, sources, rowsOut, await quarantineSamples(c));
-    if (!report.accountingBalanced) throw new Error(`accounting does not balance for ${dest.name}: see the report`);
-    const run = runRecord(runId, dest, startedAt, endedAt, sources, rowsOut, 'success', null, report);
-    try {
-      await warehouse.replaceTable(dest, { connection: c, resultTable: RESULT_TABLE, quarantineTable: QUARANTINE_TABLE }, run);
-    } catch (e) {
+      if (transformError !== null) throw transformError;
       throw new WarehouseError(`loading ${dest.name} into ${warehouse.kind} (${warehouse.location}) failed: ${oneLine(e)}`);
     }
+    if (report === null) throw new Error(`the ${warehouse.kind} warehouse replaced ${dest.name} without its rows`);
     phase('loaded');
     const reportPath = writeReport(config, report);
-    log.info('job succeeded', { rowsOut, quarantined: run.rowsQuarantined, report: reportPath });
+    log.info('job succeeded', { rowsOut: run.rowsOut, quarantined: run.rowsQuarantined, report: reportPath });
     return { run, report, reportPath, stagingPaths };
   } catch (e) {
     await recordFailure(warehouse, runId, dest, startedAt, sources, e, log);
@@ -244,12 +253,12 @@ async function scalar(c: DuckDBConnection, sql: string): Promise<number> {
 }
 
 /** A join that multiplies rows is a transform bug: fail before anything is replaced. */
-async function assertKeyUnique(c: DuckDBConnection, dest: BatchDestination): Promise<void> {
-  if (!(await hasDuplicateKeys(c, RESULT_TABLE, dest.key))) return;
+async function assertKeyUnique(c: DuckDBConnection, dest: BatchDestination, table: string): Promise<void> {
+  if (!(await hasDuplicateKeys(c, table, dest.key))) return;
   const keys = dest.key.map(quoteIdent).join(', ');
   const dupes = await scalar(
     c,
-    `SELECT count(*)::INTEGER FROM (SELECT ${keys} FROM ${RESULT_TABLE} GROUP BY ALL HAVING count(*) > 1)`,
+    `SELECT count(*)::INTEGER FROM (SELECT ${keys} FROM ${table} GROUP BY ALL HAVING count(*) > 1)`,
   );
   if (dupes > 0) throw new Error(`transform ${dest.transform} produced ${dupes} duplicate keys (${dest.key.join(', ')})`);
 }

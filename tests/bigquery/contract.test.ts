@@ -10,7 +10,7 @@ import { catalog } from '../../jobs/catalog';
 import type { BatchDestination, StreamDestination } from '../../jobs/lib/catalog-types';
 import { duckdbCreateTable, QUARANTINE_COLUMNS_DDL } from '../../jobs/lib/ddl';
 import { BigQueryPermanentError, BigQueryWarehouse, streamEventId } from '../../jobs/lib/warehouse/bigquery';
-import type { RunRecord, StagedBatch } from '../../jobs/lib/warehouse/types';
+import { tableBatch, type RunRecord, type StagedBatch } from '../../jobs/lib/warehouse/types';
 import { loadStreamConfig, topicFor } from '../../jobs/lib/stream/config';
 import { StreamConsumer } from '../../jobs/lib/stream/consumer';
 import { FakeBigQuery, PROJECT } from './fake-bigquery';
@@ -55,12 +55,13 @@ afterEach(() => {
 const warehouse = (retry = FAST_RETRY) =>
   new BigQueryWarehouse({ client: fake.client(), projectId: PROJECT, location: 'EU', catalog, retry, pollIntervalMs: 20 });
 
-async function stage(d: BatchDestination, insertSql: string, quarantine: string[] = []): Promise<StagedBatch> {
+/** Rows staged in scratch tables; the batch to load, given the run to record with them. */
+async function stage(d: BatchDestination, insertSql: string, quarantine: string[] = []): Promise<(r: RunRecord) => StagedBatch> {
   await conn.run(duckdbCreateTable(d, 'result'));
   await conn.run(insertSql);
   await conn.run(`CREATE TABLE quarantine (${QUARANTINE_COLUMNS_DDL})`);
   for (const q of quarantine) await conn.run(`INSERT INTO quarantine VALUES ${q}`);
-  return { connection: conn, resultTable: 'result', quarantineTable: 'quarantine' };
+  return (r) => tableBatch(conn, 'result', 'quarantine', r);
 }
 
 describe('ensureSchema', () => {
@@ -118,7 +119,7 @@ describe('replaceTable (batch)', () => {
         ('1002', NULL, NULL, 12345678901, NULL, NULL, NULL, NULL, NULL, 'Bob "B"', NULL, NULL, false)`,
       [`('run-1', 'store.fact_orders', 'order', 'order.txt', 5, 'order_id', 'scientific_notation_id', 'damaged id', '2.5E+15\t3')`],
     );
-    await warehouse().replaceTable(orders, staged, run('store.fact_orders'));
+    await warehouse().replaceTable(orders, staged(run('store.fact_orders')));
 
     const uploads = fake.find('POST', /\/upload\/bigquery\/v2\/projects\/test-project\/jobs/);
     expect(uploads.map((u) => u.path)).toEqual([
@@ -192,7 +193,7 @@ describe('replaceTable (batch)', () => {
       vendors,
       "INSERT INTO result SELECT CAST(i AS VARCHAR), 'Vendor ' || i, NULL, 'v' || i || '@example.com' FROM range(1, 5001) t(i)",
     );
-    await warehouse().replaceTable(vendors, staged, run('store.dim_vendors'));
+    await warehouse().replaceTable(vendors, staged(run('store.dim_vendors')));
     const uploads = fake.find('POST', /\/upload\//);
     expect(uploads).toHaveLength(2);
     const data = uploads[1].upload!.data.trim().split('\n');
@@ -207,7 +208,7 @@ describe('replaceTable (batch)', () => {
     await wh.ensureSchema();
     fake.failNext('POST', /\/upload\/.*jobs/, 503, 'backendError', 'Service unavailable');
     fake.failNext('POST', /\/upload\/.*jobs/, 200, 'backendError', 'Error encountered during execution. Retrying may solve the problem.', 'job');
-    await wh.replaceTable(vendors, staged, run('store.dim_vendors'));
+    await wh.replaceTable(vendors, staged(run('store.dim_vendors')));
     const uploads = fake.find('POST', /\/upload\//);
     // quarantine staging: 503 then ok; destination load: job error then ok
     expect(uploads).toHaveLength(4);
@@ -220,7 +221,7 @@ describe('replaceTable (batch)', () => {
     const wh = warehouse();
     await wh.ensureSchema();
     fake.failNext('POST', /\/projects\/test-project\/jobs$/, 403, 'rateLimitExceeded', 'Exceeded rate limits: too many table update operations');
-    await wh.replaceTable(vendors, staged, run('store.dim_vendors'));
+    await wh.replaceTable(vendors, staged(run('store.dim_vendors')));
     const scripts = fake.queries();
     expect(scripts).toHaveLength(2);
     expect(scripts[0]).toBe(scripts[1]);
@@ -231,7 +232,7 @@ describe('replaceTable (batch)', () => {
     const wh = warehouse();
     await wh.ensureSchema();
     fake.failNext('POST', /\/upload\/.*jobs/, 200, 'invalid', 'Error while reading data, error message: JSON parsing error in row starting at position 0', 'job');
-    const err = await wh.replaceTable(vendors, staged, run('store.dim_vendors')).catch((e) => e);
+    const err = await wh.replaceTable(vendors, staged(run('store.dim_vendors'))).catch((e) => e);
     expect(err).toBeInstanceOf(BigQueryPermanentError);
     expect(err.message).toMatch(/^BigQuery load job into store\._staging_quarantine_dim_vendors failed after 1 attempt: invalid: Error while reading data/);
     expect(err.reasons).toEqual(['invalid']);
@@ -244,7 +245,7 @@ describe('replaceTable (batch)', () => {
     const wh = warehouse({ retries: 2, baseDelayMs: 1, maxDelayMs: 2 });
     await wh.ensureSchema();
     for (let i = 0; i < 3; i++) fake.failNext('POST', /\/upload\/.*jobs/, 500, 'internalError', 'Internal error');
-    const err = await wh.replaceTable(vendors, staged, run('store.dim_vendors')).catch((e) => e);
+    const err = await wh.replaceTable(vendors, staged(run('store.dim_vendors'))).catch((e) => e);
     expect(err).toBeInstanceOf(BigQueryPermanentError);
     expect(err.message).toContain('(HTTP 500) after 3 attempts: internalError: Internal error');
   });

@@ -16,7 +16,7 @@ import { catalog } from '../../jobs/catalog';
 import type { BatchDestination, StreamDestination } from '../../jobs/lib/catalog-types';
 import { duckdbCreateTable, QUARANTINE_COLUMNS_DDL } from '../../jobs/lib/ddl';
 import { BigQueryWarehouse, streamEventId } from '../../jobs/lib/warehouse/bigquery';
-import type { RunRecord } from '../../jobs/lib/warehouse/types';
+import { tableBatch, type RunRecord } from '../../jobs/lib/warehouse/types';
 
 // The real client and auth library, their HTTP layers loadable under jest (teeny-request-shim.ts).
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
@@ -62,9 +62,8 @@ live('BigQuery live', () => {
         runId: id, destination: 'store.dim_vendors', mode: 'batch', startedAt: new Date(), endedAt: new Date(),
         rowsIn: 3, rowsLoaded: 2, rowsQuarantined: 1, rowsOut: 2, status: 'success', error: null, report: null,
       });
-      const staged = { connection: c, resultTable: 'result', quarantineTable: 'quarantine' };
-      await wh.replaceTable(vendors, staged, run('live-1'));
-      await wh.replaceTable(vendors, staged, run('live-2'));
+      await wh.replaceTable(vendors, tableBatch(c, 'result', 'quarantine', run('live-1')));
+      await wh.replaceTable(vendors, tableBatch(c, 'result', 'quarantine', run('live-2')));
       expect(await count(`SELECT COUNT(*) AS n FROM ${fq('dim_vendors')}`)).toBe(2);
       expect(await count(`SELECT COUNT(*) AS n FROM ${fq('_quarantine')} WHERE destination = 'store.dim_vendors'`)).toBe(1);
       expect(await count(`SELECT COUNT(*) AS n FROM ${fq('_etl_runs')}`)).toBe(2);

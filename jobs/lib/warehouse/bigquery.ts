@@ -20,6 +20,7 @@
  */
 import { BigQuery, type BigQueryOptions, type Query, type Table } from '@google-cloud/bigquery';
 import type { BatchDestination, Catalog, ColumnType, DestinationTable } from '../catalog-types';
+import { duckdbCreateTable } from '../ddl';
 import { logger } from '../log';
 import {
   changelogSchema,
@@ -41,6 +42,8 @@ export { BigQueryPermanentError } from './bigquery-retry';
 
 /** insertAll requests carry at most this many rows (BigQuery recommends 500). */
 const INSERT_CHUNK = 500;
+/** The scratch table a batch result is written to before its load job. */
+const RESULT_SCRATCH = '_bigquery_result';
 
 export { streamEventId } from './types';
 
@@ -153,15 +156,18 @@ export class BigQueryWarehouse implements Warehouse {
 
   // ---------------------------------------------------------------- batch
 
-  async replaceTable(dest: BatchDestination, staged: StagedBatch, run: RunRecord): Promise<void> {
+  async replaceTable(dest: BatchDestination, staged: StagedBatch): Promise<RunRecord> {
     await this.ensureSchemaOnce();
     const ds = this.datasetOf(dest);
     const started = Date.now();
+    // 0. The rows into a scratch table, which the load job uploads.
+    await staged.connection.run(duckdbCreateTable(dest, RESULT_SCRATCH, true));
+    const run = await staged.fill(RESULT_SCRATCH);
     // 1. Rejected rows to a staging table (nothing visible changes yet).
     const qTable = quarantineStagingTable(dest);
     await this.loadFromDuckDb(ds, qTable, QUARANTINE_SCHEMA, staged, duckdbNdjsonSelect(QUARANTINE_NDJSON_COLUMNS, staged.quarantineTable));
     // 2. The atomic swap: one load job, WRITE_TRUNCATE.
-    const rows = await this.loadFromDuckDb(ds, dest.table, destinationSchema(dest), staged, duckdbNdjsonSelect(dest.columns, staged.resultTable));
+    const rows = await this.loadFromDuckDb(ds, dest.table, destinationSchema(dest), staged, duckdbNdjsonSelect(dest.columns, RESULT_SCRATCH));
     // 3. Quarantine rows of this destination and the run record, together.
     const script = [
       'BEGIN TRANSACTION;',
@@ -173,6 +179,7 @@ export class BigQueryWarehouse implements Warehouse {
     ].join('\n');
     await this.query(`record run of ${dest.name}`, script, { destination: dest.name, ...runParams(run) }, RUN_PARAM_TYPES);
     logger.info('bigquery: table replaced', { destination: dest.name, rows, ms: Date.now() - started });
+    return run;
   }
 
   async recordRun(run: RunRecord): Promise<void> {

@@ -2,7 +2,8 @@
  * The embedded warehouse: a DuckDB file (DUCKDB_PATH, default .state/warehouse.duckdb).
  *
  * DuckDB admits one writing process at a time, so the batch file is opened only for the moment of
- * a write and closed again; a job stages and transforms in its own scratch file first. A batch
+ * a write and closed again; a job stages in its own scratch database first, and its transform
+ * writes into the file inside the load's transaction. A batch
  * replace runs in ONE transaction (DDL included): killed or failing before COMMIT, the previous
  * table stays as it was.
  *
@@ -124,19 +125,21 @@ export class DuckDbWarehouse implements Warehouse {
     });
   }
 
-  async replaceTable(dest: BatchDestination, staged: StagedBatch, run: RunRecord): Promise<void> {
+  async replaceTable(dest: BatchDestination, staged: StagedBatch): Promise<RunRecord> {
     const c = staged.connection;
     await retryOnLock(this.opts.path, this.opts.lockRetries, () =>
       c.run(`ATTACH ${sqlString(this.opts.path)} AS ${ALIAS}`),
     );
     try {
       await c.run('BEGIN TRANSACTION');
+      let run: RunRecord;
       try {
         for (const s of this.schemaStatements(`${ALIAS}.`)) await c.run(s);
         const ds = `${ALIAS}.${quoteIdent(dest.dataset)}`;
         const target = `${ds}.${quoteIdent(dest.table)}`;
         await c.run(duckdbCreateTable(dest, target, true));
-        await c.run(`INSERT INTO ${target} BY NAME SELECT * FROM ${staged.resultTable}`);
+        // The rows go straight into the file: a copy from scratch would write them twice.
+        run = await staged.fill(target);
         await c.run(`DELETE FROM ${ds}._quarantine WHERE destination = $1`, [dest.name]);
         await c.run(`INSERT INTO ${ds}._quarantine BY NAME SELECT * FROM ${staged.quarantineTable}`);
         await insertRun(c, ds, run);
@@ -150,6 +153,7 @@ export class DuckDbWarehouse implements Warehouse {
       // any load killed before (DuckDB truncates free blocks at the end of the file here), so
       // the file returns to a clean run's size instead of growing with every killed load.
       await c.run(`CHECKPOINT ${ALIAS}`).catch(() => undefined);
+      return run;
     } finally {
       await c.run(`DETACH ${ALIAS}`).catch(() => undefined);
     }

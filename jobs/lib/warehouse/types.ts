@@ -46,14 +46,30 @@ export interface QuarantineRow {
 }
 
 /**
- * A batch result staged in the job's scratch DuckDB: `resultTable` has exactly the destination's
- * columns (catalog DDL); `quarantineTable` has QuarantineRow's columns in snake_case.
+ * A batch result ready to load, in the job's scratch DuckDB: `quarantineTable` has
+ * QuarantineRow's columns in snake_case; `fill` writes the destination's rows into a table.
  */
 export interface StagedBatch {
   readonly connection: DuckDBConnection;
-  readonly resultTable: string;
   readonly quarantineTable: string;
+  /**
+   * Writes the destination's rows into `table` (empty, with the destination's columns, reachable
+   * on `connection`) and returns the run to record with them; a throw aborts the replace. The
+   * DuckDB warehouse passes its target table inside the load transaction, so the transform's
+   * rows are written once, straight into the file; BigQuery passes a scratch table it uploads.
+   */
+  fill(table: string): Promise<RunRecord>;
 }
+
+/** A StagedBatch of rows already in a scratch table (tests, tools). */
+export const tableBatch = (connection: DuckDBConnection, resultTable: string, quarantineTable: string, run: RunRecord): StagedBatch => ({
+  connection,
+  quarantineTable,
+  fill: async (table) => {
+    await connection.run(`INSERT INTO ${table} BY NAME SELECT * FROM ${resultTable}`);
+    return run;
+  },
+});
 
 /** Typed values as written to the warehouse (DATE as 'YYYY-MM-DD', NUMERIC as string). */
 export type CellValue = string | number | boolean | Date | null;
@@ -90,9 +106,10 @@ export interface Warehouse {
   ensureSchema(): Promise<void>;
   /**
    * Replaces the destination with the staged result, replaces that destination's quarantine
-   * rows and records the run - all at once: a failure or kill leaves the previous table intact.
+   * rows and records the run `staged.fill` returns - all at once: a failure or kill leaves the
+   * previous table intact. Returns that run.
    */
-  replaceTable(dest: BatchDestination, staged: StagedBatch, run: RunRecord): Promise<void>;
+  replaceTable(dest: BatchDestination, staged: StagedBatch): Promise<RunRecord>;
   /** Records a run that failed before it could replace anything. */
   recordRun(run: RunRecord): Promise<void>;
   /**
