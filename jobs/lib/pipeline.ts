@@ -60,19 +60,20 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
   fs.writeFileSync(path.join(scratchDir, OWNER_FILE), String(process.pid));
   const removeScratch = () => fs.rmSync(scratchDir, { recursive: true, force: true });
   trackScratch(scratchDir, true);
-  const scratch = await openDuckDb(':memory:');
+  const scratch = await openDuckDb(':memory:', 0, {
+    // Bounded memory: DuckDB spills to disk beyond this instead of growing with the data.
+    memory_limit: config.duckdbMemoryLimit,
+    temp_directory: scratchDir,
+    // Both cores of the target machine, for the bulk path's reads and for the SQL phases.
+    threads: '2',
+    // No result depends on the order rows are stored in (the bulk path's read, which does, sets
+    // it for itself): without it DuckDB inserts in parallel with less memory.
+    preserve_insertion_order: 'false',
+  });
   const c = scratch.connection;
   let sources: SourceQuality[] = [];
   try {
     log.info('job started', { sourceDir: config.sourceDir, warehouse: `${warehouse.kind}:${warehouse.location}` });
-    // Bounded memory: DuckDB spills to disk beyond this instead of growing with the data.
-    await c.run(`SET memory_limit = '${config.duckdbMemoryLimit}'`);
-    await c.run(`SET temp_directory = '${scratchDir.replace(/'/g, "''")}'`);
-    // Both cores of the target machine, for the bulk path's reads and for the SQL phases.
-    await c.run('SET threads = 2');
-    // No result depends on the order rows are stored in (the bulk path's read, which does, sets
-    // it for itself): without it DuckDB inserts in parallel with less memory.
-    await c.run('SET preserve_insertion_order = false');
     await createQuarantineTable(c);
 
     const phase = phaseTimer(log);
@@ -136,7 +137,8 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
         await assertKeyUnique(c, dest, table);
         phase('transformed', { rowsOut });
         const endedAt = new Date();
-        report = buildReport(runId, dest, startedAt, endedAt, sources, rowsOut, await quarantineSamples(c));
+        const samples = sources.some((q) => q.rowsQuarantined > 0) ? await quarantineSamples(c) : [];
+        report = buildReport(runId, dest, startedAt, endedAt, sources, rowsOut, samples);
         if (!report.accountingBalanced) throw new Error(`accounting does not balance for ${dest.name}: see the report`);
         return runRecord(runId, dest, startedAt, endedAt, sources, rowsOut, 'success', null, report);
       } catch (e) {

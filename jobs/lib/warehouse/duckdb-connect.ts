@@ -39,10 +39,13 @@ export interface OpenDb {
   close(): void;
 }
 
-/** Opens (creating if needed) a DuckDB file; `:memory:` for an in-memory database. */
-export async function openDuckDb(file: string, retries = 0): Promise<OpenDb> {
+/**
+ * Opens (creating if needed) a DuckDB file; `:memory:` for an in-memory database. `settings`
+ * are DuckDB configuration options applied at creation (a SET statement each costs more).
+ */
+export async function openDuckDb(file: string, retries = 0, settings?: Readonly<Record<string, string>>): Promise<OpenDb> {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-  const instance = await retryOnLock(file, retries, () => DuckDBInstance.create(file));
+  const instance = await retryOnLock(file, retries, () => DuckDBInstance.create(file, settings));
   const connection = await instance.connect();
   return {
     instance,
