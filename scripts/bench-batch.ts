@@ -23,12 +23,13 @@ import { runBatchJob, transformSql } from '../jobs/lib/pipeline';
 import { openDuckDb, sqlString } from '../jobs/lib/warehouse/duckdb-connect';
 import { generate } from './generate-data';
 
-const HELP = `Usage: npm run bench:batch -- [--orders N] [--dir DIR]
+const HELP = `Usage: npm run bench:batch -- [--orders N] [--dir DIR] [--runs R]
 
 Generates N orders (default 1000000) into DIR (default .state/bench/data-N; reused when present),
 then runs every batch job and the native DuckDB equivalent on the same files, one process per
-job, and prints rows/s and peak RSS of each with their ratio, the load average before and after,
-and the staging path each source took. BATCH_PATH=exact measures the exact path instead.`;
+job, R times each, ours and native alternating (default 3), and prints the median run's rows/s
+and the peak RSS of each with their ratio, the load average before and after, and the staging
+path each source took. BATCH_PATH=exact measures the exact path instead.`;
 
 interface Measure {
   readonly table: string;
@@ -103,7 +104,13 @@ function child(kind: 'ours' | 'native', table: string, dataDir: string, stateDir
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-async function bench(orders: number, dir: string | undefined): Promise<void> {
+/** The run of median seconds (the upper middle one of an even count), with the highest peak RSS of all. */
+function summary(ms: readonly Measure[]): Measure {
+  const mid = [...ms].sort((a, b) => a.seconds - b.seconds)[Math.floor(ms.length / 2)];
+  return { ...mid, peakRssMb: Math.max(...ms.map((m) => m.peakRssMb)) };
+}
+
+async function bench(orders: number, dir: string | undefined, runs: number): Promise<void> {
   const config = loadConfig();
   const dataDir = path.resolve(dir ?? path.join(config.stateDir, 'bench', `data-${orders}`));
   const marker = path.join(dataDir, '.complete');
@@ -122,17 +129,24 @@ async function bench(orders: number, dir: string | undefined): Promise<void> {
   const loadBefore = load();
   const rows: { ours: Measure; native: Measure }[] = [];
   for (const d of batchTables()) {
-    process.stderr.write(`${d.table}: ours ... `);
-    const ours = child('ours', d.table, dataDir, stateDir);
-    process.stderr.write(`${fmt(ours.seconds, 1)} s; native ... `);
-    const native = child('native', d.table, dataDir, stateDir);
-    process.stderr.write(`${fmt(native.seconds, 1)} s\n`);
+    // Alternating runs, then the median of each: a small job's seconds swing with the machine.
+    const runsOf: { ours: Measure[]; native: Measure[] } = { ours: [], native: [] };
+    for (let r = 0; r < runs; r++) {
+      for (const kind of ['ours', 'native'] as const) {
+        process.stderr.write(`${d.table} run ${r + 1}/${runs}: ${kind} ... `);
+        const m = child(kind, d.table, dataDir, stateDir);
+        process.stderr.write(`${fmt(m.seconds, 2)} s\n`);
+        runsOf[kind].push(m);
+      }
+    }
+    const ours = summary(runsOf.ours);
+    const native = summary(runsOf.native);
     if (ours.rowsOut !== native.rowsOut) throw new Error(`${d.table}: ours wrote ${ours.rowsOut} rows, native ${native.rowsOut}`);
     rows.push({ ours, native });
   }
 
   const out: string[] = [];
-  out.push(`Batch benchmark: ${fmt(orders)} orders, ${fmt(bytes / 1e6, 1)} MB of source files, node ${process.version}, ${os.cpus().length} cores, BATCH_PATH=${config.batchPath}`);
+  out.push(`Batch benchmark: ${fmt(orders)} orders, ${fmt(bytes / 1e6, 1)} MB of source files, node ${process.version}, ${os.cpus().length} cores, BATCH_PATH=${config.batchPath}, median of ${runs} run(s) each`);
   out.push(`load average (1, 5, 15 min): ${loadBefore} before, ${load()} after (figures on a loaded machine are not comparable)`);
   out.push('');
   out.push(`${'table'.padEnd(20)}${'rows in'.padStart(11)}${'ours s'.padStart(9)}${'ours rows/s'.padStart(13)}${'ours RSS MB'.padStart(13)}${'duckdb s'.padStart(10)}${'duckdb rows/s'.padStart(15)}${'duckdb RSS MB'.padStart(15)}${'ratio'.padStart(8)}`);
@@ -144,7 +158,7 @@ async function bench(orders: number, dir: string | undefined): Promise<void> {
   }
   out.push(`${'all jobs'.padEnd(20)}${fmt(tin).padStart(11)}${fmt(to, 2).padStart(9)}${fmt(tin / to).padStart(13)}${fmt(rssO).padStart(13)}${fmt(tn, 2).padStart(10)}${fmt(tin / tn).padStart(15)}${fmt(rssN).padStart(15)}${fmt(tn / to, 2).padStart(8)}`);
   out.push('');
-  out.push('ratio = duckdb seconds / our seconds (1.00 = at the ceiling). RSS = peak resident memory of the job process.');
+  out.push('ratio = duckdb seconds / our seconds, of the median runs (1.00 = at the ceiling). RSS = the highest peak resident memory of the job process over the runs.');
   out.push('');
   out.push('staging path per source (bulk = DuckDB read + SQL checks, exact = csv-parse + ajv for the whole file):');
   for (const { ours } of rows) {
@@ -161,6 +175,7 @@ if (require.main === module) {
         {
           orders: { type: 'string' },
           dir: { type: 'string' },
+          runs: { type: 'string' },
           // internal: run one measurement in this (child) process
           child: { type: 'string' },
           table: { type: 'string' },
@@ -176,7 +191,9 @@ if (require.main === module) {
       }
       const orders = v.orders === undefined ? 1_000_000 : Number(v.orders);
       if (!Number.isInteger(orders) || orders < 1) throw new UsageError(`--orders must be a whole number >= 1`);
-      await bench(orders, v.dir);
+      const runs = v.runs === undefined ? 3 : Number(v.runs);
+      if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a whole number >= 1`);
+      await bench(orders, v.dir, runs);
       return 0;
     } catch (e) {
       return reportError(e);
