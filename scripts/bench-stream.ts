@@ -6,6 +6,8 @@
  *  1. throughput: N events produced, then consumed by StreamConsumer into a fresh DuckDB file;
  *     events/s from the group join to the last commit (never over a near-zero interval). Kafka's
  *     own kafka-consumer-perf-test then reads the same three topics: the ceiling, and the ratio.
+ *     The DuckDB sink's floor (stream-sink-floor.ts: the same events as JSON lines into keyless
+ *     tables, no checks, the same commit size) bounds what any consumer into a DuckDB file can reach.
  *  2. latency: events produced at a fixed rate over the three topics while the consumer runs;
  *     produce-to-queryable = when the event's commit (rows, availability, outbox) finished minus
  *     the event's producer timestamp; p50/p99.
@@ -36,6 +38,7 @@ import { StreamConsumer, type BatchInfo, type CommitInfo } from '../jobs/lib/str
 import { idempotentProducer } from '../jobs/lib/stream/outbox';
 import { sendPaced } from '../jobs/lib/stream/producer';
 import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
+import { sinkFloor } from './stream-sink-floor';
 
 const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P] [--help]
 
@@ -168,7 +171,8 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const warehouse = streamDuckDbWarehouse(cfg.duckdbPath, catalog);
   const options = await seedProducts(new DuckDbWarehouse({ path: cfg.batchDuckdbPath, lockRetries: 10, catalog }), products);
   log(`producing ${N} events to ${topics.join(', ')} ...`);
-  const produceSeconds = await produceWorkload(producer, cfg, workload(N, products), null);
+  const events = workload(N, products);
+  const produceSeconds = await produceWorkload(producer, cfg, events, null);
   const batches: BatchInfo[] = [];
   const commits: CommitInfo[] = [];
   const consumer = new StreamConsumer({
@@ -207,6 +211,11 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   }
   const rates = perfRuns.map((r) => r.eventsPerSec).filter((x): x is number => x !== null);
   const ceiling = rates.length === PERF_RUNS ? pct(rates, 50) : null;
+
+  log('DuckDB sink floor: the same events as JSON lines into keyless tables ...');
+  const floor = await sinkFloor(path.join(benchDir, `sink-floor-${stamp}.duckdb`),
+    events.map((e) => ({ source: e.topic, value: String(e.m.value) })), cfg.commitMaxEvents);
+  const floorRate = rateOf(N, floor.seconds * 1000);
 
   // 2. Latency at a fixed rate (its own topics and file, availability on)
   const lcfg = loadStreamConfig(process.env, { topicPrefix: `benchlat${Date.now().toString(36)}`, group: `benchlat-${stamp}`, ...files('stream-latency') });
@@ -254,6 +263,8 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
       kafkaConsumerPerfTest: perfRuns,
       ceilingEventsPerSec: ceiling,
       ratio: consumerRate !== null && ceiling !== null ? Number((consumerRate / ceiling).toFixed(3)) : null,
+      sinkFloor: { ...floor, commitEvents: cfg.commitMaxEvents, eventsPerSec: floorRate },
+      sinkFloorRatio: floorRate !== null && ceiling !== null ? Number((floorRate / ceiling).toFixed(3)) : null,
     },
     latency: {
       rate,
@@ -279,6 +290,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
       `  consumer -> DuckDB              ${fmt(t.consumerEventsPerSec, short)} (${t.commits} commits, longest ${t.longestCommitMs} ms, ${t.consumerSecondsFromJoin.toFixed(1)} s from group join; stream file opened ${t.streamFileOpens}x)`,
       `  kafka-consumer-perf-test        ${fmt(t.ceilingEventsPerSec, short)} (median of ${PERF_RUNS} runs: ${rates.map((r) => r.toLocaleString('en-US')).join(', ')}; events over fetch time, three topics)`,
       `  ratio consumer / ceiling        ${t.ratio ?? 'n/a'}`,
+      `  DuckDB sink floor               ${fmt(floorRate, short)} (JSON lines -> keyless tables, no checks, ${floor.commits} commits of ${cfg.commitMaxEvents}); floor / ceiling ${t.sinkFloorRatio ?? 'n/a'}`,
       `  produce-to-queryable at ${rate} events/s (achieved ${fmt(result.latency.achievedRate, short)}): ` +
         `p50 ${result.latency.p50ms} ms, p99 ${result.latency.p99ms} ms, max ${result.latency.maxMs} ms over ${result.latency.events} events; longest commit ${result.latency.longestCommitMs} ms`,
       `  written to ${out}`,
