@@ -109,6 +109,9 @@ export function mergeByDestination(writes: readonly StreamWrite[]): StreamWrite[
   return [...merged.values()].map((m) => ({ ...m, offsets: [...m.offsets.values()] }));
 }
 
+/** The column a stream table keeps its write time in (see catalog: updatedAt). */
+const isWriteTime = (col: { name: string; type: string }) => col.name === 'updated_at' && col.type === 'TIMESTAMP';
+
 /** Rows per appended data chunk (DuckDB's vector size). */
 const CHUNK_ROWS = 2048;
 
@@ -121,23 +124,31 @@ async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): P
     const cols = dest.columns;
     const keys = new Set(dest.key);
     const nonKey = cols.filter((col) => !keys.has(col.name));
+    // updated_at is when the stream wrote the row: this commit's time, one SQL constant (not a
+    // timestamp formatted and appended per row).
+    const staged = cols.filter((col) => !isWriteTime(col));
     // The batch goes in as text through the appender (data chunks: no SQL values, no per-row
     // statement) into a temporary table, then ONE INSERT ... SELECT casts and upserts it.
     const staging = quoteIdent(`_stream_in_${dest.table}`);
-    await c.run(`CREATE TEMP TABLE IF NOT EXISTS ${staging} (${cols.map((_, i) => `c${i} VARCHAR`).join(', ')})`);
+    await c.run(`CREATE TEMP TABLE IF NOT EXISTS ${staging} (${staged.map((_, i) => `c${i} VARCHAR`).join(', ')})`);
     await c.run(`DELETE FROM ${staging}`);
     const appender = await c.createAppender(`_stream_in_${dest.table}`, null, 'temp');
     try {
       for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
         const part = rows.slice(i, i + CHUNK_ROWS);
-        const chunk = DuckDBDataChunk.create(cols.map(() => VARCHAR), part.length);
-        chunk.setColumns(cols.map((col) => part.map((r) => cellText(r[col.name] ?? null))));
+        const chunk = DuckDBDataChunk.create(staged.map(() => VARCHAR), part.length);
+        chunk.setColumns(staged.map((col) => part.map((r) => cellText(r[col.name] ?? null))));
         appender.appendDataChunk(chunk);
       }
     } finally {
       appender.closeSync();
     }
-    const sel = cols.map((col, i) => `CAST(c${i} AS ${DUCKDB_TYPES[col.type]}) AS ${quoteIdent(col.name)}`).join(', ');
+    const sel = cols
+      .map((col) => {
+        const value = isWriteTime(col) ? `TIMESTAMP '${now}'` : `CAST(c${staged.indexOf(col)} AS ${DUCKDB_TYPES[col.type]})`;
+        return `${value} AS ${quoteIdent(col.name)}`;
+      })
+      .join(', ');
     const conflict =
       nonKey.length > 0
         ? `DO UPDATE SET ${nonKey.map((col) => `${quoteIdent(col.name)} = excluded.${quoteIdent(col.name)}`).join(', ')}`
