@@ -21,6 +21,7 @@ import {
   utcTimestamp,
 } from '../stream/availability';
 import { OUTBOX_PARKED_DDL } from '../stream/outbox';
+import { sqlString } from './duckdb-connect';
 import type { CellValue, Row, StreamOffset, StreamWrite } from './types';
 
 /** Bookkeeping tables the stream layer needs in each dataset. */
@@ -73,7 +74,9 @@ export async function applyStreamWritesDuckDb(
   const now = utcTimestamp(new Date());
   await c.run('BEGIN TRANSACTION');
   try {
-    for (const write of mergeByDestination(writes)) await writeOne(c, write, now);
+    const merged = mergeByDestination(writes);
+    for (const write of merged) await writeOne(c, write, now);
+    await storeOffsets(c, merged, now);
     if (inTransaction) await inTransaction(c);
     await testPauseBeforeCommit();
     await c.run('COMMIT');
@@ -111,6 +114,9 @@ export function mergeByDestination(writes: readonly StreamWrite[]): StreamWrite[
 
 /** The column a stream table keeps its write time in (see catalog: updatedAt). */
 const isWriteTime = (col: { name: string; type: string }) => col.name === 'updated_at' && col.type === 'TIMESTAMP';
+
+/** Quarantined events per INSERT statement. */
+const QUARANTINE_ROWS = 200;
 
 /** Rows per appended data chunk (DuckDB's vector size). */
 const CHUNK_ROWS = 2048;
@@ -158,16 +164,35 @@ async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): P
         `SELECT ${sel} FROM ${staging} ON CONFLICT (${dest.key.map(quoteIdent).join(', ')}) ${conflict}`,
     );
   }
-  for (const q of write.quarantine) {
-    await c.run(`INSERT INTO ${ds}._quarantine VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
-      q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw,
-    ]);
-  }
-  for (const o of write.offsets) {
+  // Quarantined events in a few statements (each costs milliseconds), as parameters: raw is anything.
+  for (let i = 0; i < write.quarantine.length; i += QUARANTINE_ROWS) {
+    const part = write.quarantine.slice(i, i + QUARANTINE_ROWS);
     await c.run(
-      `INSERT INTO ${ds}._stream_offsets VALUES ($1, $2, $3, $4::BIGINT, $5::TIMESTAMP)
+      `INSERT INTO ${ds}._quarantine VALUES ${part.map((_, j) => `(${Array.from({ length: 9 }, (_, k) => `$${j * 9 + k + 1}`).join(', ')})`).join(', ')}`,
+      part.flatMap((q) => [q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw]),
+    );
+  }
+}
+
+/**
+ * The writes' next offsets, one statement per dataset (a statement with ON CONFLICT costs
+ * milliseconds, whatever its rows: one per partition made most of a small commit). The values
+ * are literals: topic and group are quoted, partition and offset are numbers.
+ */
+async function storeOffsets(c: DuckDBConnection, writes: readonly StreamWrite[], now: string): Promise<void> {
+  const byDataset = new Map<string, string[]>();
+  for (const w of writes) {
+    const rows = byDataset.get(w.destination.dataset) ?? [];
+    for (const o of w.offsets) {
+      rows.push(`(${sqlString(w.consumerGroup)}, ${sqlString(o.topic)}, ${Number(o.partition)}, ${BigInt(o.offset)}, TIMESTAMP ${sqlString(now)})`);
+    }
+    byDataset.set(w.destination.dataset, rows);
+  }
+  for (const [dataset, rows] of byDataset) {
+    if (rows.length === 0) continue;
+    await c.run(
+      `INSERT INTO ${quoteIdent(dataset)}._stream_offsets VALUES ${rows.join(', ')}
        ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at`,
-      [write.consumerGroup, o.topic, o.partition, o.offset, now],
     );
   }
 }
