@@ -13,6 +13,7 @@
  * an error.
  */
 import type { SourceTable, StreamDestination } from '../catalog-types';
+import { fieldPattern } from '../bulk';
 import { stagedColumns } from '../catalog-check';
 import { printable, redactEvent } from '../pii';
 import { normalizeRecord, rowValidator, stagedValues, type RawRecord, type RowError, type RowValidator } from '../schema';
@@ -90,6 +91,8 @@ export function deadLetterValue(source: SourceTable, value: Buffer | null): Buff
  */
 interface Decoder {
   readonly validator: RowValidator;
+  /** The fast path's pattern (see fastPattern), or null when a rule has no pattern form. */
+  readonly fast: RegExp | null;
   readonly fields: ReadonlySet<string>;
   /** Per destination column: index into stagedValues, 'now' (updated_at) or -1 (null). */
   readonly plan: readonly (number | 'now')[];
@@ -104,6 +107,7 @@ function decoderFor(dest: StreamDestination, source: SourceTable): Decoder {
     const staged = stagedColumns(source).map((c) => c.name);
     d = {
       validator: rowValidator(source),
+      fast: fastPattern(source),
       fields: new Set(source.columns.map((c) => c.name)),
       plan: dest.columns.map((c) => (c.name === 'updated_at' ? 'now' : staged.indexOf(c.name))),
       names: dest.columns.map((c) => c.name),
@@ -111,6 +115,40 @@ function decoderFor(dest: StreamDestination, source: SourceTable): Decoder {
     decoders.set(dest, d);
   }
   return d;
+}
+
+/**
+ * The fast path (the stream's form of the batch layer's bulk path, jobs/lib/bulk.ts): one
+ * regular expression over the event's whole text, built from the same per-column patterns
+ * (fieldPattern: the catalog's rules, as the ajv schema has them), matching exactly what the
+ * producer writes for a valid row: `{"<col>":"<value>",...}` in catalog order, no whitespace,
+ * a key column never null. A value may hold no quote, backslash or control character, so its
+ * JSON literal is its text. An event it matches is one the exact path accepts with these very
+ * values (the patterns admit only valid, trimmed, non-empty values); anything else (another
+ * field order, an escape, a JSON number, a fault) takes the exact path, which alone decides a
+ * quarantine reason. Null when a column's rule needs a check a pattern cannot make.
+ */
+function fastPattern(source: SourceTable): RegExp | null {
+  const key = new Set(source.key);
+  const parts: string[] = [];
+  for (const [i, c] of source.columns.entries()) {
+    let p: ReturnType<typeof fieldPattern>;
+    try {
+      // The characters that end (or may not appear raw in) a JSON string, as the field's "delimiter".
+      p = fieldPattern(c, '"\\\\\\x00-\\x1F');
+    } catch {
+      return null;
+    }
+    if (!p.minChecked) return null;
+    // RE2's \x{hhhh} is ECMAScript's \u{hhhh} (with the u flag).
+    const value = `"(?<c${i}>${p.pattern.replace(/\\x\{([0-9A-Fa-f]+)\}/g, '\\u{$1}')})"`;
+    parts.push(`${escapeRe(JSON.stringify(c.name))}:${key.has(c.name) ? value : `(?:null|${value})`}`);
+  }
+  try {
+    return new RegExp(`^\\{${parts.join(',')}\\}$`, 'u');
+  } catch {
+    return null;
+  }
 }
 
 export type DecodedEvent =
@@ -122,6 +160,27 @@ export type DecodedEvent =
  * Staged values come from stagedValues (0/1 -> booleans, PII dropped or masked).
  */
 export function decodeEvent(
+  dest: StreamDestination,
+  source: SourceTable,
+  value: Buffer | null,
+  now: Date,
+): DecodedEvent {
+  if (value === null) return { ok: false, column: null, code: 'bad_event', reason: 'event has no value (tombstone)' };
+  const text = value.toString('utf8');
+  const decoder = decoderFor(dest, source);
+  const groups = decoder.fast?.exec(text)?.groups;
+  if (groups) {
+    const record: RawRecord = {};
+    source.columns.forEach((c, i) => {
+      record[c.name] = groups[`c${i}`] ?? null;
+    });
+    return { ok: true, row: destinationRow(decoder, stagedValues(source, record), now) };
+  }
+  return decodeEventExact(dest, source, value, now);
+}
+
+/** decodeEvent without the fast path: JSON.parse, field checks and the ajv schema, per event. */
+export function decodeEventExact(
   dest: StreamDestination,
   source: SourceTable,
   value: Buffer | null,
@@ -157,12 +216,15 @@ export function decodeEvent(
       reason: errors.map((e) => e.reason).join('; '),
     };
   }
-  const staged = stagedValues(source, record);
+  return { ok: true, row: destinationRow(decoder, stagedValues(source, record), now) };
+}
+
+function destinationRow(decoder: Decoder, staged: readonly (string | null)[], now: Date): Row {
   const row: Record<string, CellValue> = {};
   const { plan, names } = decoder;
   for (let i = 0; i < plan.length; i++) {
     const from = plan[i];
     row[names[i]] = from === 'now' ? now : from < 0 ? null : staged[from];
   }
-  return { ok: true, row };
+  return row;
 }

@@ -21,6 +21,7 @@ import {
   utcTimestamp,
 } from '../stream/availability';
 import { OUTBOX_PARKED_DDL } from '../stream/outbox';
+import { sqlString } from './duckdb-connect';
 import type { CellValue, Row, StreamOffset, StreamWrite } from './types';
 
 /** Bookkeeping tables the stream layer needs in each dataset. */
@@ -73,7 +74,9 @@ export async function applyStreamWritesDuckDb(
   const now = utcTimestamp(new Date());
   await c.run('BEGIN TRANSACTION');
   try {
-    for (const write of mergeByDestination(writes)) await writeOne(c, write, now);
+    const merged = mergeByDestination(writes);
+    for (const write of merged) await writeOne(c, write, now);
+    await storeOffsets(c, merged, now);
     if (inTransaction) await inTransaction(c);
     await testPauseBeforeCommit();
     await c.run('COMMIT');
@@ -109,6 +112,12 @@ export function mergeByDestination(writes: readonly StreamWrite[]): StreamWrite[
   return [...merged.values()].map((m) => ({ ...m, offsets: [...m.offsets.values()] }));
 }
 
+/** The column a stream table keeps its write time in (see catalog: updatedAt). */
+const isWriteTime = (col: { name: string; type: string }) => col.name === 'updated_at' && col.type === 'TIMESTAMP';
+
+/** Quarantined events per INSERT statement. */
+const QUARANTINE_ROWS = 200;
+
 /** Rows per appended data chunk (DuckDB's vector size). */
 const CHUNK_ROWS = 2048;
 
@@ -121,23 +130,31 @@ async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): P
     const cols = dest.columns;
     const keys = new Set(dest.key);
     const nonKey = cols.filter((col) => !keys.has(col.name));
+    // updated_at is when the stream wrote the row: this commit's time, one SQL constant (not a
+    // timestamp formatted and appended per row).
+    const staged = cols.filter((col) => !isWriteTime(col));
     // The batch goes in as text through the appender (data chunks: no SQL values, no per-row
     // statement) into a temporary table, then ONE INSERT ... SELECT casts and upserts it.
     const staging = quoteIdent(`_stream_in_${dest.table}`);
-    await c.run(`CREATE TEMP TABLE IF NOT EXISTS ${staging} (${cols.map((_, i) => `c${i} VARCHAR`).join(', ')})`);
+    await c.run(`CREATE TEMP TABLE IF NOT EXISTS ${staging} (${staged.map((_, i) => `c${i} VARCHAR`).join(', ')})`);
     await c.run(`DELETE FROM ${staging}`);
     const appender = await c.createAppender(`_stream_in_${dest.table}`, null, 'temp');
     try {
       for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
         const part = rows.slice(i, i + CHUNK_ROWS);
-        const chunk = DuckDBDataChunk.create(cols.map(() => VARCHAR), part.length);
-        chunk.setColumns(cols.map((col) => part.map((r) => cellText(r[col.name] ?? null))));
+        const chunk = DuckDBDataChunk.create(staged.map(() => VARCHAR), part.length);
+        chunk.setColumns(staged.map((col) => part.map((r) => cellText(r[col.name] ?? null))));
         appender.appendDataChunk(chunk);
       }
     } finally {
       appender.closeSync();
     }
-    const sel = cols.map((col, i) => `CAST(c${i} AS ${DUCKDB_TYPES[col.type]}) AS ${quoteIdent(col.name)}`).join(', ');
+    const sel = cols
+      .map((col) => {
+        const value = isWriteTime(col) ? `TIMESTAMP '${now}'` : `CAST(c${staged.indexOf(col)} AS ${DUCKDB_TYPES[col.type]})`;
+        return `${value} AS ${quoteIdent(col.name)}`;
+      })
+      .join(', ');
     const conflict =
       nonKey.length > 0
         ? `DO UPDATE SET ${nonKey.map((col) => `${quoteIdent(col.name)} = excluded.${quoteIdent(col.name)}`).join(', ')}`
@@ -147,16 +164,35 @@ async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): P
         `SELECT ${sel} FROM ${staging} ON CONFLICT (${dest.key.map(quoteIdent).join(', ')}) ${conflict}`,
     );
   }
-  for (const q of write.quarantine) {
-    await c.run(`INSERT INTO ${ds}._quarantine VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
-      q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw,
-    ]);
-  }
-  for (const o of write.offsets) {
+  // Quarantined events in a few statements (each costs milliseconds), as parameters: raw is anything.
+  for (let i = 0; i < write.quarantine.length; i += QUARANTINE_ROWS) {
+    const part = write.quarantine.slice(i, i + QUARANTINE_ROWS);
     await c.run(
-      `INSERT INTO ${ds}._stream_offsets VALUES ($1, $2, $3, $4::BIGINT, $5::TIMESTAMP)
+      `INSERT INTO ${ds}._quarantine VALUES ${part.map((_, j) => `(${Array.from({ length: 9 }, (_, k) => `$${j * 9 + k + 1}`).join(', ')})`).join(', ')}`,
+      part.flatMap((q) => [q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw]),
+    );
+  }
+}
+
+/**
+ * The writes' next offsets, one statement per dataset (a statement with ON CONFLICT costs
+ * milliseconds, whatever its rows: one per partition made most of a small commit). The values
+ * are literals: topic and group are quoted, partition and offset are numbers.
+ */
+async function storeOffsets(c: DuckDBConnection, writes: readonly StreamWrite[], now: string): Promise<void> {
+  const byDataset = new Map<string, string[]>();
+  for (const w of writes) {
+    const rows = byDataset.get(w.destination.dataset) ?? [];
+    for (const o of w.offsets) {
+      rows.push(`(${sqlString(w.consumerGroup)}, ${sqlString(o.topic)}, ${Number(o.partition)}, ${BigInt(o.offset)}, TIMESTAMP ${sqlString(now)})`);
+    }
+    byDataset.set(w.destination.dataset, rows);
+  }
+  for (const [dataset, rows] of byDataset) {
+    if (rows.length === 0) continue;
+    await c.run(
+      `INSERT INTO ${quoteIdent(dataset)}._stream_offsets VALUES ${rows.join(', ')}
        ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at`,
-      [write.consumerGroup, o.topic, o.partition, o.offset, now],
     );
   }
 }
