@@ -339,7 +339,7 @@ export async function bulkStage(
   const unstaged = source.columns.filter((col) => !staged.includes(col));
 
   // DuckDB keeps adding to a rejects table of the same name: start each file with none.
-  for (const t0 of [RAW, FLAGGED, SKIPS, '_bulk_rejects', '_bulk_scan']) await c.run(`DROP TABLE IF EXISTS ${t0}`);
+  await c.run([RAW, FLAGGED, SKIPS, '_bulk_rejects', '_bulk_scan'].map((t0) => `DROP TABLE IF EXISTS ${t0}`).join('; '));
   // A good row keeps its staged values, typed (s<i>); a flagged row its raw fields, in one list
   // (_raw): a column per field, NULL in almost every row, held 40% more memory (order.txt).
   // Insertion order is kept for this statement (the job does not keep it elsewhere): rowids
@@ -387,7 +387,15 @@ export async function bulkStage(
   if (badUtf8.length !== scan.invalid.length || badUtf8.some((l) => !invalidSet.has(l))) {
     return fellBack(`invalid UTF-8 on ${scan.invalid.length} line(s), DuckDB rejected ${badUtf8.length} for their encoding`);
   }
-  const rowCount = Number((await c.runAndReadAll(`SELECT count(*)::BIGINT FROM ${RAW}`)).getRowsJS()[0][0]);
+  // A staged value is NULL exactly when its field was empty (the PII forms keep NULL), and in
+  // every flagged row: its nulls are the good rows less its values (cheaper than a FILTER each).
+  const nullCounts = source.columns.map((col) => (staged.includes(col)
+    ? `(count(*) FILTER (WHERE NOT _bad) - count(s${staged.indexOf(col)}))::BIGINT`
+    : `count(*) FILTER (WHERE NOT _bad AND n${unstaged.indexOf(col)})::BIGINT`));
+  const stats = await c.runAndReadAll(
+    `SELECT count(*)::BIGINT, (count(*) FILTER (WHERE NOT _bad))::BIGINT, ${nullCounts.join(', ')} FROM ${RAW}`,
+  );
+  const [rowCount, loaded, ...nulls] = stats.getRowsJS()[0].map(Number);
   if (rowCount + rejected.length + scan.blanks.length !== scan.lines - 1) {
     return fellBack(`lines do not add up: ${rowCount} rows + ${rejected.length} rejected + ${scan.blanks.length} blank != ${scan.lines - 1}`);
   }
@@ -452,27 +460,20 @@ export async function bulkStage(
      SELECT ${lineSql}, ${staged.map((_, j) => `s${j}`).join(', ')} FROM ${from} WHERE NOT _bad`,
   );
   lap('insert good rows');
-  // A staged value is NULL exactly when its field was empty (the PII forms keep NULL), and in
-  // every flagged row: its nulls are the good rows less its values (cheaper than a FILTER each).
-  const nullCounts = source.columns.map((col) => (staged.includes(col)
-    ? `(count(*) FILTER (WHERE NOT _bad) - count(s${staged.indexOf(col)}))::BIGINT`
-    : `count(*) FILTER (WHERE NOT _bad AND n${unstaged.indexOf(col)})::BIGINT`));
-  const stats = await c.runAndReadAll(
-    `SELECT count(*)::BIGINT, (count(*) FILTER (WHERE NOT _bad))::BIGINT, ${nullCounts.join(', ')} FROM ${RAW}`,
-  );
-  lap('stats');
-  const [read, loaded, ...nulls] = stats.getRowsJS()[0].map(Number);
-  await c.run(
-    `CREATE TEMP TABLE ${FLAGGED} AS SELECT ${lineSql} AS _line, ${header.found.map((_, i) => `_raw[${i + 1}]`).join(', ')}
-     FROM ${from} WHERE _bad ORDER BY _r`,
-  );
-  await c.run(`DROP TABLE ${RAW}`);
-  await c.run(`DROP TABLE IF EXISTS ${SKIPS}`);
+  // A clean file (the usual case) has no flagged row: no table of them to make, read or drop.
+  const anyFlagged = loaded < rowCount;
+  if (anyFlagged) {
+    await c.run(
+      `CREATE TEMP TABLE ${FLAGGED} AS SELECT ${lineSql} AS _line, ${header.found.map((_, i) => `_raw[${i + 1}]`).join(', ')}
+       FROM ${from} WHERE _bad ORDER BY _r`,
+    );
+  }
+  await c.run(`DROP TABLE ${RAW}; DROP TABLE IF EXISTS ${SKIPS}`);
   lap('flagged rows');
 
   async function* flagged(): AsyncGenerator<ExtractedRow[]> {
     let m = 0;
-    for (let after = 0; ;) {
+    for (let after = 0; anyFlagged;) {
       const r = await c.runAndReadAll(`SELECT * FROM ${FLAGGED} WHERE _line > ${after} ORDER BY _line LIMIT ${PAGE}`);
       const rows = r.getRowsJS();
       if (rows.length === 0) {
@@ -489,16 +490,17 @@ export async function bulkStage(
       }
       yield out;
     }
+    if (reread.length > 0) yield reread;
   }
   return {
     header,
-    read: read + reread.length,
+    read: rowCount + reread.length,
     loaded,
     blankLines,
     nulls: new Map(source.columns.map((col, i) => [col.name, nulls[i]])),
     flagged,
     close: async () => {
-      await c.run(`DROP TABLE IF EXISTS ${FLAGGED}`);
+      if (anyFlagged) await c.run(`DROP TABLE IF EXISTS ${FLAGGED}`);
     },
   };
 }
