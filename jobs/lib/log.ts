@@ -33,10 +33,17 @@ const maskCards = winston.format((info) => {
   return info;
 });
 
+/**
+ * Winston runs every format before its transports drop what is below the level: a message of a
+ * disabled level (the bulk path's debug steps, info under LOG_LEVEL=warn) stops here instead.
+ */
+const enabledOnly = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false));
+
 export const logger = winston.createLogger({
   level: process.env.LOG_LEVEL ?? 'info',
   defaultMeta: { service: 'store-etl' },
   format: winston.format.combine(
+    enabledOnly(),
     maskCards(),
     winston.format.timestamp(),
     usePretty() ? winston.format.combine(winston.format.colorize(), pretty) : winston.format.json(),
