@@ -166,8 +166,8 @@ describeWithDbt('dbt marts on the store export fixture', () => {
       expect(problems(runResults(target)).filter((x) => !x.startsWith('warn:'))).toEqual([]);
     });
 
-    test('the batch file holds no stream rows: they come from the snapshot', async () => {
-      expect(await query(streamDb, 'SELECT count(*)::INTEGER FROM store.fact_carts_has_products')).toEqual([[0]]);
+    test('the batch file holds no stream table: the stream rows come from the snapshot', async () => {
+      expect(await query(streamDb, "SELECT count(*)::INTEGER FROM duckdb_tables() WHERE table_name = 'fact_carts_has_products'")).toEqual([[0]]);
       expect(await query(snapshot, 'SELECT count(*)::INTEGER FROM store.fact_carts_has_products')).toEqual([[3]]);
     });
 

@@ -107,10 +107,12 @@ export class DuckDbWarehouse implements Warehouse {
     const destinations = this.opts.catalog.destinations.filter(this.opts.destinations ?? (() => true));
     const datasets = [...new Set(destinations.map((d) => d.dataset))];
     const stmts = datasets.map((d) => `CREATE SCHEMA IF NOT EXISTS ${prefix}${quoteIdent(d)}`);
+    // The stream layer's bookkeeping only in a file with stream tables (not the batch file).
+    const stream = destinations.some((d) => d.mode === 'stream');
     for (const d of datasets) {
       stmts.push(`CREATE TABLE IF NOT EXISTS ${prefix}${quoteIdent(d)}._etl_runs (${ETL_RUNS_COLUMNS_DDL})`);
       stmts.push(`CREATE TABLE IF NOT EXISTS ${prefix}${quoteIdent(d)}._quarantine (${QUARANTINE_COLUMNS_DDL})`);
-      stmts.push(...STREAM_BOOKKEEPING_DDL(`${prefix}${quoteIdent(d)}`));
+      if (stream) stmts.push(...STREAM_BOOKKEEPING_DDL(`${prefix}${quoteIdent(d)}`));
     }
     for (const dest of destinations) {
       const q = `${prefix}${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)}`;
@@ -131,17 +133,17 @@ export class DuckDbWarehouse implements Warehouse {
       c.run(`ATTACH ${sqlString(this.opts.path)} AS ${ALIAS}`),
     );
     try {
-      await c.run('BEGIN TRANSACTION');
+      const ds = `${ALIAS}.${quoteIdent(dest.dataset)}`;
+      const target = `${ds}.${quoteIdent(dest.table)}`;
       let run: RunRecord;
       try {
+        await c.run('BEGIN TRANSACTION');
         for (const s of this.schemaStatements(`${ALIAS}.`)) await c.run(s);
-        const ds = `${ALIAS}.${quoteIdent(dest.dataset)}`;
-        const target = `${ds}.${quoteIdent(dest.table)}`;
         await c.run(duckdbCreateTable(dest, target, true));
         // The rows go straight into the file: a copy from scratch would write them twice.
         run = await staged.fill(target);
-        await c.run(`DELETE FROM ${ds}._quarantine WHERE destination = $1`, [dest.name]);
-        await c.run(`INSERT INTO ${ds}._quarantine BY NAME SELECT * FROM ${staged.quarantineTable}`);
+        await c.run(`DELETE FROM ${ds}._quarantine WHERE destination = ${sqlString(dest.name)};
+          INSERT INTO ${ds}._quarantine BY NAME SELECT * FROM ${staged.quarantineTable}`);
         await insertRun(c, ds, run);
         await testFaultBeforeCommit();
         await c.run('COMMIT');

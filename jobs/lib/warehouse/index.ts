@@ -7,7 +7,8 @@ import type { Warehouse } from './types';
 export async function openWarehouse(config: EtlConfig, catalog: Catalog): Promise<Warehouse> {
   switch (config.warehouse) {
     case 'duckdb':
-      return new DuckDbWarehouse({ path: config.duckdbPath, lockRetries: config.duckdbLockRetries, catalog });
+      // The batch file: its tables only (the stream layer has a file of its own, STREAM_DUCKDB_PATH).
+      return new DuckDbWarehouse({ path: config.duckdbPath, lockRetries: config.duckdbLockRetries, catalog, destinations: (d) => d.mode === 'batch' });
     case 'bigquery': {
       // Loaded lazily so the embedded default never pays for the cloud client.
       const { BigQueryWarehouse } = await import('./bigquery');
