@@ -338,16 +338,18 @@ export async function bulkStage(
   // A column not staged (a dropped PII column) still has its nulls counted.
   const unstaged = source.columns.filter((col) => !staged.includes(col));
 
-  // DuckDB keeps adding to a rejects table of the same name: start each file with none.
-  await c.run([RAW, FLAGGED, SKIPS, '_bulk_rejects', '_bulk_scan'].map((t0) => `DROP TABLE IF EXISTS ${t0}`).join('; '));
+  // DuckDB keeps adding to a rejects table of the same name: start each file with none. (One
+  // script for these statements and the setting's read: a round trip each costs more.)
+  const preserving = (await c.runAndReadAll(
+    [RAW, FLAGGED, SKIPS, '_bulk_rejects', '_bulk_scan'].map((t0) => `DROP TABLE IF EXISTS ${t0}; `).join('') +
+    `SELECT current_setting('preserve_insertion_order')`,
+  )).getRowsJS()[0][0] === true;
   // A good row keeps its staged values, typed (s<i>); a flagged row its raw fields, in one list
   // (_raw): a column per field, NULL in almost every row, held 40% more memory (order.txt).
   // Insertion order is kept for this statement (the job does not keep it elsewhere): rowids
   // follow the file's lines (mapped to them below).
-  const preserving = (await c.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`)).getRowsJS()[0][0] === true;
-  if (!preserving) await c.run('SET preserve_insertion_order = true');
   const reading = c.run(
-    `CREATE TEMP TABLE ${RAW} AS
+    `${preserving ? '' : 'SET preserve_insertion_order = true; '}CREATE TEMP TABLE ${RAW} AS
      SELECT _bad,
             ${staged.map((col, j) => `CASE WHEN NOT _bad THEN CAST(${stagedSql(col, raw(col))} AS ${DUCKDB_TYPES[SOURCE_TO_COLUMN_TYPE[col.type]]}) END AS s${j}`).join(', ')},
             ${unstaged.map((col, j) => `${raw(col)} IS NULL AS n${j}, `).join('')}

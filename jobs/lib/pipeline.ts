@@ -130,14 +130,14 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     let report: JobReport | null = null;
     const fill = async (table: string): Promise<RunRecord> => {
       try {
+        let rowsOut: number;
         try {
-          await c.run(`INSERT INTO ${table} BY NAME ${sql}`);
+          rowsOut = (await c.run(`INSERT INTO ${table} BY NAME ${sql}`)).rowsChanged;
         } catch (e) {
           // The catalog's rules should make this unreachable; if not, say where, in one line.
           throw new Error(`job ${dest.name}: transform jobs/transforms/${dest.transform}.sql into table ${dest.name} failed` +
             ` (source row unknown: the error is in the set-based SQL): ${oneLine(e)}`);
         }
-        const rowsOut = await scalar(c, `SELECT count(*)::INTEGER FROM ${table}`);
         if (!keyProven) await assertKeyUnique(c, dest, table);
         phase('transformed', { rowsOut, keyProven });
         const endedAt = new Date();

@@ -106,16 +106,22 @@ async function finishBulk(ctx: StageContext, source: SourceTable, file: string, 
   // Good rows had no value to trim (the bulk path flags those): the flagged rows count theirs.
   for (const [name, n] of bulk.nulls) if (n) tally.nulls.set(name, n);
   const header = bulk.header;
-  const rows = await c.createAppender(stagingTableName(source));
-  const quarantine = await c.createAppender(QUARANTINE_TABLE);
   // The flagged rows are counted as the exact path stages them.
   tally.rowsRead = bulk.loaded;
-  const stageRow = rowStager(ctx, source, file, header.found, rows, quarantine, tally);
   try {
-    for await (const page of bulk.flagged()) for (const row of page) stageRow(row);
+    // A clean file has none: no appenders to open.
+    if (bulk.read > bulk.loaded) {
+      const rows = await c.createAppender(stagingTableName(source));
+      const quarantine = await c.createAppender(QUARANTINE_TABLE);
+      const stageRow = rowStager(ctx, source, file, header.found, rows, quarantine, tally);
+      try {
+        for await (const page of bulk.flagged()) for (const row of page) stageRow(row);
+      } finally {
+        rows.closeSync();
+        quarantine.closeSync();
+      }
+    }
   } finally {
-    rows.closeSync();
-    quarantine.closeSync();
     await bulk.close();
   }
   if (tally.rowsRead !== bulk.read) throw new Error(`bulk staging of ${source.file}: ${bulk.read} rows read, ${tally.rowsRead} accounted for`);
