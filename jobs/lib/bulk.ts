@@ -338,12 +338,11 @@ export async function bulkStage(
   // A column not staged (a dropped PII column) still has its nulls counted.
   const unstaged = source.columns.filter((col) => !staged.includes(col));
 
-  // DuckDB keeps adding to a rejects table of the same name: start each file with none. (One
-  // script for these statements and the setting's read: a round trip each costs more.)
-  const preserving = (await c.runAndReadAll(
-    [RAW, FLAGGED, SKIPS, '_bulk_rejects', '_bulk_scan'].map((t0) => `DROP TABLE IF EXISTS ${t0}; `).join('') +
-    `SELECT current_setting('preserve_insertion_order')`,
-  )).getRowsJS()[0][0] === true;
+  // DuckDB keeps adding to a rejects table of the same name: every return below drops this
+  // file's tables (`cleanUp`), so each file starts with none and needs no drops of its own.
+  const preserving = (await c.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`)).getRowsJS()[0][0] === true;
+  const cleanUp = () =>
+    c.run([RAW, SKIPS, '_bulk_rejects', '_bulk_scan'].map((t0) => `DROP TABLE IF EXISTS ${t0}`).join('; '));
   // A good row keeps its staged values, typed (s<i>); a flagged row its raw fields, in one list
   // (_raw): a column per field, NULL in almost every row, held 40% more memory (order.txt).
   // Insertion order is kept for this statement (the job does not keep it elsewhere): rowids
@@ -373,7 +372,7 @@ export async function bulkStage(
   if (!preserving) await c.run('SET preserve_insertion_order = false');
   lap('read and check');
   const fellBack = async (why: string) => {
-    await c.run(`DROP TABLE IF EXISTS ${RAW}`);
+    await cleanUp();
     return { fallback: why };
   };
   if (!scan.ok) return fellBack(scan.why);
@@ -470,7 +469,7 @@ export async function bulkStage(
        FROM ${from} WHERE _bad ORDER BY _r`,
     );
   }
-  await c.run(`DROP TABLE ${RAW}; DROP TABLE IF EXISTS ${SKIPS}`);
+  await cleanUp();
   lap('flagged rows');
 
   async function* flagged(): AsyncGenerator<ExtractedRow[]> {

@@ -58,3 +58,6 @@ export async function openDuckDb(file: string, retries = 0, settings?: Readonly<
 }
 
 export const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+/** Any text as a SQL expression: a literal, with chr(0) joined in for NUL (no literal can hold one). */
+export const sqlText = (s: string): string => s.split('\u0000').map(sqlString).join(' || chr(0) || ');
