@@ -32,9 +32,9 @@ export function duckdbColumnsDdl(dest: DestinationTable): string {
 
 /** `CREATE TABLE <qualified> (...)` for a destination; `qualified` lets callers pick catalog/schema. */
 export function duckdbCreateTable(dest: DestinationTable, qualified: string, orReplace = false): string {
-  // Stream tables are upserted by key, which DuckDB's ON CONFLICT needs as a primary key.
-  const pk = dest.mode === 'stream' ? `, PRIMARY KEY (${dest.key.map(quoteIdent).join(', ')})` : '';
-  return `CREATE ${orReplace ? 'OR REPLACE ' : ''}TABLE ${qualified} (${duckdbColumnsDdl(dest)}${pk})`;
+  // No primary key, in batch or stream tables: a key is unique by how the table is written (a
+  // batch load checks it, the stream upserts by it), and DuckDB's index would cost every write.
+  return `CREATE ${orReplace ? 'OR REPLACE ' : ''}TABLE ${qualified} (${duckdbColumnsDdl(dest)})`;
 }
 
 export const stagingTableName = (source: SourceTable | string): string =>

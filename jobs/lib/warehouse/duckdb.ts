@@ -12,11 +12,11 @@
  * time. Another process holding it makes acquire() wait as a standby until it is free.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { BatchDestination, Catalog, DestinationTable } from '../catalog-types';
+import type { BatchDestination, Catalog, DestinationTable, StreamDestination } from '../catalog-types';
 import { duckdbCreateTable, ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL, quoteIdent } from '../ddl';
 import { logger } from '../log';
 import { isLockError, openDuckDb, retryOnLock, sqlString, sqlText, type OpenDb } from './duckdb-connect';
-import { applyStreamBatchDuckDb, readOffsetsDuckDb, STREAM_BOOKKEEPING_DDL } from './duckdb-stream';
+import { applyStreamBatchDuckDb, dropStreamPrimaryKeys, readOffsetsDuckDb, STREAM_BOOKKEEPING_DDL } from './duckdb-stream';
 import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from './types';
 
 const ALIAS = 'wh';
@@ -124,6 +124,7 @@ export class DuckDbWarehouse implements Warehouse {
   async ensureSchema(): Promise<void> {
     await this.withConnection(async (c) => {
       for (const s of this.schemaStatements('')) await c.run(s);
+      await dropStreamPrimaryKeys(c, this.opts.catalog.destinations.filter(this.opts.destinations ?? (() => true)).filter((d): d is StreamDestination => d.mode === 'stream'));
     });
   }
 
