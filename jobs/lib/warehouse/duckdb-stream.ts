@@ -3,10 +3,10 @@
  * offsets are written in one transaction, so a consumer resuming from the stored offsets
  * neither loses nor repeats an event.
  *
- * Rows are upserted by the destination key (INSERT ... ON CONFLICT DO UPDATE; stream tables have
- * that key as PRIMARY KEY). Within one batch a later event for a key wins. The whole batch is
- * appended as text (data chunks) to a temporary table and cast to the column types in SQL: one
- * upsert statement per destination and batch.
+ * Rows are upserted by the destination key: the stream tables have no primary key (see
+ * writeOne), each batch deletes the rows of its keys and inserts its own, one per key (within a
+ * batch a later event for a key wins). The whole batch is one text parameter, parsed and cast to
+ * the column types in SQL: two statements per destination and batch.
  * `inTransaction` lets the stream layer maintain derived tables (vendor availability, outbox)
  * in the same transaction.
  */
