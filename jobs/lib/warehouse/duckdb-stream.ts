@@ -150,7 +150,7 @@ async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): P
     const staged = cols.filter((col) => !isWriteTime(col));
     // The batch goes in as ONE text parameter, a JSON array of text per row and line (JSON
     // escapes any newline in a value): DuckDB splits and parses it on its own threads. Handing
-    // over the values one by one (appender data chunks) cost ~0.5 us a value on the main thread.
+    // over the values one by one (appender data chunks) kept the main thread busy per value.
     const lines = write.upserts.map((r) => JSON.stringify(staged.map((col) => cellText(r[col.name] ?? null)))).join('\n');
     // One row per key, the last event's (line order is arrival order): a hash aggregate, on
     // DuckDB's threads (a window over the key cost twice as much; arg_max_null keeps a NULL).
@@ -169,9 +169,9 @@ async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): P
        GROUP BY ALL`,
       [lines],
     );
-    // An upsert as delete + insert: stream tables have no primary key, whose index made an
-    // ON CONFLICT upsert cost 4-5 us a row and the commit 1.5-2 us more (measured on 700k
-    // cart lines). One row per key holds by construction: every write of a key goes through here.
+    // An upsert as delete + insert: stream tables have no primary key, whose index costs every
+    // row of every commit (`npm run bench:stream-upsert`, docs/stream.md). One row per key holds
+    // by construction: every write of a key goes through here, in the commit with its offsets.
     await c.run(
       `DELETE FROM ${target} USING ${STAGING} _s WHERE ${key.map((k) => `${target}.${k} = _s.${k}`).join(' AND ')};
        INSERT INTO ${target} (${cols.map((col) => quoteIdent(col.name)).join(', ')}) SELECT * FROM ${STAGING}`,
