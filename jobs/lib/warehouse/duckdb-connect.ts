@@ -57,7 +57,11 @@ export async function openDuckDb(file: string, retries = 0, settings?: Readonly<
   };
 }
 
-export const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
-
-/** Any text as a SQL expression: a literal, with chr(0) joined in for NUL (no literal can hold one). */
-export const sqlText = (s: string): string => s.split('\u0000').map(sqlString).join(' || chr(0) || ');
+/**
+ * Any text as SQL: a quoted literal; text holding NUL, which no literal can hold, as the
+ * parenthesised concatenation of its parts with chr(0).
+ */
+export const sqlString = (s: string): string => {
+  const literal = (part: string) => `'${part.replace(/'/g, "''")}'`;
+  return s.includes('\u0000') ? `(${s.split('\u0000').map(literal).join(' || chr(0) || ')})` : literal(s);
+};

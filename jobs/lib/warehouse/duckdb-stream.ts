@@ -12,6 +12,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
+import type { StreamDestination } from '../catalog-types';
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../ddl';
 import {
   AVAILABILITY_COLUMNS_DDL,
@@ -48,14 +49,15 @@ const cellText = (v: CellValue): string | null => {
  * working, but pays the index on every write: rebuild such a table without it, once, in one
  * transaction (same columns, same rows).
  */
-export async function dropStreamPrimaryKeys(c: DuckDBConnection, dests: readonly StreamWrite['destination'][]): Promise<void> {
-  for (const dest of dests) {
-    const keyed = await c.runAndReadAll(
-      `SELECT 1 FROM duckdb_constraints() WHERE database_name = current_database() AND schema_name = $1 AND table_name = $2
-         AND constraint_type = 'PRIMARY KEY'`,
-      [dest.dataset, dest.table],
-    );
-    if (keyed.currentRowCount === 0) continue;
+export async function dropStreamPrimaryKeys(c: DuckDBConnection, dests: readonly StreamDestination[]): Promise<void> {
+  // One look at the file's primary keys for all of them (start-up work).
+  const keyed = new Set(
+    (await c.runAndReadAll(
+      `SELECT schema_name || '.' || table_name FROM duckdb_constraints()
+       WHERE database_name = current_database() AND constraint_type = 'PRIMARY KEY'`,
+    )).getRowsJS().map(([t]) => String(t)),
+  );
+  for (const dest of dests.filter((d) => keyed.has(`${d.dataset}.${d.table}`))) {
     const target = `${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)}`;
     const rebuilt = `${quoteIdent(dest.dataset)}.${quoteIdent(`${dest.table}__unkeyed`)}`;
     await c.run('BEGIN TRANSACTION');

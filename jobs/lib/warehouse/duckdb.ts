@@ -15,7 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BatchDestination, Catalog, DestinationTable, StreamDestination } from '../catalog-types';
 import { duckdbCreateTable, ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL, quoteIdent } from '../ddl';
 import { logger } from '../log';
-import { isLockError, openDuckDb, retryOnLock, sqlString, sqlText, type OpenDb } from './duckdb-connect';
+import { isLockError, openDuckDb, retryOnLock, sqlString, type OpenDb } from './duckdb-connect';
 import { applyStreamBatchDuckDb, dropStreamPrimaryKeys, readOffsetsDuckDb, STREAM_BOOKKEEPING_DDL } from './duckdb-stream';
 import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from './types';
 
@@ -103,8 +103,13 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   /** Bookkeeping tables and every destination table, created when missing; `prefix` picks the catalog. */
+  /** The destinations whose tables this file has. */
+  private get destinations(): DestinationTable[] {
+    return this.opts.catalog.destinations.filter(this.opts.destinations ?? (() => true));
+  }
+
   private schemaStatements(prefix: string): string[] {
-    const destinations = this.opts.catalog.destinations.filter(this.opts.destinations ?? (() => true));
+    const destinations = this.destinations;
     const datasets = [...new Set(destinations.map((d) => d.dataset))];
     const stmts = datasets.map((d) => `CREATE SCHEMA IF NOT EXISTS ${prefix}${quoteIdent(d)}`);
     // The stream layer's bookkeeping only in a file with stream tables (not the batch file).
@@ -124,7 +129,7 @@ export class DuckDbWarehouse implements Warehouse {
   async ensureSchema(): Promise<void> {
     await this.withConnection(async (c) => {
       for (const s of this.schemaStatements('')) await c.run(s);
-      await dropStreamPrimaryKeys(c, this.opts.catalog.destinations.filter(this.opts.destinations ?? (() => true)).filter((d): d is StreamDestination => d.mode === 'stream'));
+      await dropStreamPrimaryKeys(c, this.destinations.filter((d): d is StreamDestination => d.mode === 'stream'));
     });
   }
 
@@ -209,7 +214,7 @@ export function streamDuckDbWarehouse(file: string, catalog: Catalog): DuckDbWar
  * the whole insert (measured 3-8 vs 1.5 ms), once per job.
  */
 async function insertRun(c: DuckDBConnection, dataset: string, run: RunRecord): Promise<void> {
-  const text = (s: string | null) => (s === null ? 'NULL' : sqlText(s));
+  const text = (s: string | null) => (s === null ? 'NULL' : sqlString(s));
   const count = (n: number) => String(Math.trunc(Number(n)));
   await c.run(
     `INSERT INTO ${dataset}._etl_runs VALUES (${[
