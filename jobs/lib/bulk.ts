@@ -249,8 +249,11 @@ function minOkSql(c: SourceColumn, v: string): string {
   return c.type === 'int' && Number.isInteger(min) ? `try_cast(${v} AS HUGEINT) >= ${BigInt(min)}` : `try_cast(${v} AS DOUBLE) >= ${min}`;
 }
 
-/** The staged value of a valid trimmed value, as `stagedValues` computes it. */
-function stagedSql(c: SourceColumn, t: string): string | null {
+/**
+ * The staged value of a valid trimmed value, as `stagedValues` computes it (the bulk path's
+ * rows, and the stream's events the fast pattern accepted: duckdb-stream.ts).
+ */
+export function stagedSql(c: SourceColumn, t: string): string | null {
   // Most cards have no separator: replace() costs twice the rest of the mask (measured).
   const digits = `CASE WHEN contains(${t}, ' ') OR contains(${t}, '-') THEN replace(replace(${t}, ' ', ''), '-', '') ELSE ${t} END`;
   switch (c.pii) {

@@ -9,12 +9,15 @@ import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import type { StreamDestination } from '../../jobs/lib/catalog-types';
 import { findDestination } from '../../jobs/lib/catalog-check';
-import { applyStreamWritesDuckDb, readOffsetsDuckDb } from '../../jobs/lib/warehouse/duckdb-stream';
+import { findSource } from '../../jobs/lib/catalog-check';
+import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamWrite } from '../../jobs/lib/warehouse/duckdb-stream';
 import { streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
-import type { QuarantineRow, StreamWrite } from '../../jobs/lib/warehouse/types';
+import type { QuarantineRow } from '../../jobs/lib/warehouse/types';
 
 const CARTS = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;
 const STATUS = findDestination(catalog, 'fact_shoppingcarts') as StreamDestination;
+const CART_ITEMS = findSource(catalog, 'carts_has_products');
+const CART_STATUS = findSource(catalog, 'shoppingcart');
 
 test('one group commit: quarantine, offsets and last row per key', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-write-'));
@@ -27,12 +30,12 @@ test('one group commit: quarantine, offsets and last row per key', async () => {
     });
     const old = new Date('2000-01-01T00:00:00Z');
     const cart = (id: string, quantity: string) => ({ shopping_cart_id: id, product_id: '1', option_id: '2', quantity, updated_at: old });
-    const writes: StreamWrite[] = [
-      { destination: CARTS, consumerGroup: "g'1", upserts: [cart('1', '1'), cart('2', '5')], eventIds: ['a', 'b'],
+    const writes: DuckStreamWrite[] = [
+      { destination: CARTS, source: CART_ITEMS, consumerGroup: "g'1", events: [cart('1', '1'), cart('2', '5')],
         quarantine: Array.from({ length: 450 }, (_, i) => q(i, 't_carts')), offsets: [{ topic: 't_carts', partition: 0, offset: '452' }, { topic: 't_carts', partition: 1, offset: '7' }] },
-      { destination: CARTS, consumerGroup: "g'1", upserts: [cart('1', '3')], eventIds: ['c'],
+      { destination: CARTS, source: CART_ITEMS, consumerGroup: "g'1", events: [cart('1', '3')],
         quarantine: [q(999, 't_carts')], offsets: [{ topic: 't_carts', partition: 0, offset: '1000' }] },
-      { destination: STATUS, consumerGroup: "g'1", upserts: [{ shopping_cart_id: '1', status: 'true', updated_at: old }], eventIds: ['d'],
+      { destination: STATUS, source: CART_STATUS, consumerGroup: "g'1", events: [{ shopping_cart_id: '1', status: 'true', updated_at: old }],
         quarantine: [], offsets: [{ topic: 't_status', partition: 2, offset: '9007199254740993' }] },
     ];
     const before = Date.now();
@@ -62,9 +65,9 @@ test('an upsert across commits keeps one row per key, the latest, and any text e
   const wh = streamDuckDbWarehouse(path.join(dir, 'stream.duckdb'), catalog);
   // The stream write is generic over the catalog's columns: a text key with every awkward character.
   const odd = ['a\nb', 'tab\there', 'quote\'s "x"', 'back\\slash', 'nul\u0000byte', 'ünï', '', ' '];
-  const write = (ids: readonly string[], quantity: (i: number) => string | null, offset: number): StreamWrite => ({
-    destination: CARTS, consumerGroup: 'g', eventIds: ids.map((_, i) => `e${offset}-${i}`), quarantine: [],
-    upserts: ids.map((id, i) => ({ shopping_cart_id: id, product_id: 'p', option_id: 'o', quantity: quantity(i), updated_at: null })),
+  const write = (ids: readonly string[], quantity: (i: number) => string | null, offset: number): DuckStreamWrite => ({
+    destination: CARTS, source: CART_ITEMS, consumerGroup: 'g', quarantine: [],
+    events: ids.map((id, i) => ({ shopping_cart_id: id, product_id: 'p', option_id: 'o', quantity: quantity(i), updated_at: null })),
     offsets: [{ topic: 't', partition: 0, offset: String(offset) }],
   });
   try {
@@ -85,6 +88,47 @@ test('an upsert across commits keeps one row per key, the latest, and any text e
         [odd[4], 4], [odd[5], 5], [odd[6], 6], [odd[7], 7], ['new', 105],
       ]),
     );
+  } finally {
+    await wh.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('events as their own text and as rows, mixed in one commit: staged alike, the last event of a key wins', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-write-'));
+  const wh = streamDuckDbWarehouse(path.join(dir, 'stream.duckdb'), catalog);
+  // A record's text as the producer writes it (what the fast pattern passes on), and the same
+  // event as the row the exact path stages: status "1"/"0" -> true/false, quantity -> BIGINT.
+  const itemText = (cart: string, q: string | null) =>
+    JSON.stringify({ shopping_cart_id: cart, product_id: 'p1', option_id: 'o1', quantity: q });
+  const itemRow = (cart: string, q: string | null) => ({ shopping_cart_id: cart, product_id: 'p1', option_id: 'o1', quantity: q, updated_at: null });
+  const statusText = (cart: string, status: '0' | '1') => JSON.stringify({ shopping_cart_id: cart, status });
+  try {
+    await wh.ensureSchema();
+    const staged = await wh.withConnection(async (c) => {
+      let names: string[] = [];
+      await applyStreamWritesDuckDb(
+        c,
+        [
+          { destination: CARTS, source: CART_ITEMS, consumerGroup: 'g', quarantine: [], offsets: [{ topic: 't', partition: 0, offset: '6' }],
+            // Cart a: text, then row (row wins); b: row, then text (text wins); c: text only, a null last; d: row only.
+            events: [itemText('a', '1'), itemRow('b', '2'), itemRow('a', '3'), itemText('b', '4'), itemText('c', '5'), itemText('c', null), itemRow('d', '7')] },
+          { destination: STATUS, source: CART_STATUS, consumerGroup: 'g', quarantine: [], offsets: [{ topic: 's', partition: 0, offset: '3' }],
+            events: [statusText('a', '1'), statusText('b', '0'), { shopping_cart_id: 'c', status: 'false', updated_at: null }] },
+        ],
+        async (_tx, tables) => {
+          names = [...tables.keys()].sort();
+        },
+      );
+      return names;
+    });
+    expect(staged).toEqual(['fact_carts_has_products', 'fact_shoppingcarts']);
+    const rows = await wh.withConnection(async (c) => ({
+      items: (await c.runAndReadAll(`SELECT shopping_cart_id, quantity FROM store.fact_carts_has_products ORDER BY 1`)).getRowsJS(),
+      status: (await c.runAndReadAll(`SELECT shopping_cart_id, status FROM store.fact_shoppingcarts ORDER BY 1`)).getRowsJS(),
+    }));
+    expect(rows.items.map(([id, q]) => [id, q === null ? null : Number(q)])).toEqual([['a', 3], ['b', 4], ['c', null], ['d', 7]]);
+    expect(rows.status).toEqual([['a', true], ['b', false], ['c', false]]);
   } finally {
     await wh.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -115,8 +159,8 @@ test('a stream file made with keyed stream tables is rebuilt without the key, ro
     expect(out.rows).toEqual([['1', true, '2020-01-01 00:00:00'], ['2', false, '2020-01-02 00:00:00']]);
     // Upserts work on the rebuilt table.
     await wh.withConnection((c) => applyStreamWritesDuckDb(c, [{
-      destination: STATUS, consumerGroup: 'g', eventIds: ['x'], quarantine: [], offsets: [{ topic: 't', partition: 0, offset: '1' }],
-      upserts: [{ shopping_cart_id: '2', status: true, updated_at: null }],
+      destination: STATUS, source: CART_STATUS, consumerGroup: 'g', quarantine: [], offsets: [{ topic: 't', partition: 0, offset: '1' }],
+      events: [{ shopping_cart_id: '2', status: true, updated_at: null }],
     }]));
     const rows = await wh.withConnection(async (c) => (await c.runAndReadAll(`SELECT shopping_cart_id, status FROM store.fact_shoppingcarts ORDER BY 1`)).getRowsJS());
     expect(rows).toEqual([['1', true], ['2', true]]);

@@ -25,8 +25,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { BOOLEAN, LIST, VARCHAR, listValue } from '@duckdb/node-api';
+import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { quoteIdent } from '../ddl';
+import type { StagedTables } from '../warehouse/duckdb-stream';
 
 export const AVAILABILITY_TABLE = 'vendor_product_availability';
 
@@ -55,14 +56,12 @@ export interface AvailabilityEvent {
   readonly at: string;
 }
 
-/** What changed in a micro-batch: products and carts whose availability may have moved. */
-export interface AvailabilityScope {
-  readonly all?: boolean;
-  readonly productIds?: readonly string[];
-  readonly cartIds?: readonly string[];
-}
-
-const strList = (xs: readonly string[]) => listValue([...new Set(xs)]);
+/**
+ * What changed: every product (a repair at start), or a commit's staged rows per stream table
+ * (duckdb-stream.ts: temporary tables, one row per key): the products of its cart items and
+ * vendor listings, and the products in the carts whose status it changed.
+ */
+export type AvailabilityScope = { readonly all: true } | { readonly staged: StagedTables };
 
 /** 'YYYY-MM-DD HH:MM:SS.mmm' in UTC, for TIMESTAMP columns. */
 export const utcTimestamp = (d: Date): string => d.toISOString().replace('T', ' ').replace('Z', '');
@@ -74,28 +73,28 @@ export const utcTimestamp = (d: Date): string => d.toISOString().replace('T', ' 
  */
 export async function markAvailabilityPending(c: DuckDBConnection, dataset: string, scope: AvailabilityScope): Promise<void> {
   const ds = quoteIdent(dataset);
-  const products = scope.productIds ?? [];
-  const cartIds = scope.cartIds ?? [];
-  if (scope.all) {
+  if ('all' in scope) {
     await c.run(
       `INSERT INTO ${ds}._availability_pending SELECT DISTINCT product_id FROM ${ds}.fact_products_sold_vendor
        WHERE product_id IS NOT NULL ON CONFLICT DO NOTHING`,
     );
     return;
   }
-  if (products.length === 0 && cartIds.length === 0) return;
+  const items = scope.staged.get('fact_carts_has_products');
+  const listings = scope.staged.get('fact_products_sold_vendor');
+  const carts = scope.staged.get('fact_shoppingcarts');
+  const touched = [
+    ...(items ? [`SELECT product_id FROM ${items}`] : []),
+    ...(listings ? [`SELECT product_id FROM ${listings}`] : []),
+    ...(carts ? [`SELECT product_id FROM ${ds}.fact_carts_has_products WHERE shopping_cart_id IN (SELECT shopping_cart_id FROM ${carts})`] : []),
+  ];
+  if (touched.length === 0) return;
   await c.run(
     `INSERT INTO ${ds}._availability_pending
-     SELECT DISTINCT product_id FROM (
-       SELECT unnest($1::VARCHAR[]) AS product_id
-       UNION ALL
-       SELECT product_id FROM ${ds}.fact_carts_has_products WHERE shopping_cart_id IN (SELECT unnest($2::VARCHAR[]))
-     ) WHERE product_id IS NOT NULL
+     SELECT DISTINCT product_id FROM (${touched.join(' UNION ALL ')}) WHERE product_id IS NOT NULL
        -- Only products a vendor sells have availability rows (a later listing marks its own product).
        AND product_id IN (SELECT product_id FROM ${ds}.fact_products_sold_vendor)
      ON CONFLICT DO NOTHING`,
-    [strList(products), strList(cartIds)],
-    [LIST(VARCHAR), LIST(VARCHAR)],
   );
 }
 
@@ -136,7 +135,7 @@ export async function drainAvailability(
         await c.run('COMMIT');
         return events;
       }
-      const n = await refreshAvailability(c, dataset, { productIds: step }, broadcastTopic, new Date());
+      const n = await refreshAvailability(c, dataset, step, broadcastTopic, new Date());
       await c.run(`DELETE FROM ${ds}._availability_pending WHERE list_contains($1::VARCHAR[], product_id)`, [listValue(step)], [
         LIST(VARCHAR),
       ]);
@@ -151,37 +150,28 @@ export async function drainAvailability(
 }
 
 /**
- * Recomputes the availability rows of the products in `scope` (inside the caller's transaction),
+ * Recomputes the availability rows of `productIds` (inside the caller's transaction),
  * upserts the changed ones and appends their transition events to the outbox with one
  * INSERT ... SELECT. Returns the number of events.
  */
 export async function refreshAvailability(
   c: DuckDBConnection,
   dataset: string,
-  scope: AvailabilityScope,
+  productIds: readonly string[],
   broadcastTopic: string,
   now: Date,
 ): Promise<number> {
   const ds = quoteIdent(dataset);
   const carts = `${ds}.fact_carts_has_products`;
-  const all = Boolean(scope.all);
-  const products = scope.productIds ?? [];
-  const cartIds = scope.cartIds ?? [];
-  if (!all && products.length === 0 && cartIds.length === 0) return 0;
+  if (productIds.length === 0) return 0;
   await c.run(
     `CREATE OR REPLACE TEMP TABLE _avail_new AS
-     WITH affected AS (
-       SELECT DISTINCT product_id FROM (
-         SELECT unnest($1::VARCHAR[]) AS product_id
-         UNION ALL
-         SELECT product_id FROM ${carts} WHERE shopping_cart_id IN (SELECT unnest($2::VARCHAR[]))
-       )
-     ),
+     WITH affected AS (SELECT DISTINCT unnest($1::VARCHAR[]) AS product_id),
      held AS (
        SELECT ci.product_id, ci.option_id, SUM(COALESCE(ci.quantity, 0)) AS held
        FROM ${carts} ci
        LEFT JOIN ${ds}.fact_shoppingcarts sc ON sc.shopping_cart_id = ci.shopping_cart_id
-       WHERE COALESCE(sc.status, TRUE) AND ($3 OR ci.product_id IN (SELECT product_id FROM affected))
+       WHERE COALESCE(sc.status, TRUE) AND ci.product_id IN (SELECT product_id FROM affected)
        GROUP BY ci.product_id, ci.option_id
      ),
      rows AS (
@@ -191,7 +181,7 @@ export async function refreshAvailability(
        FROM ${ds}.fact_products_sold_vendor v
        JOIN ${ds}.dim_products p ON p.product_id = v.product_id AND p.option_id IS NOT NULL
        LEFT JOIN held h ON h.product_id = p.product_id AND h.option_id = p.option_id
-       WHERE $3 OR v.product_id IN (SELECT product_id FROM affected)
+       WHERE v.product_id IN (SELECT product_id FROM affected)
      )
      SELECT r.*, GREATEST(r.stock - r.held_in_open_carts, 0) AS available,
             (r.stock - r.held_in_open_carts) <= 0 AS sold_out,
@@ -200,8 +190,8 @@ export async function refreshAvailability(
      LEFT JOIN ${ds}.${AVAILABILITY_TABLE} o
        ON o.vendor_id = r.vendor_id AND o.product_id = r.product_id AND o.option_id = r.option_id
      WHERE o.vendor_id IS NULL OR o.stock <> r.stock OR o.held_in_open_carts <> r.held_in_open_carts`,
-    [strList(products), strList(cartIds), all],
-    [LIST(VARCHAR), LIST(VARCHAR), BOOLEAN],
+    [listValue([...productIds])],
+    [LIST(VARCHAR)],
   );
   const ts = utcTimestamp(now);
   await c.run(

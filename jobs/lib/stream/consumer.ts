@@ -18,9 +18,9 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import type { SourceTable, StreamDestination } from '../catalog-types';
 import { logger } from '../log';
 import { DuckDbWarehouse } from '../warehouse/duckdb';
-import { applyStreamWritesDuckDb, readOffsetsDuckDb } from '../warehouse/duckdb-stream';
-import { type QuarantineRow, type Row, streamEventId, type StreamWrite, type Warehouse } from '../warehouse/types';
-import { drainAvailability, markAvailabilityPending, type AvailabilityScope } from './availability';
+import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamWrite } from '../warehouse/duckdb-stream';
+import { type QuarantineRow, streamEventId, type StreamOffset, type StreamWrite, type Warehouse } from '../warehouse/types';
+import { drainAvailability, markAvailabilityPending } from './availability';
 import {
   availabilityTopic,
   createKafka,
@@ -31,7 +31,7 @@ import {
   waitForBroker,
   type StreamConfig,
 } from './config';
-import { deadLetterValue, decodeEvent, quarantineRaw, type DecodedEvent } from './events';
+import { deadLetterValue, decodeEvent, decodeEventText, quarantineRaw, type DecodedEventText, type RejectedEvent } from './events';
 import { flushOutbox, idempotentProducer, queueOutbox, type OutboxMessage } from './outbox';
 import { publishSnapshot, refreshProductMirror, snapshotRequestedAt, type MirrorState } from './stream-file';
 
@@ -73,6 +73,24 @@ export interface StreamConsumerOptions {
 
 const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
+/** The messages at or past `from` (a suffix: offsets grow); all of them in the usual case. */
+function freshSuffix(messages: KafkaMessage[], from: bigint | undefined): KafkaMessage[] {
+  if (from === undefined || BigInt(messages[0].offset) >= from) return messages;
+  const i = messages.findIndex((m) => BigInt(m.offset) >= from);
+  return i < 0 ? [] : messages.slice(i);
+}
+
+/** A slice's events, sorted (StreamConsumer.sortEvents). */
+interface SortedEvents<E> {
+  readonly events: E[];
+  readonly quarantine: QuarantineRow[];
+  /** Producer timestamps (ms) of the accepted events. */
+  readonly timestamps: number[];
+  readonly dlq: { m: KafkaMessage; q: QuarantineRow }[];
+  /** The offset to resume the partition from after the slice. */
+  readonly offsets: [StreamOffset];
+}
+
 /** Longest the availability drain is put off while commits follow one another. */
 const AVAILABILITY_MAX_DELAY_MS = 1000;
 
@@ -88,7 +106,7 @@ interface Pending {
   readonly partition: number;
   readonly messages: KafkaMessage[];
   /** The messages decoded when queued, in order: decoding overlaps the commit before. */
-  readonly decoded: DecodedEvent[];
+  readonly decoded: DecodedEventText[];
   /** null: nothing new; 'gap': the stored offset is below this slice (refetch from there). */
   readonly resolve: (a: Applied | null | 'gap') => void;
   readonly reject: (e: unknown) => void;
@@ -361,63 +379,57 @@ export class StreamConsumer {
     if (r.pending) this.scheduleOutboxRetry();
   }
 
-  private build(
+  /**
+   * A slice's decoded events (one per message) sorted into accepted ones, with their producer
+   * timestamps, and quarantined ones, with their dead-letter copies; and the slice's next offset.
+   */
+  private sortEvents<E>(
     dest: StreamDestination,
     source: SourceTable,
     topic: string,
     partition: number,
-    messages: KafkaMessage[],
-    decoded?: readonly DecodedEvent[],
-  ): { write: StreamWrite; scope: AvailabilityScope; timestamps: number[]; dlq: { m: KafkaMessage; q: QuarantineRow }[] } {
-    const now = new Date();
-    // Pre-decoded: the slice's last `messages.length` events (the fence keeps a suffix).
-    const skip = decoded ? decoded.length - messages.length : 0;
-    const upserts: Row[] = [];
-    const eventIds: string[] = [];
+    messages: readonly KafkaMessage[],
+    decoded: readonly ({ readonly ok: true; readonly event: E } | RejectedEvent)[],
+  ): SortedEvents<E> {
+    const events: E[] = [];
     const quarantine: QuarantineRow[] = [];
     const timestamps: number[] = [];
     const dlq: { m: KafkaMessage; q: QuarantineRow }[] = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
-      const d = decoded ? decoded[skip + i] : decodeEvent(dest, source, m.value, now);
+      const d = decoded[i];
       if (d.ok) {
-        upserts.push(d.row);
-        eventIds.push(streamEventId(topic, partition, m.offset));
+        events.push(d.event);
         timestamps.push(Number(m.timestamp));
       } else {
-        const q: QuarantineRow = {
-          runId: this.runId,
-          destination: dest.name,
-          source: source.name,
-          // Where the event is in Kafka: `<topic>:<partition>`, and the offset as its line.
-          file: `${topic}:${partition}`,
-          line: Number(m.offset),
-          column: d.column,
-          reasonCode: d.code,
-          reason: d.reason,
-          raw: quarantineRaw(source, m.value),
-        };
+        const q = this.quarantineRow(dest, source, topic, partition, m, d);
         quarantine.push(q);
         dlq.push({ m, q });
       }
     }
-    const last = BigInt(messages[messages.length - 1].offset);
-    const scope: AvailabilityScope =
-      dest.table === 'fact_shoppingcarts'
-        ? { cartIds: upserts.map((r) => String(r.shopping_cart_id)) }
-        : { productIds: upserts.filter((r) => r.product_id != null).map((r) => String(r.product_id)) };
+    const next = (BigInt(messages[messages.length - 1].offset) + 1n).toString();
+    return { events, quarantine, timestamps, dlq, offsets: [{ topic, partition, offset: next }] };
+  }
+
+  private quarantineRow(
+    dest: StreamDestination,
+    source: SourceTable,
+    topic: string,
+    partition: number,
+    m: KafkaMessage,
+    d: RejectedEvent,
+  ): QuarantineRow {
     return {
-      write: {
-        destination: dest,
-        consumerGroup: this.opts.cfg.group,
-        upserts,
-        eventIds,
-        quarantine,
-        offsets: [{ topic, partition, offset: (last + 1n).toString() }],
-      },
-      scope,
-      timestamps,
-      dlq,
+      runId: this.runId,
+      destination: dest.name,
+      source: source.name,
+      // Where the event is in Kafka: `<topic>:<partition>`, and the offset as its line.
+      file: `${topic}:${partition}`,
+      line: Number(m.offset),
+      column: d.column,
+      reasonCode: d.code,
+      reason: d.reason,
+      raw: quarantineRaw(source, m.value),
     };
   }
 
@@ -544,7 +556,7 @@ export class StreamConsumer {
       return new Promise<Applied | null | 'gap'>((resolve, reject) => {
         const { dest, source } = this.byTopic.get(topic)!;
         const now = new Date();
-        const decoded = messages.map((m) => decodeEvent(dest, source, m.value, now));
+        const decoded = messages.map((m) => decodeEventText(dest, source, m.value, now));
         this.queue.push({ topic, partition, messages, decoded, resolve, reject });
         if (!this.flushing) {
           this.flushing = true;
@@ -555,10 +567,14 @@ export class StreamConsumer {
     }
     const cfg = this.opts.cfg;
     const { dest, source } = this.byTopic.get(topic)!;
-    const from = this.positions.get(tpKey(topic, partition)) ?? 0n;
-    const fresh = messages.filter((m) => BigInt(m.offset) >= from);
+    const fresh = freshSuffix(messages, this.positions.get(tpKey(topic, partition)));
     if (fresh.length === 0) return null;
-    const b = this.build(dest, source, topic, partition, fresh);
+    // BigQuery takes rows (staged here), each with a stable id (its insertId).
+    const now = new Date();
+    const decoded = fresh.map((m) => decodeEvent(dest, source, m.value, now));
+    const b = this.sortEvents(dest, source, topic, partition, fresh, decoded.map((d) => (d.ok ? { ok: true as const, event: d.row } : d)));
+    const eventIds = fresh.filter((_, i) => decoded[i].ok).map((m) => streamEventId(topic, partition, m.offset));
+    const write: StreamWrite = { destination: dest, consumerGroup: cfg.group, upserts: b.events, eventIds, quarantine: b.quarantine, offsets: b.offsets };
     if (b.dlq.length > 0) {
       await this.producer!.send({
         topic: deadLetterTopic(cfg),
@@ -566,11 +582,11 @@ export class StreamConsumer {
         messages: b.dlq.map(({ m, q }) => this.dlqMessage(topic, partition, m, q)),
       });
     }
-    const applied = await this.opts.warehouse.applyStreamBatch(b.write);
-    await this.commitKafka([{ topic, partition, offset: BigInt(b.write.offsets[0].offset) }]);
+    const applied = await this.opts.warehouse.applyStreamBatch(write);
+    await this.commitKafka([{ topic, partition, offset: BigInt(b.offsets[0].offset) }]);
     // Fenced (the group's stored offset was already past it): nothing applied, nothing counted.
     if (!applied) return null;
-    return { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps };
+    return { rows: b.events.length, quarantined: b.quarantine.length, timestamps: b.timestamps };
   }
 
   /**
@@ -618,11 +634,13 @@ export class StreamConsumer {
                 this.positions.set(k, from);
                 return 'gap' as const;
               }
-              const fresh = messages.filter((m) => BigInt(m.offset) >= (from ?? 0n));
+              const fresh = freshSuffix(messages, from);
               if (fresh.length === 0) return null;
-              const b = this.build(dest, source, topic, partition, fresh, it.decoded);
-              fence.set(k, BigInt(b.write.offsets[0].offset));
-              return { topic, partition, dest, ...b };
+              // The pre-decoded events of the slice's suffix the fence keeps.
+              const b = this.sortEvents(dest, source, topic, partition, fresh, fresh === messages ? it.decoded : it.decoded.slice(it.decoded.length - fresh.length));
+              fence.set(k, BigInt(b.offsets[0].offset));
+              const write: DuckStreamWrite = { destination: dest, source, consumerGroup: cfg.group, events: b.events, quarantine: b.quarantine, offsets: b.offsets };
+              return { topic, partition, write, timestamps: b.timestamps, dlq: b.dlq };
             });
             const real = built.filter((b): b is Exclude<typeof b, null | 'gap'> => b !== null && b !== 'gap');
             marks.build = Date.now() - t0;
@@ -630,7 +648,7 @@ export class StreamConsumer {
               await applyStreamWritesDuckDb(
                 c,
                 real.map((b) => b.write),
-                async (tx) => {
+                async (tx, staged) => {
                   marks.rows = Date.now() - t0;
                   const dlq: OutboxMessage[] = real.flatMap((b) =>
                     b.dlq.map(({ m, q }) => {
@@ -639,10 +657,7 @@ export class StreamConsumer {
                     }),
                   );
                   await queueOutbox(tx, this.dataset, dlq);
-                  await markAvailabilityPending(tx, this.dataset, {
-                    productIds: real.flatMap((b) => b.scope.productIds ?? []),
-                    cartIds: real.flatMap((b) => b.scope.cartIds ?? []),
-                  });
+                  await markAvailabilityPending(tx, this.dataset, { staged });
                   marks.pending = Date.now() - t0;
                 },
               );
@@ -650,7 +665,7 @@ export class StreamConsumer {
               this.storedOffsets = fence;
               this.dirty = true;
               this.adaptCommitLimit(marks.commit);
-              this.opts.onCommit?.({ kind: 'batch', ms: marks.commit, events: real.reduce((a, b) => a + b.write.upserts.length + b.write.quarantine.length, 0) });
+              this.opts.onCommit?.({ kind: 'batch', ms: marks.commit, events: real.reduce((a, b) => a + b.write.events.length + b.write.quarantine.length, 0) });
               toKafka.push(...real.map((b) => ({ topic: b.topic, partition: b.partition, offset: BigInt(b.write.offsets[0].offset) })));
               // The batch is committed: a failure from here on must not fail it (it would be
               // redelivered, fenced, and never counted). What is left stays pending for later.
@@ -667,7 +682,7 @@ export class StreamConsumer {
             return built.map((b) =>
               b === null || b === 'gap'
                 ? b
-                : { rows: b.write.upserts.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps },
+                : { rows: b.write.events.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps },
             );
           });
           logger.debug('stream: group commit', { partitions: items.length, events, ms: Date.now() - t0, ...marks });

@@ -13,7 +13,7 @@
  * an error.
  */
 import type { SourceTable, StreamDestination } from '../catalog-types';
-import { fieldPattern } from '../bulk';
+import { fieldPattern, stagedSql } from '../bulk';
 import { stagedColumns } from '../catalog-check';
 import { printable, redactEvent } from '../pii';
 import { normalizeRecord, rowValidator, stagedValues, type RawRecord, type RowError, type RowValidator } from '../schema';
@@ -93,6 +93,11 @@ interface Decoder {
   readonly validator: RowValidator;
   /** The fast path's pattern (see fastPattern), or null when a rule has no pattern form. */
   readonly fast: RegExp | null;
+  /**
+   * The same pattern without captures, when every staged column has its SQL form (stagedSql):
+   * an event it matches is staged by DuckDB (decodeEventText). Null: rows only.
+   */
+  readonly fastText: RegExp | null;
   readonly fields: ReadonlySet<string>;
   /** Per destination column: index into stagedValues, 'now' (updated_at) or -1 (null). */
   readonly plan: readonly (number | 'now')[];
@@ -108,6 +113,7 @@ function decoderFor(dest: StreamDestination, source: SourceTable): Decoder {
     d = {
       validator: rowValidator(source),
       fast: fastPattern(source),
+      fastText: stagedColumns(source).every((c) => stagedSql(c, 'x') !== null) ? fastPattern(source, false) : null,
       fields: new Set(source.columns.map((c) => c.name)),
       plan: dest.columns.map((c) => (c.name === 'updated_at' ? 'now' : staged.indexOf(c.name))),
       names: dest.columns.map((c) => c.name),
@@ -128,7 +134,7 @@ function decoderFor(dest: StreamDestination, source: SourceTable): Decoder {
  * field order, an escape, a JSON number, a fault) takes the exact path, which alone decides a
  * quarantine reason. Null when a column's rule needs a check a pattern cannot make.
  */
-function fastPattern(source: SourceTable): RegExp | null {
+function fastPattern(source: SourceTable, capture = true): RegExp | null {
   const key = new Set(source.key);
   const parts: string[] = [];
   for (const [i, c] of source.columns.entries()) {
@@ -141,7 +147,7 @@ function fastPattern(source: SourceTable): RegExp | null {
     }
     if (!p.minChecked) return null;
     // RE2's \x{hhhh} is ECMAScript's \u{hhhh} (with the u flag).
-    const value = `"(?<c${i}>${p.pattern.replace(/\\x\{([0-9A-Fa-f]+)\}/g, '\\u{$1}')})"`;
+    const value = `"(${capture ? `?<c${i}>` : '?:'}${p.pattern.replace(/\\x\{([0-9A-Fa-f]+)\}/g, '\\u{$1}')})"`;
     parts.push(`${escapeRe(JSON.stringify(c.name))}:${key.has(c.name) ? value : `(?:null|${value})`}`);
   }
   try {
@@ -151,9 +157,15 @@ function fastPattern(source: SourceTable): RegExp | null {
   }
 }
 
-export type DecodedEvent =
-  | { readonly ok: true; readonly row: Row }
-  | { readonly ok: false; readonly column: string | null; readonly code: string; readonly reason: string };
+/** Why an event is not a row of its source: its quarantine column, code and reason. */
+export interface RejectedEvent {
+  readonly ok: false;
+  readonly column: string | null;
+  readonly code: string;
+  readonly reason: string;
+}
+
+export type DecodedEvent = { readonly ok: true; readonly row: Row } | RejectedEvent;
 
 /**
  * Parses and validates one event's value into a destination row (updated_at = `now`).
@@ -177,6 +189,30 @@ export function decodeEvent(
     return { ok: true, row: destinationRow(decoder, stagedValues(source, record), now) };
   }
   return decodeEventExact(dest, source, value, now);
+}
+
+/** An accepted event as the DuckDB sink takes it: its own text, or a row (duckdb-stream.ts). */
+export type DecodedEventText = { readonly ok: true; readonly event: string | Row } | RejectedEvent;
+
+/**
+ * decodeEvent for a sink that stages in SQL (DuckDB): an event the fast pattern accepts is
+ * handed over as its own text, a record of the source that DuckDB parses and stages with the
+ * catalog's SQL (stagedSql); the consumer tests it and builds nothing. Any other event takes
+ * the exact path and becomes a row or a quarantine reason, as with decodeEvent.
+ */
+export function decodeEventText(
+  dest: StreamDestination,
+  source: SourceTable,
+  value: Buffer | null,
+  now: Date,
+): DecodedEventText {
+  const fast = value === null ? null : decoderFor(dest, source).fastText;
+  if (fast) {
+    const text = value!.toString('utf8');
+    if (fast.test(text)) return { ok: true, event: text };
+  }
+  const d = decodeEventExact(dest, source, value, now);
+  return d.ok ? { ok: true, event: d.row } : d;
 }
 
 /** decodeEvent without the fast path: JSON.parse, field checks and the ajv schema, per event. */

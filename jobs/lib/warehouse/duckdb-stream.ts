@@ -5,14 +5,18 @@
  *
  * Rows are upserted by the destination key: the stream tables have no primary key (see
  * writeOne), each batch deletes the rows of its keys and inserts its own, one per key (within a
- * batch a later event for a key wins). The whole batch is one text parameter, parsed and cast to
- * the column types in SQL: two statements per destination and batch.
+ * batch a later event for a key wins). The whole batch is one text parameter, parsed, staged and
+ * cast to the column types in SQL: two statements per destination and batch. An event the fast
+ * pattern accepted goes in as its own text (the source record's JSON, staged by the catalog's
+ * SQL, `stagedSql`), so the consumer builds no row for it; others as rows staged in JavaScript.
  * `inTransaction` lets the stream layer maintain derived tables (vendor availability, outbox)
- * in the same transaction.
+ * in the same transaction, from the batch's staged rows.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
-import type { StreamDestination } from '../catalog-types';
+import { stagedSql } from '../bulk';
+import { stagedColumns } from '../catalog-check';
+import type { SourceTable, StreamDestination } from '../catalog-types';
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../ddl';
 import {
   AVAILABILITY_COLUMNS_DDL,
@@ -24,6 +28,23 @@ import {
 import { OUTBOX_PARKED_DDL } from '../stream/outbox';
 import { sqlString } from './duckdb-connect';
 import type { CellValue, Row, StreamOffset, StreamWrite } from './types';
+
+/**
+ * An accepted event for the DuckDB sink: the source record's JSON text exactly as the stream's
+ * fast pattern accepted it (events.ts: one line, `{...}`, every value valid and trimmed), or a
+ * destination row staged in JavaScript (the exact path's events, callers with rows).
+ */
+export type DuckStreamEvent = string | Row;
+
+/** A stream micro-batch for DuckDB: StreamWrite with events in either form, in arrival order. */
+export interface DuckStreamWrite extends Omit<StreamWrite, 'upserts' | 'eventIds'> {
+  /** The source the text events are records of. */
+  readonly source: SourceTable;
+  readonly events: readonly DuckStreamEvent[];
+}
+
+/** Per destination table written by a commit: the temporary table of its staged rows (one per key). */
+export type StagedTables = ReadonlyMap<string, string>;
 
 /** Bookkeeping tables the stream layer needs in each dataset. */
 export const STREAM_BOOKKEEPING_DDL = (dataset: string): string[] => [
@@ -77,9 +98,9 @@ export async function dropStreamPrimaryKeys(c: DuckDBConnection, dests: readonly
 export async function applyStreamBatchDuckDb(
   c: DuckDBConnection,
   write: StreamWrite,
-  inTransaction?: (c: DuckDBConnection) => Promise<void>,
+  source: SourceTable,
 ): Promise<void> {
-  await applyStreamWritesDuckDb(c, [write], inTransaction);
+  await applyStreamWritesDuckDb(c, [{ ...write, source, events: write.upserts }]);
 }
 
 /**
@@ -88,16 +109,20 @@ export async function applyStreamBatchDuckDb(
  */
 export async function applyStreamWritesDuckDb(
   c: DuckDBConnection,
-  writes: readonly StreamWrite[],
-  inTransaction?: (c: DuckDBConnection) => Promise<void>,
+  writes: readonly DuckStreamWrite[],
+  inTransaction?: (c: DuckDBConnection, staged: StagedTables) => Promise<void>,
 ): Promise<void> {
   const now = utcTimestamp(new Date());
   await c.run('BEGIN TRANSACTION');
   try {
     const merged = mergeByDestination(writes);
-    for (const write of merged) await writeOne(c, write, now);
+    const staged = new Map<string, string>();
+    for (const write of merged) {
+      const t = await writeOne(c, write, now);
+      if (t) staged.set(write.destination.table, t);
+    }
     await storeOffsets(c, merged, now);
-    if (inTransaction) await inTransaction(c);
+    if (inTransaction) await inTransaction(c, staged);
     await testPauseBeforeCommit();
     await c.run('COMMIT');
   } catch (e) {
@@ -107,21 +132,20 @@ export async function applyStreamWritesDuckDb(
 }
 
 /**
- * One write per destination and group: the slices' rows in their order (a later event of a key
- * still wins), their quarantined events, and the highest offset per partition. A commit of many
- * small slices then costs one load and one upsert per table, not one per slice.
+ * One write per destination and group: the slices' events in their order (a later event of a
+ * key still wins), their quarantined events, and the highest offset per partition. A commit of
+ * many small slices then costs one load and one upsert per table, not one per slice.
  */
-export function mergeByDestination(writes: readonly StreamWrite[]): StreamWrite[] {
-  const merged = new Map<string, { destination: StreamWrite['destination']; consumerGroup: string; upserts: Row[]; eventIds: string[]; quarantine: StreamWrite['quarantine'][number][]; offsets: Map<string, StreamOffset> }>();
+export function mergeByDestination(writes: readonly DuckStreamWrite[]): DuckStreamWrite[] {
+  const merged = new Map<string, { destination: StreamDestination; source: SourceTable; consumerGroup: string; events: DuckStreamEvent[]; quarantine: StreamWrite['quarantine'][number][]; offsets: Map<string, StreamOffset> }>();
   for (const w of writes) {
     const k = `${w.destination.name}\u0000${w.consumerGroup}`;
     let m = merged.get(k);
     if (!m) {
-      m = { destination: w.destination, consumerGroup: w.consumerGroup, upserts: [], eventIds: [], quarantine: [], offsets: new Map() };
+      m = { destination: w.destination, source: w.source, consumerGroup: w.consumerGroup, events: [], quarantine: [], offsets: new Map() };
       merged.set(k, m);
     }
-    for (const r of w.upserts) m.upserts.push(r);
-    for (const id of w.eventIds) m.eventIds.push(id);
+    for (const e of w.events) m.events.push(e);
     for (const q of w.quarantine) m.quarantine.push(q);
     for (const o of w.offsets) {
       const ok = `${o.topic}:${o.partition}`;
@@ -138,45 +162,81 @@ const isWriteTime = (col: { name: string; type: string }) => col.name === 'updat
 /** Quarantined events per INSERT statement. */
 const QUARANTINE_ROWS = 200;
 
-/** A batch's rows, typed and one per key, between the parse and the upsert. */
-const STAGING = '_stream_in';
+/** A batch's typed rows of one destination, one per key, between the parse and the upsert. */
+const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.table}`);
 
-async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): Promise<void> {
+/**
+ * The SELECT of a batch's typed rows, one per key (the last event's), from $1: one event per
+ * line, a record's JSON text (`{...}`) or a row's staged values as a JSON array of text (`[...]`;
+ * JSON escapes any newline in a value). DuckDB splits, parses and types them on its own threads:
+ * handing over values one by one (appender data chunks) kept the main thread busy per value.
+ */
+function stagingSelect(dest: StreamDestination, source: SourceTable, forms: { records: boolean; rows: boolean }, now: string): string {
+  const cols = dest.columns;
+  // A row's JSON array holds the destination's columns but updated_at: this commit's time, one
+  // SQL constant (not a timestamp formatted and sent per row).
+  const listed = cols.filter((col) => !isWriteTime(col));
+  const sourceCols = new Map(stagedColumns(source).map((col) => [col.name, col]));
+  const fromRecord = (col: (typeof cols)[number]): string => {
+    const s = sourceCols.get(col.name);
+    const sql = s ? stagedSql(s, `_r.${quoteIdent(s.name)}`) : 'NULL';
+    if (sql === null) throw new Error(`${source.name}.${col.name}: no SQL staging for its policy; send rows`);
+    return sql;
+  };
+  const branch = (form: 'records' | 'rows', lines: string) => {
+    const typed = listed.map((col) => {
+      const v = form === 'records' ? fromRecord(col) : `_f[${listed.indexOf(col) + 1}]`;
+      return `CAST(${v} AS ${DUCKDB_TYPES[col.type]}) AS ${quoteIdent(col.name)}`;
+    });
+    const parsed = form === 'records'
+      ? `from_json(_l, ${sqlString(JSON.stringify(Object.fromEntries([...sourceCols.keys()].map((n) => [n, 'VARCHAR']))))})`
+      : `from_json(_l, '["VARCHAR"]')`;
+    return `SELECT ${typed.join(', ')}, _n FROM (SELECT ${parsed} AS ${form === 'records' ? '_r' : '_f'}, _n FROM ${lines})`;
+  };
+  const split = `(SELECT unnest(_ls) AS _l, generate_subscripts(_ls, 1) AS _n FROM (SELECT string_split($1, chr(10)) AS _ls))`;
+  // Usually one form only (every event fast, or a caller with rows): no shared scan to keep.
+  const body = forms.records && forms.rows
+    ? `WITH _lines AS MATERIALIZED ${split}
+       ${branch('records', `_lines WHERE starts_with(_l, '{')`)} UNION ALL ${branch('rows', `_lines WHERE starts_with(_l, '[')`)}`
+    : branch(forms.records ? 'records' : 'rows', split);
+  // One row per key, the last event's (line order is arrival order): a hash aggregate, on
+  // DuckDB's threads (a window over the key cost twice as much; arg_max_null keeps a NULL).
+  const sel = cols.map((col) => {
+    const name = quoteIdent(col.name);
+    const value = isWriteTime(col) ? `TIMESTAMP '${now}'` : dest.key.includes(col.name) ? name : `arg_max_null(${name}, _n)`;
+    return `${value} AS ${name}`;
+  });
+  return `SELECT ${sel.join(', ')} FROM (${body}) GROUP BY ALL`;
+}
+
+/** Writes one destination's merged batch; returns its staging table (null: no rows). */
+async function writeOne(c: DuckDBConnection, write: DuckStreamWrite, now: string): Promise<string | null> {
   const dest = write.destination;
   const ds = quoteIdent(dest.dataset);
   const target = `${ds}.${quoteIdent(dest.table)}`;
-  if (write.upserts.length > 0) {
-    const cols = dest.columns;
-    // updated_at is when the stream wrote the row: this commit's time, one SQL constant (not a
-    // timestamp formatted and sent per row).
-    const staged = cols.filter((col) => !isWriteTime(col));
-    // The batch goes in as ONE text parameter, a JSON array of text per row and line (JSON
-    // escapes any newline in a value): DuckDB splits and parses it on its own threads. Handing
-    // over the values one by one (appender data chunks) kept the main thread busy per value.
-    const lines = write.upserts.map((r) => JSON.stringify(staged.map((col) => cellText(r[col.name] ?? null)))).join('\n');
-    // One row per key, the last event's (line order is arrival order): a hash aggregate, on
-    // DuckDB's threads (a window over the key cost twice as much; arg_max_null keeps a NULL).
-    const sel = cols
-      .map((col) => {
-        const typed = `CAST(_f[${staged.indexOf(col) + 1}] AS ${DUCKDB_TYPES[col.type]})`;
-        const value = isWriteTime(col) ? `TIMESTAMP '${now}'` : dest.key.includes(col.name) ? typed : `arg_max_null(${typed}, _n)`;
-        return `${value} AS ${quoteIdent(col.name)}`;
+  let staging: string | null = null;
+  if (write.events.length > 0) {
+    const listed = dest.columns.filter((col) => !isWriteTime(col));
+    const forms = { records: false, rows: false };
+    const lines = write.events
+      .map((e) => {
+        if (typeof e === 'string') {
+          forms.records = true;
+          return e;
+        }
+        forms.rows = true;
+        return JSON.stringify(listed.map((col) => cellText(e[col.name] ?? null)));
       })
-      .join(', ');
-    const key = dest.key.map(quoteIdent);
-    await c.run(
-      `CREATE OR REPLACE TEMP TABLE ${STAGING} AS SELECT ${sel} FROM (
-         SELECT from_json(_l, '["VARCHAR"]') AS _f, _n FROM (
-           SELECT unnest(_ls) AS _l, generate_subscripts(_ls, 1) AS _n FROM (SELECT string_split($1, chr(10)) AS _ls)))
-       GROUP BY ALL`,
-      [lines],
-    );
+      .join('\n');
+    staging = stagingTable(dest);
+    await c.run(`CREATE OR REPLACE TEMP TABLE ${staging} AS ${stagingSelect(dest, write.source, forms, now)}`, [lines]);
     // An upsert as delete + insert: stream tables have no primary key, whose index costs every
     // row of every commit (`npm run bench:stream-upsert`, docs/stream.md). One row per key holds
     // by construction: every write of a key goes through here, in the commit with its offsets.
+    const key = dest.key.map(quoteIdent);
     await c.run(
-      `DELETE FROM ${target} USING ${STAGING} _s WHERE ${key.map((k) => `${target}.${k} = _s.${k}`).join(' AND ')};
-       INSERT INTO ${target} (${cols.map((col) => quoteIdent(col.name)).join(', ')}) SELECT * FROM ${STAGING}`,
+      `DELETE FROM ${target} USING ${staging} _s WHERE ${key.map((k) => `${target}.${k} = _s.${k}`).join(' AND ')};
+       INSERT INTO ${target} (${dest.columns.map((col) => quoteIdent(col.name)).join(', ')}) SELECT * FROM ${staging}`,
     );
   }
   // Quarantined events in a few statements (each costs milliseconds), as parameters: raw is anything.
@@ -187,6 +247,7 @@ async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): P
       part.flatMap((q) => [q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw]),
     );
   }
+  return staging;
 }
 
 /**
@@ -194,7 +255,7 @@ async function writeOne(c: DuckDBConnection, write: StreamWrite, now: string): P
  * milliseconds, whatever its rows: one per partition made most of a small commit). The values
  * are literals: topic and group are quoted, partition and offset are numbers.
  */
-async function storeOffsets(c: DuckDBConnection, writes: readonly StreamWrite[], now: string): Promise<void> {
+async function storeOffsets(c: DuckDBConnection, writes: readonly DuckStreamWrite[], now: string): Promise<void> {
   const byDataset = new Map<string, string[]>();
   for (const w of writes) {
     const rows = byDataset.get(w.destination.dataset) ?? [];

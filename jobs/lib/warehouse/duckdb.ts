@@ -12,6 +12,7 @@
  * time. Another process holding it makes acquire() wait as a standby until it is free.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { findSource } from '../catalog-check';
 import type { BatchDestination, Catalog, DestinationTable, StreamDestination } from '../catalog-types';
 import { duckdbCreateTable, ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL, quoteIdent } from '../ddl';
 import { logger } from '../log';
@@ -176,7 +177,8 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async applyStreamBatch(write: StreamWrite): Promise<boolean> {
-    await this.withConnection((c) => applyStreamBatchDuckDb(c, write));
+    const source = findSource(this.opts.catalog, write.destination.sources[0]);
+    await this.withConnection((c) => applyStreamBatchDuckDb(c, write, source));
     return true;
   }
 
