@@ -43,6 +43,7 @@ Stream environment:
   STREAM_AVAILABILITY_STEP_ROWS  most availability rows per transaction (default: 2000)
   STREAM_BROKER_WAIT_MS      stop waiting for the broker at start after this long (default: 0 = never)
   STREAM_DUCKDB_PATH         the stream layer's own DuckDB file (default: $ETL_STATE_DIR/stream.duckdb)
+  STREAM_DUCKDB_THREADS      DuckDB's threads in the consumer (default: the cores but one, at least 1)
   STREAM_SNAPSHOT_PATH       read-only copy of it for dbt (default: $ETL_STATE_DIR/stream-snapshot.duckdb)
   STREAM_SNAPSHOT_INTERVAL_MS  snapshot when something changed / batch-file check (default: 10000)
 
@@ -71,7 +72,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   if (!values['no-start-broker']) await ensureBroker(cfg.brokers.join(','));
   const etl = loadConfig();
   // DuckDB: the stream layer's own file, held by this process until it exits.
-  const warehouse = etl.warehouse === 'duckdb' ? streamDuckDbWarehouse(cfg.duckdbPath, catalog) : await openWarehouse(etl, catalog);
+  const warehouse = etl.warehouse === 'duckdb' ? streamDuckDbWarehouse(cfg.duckdbPath, catalog, cfg.duckdbThreads) : await openWarehouse(etl, catalog);
   const consumer = new StreamConsumer({ cfg, tables, warehouse });
   let signalled = false;
   const done = new Promise<void>((resolve) => {

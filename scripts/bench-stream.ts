@@ -168,7 +168,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   await ensureTopics(kafka, cfg, [...topics, deadLetterTopic(cfg), availabilityTopic(cfg)]);
   const producer = idempotentProducer(kafka);
   await producer.connect();
-  const warehouse = streamDuckDbWarehouse(cfg.duckdbPath, catalog);
+  const warehouse = streamDuckDbWarehouse(cfg.duckdbPath, catalog, cfg.duckdbThreads);
   const options = await seedProducts(new DuckDbWarehouse({ path: cfg.batchDuckdbPath, lockRetries: 10, catalog }), products);
   log(`producing ${N} events to ${topics.join(', ')} ...`);
   const events = workload(N, products);
@@ -222,7 +222,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const ltopics = sources.map((s) => topicFor(lcfg, s));
   await ensureTopics(kafka, lcfg, [...ltopics, deadLetterTopic(lcfg), availabilityTopic(lcfg)]);
   const latencies: number[] = [];
-  const lwarehouse = streamDuckDbWarehouse(lcfg.duckdbPath, catalog);
+  const lwarehouse = streamDuckDbWarehouse(lcfg.duckdbPath, catalog, lcfg.duckdbThreads);
   await seedProducts(new DuckDbWarehouse({ path: lcfg.batchDuckdbPath, lockRetries: 10, catalog }), products);
   const lcommits: CommitInfo[] = [];
   const lconsumer = new StreamConsumer({

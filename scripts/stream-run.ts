@@ -53,7 +53,7 @@ export async function runStreamOnce(opts: {
   const etl = loadConfig();
   // DuckDB: the stream layer's own file, held from start to the end of this run (closed below,
   // so dbt can copy it afterwards).
-  const warehouse = etl.warehouse === 'duckdb' ? streamDuckDbWarehouse(cfg.duckdbPath, catalog) : await openWarehouse(etl, catalog);
+  const warehouse = etl.warehouse === 'duckdb' ? streamDuckDbWarehouse(cfg.duckdbPath, catalog, cfg.duckdbThreads) : await openWarehouse(etl, catalog);
   const consumer = new StreamConsumer({ cfg, tables, warehouse, kafka });
   try {
     // Start consuming first (stored offsets = where the last run stopped), then replay.

@@ -116,7 +116,7 @@ export function testEnv(overrides: Partial<StreamConfig> = {}): TestEnv {
     snapshotPath,
     ...overrides,
   });
-  const warehouse = streamDuckDbWarehouse(duckdbPath, catalog);
+  const warehouse = streamDuckDbWarehouse(duckdbPath, catalog, cfg.duckdbThreads);
   const batch = new DuckDbWarehouse({ path: batchPath, lockRetries: 20, catalog });
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,

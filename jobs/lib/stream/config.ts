@@ -4,6 +4,7 @@
  * `<TOPIC_NAME>_dead_letter` for poison events, `<TOPIC_NAME>_vendor_availability` for the
  * sold-out / back-in-stock broadcast.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { type Admin, Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
 import { catalog } from '../../catalog';
@@ -35,6 +36,12 @@ export interface StreamConfig {
   readonly duckdbPath: string;
   /** The batch warehouse file, read briefly for the dim_products mirror (DUCKDB_PATH). */
   readonly batchDuckdbPath: string;
+  /**
+   * DuckDB's threads in the consumer (STREAM_DUCKDB_THREADS, default: the cores but one): a
+   * commit is too small to gain from a second thread, and the consumer's own JavaScript thread
+   * (fetching and decoding the next events meanwhile) needs a core.
+   */
+  readonly duckdbThreads: number;
   /** Read-only copy of the stream file for dbt (STREAM_SNAPSHOT_PATH), replaced atomically. */
   readonly snapshotPath: string;
   /** How often the holder publishes the snapshot when something changed, and checks the batch file. */
@@ -74,6 +81,7 @@ export function loadStreamConfig(env: NodeJS.ProcessEnv = process.env, overrides
     availabilityStepRows: intEnv(env, 'STREAM_AVAILABILITY_STEP_ROWS', 2000),
     brokerWaitMs: intEnv(env, 'STREAM_BROKER_WAIT_MS', 0, 0),
     ...streamFiles(env),
+    duckdbThreads: intEnv(env, 'STREAM_DUCKDB_THREADS', Math.max(1, os.cpus().length - 1)),
     snapshotIntervalMs: intEnv(env, 'STREAM_SNAPSHOT_INTERVAL_MS', 10000, 100),
     ...overrides,
   };

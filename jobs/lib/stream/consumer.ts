@@ -19,7 +19,7 @@ import type { SourceTable, StreamDestination } from '../catalog-types';
 import { logger } from '../log';
 import { DuckDbWarehouse } from '../warehouse/duckdb';
 import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamWrite } from '../warehouse/duckdb-stream';
-import { type QuarantineRow, streamEventId, type StreamOffset, type StreamWrite, type Warehouse } from '../warehouse/types';
+import { type QuarantineRow, type Row, streamEventId, type StreamOffset, type StreamWrite, type Warehouse } from '../warehouse/types';
 import { drainAvailability, markAvailabilityPending } from './availability';
 import {
   availabilityTopic,
@@ -31,7 +31,7 @@ import {
   waitForBroker,
   type StreamConfig,
 } from './config';
-import { deadLetterValue, decodeEvent, decodeEventText, quarantineRaw, type DecodedEventText, type RejectedEvent } from './events';
+import { deadLetterValue, decodeEvent, decodeEventText, quarantineRaw, type RejectedEvent } from './events';
 import { flushOutbox, idempotentProducer, queueOutbox, type OutboxMessage } from './outbox';
 import { publishSnapshot, refreshProductMirror, snapshotRequestedAt, type MirrorState } from './stream-file';
 
@@ -73,11 +73,43 @@ export interface StreamConsumerOptions {
 
 const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
-/** The messages at or past `from` (a suffix: offsets grow); all of them in the usual case. */
-function freshSuffix(messages: KafkaMessage[], from: bigint | undefined): KafkaMessage[] {
-  if (from === undefined || BigInt(messages[0].offset) >= from) return messages;
-  const i = messages.findIndex((m) => BigInt(m.offset) >= from);
-  return i < 0 ? [] : messages.slice(i);
+type Decoded<E> = { readonly ok: true; readonly event: E } | RejectedEvent;
+
+/**
+ * A partition slice, decoded, without its Kafka messages: a slice waits in memory for its commit,
+ * and a message object (with its key and value views, which keep the whole fetch response alive)
+ * held that long made most of the consumer's garbage collection.
+ */
+interface DecodedSlice<E> {
+  /** Per message, in order. */
+  readonly offsets: readonly string[];
+  readonly decoded: readonly Decoded<E>[];
+  /** Producer timestamps (ms), per message. */
+  readonly timestamps: Float64Array;
+  /** The message of each rejected event, by index: its dead-letter copy keeps the bytes. */
+  readonly rejected: ReadonlyMap<number, KafkaMessage>;
+}
+
+function decodeSlice<E>(messages: readonly KafkaMessage[], decode: (m: KafkaMessage) => Decoded<E>): DecodedSlice<E> {
+  const offsets: string[] = new Array(messages.length);
+  const decoded: Decoded<E>[] = new Array(messages.length);
+  const timestamps = new Float64Array(messages.length);
+  const rejected = new Map<number, KafkaMessage>();
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    offsets[i] = m.offset;
+    timestamps[i] = Number(m.timestamp);
+    const d = (decoded[i] = decode(m));
+    if (!d.ok) rejected.set(i, m);
+  }
+  return { offsets, decoded, timestamps, rejected };
+}
+
+/** Index of the slice's first message at or past `from` (offsets grow): 0 in the usual case, length when none. */
+function firstFresh(offsets: readonly string[], from: bigint | undefined): number {
+  if (from === undefined || BigInt(offsets[0]) >= from) return 0;
+  const i = offsets.findIndex((o) => BigInt(o) >= from);
+  return i < 0 ? offsets.length : i;
 }
 
 /** A slice's events, sorted (StreamConsumer.sortEvents). */
@@ -104,9 +136,8 @@ interface Applied {
 interface Pending {
   readonly topic: string;
   readonly partition: number;
-  readonly messages: KafkaMessage[];
-  /** The messages decoded when queued, in order: decoding overlaps the commit before. */
-  readonly decoded: DecodedEventText[];
+  /** Decoded when queued: decoding overlaps the commit before. */
+  readonly slice: DecodedSlice<string | Row>;
   /** null: nothing new; 'gap': the stored offset is below this slice (refetch from there). */
   readonly resolve: (a: Applied | null | 'gap') => void;
   readonly reject: (e: unknown) => void;
@@ -380,7 +411,7 @@ export class StreamConsumer {
   }
 
   /**
-   * A slice's decoded events (one per message) sorted into accepted ones, with their producer
+   * A slice's events from index `from` on, sorted into accepted ones, with their producer
    * timestamps, and quarantined ones, with their dead-letter copies; and the slice's next offset.
    */
   private sortEvents<E>(
@@ -388,26 +419,26 @@ export class StreamConsumer {
     source: SourceTable,
     topic: string,
     partition: number,
-    messages: readonly KafkaMessage[],
-    decoded: readonly ({ readonly ok: true; readonly event: E } | RejectedEvent)[],
+    slice: DecodedSlice<E>,
+    from: number,
   ): SortedEvents<E> {
     const events: E[] = [];
     const quarantine: QuarantineRow[] = [];
     const timestamps: number[] = [];
     const dlq: { m: KafkaMessage; q: QuarantineRow }[] = [];
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i];
-      const d = decoded[i];
+    for (let i = from; i < slice.decoded.length; i++) {
+      const d = slice.decoded[i];
       if (d.ok) {
         events.push(d.event);
-        timestamps.push(Number(m.timestamp));
+        timestamps.push(slice.timestamps[i]);
       } else {
+        const m = slice.rejected.get(i)!;
         const q = this.quarantineRow(dest, source, topic, partition, m, d);
         quarantine.push(q);
         dlq.push({ m, q });
       }
     }
-    const next = (BigInt(messages[messages.length - 1].offset) + 1n).toString();
+    const next = (BigInt(slice.offsets[slice.offsets.length - 1]) + 1n).toString();
     return { events, quarantine, timestamps, dlq, offsets: [{ topic, partition, offset: next }] };
   }
 
@@ -482,11 +513,14 @@ export class StreamConsumer {
         // it, so kafkajs fetches the next batches while DuckDB commits (a pipeline). The events
         // in flight are bounded; the stored offsets stay the truth: a failed commit seeks the
         // partition back to them, a redelivered slice is fenced.
-        this.inflightEvents += part.length;
+        // The callbacks keep numbers, not `part`: its messages are freed once decoded.
+        const events = part.length;
+        const firstOffset = BigInt(part[0].offset);
+        this.inflightEvents += events;
         const done: Promise<void> = this.apply(topic, partition, part)
-          .then(settle, (e) => this.commitFailed(topic, partition, BigInt(part[0].offset), e))
+          .then(settle, (e) => this.commitFailed(topic, partition, firstOffset, e))
           .finally(() => {
-            this.inflightEvents -= part.length;
+            this.inflightEvents -= events;
             this.inflight.delete(done);
           });
         this.inflight.add(done);
@@ -556,8 +590,8 @@ export class StreamConsumer {
       return new Promise<Applied | null | 'gap'>((resolve, reject) => {
         const { dest, source } = this.byTopic.get(topic)!;
         const now = new Date();
-        const decoded = messages.map((m) => decodeEventText(dest, source, m.value, now));
-        this.queue.push({ topic, partition, messages, decoded, resolve, reject });
+        const slice = decodeSlice(messages, (m) => decodeEventText(dest, source, m.value, now));
+        this.queue.push({ topic, partition, slice, resolve, reject });
         if (!this.flushing) {
           this.flushing = true;
           // Let the other partitions of the same fetch join this commit.
@@ -567,13 +601,16 @@ export class StreamConsumer {
     }
     const cfg = this.opts.cfg;
     const { dest, source } = this.byTopic.get(topic)!;
-    const fresh = freshSuffix(messages, this.positions.get(tpKey(topic, partition)));
+    const fresh = messages.slice(firstFresh(messages.map((m) => m.offset), this.positions.get(tpKey(topic, partition))));
     if (fresh.length === 0) return null;
     // BigQuery takes rows (staged here), each with a stable id (its insertId).
     const now = new Date();
-    const decoded = fresh.map((m) => decodeEvent(dest, source, m.value, now));
-    const b = this.sortEvents(dest, source, topic, partition, fresh, decoded.map((d) => (d.ok ? { ok: true as const, event: d.row } : d)));
-    const eventIds = fresh.filter((_, i) => decoded[i].ok).map((m) => streamEventId(topic, partition, m.offset));
+    const slice = decodeSlice(fresh, (m) => {
+      const d = decodeEvent(dest, source, m.value, now);
+      return d.ok ? { ok: true, event: d.row } : d;
+    });
+    const b = this.sortEvents(dest, source, topic, partition, slice, 0);
+    const eventIds = fresh.filter((_, i) => slice.decoded[i].ok).map((m) => streamEventId(topic, partition, m.offset));
     const write: StreamWrite = { destination: dest, consumerGroup: cfg.group, upserts: b.events, eventIds, quarantine: b.quarantine, offsets: b.offsets };
     if (b.dlq.length > 0) {
       await this.producer!.send({
@@ -600,8 +637,8 @@ export class StreamConsumer {
       while (this.queue.length > 0) {
         let take = 0;
         let events = 0;
-        while (take < this.queue.length && (take === 0 || events + this.queue[take].messages.length <= this.commitLimit)) {
-          events += this.queue[take].messages.length;
+        while (take < this.queue.length && (take === 0 || events + this.queue[take].slice.offsets.length <= this.commitLimit)) {
+          events += this.queue[take].slice.offsets.length;
           take++;
         }
         const items = this.queue.splice(0, take);
@@ -626,18 +663,17 @@ export class StreamConsumer {
             );
             marks.fence = Date.now() - t0;
             const built = items.map((it) => {
-              const { topic, partition, messages } = it;
+              const { topic, partition, slice } = it;
               const k = tpKey(topic, partition);
               const { dest, source } = this.byTopic.get(topic)!;
               const from = fence.get(k);
-              if (from !== undefined && BigInt(messages[0].offset) > from) {
+              if (from !== undefined && BigInt(slice.offsets[0]) > from) {
                 this.positions.set(k, from);
                 return 'gap' as const;
               }
-              const fresh = freshSuffix(messages, from);
-              if (fresh.length === 0) return null;
-              // The pre-decoded events of the slice's suffix the fence keeps.
-              const b = this.sortEvents(dest, source, topic, partition, fresh, fresh === messages ? it.decoded : it.decoded.slice(it.decoded.length - fresh.length));
+              const first = firstFresh(slice.offsets, from);
+              if (first === slice.offsets.length) return null;
+              const b = this.sortEvents(dest, source, topic, partition, slice, first);
               fence.set(k, BigInt(b.offsets[0].offset));
               const write: DuckStreamWrite = { destination: dest, source, consumerGroup: cfg.group, events: b.events, quarantine: b.quarantine, offsets: b.offsets };
               return { topic, partition, write, timestamps: b.timestamps, dlq: b.dlq };

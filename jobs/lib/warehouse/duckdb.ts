@@ -28,6 +28,8 @@ export interface DuckDbWarehouseOptions {
   readonly catalog: Catalog;
   /** Keep the file open from acquire() to close(): one holder process (the stream layer's file). */
   readonly hold?: boolean;
+  /** DuckDB settings of the held file (e.g. threads). */
+  readonly settings?: Readonly<Record<string, string>>;
   /** The destinations whose tables this file has (default: every destination of the catalog). */
   readonly destinations?: (d: DestinationTable) => boolean;
 }
@@ -66,7 +68,7 @@ export class DuckDbWarehouse implements Warehouse {
     for (;;) {
       try {
         this.opens++;
-        this.held = await openDuckDb(this.opts.path, 0);
+        this.held = await openDuckDb(this.opts.path, 0, this.opts.settings);
         if (told) logger.info('stream: took over the stream file', { file: this.opts.path });
         return;
       } catch (e) {
@@ -201,12 +203,13 @@ export class DuckDbWarehouse implements Warehouse {
  * The stream layer's own DuckDB file (STREAM_DUCKDB_PATH), held open by one consumer process:
  * the stream tables, their bookkeeping, and the mirror of store.dim_products availability reads.
  */
-export function streamDuckDbWarehouse(file: string, catalog: Catalog): DuckDbWarehouse {
+export function streamDuckDbWarehouse(file: string, catalog: Catalog, threads?: number): DuckDbWarehouse {
   return new DuckDbWarehouse({
     path: file,
     lockRetries: 0,
     catalog,
     hold: true,
+    settings: threads === undefined ? undefined : { threads: String(threads) },
     destinations: (d) => d.mode === 'stream' || d.name === `${d.dataset}.dim_products`,
   });
 }
