@@ -12,10 +12,11 @@
  *     produce-to-queryable = when the event's commit (rows, availability, outbox) finished minus
  *     the event's producer timestamp; p50/p99.
  * The machine's load average is printed at the start and the end.
- * Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P]
+ * Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P] [--cpu-profile FILE]
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import inspector from 'node:inspector';
 import os from 'node:os';
 import path from 'node:path';
 import type { Message, Producer } from 'kafkajs';
@@ -40,12 +41,15 @@ import { sendPaced } from '../jobs/lib/stream/producer';
 import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
 import { sinkFloor } from './stream-sink-floor';
 
-const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P] [--help]
+const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P] [--cpu-profile FILE] [--help]
 
   --events N     events for the throughput run, over the three topics (default: 200000)
   --rate R       events/s for the latency run (default: 1000)
   --seconds S    duration of the latency run (default: 20)
   --products P   products in dim_products (1-4 options each, stock 0-50; default: 5000)
+  --cpu-profile FILE
+                 also write a cpu profile (.cpuprofile, for Chrome DevTools) of this process
+                 from the consumer's start to its catch-up in the throughput run
 
 Writes the figures to stdout and to $ETL_STATE_DIR/bench/stream-<time>.json. Uses its own topic
 prefixes and scratch DuckDB files; BOOTSTRAP_SERVER as usual.`;
@@ -129,6 +133,26 @@ function perfTest(cfg: StreamConfig, topic: string, messages: number, run: numbe
   });
 }
 
+/** The inspector's sampling profiler on this process (the consumer runs in it). */
+async function startProfile(): Promise<{ stop: () => Promise<object> }> {
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<{ profile?: object }>((resolve, reject) =>
+      session.post(method, params ?? {}, (e, r) => (e ? reject(e) : resolve(r as { profile?: object }))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 500 });
+  await post('Profiler.start');
+  return {
+    stop: async () => {
+      const { profile } = await post('Profiler.stop');
+      session.disconnect();
+      return profile!;
+    },
+  };
+}
+
 const load = () => os.loadavg().map((x) => x.toFixed(1)).join('/');
 const rateOf = (events: number, ms: number): number | null => (ms >= MIN_INTERVAL_MS ? Math.round(events / (ms / 1000)) : null);
 const fmt = (x: number | null, why: string) => (x === null ? `n/a (${why})` : `${x.toLocaleString('en-US')} events/s`);
@@ -136,7 +160,7 @@ const fmt = (x: number | null, why: string) => (x === null ? `n/a (${why})` : `$
 async function run(argv = process.argv.slice(2)): Promise<number> {
   const values = parseCommandLine(
     argv,
-    { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, products: { type: 'string' } },
+    { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, products: { type: 'string' }, 'cpu-profile': { type: 'string' } },
     HELP,
   );
   if (values === 'help') return 0;
@@ -180,9 +204,14 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   });
   log('consuming into DuckDB (availability on) ...');
   const c0 = Date.now();
+  const profiler = values['cpu-profile'] ? await startProfile() : null;
   await consumer.start();
   await consumer.waitCaughtUp(await endOffsets(kafka, topics), 1800000);
   const caughtUpAt = Date.now();
+  if (profiler) {
+    fs.writeFileSync(String(values['cpu-profile']), JSON.stringify(await profiler.stop()));
+    log(`cpu profile of the consumer's window written to ${values['cpu-profile']}`);
+  }
   await consumer.stop();
   const joined = consumer.joinedAt ?? c0;
   const consumed = batches.reduce((a, b) => a + b.rows + b.quarantined, 0);
