@@ -168,8 +168,9 @@ const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.
 /**
  * The SELECT of a batch's typed rows, one per key (the last event's), from $1: one event per
  * line, a record's JSON text (`{...}`) or a row's staged values as a JSON array of text (`[...]`;
- * JSON escapes any newline in a value). DuckDB splits, parses and types them on its own threads:
- * handing over values one by one (appender data chunks) kept the main thread busy per value.
+ * JSON escapes any newline in a value). DuckDB splits, parses and types them, off the consumer's
+ * JavaScript thread: handing over values one by one (appender data chunks) kept that thread busy
+ * per value.
  */
 function stagingSelect(dest: StreamDestination, source: SourceTable, forms: { records: boolean; rows: boolean }, now: string): string {
   const cols = dest.columns;
@@ -199,8 +200,8 @@ function stagingSelect(dest: StreamDestination, source: SourceTable, forms: { re
     ? `WITH _lines AS MATERIALIZED ${split}
        ${branch('records', `_lines WHERE starts_with(_l, '{')`)} UNION ALL ${branch('rows', `_lines WHERE starts_with(_l, '[')`)}`
     : branch(forms.records ? 'records' : 'rows', split);
-  // One row per key, the last event's (line order is arrival order): a hash aggregate, on
-  // DuckDB's threads (a window over the key cost twice as much; arg_max_null keeps a NULL).
+  // One row per key, the last event's (line order is arrival order): a hash aggregate (a window
+  // over the key cost twice as much; arg_max_null keeps a NULL).
   const sel = cols.map((col) => {
     const name = quoteIdent(col.name);
     const value = isWriteTime(col) ? `TIMESTAMP '${now}'` : dest.key.includes(col.name) ? name : `arg_max_null(${name}, _n)`;
