@@ -8,10 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import type { StreamDestination } from '../../jobs/lib/catalog-types';
-import { findDestination } from '../../jobs/lib/catalog-check';
-import { findSource } from '../../jobs/lib/catalog-check';
+import { findDestination, findSource } from '../../jobs/lib/catalog-check';
 import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamWrite } from '../../jobs/lib/warehouse/duckdb-stream';
-import { streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
+import { type DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
 import type { QuarantineRow } from '../../jobs/lib/warehouse/types';
 
 const CARTS = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;
@@ -19,11 +18,26 @@ const STATUS = findDestination(catalog, 'fact_shoppingcarts') as StreamDestinati
 const CART_ITEMS = findSource(catalog, 'carts_has_products');
 const CART_STATUS = findSource(catalog, 'shoppingcart');
 
-test('one group commit: quarantine, offsets and last row per key', async () => {
+/**
+ * Runs `body` on a fresh stream warehouse (schema ensured) in a scratch directory; `prepare`
+ * may make the file first. Closes and removes it after.
+ */
+async function withStreamWarehouse(body: (wh: DuckDbWarehouse) => Promise<void>, prepare?: (file: string) => Promise<void>): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-write-'));
-  const wh = streamDuckDbWarehouse(path.join(dir, 'stream.duckdb'), catalog);
+  const file = path.join(dir, 'stream.duckdb');
+  await prepare?.(file);
+  const wh = streamDuckDbWarehouse(file, catalog);
   try {
     await wh.ensureSchema();
+    await body(wh);
+  } finally {
+    await wh.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('one group commit: quarantine, offsets and last row per key', async () => {
+  await withStreamWarehouse(async (wh) => {
     const q = (i: number, topic: string): QuarantineRow => ({
       runId: 'r', destination: CARTS.name, source: 'carts_has_products', file: `${topic}:0`, line: i, column: null,
       reasonCode: 'bad_event', reason: `bad ${i}`, raw: i % 50 === 0 ? `it's \u0000 "raw" ${i}` : `raw ${i}`,
@@ -54,15 +68,10 @@ test('one group commit: quarantine, offsets and last row per key', async () => {
       { topic: 't_carts', partition: 1, offset: '7' },
       { topic: 't_status', partition: 2, offset: '9007199254740993' },
     ]);
-  } finally {
-    await wh.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an upsert across commits keeps one row per key, the latest, and any text exactly', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-write-'));
-  const wh = streamDuckDbWarehouse(path.join(dir, 'stream.duckdb'), catalog);
   // The stream write is generic over the catalog's columns: a text key with every awkward character.
   const odd = ['a\nb', 'tab\there', 'quote\'s "x"', 'back\\slash', 'nul\u0000byte', 'ünï', '', ' '];
   const write = (ids: readonly string[], quantity: (i: number) => string | null, offset: number): DuckStreamWrite => ({
@@ -70,8 +79,7 @@ test('an upsert across commits keeps one row per key, the latest, and any text e
     events: ids.map((id, i) => ({ shopping_cart_id: id, product_id: 'p', option_id: 'o', quantity: quantity(i), updated_at: null })),
     offsets: [{ topic: 't', partition: 0, offset: String(offset) }],
   });
-  try {
-    await wh.ensureSchema();
+  await withStreamWarehouse(async (wh) => {
     await wh.withConnection((c) => applyStreamWritesDuckDb(c, [write(odd, (i) => String(i), 10)]));
     // Half the keys again (two of them twice in the commit: the later wins, a null too), one new.
     await wh.withConnection((c) =>
@@ -88,23 +96,17 @@ test('an upsert across commits keeps one row per key, the latest, and any text e
         [odd[4], 4], [odd[5], 5], [odd[6], 6], [odd[7], 7], ['new', 105],
       ]),
     );
-  } finally {
-    await wh.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('events as their own text and as rows, mixed in one commit: staged alike, the last event of a key wins', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-write-'));
-  const wh = streamDuckDbWarehouse(path.join(dir, 'stream.duckdb'), catalog);
   // A record's text as the producer writes it (what the fast pattern passes on), and the same
   // event as the row the exact path stages: status "1"/"0" -> true/false, quantity -> BIGINT.
   const itemText = (cart: string, q: string | null) =>
     JSON.stringify({ shopping_cart_id: cart, product_id: 'p1', option_id: 'o1', quantity: q });
   const itemRow = (cart: string, q: string | null) => ({ shopping_cart_id: cart, product_id: 'p1', option_id: 'o1', quantity: q, updated_at: null });
   const statusText = (cart: string, status: '0' | '1') => JSON.stringify({ shopping_cart_id: cart, status });
-  try {
-    await wh.ensureSchema();
+  await withStreamWarehouse(async (wh) => {
     const staged = await wh.withConnection(async (c) => {
       let names: string[] = [];
       await applyStreamWritesDuckDb(
@@ -129,26 +131,22 @@ test('events as their own text and as rows, mixed in one commit: staged alike, t
     }));
     expect(rows.items.map(([id, q]) => [id, q === null ? null : Number(q)])).toEqual([['a', 3], ['b', 4], ['c', null], ['d', 7]]);
     expect(rows.status).toEqual([['a', true], ['b', false], ['c', false]]);
-  } finally {
-    await wh.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a stream file made with keyed stream tables is rebuilt without the key, rows kept', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-write-'));
-  const file = path.join(dir, 'stream.duckdb');
-  const { DuckDBInstance } = await import('@duckdb/node-api');
-  const db = await DuckDBInstance.create(file);
-  const c0 = await db.connect();
-  await c0.run(`CREATE SCHEMA store`);
-  await c0.run(`CREATE TABLE store.fact_shoppingcarts (shopping_cart_id VARCHAR NOT NULL, status BOOLEAN, updated_at TIMESTAMP NOT NULL, PRIMARY KEY (shopping_cart_id))`);
-  await c0.run(`INSERT INTO store.fact_shoppingcarts VALUES ('1', true, TIMESTAMP '2020-01-01'), ('2', false, TIMESTAMP '2020-01-02')`);
-  c0.closeSync();
-  db.closeSync();
-  const wh = streamDuckDbWarehouse(file, catalog);
-  try {
-    await wh.ensureSchema();
+  // The file as an older version made it, before the warehouse opens it.
+  const keyedFile = async (file: string) => {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const db = await DuckDBInstance.create(file);
+    const c0 = await db.connect();
+    await c0.run(`CREATE SCHEMA store`);
+    await c0.run(`CREATE TABLE store.fact_shoppingcarts (shopping_cart_id VARCHAR NOT NULL, status BOOLEAN, updated_at TIMESTAMP NOT NULL, PRIMARY KEY (shopping_cart_id))`);
+    await c0.run(`INSERT INTO store.fact_shoppingcarts VALUES ('1', true, TIMESTAMP '2020-01-01'), ('2', false, TIMESTAMP '2020-01-02')`);
+    c0.closeSync();
+    db.closeSync();
+  };
+  await withStreamWarehouse(async (wh) => {
     const out = await wh.withConnection(async (c) => ({
       keys: Number((await c.runAndReadAll(`SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'fact_shoppingcarts' AND constraint_type = 'PRIMARY KEY'`)).getRowsJS()[0][0]),
       notNull: Number((await c.runAndReadAll(`SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'fact_shoppingcarts' AND constraint_type = 'NOT NULL'`)).getRowsJS()[0][0]),
@@ -164,8 +162,5 @@ test('a stream file made with keyed stream tables is rebuilt without the key, ro
     }]));
     const rows = await wh.withConnection(async (c) => (await c.runAndReadAll(`SELECT shopping_cart_id, status FROM store.fact_shoppingcarts ORDER BY 1`)).getRowsJS());
     expect(rows).toEqual([['1', true], ['2', true]]);
-  } finally {
-    await wh.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  }, keyedFile);
 });
