@@ -31,20 +31,20 @@ describe('decoding events (no broker)', () => {
     expect(codeOf(decode(CARTS, CARTS_SRC, '{"shopping_cart_id":"5","product_id":1.5,"option_id":"1","quantity":"1"}'))).toBe('bad_identifier');
     // A plain integer literal is an id as the file would have it, digits intact past 2^53.
     const big = decode(CARTS, CARTS_SRC, '{"shopping_cart_id":9007199254740993,"product_id":"1","option_id":"1","quantity":"1"}');
-    expect(big).toMatchObject({ ok: true, row: { shopping_cart_id: '9007199254740993' } });
+    expect(big).toMatchObject({ ok: true, event: { shopping_cart_id: '9007199254740993' } });
   });
 
   test('every field is required; null is the empty value', () => {
     expect(decode(CARTS, CARTS_SRC, '{"shopping_cart_id":"6","product_id":"1","option_id":"1"}')).toMatchObject({ ok: false, code: 'missing_field', column: 'quantity' });
     expect(decode(SHOPPINGCARTS, SHOPPINGCART_SRC, '{"shopping_cart_id":"6"}')).toMatchObject({ ok: false, code: 'missing_field', column: 'status' });
-    expect(decode(CARTS, CARTS_SRC, '{"shopping_cart_id":"6","product_id":"1","option_id":"1","quantity":null}')).toMatchObject({ ok: true, row: { quantity: null } });
+    expect(decode(CARTS, CARTS_SRC, '{"shopping_cart_id":"6","product_id":"1","option_id":"1","quantity":null}')).toMatchObject({ ok: true, event: { quantity: null } });
   });
 
   test('flags are the strings the producer writes, not JSON numbers or booleans', () => {
     const encoded = encodeEvent(SHOPPINGCART_SRC, { shopping_cart_id: '7', status: '1' });
     expect(encoded).toEqual({ key: '7', value: '{"shopping_cart_id":"7","status":"1"}' });
-    expect(decode(SHOPPINGCARTS, SHOPPINGCART_SRC, '{"shopping_cart_id":"7","status":"1"}')).toMatchObject({ ok: true, row: { status: 'true' } });
-    expect(decode(SHOPPINGCARTS, SHOPPINGCART_SRC, '{"shopping_cart_id":"7","status":"0"}')).toMatchObject({ ok: true, row: { status: 'false' } });
+    expect(decode(SHOPPINGCARTS, SHOPPINGCART_SRC, '{"shopping_cart_id":"7","status":"1"}')).toMatchObject({ ok: true, event: { status: 'true' } });
+    expect(decode(SHOPPINGCARTS, SHOPPINGCART_SRC, '{"shopping_cart_id":"7","status":"0"}')).toMatchObject({ ok: true, event: { status: 'false' } });
     for (const bad of ['1', 'true', '"yes"', '"2"']) {
       expect(codeOf(decode(SHOPPINGCARTS, SHOPPINGCART_SRC, `{"shopping_cart_id":"7","status":${bad}}`))).toBe('bad_boolean');
     }

@@ -31,7 +31,7 @@ import {
   waitForBroker,
   type StreamConfig,
 } from './config';
-import { deadLetterValue, decodeEvent, decodeEventText, quarantineRaw, type RejectedEvent } from './events';
+import { deadLetterValue, decodeEvent, decodeEventText, quarantineRaw, type Decoded, type RejectedEvent } from './events';
 import { flushOutbox, idempotentProducer, queueOutbox, type OutboxMessage } from './outbox';
 import { publishSnapshot, refreshProductMirror, snapshotRequestedAt, type MirrorState } from './stream-file';
 
@@ -72,8 +72,6 @@ export interface StreamConsumerOptions {
 }
 
 const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
-
-type Decoded<E> = { readonly ok: true; readonly event: E } | RejectedEvent;
 
 /**
  * A partition slice, decoded, without its Kafka messages: a slice waits in memory for its commit,
@@ -605,10 +603,7 @@ export class StreamConsumer {
     if (fresh.length === 0) return null;
     // BigQuery takes rows (staged here), each with a stable id (its insertId).
     const now = new Date();
-    const slice = decodeSlice(fresh, (m) => {
-      const d = decodeEvent(dest, source, m.value, now);
-      return d.ok ? { ok: true, event: d.row } : d;
-    });
+    const slice = decodeSlice(fresh, (m) => decodeEvent(dest, source, m.value, now));
     const b = this.sortEvents(dest, source, topic, partition, slice, 0);
     const eventIds = fresh.filter((_, i) => slice.decoded[i].ok).map((m) => streamEventId(topic, partition, m.offset));
     const write: StreamWrite = { destination: dest, consumerGroup: cfg.group, upserts: b.events, eventIds, quarantine: b.quarantine, offsets: b.offsets };

@@ -165,7 +165,11 @@ export interface RejectedEvent {
   readonly reason: string;
 }
 
-export type DecodedEvent = { readonly ok: true; readonly row: Row } | RejectedEvent;
+/** An event decoded: accepted (as an `E`) or rejected with its reason. */
+export type Decoded<E> = { readonly ok: true; readonly event: E } | RejectedEvent;
+
+/** An accepted event as a destination row. */
+export type DecodedEvent = Decoded<Row>;
 
 /**
  * Parses and validates one event's value into a destination row (updated_at = `now`).
@@ -186,13 +190,13 @@ export function decodeEvent(
     source.columns.forEach((c, i) => {
       record[c.name] = groups[`c${i}`] ?? null;
     });
-    return { ok: true, row: destinationRow(decoder, stagedValues(source, record), now) };
+    return { ok: true, event: destinationRow(decoder, stagedValues(source, record), now) };
   }
   return decodeEventExact(dest, source, value, now);
 }
 
 /** An accepted event as the DuckDB sink takes it: its own text, or a row (duckdb-stream.ts). */
-export type DecodedEventText = { readonly ok: true; readonly event: string | Row } | RejectedEvent;
+export type DecodedEventText = Decoded<string | Row>;
 
 /**
  * decodeEvent for a sink that stages in SQL (DuckDB): an event the fast pattern accepts is
@@ -211,8 +215,7 @@ export function decodeEventText(
     const text = value!.toString('utf8');
     if (fast.test(text)) return { ok: true, event: text };
   }
-  const d = decodeEventExact(dest, source, value, now);
-  return d.ok ? { ok: true, event: d.row } : d;
+  return decodeEventExact(dest, source, value, now);
 }
 
 /** decodeEvent without the fast path: JSON.parse, field checks and the ajv schema, per event. */
@@ -252,7 +255,7 @@ export function decodeEventExact(
       reason: errors.map((e) => e.reason).join('; '),
     };
   }
-  return { ok: true, row: destinationRow(decoder, stagedValues(source, record), now) };
+  return { ok: true, event: destinationRow(decoder, stagedValues(source, record), now) };
 }
 
 function destinationRow(decoder: Decoder, staged: readonly (string | null)[], now: Date): Row {
