@@ -159,6 +159,12 @@ export function mergeByDestination(writes: readonly DuckStreamWrite[]): DuckStre
 /** The column a stream table keeps its write time in (see catalog: updatedAt). */
 const isWriteTime = (col: { name: string; type: string }) => col.name === 'updated_at' && col.type === 'TIMESTAMP';
 
+/**
+ * The columns a row's JSON array holds, in order: the destination's but updated_at, which is
+ * this commit's time, one SQL constant (not a timestamp formatted and sent per row).
+ */
+const rowColumns = (dest: StreamDestination) => dest.columns.filter((col) => !isWriteTime(col));
+
 /** Quarantined events per INSERT statement. */
 const QUARANTINE_ROWS = 200;
 
@@ -174,9 +180,7 @@ const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.
  */
 function stagingSelect(dest: StreamDestination, source: SourceTable, forms: { records: boolean; rows: boolean }, now: string): string {
   const cols = dest.columns;
-  // A row's JSON array holds the destination's columns but updated_at: this commit's time, one
-  // SQL constant (not a timestamp formatted and sent per row).
-  const listed = cols.filter((col) => !isWriteTime(col));
+  const listed = rowColumns(dest);
   const sourceCols = new Map(stagedColumns(source).map((col) => [col.name, col]));
   const fromRecord = (col: (typeof cols)[number]): string => {
     const s = sourceCols.get(col.name);
@@ -217,7 +221,7 @@ async function writeOne(c: DuckDBConnection, write: DuckStreamWrite, now: string
   const target = `${ds}.${quoteIdent(dest.table)}`;
   let staging: string | null = null;
   if (write.events.length > 0) {
-    const listed = dest.columns.filter((col) => !isWriteTime(col));
+    const listed = rowColumns(dest);
     const forms = { records: false, rows: false };
     const lines = write.events
       .map((e) => {

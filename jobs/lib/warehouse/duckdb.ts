@@ -105,12 +105,12 @@ export class DuckDbWarehouse implements Warehouse {
     }
   }
 
-  /** Bookkeeping tables and every destination table, created when missing; `prefix` picks the catalog. */
   /** The destinations whose tables this file has. */
   private get destinations(): DestinationTable[] {
     return this.opts.catalog.destinations.filter(this.opts.destinations ?? (() => true));
   }
 
+  /** Bookkeeping tables and every destination table, created when missing; `prefix` picks the catalog. */
   private schemaStatements(prefix: string): string[] {
     const destinations = this.destinations;
     const datasets = [...new Set(destinations.map((d) => d.dataset))];
