@@ -12,6 +12,8 @@ import { findDestination, findSource } from '../../jobs/lib/catalog-check';
 import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamWrite } from '../../jobs/lib/warehouse/duckdb-stream';
 import { type DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
 import type { QuarantineRow } from '../../jobs/lib/warehouse/types';
+import { StatementBatch } from '../../jobs/lib/warehouse/duckdb-connect';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 
 const CARTS = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;
 const STATUS = findDestination(catalog, 'fact_shoppingcarts') as StreamDestination;
@@ -163,4 +165,54 @@ test('a stream file made with keyed stream tables is rebuilt without the key, ro
     const rows = await wh.withConnection(async (c) => (await c.runAndReadAll(`SELECT shopping_cart_id, status FROM store.fact_shoppingcarts ORDER BY 1`)).getRowsJS());
     expect(rows).toEqual([['1', true], ['2', true]]);
   }, keyedFile);
+});
+
+test('a commit failing in its last statements leaves no row, quarantine or offset, and the connection usable', async () => {
+  await withStreamWarehouse(async (wh) => {
+    const write = (id: string, offset: number): DuckStreamWrite => ({
+      destination: CARTS, source: CART_ITEMS, consumerGroup: 'g', offsets: [{ topic: 't', partition: 0, offset: String(offset) }],
+      events: [{ shopping_cart_id: id, product_id: 'p', option_id: 'o', quantity: '1', updated_at: null }],
+      quarantine: [{ runId: 'r', destination: CARTS.name, source: 'carts_has_products', file: 't:0', line: 1, column: null, reasonCode: 'bad_event', reason: 'x', raw: 'x' }],
+    });
+    const state = async (c: DuckDBConnection) => ({
+      carts: (await c.runAndReadAll('SELECT shopping_cart_id FROM store.fact_carts_has_products ORDER BY 1')).getRowsJS().map(([id]) => id),
+      quarantined: Number((await c.runAndReadAll('SELECT COUNT(*) FROM store._quarantine')).getRowsJS()[0][0]),
+      offsets: await readOffsetsDuckDb(c, 'g', ['t']),
+    });
+    await wh.withConnection(async (c) => {
+      // The rows, quarantine and offsets are queued first; the failure comes with the derived tables.
+      await expect(applyStreamWritesDuckDb(c, [write('1', 5)], async (tx) => {
+        await tx.run(`SELECT error('derived tables failed')`);
+      })).rejects.toThrow('derived tables failed');
+      expect(await state(c)).toEqual({ carts: [], quarantined: 0, offsets: [] });
+      await applyStreamWritesDuckDb(c, [write('2', 6)]);
+      expect(await state(c)).toEqual({ carts: ['2'], quarantined: 1, offsets: [{ topic: 't', partition: 0, offset: '6' }] });
+    });
+  });
+});
+
+test('a statement batch: parameterless statements go in one call, in order, a parameterized one sends them first', async () => {
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  try {
+    await c.run('CREATE TABLE t (i INTEGER, s VARCHAR)');
+    const calls: string[] = [];
+    const run = c.run.bind(c);
+    const spy = Object.assign(Object.create(c), { run: (sql: string, ...rest: []) => (calls.push(sql), run(sql, ...rest)) }) as DuckDBConnection;
+    const tx = new StatementBatch(spy);
+    await tx.run(`INSERT INTO t VALUES (1, 'a') -- a comment ending the statement`);
+    await tx.run(`INSERT INTO t VALUES (2, 'b')`);
+    expect(calls).toHaveLength(0); // queued, not run
+    await tx.run('INSERT INTO t VALUES ($1, $2)', [3, 'c']);
+    await tx.run(`UPDATE t SET s = s || '!' WHERE i = 3`);
+    await tx.run(`SELECT error('stop here')`);
+    await tx.run(`INSERT INTO t VALUES (4, 'never')`);
+    await expect(tx.flush()).rejects.toThrow('stop here');
+    // 1: the two queued inserts together, 2: the parameterized one, 3: the rest (stopping at the error).
+    expect(calls).toHaveLength(3);
+    expect((await c.runAndReadAll('SELECT i, s FROM t ORDER BY i')).getRowsJS()).toEqual([[1, 'a'], [2, 'b'], [3, 'c!']]);
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
 });

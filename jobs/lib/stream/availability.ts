@@ -27,6 +27,7 @@ import { randomUUID } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { quoteIdent } from '../ddl';
+import type { SqlRunner } from '../warehouse/duckdb-connect';
 import type { StagedTables } from '../warehouse/duckdb-stream';
 
 export const AVAILABILITY_TABLE = 'vendor_product_availability';
@@ -71,7 +72,7 @@ export const utcTimestamp = (d: Date): string => d.toISOString().replace('T', ' 
  * (inside the caller's transaction: the batch and its pending work commit together). One
  * statement, whatever the size of the scope.
  */
-export async function markAvailabilityPending(c: DuckDBConnection, dataset: string, scope: AvailabilityScope): Promise<void> {
+export async function markAvailabilityPending(c: SqlRunner, dataset: string, scope: AvailabilityScope): Promise<void> {
   const ds = quoteIdent(dataset);
   if ('all' in scope) {
     await c.run(

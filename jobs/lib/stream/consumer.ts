@@ -680,7 +680,6 @@ export class StreamConsumer {
                 c,
                 real.map((b) => b.write),
                 async (tx, staged) => {
-                  marks.rows = Date.now() - t0;
                   const dlq: OutboxMessage[] = real.flatMap((b) =>
                     b.dlq.map(({ m, q }) => {
                       const msg = this.dlqMessage(b.topic, b.partition, m, q);
@@ -689,7 +688,6 @@ export class StreamConsumer {
                   );
                   await queueOutbox(tx, this.dataset, dlq);
                   await markAvailabilityPending(tx, this.dataset, { staged });
-                  marks.pending = Date.now() - t0;
                 },
               );
               marks.commit = Date.now() - t0;

@@ -18,6 +18,7 @@ import { BIGINT, LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import { quoteIdent } from '../ddl';
+import type { SqlRunner } from '../warehouse/duckdb-connect';
 import { logger } from '../log';
 import { OUTBOX_COLUMNS_DDL } from './availability';
 
@@ -101,7 +102,7 @@ export const idempotentProducer = (kafka: Kafka): Producer =>
   });
 
 /** Queues `msgs` in the caller's transaction, after every message already queued: one statement. */
-export async function queueOutbox(c: DuckDBConnection, dataset: string, msgs: readonly OutboxMessage[]): Promise<void> {
+export async function queueOutbox(c: SqlRunner, dataset: string, msgs: readonly OutboxMessage[]): Promise<void> {
   if (msgs.length === 0) return;
   const ds = quoteIdent(dataset);
   const rows = msgs.map(encode);

@@ -5,10 +5,11 @@
  *
  * Rows are upserted by the destination key: the stream tables have no primary key (see
  * writeOne), each batch deletes the rows of its keys and inserts its own, one per key (within a
- * batch a later event for a key wins). The whole batch is one text parameter, parsed, staged and
- * cast to the column types in SQL: two statements per destination and batch. An event the fast
- * pattern accepted goes in as its own text (the source record's JSON, staged by the catalog's
- * SQL, `stagedSql`), so the consumer builds no row for it; others as rows staged in JavaScript.
+ * batch a later event for a key wins). A destination's events are one text, parsed, staged and
+ * cast to the column types in SQL; the texts go over in one statement, then the whole transaction
+ * in one call (StatementBatch). An event the fast pattern accepted goes in as its own text (the
+ * source record's JSON, staged by the catalog's SQL, `stagedSql`), so the consumer builds no row
+ * for it; others as rows staged in JavaScript.
  * `inTransaction` lets the stream layer maintain derived tables (vendor availability, outbox)
  * in the same transaction, from the batch's staged rows.
  */
@@ -26,7 +27,7 @@ import {
   utcTimestamp,
 } from '../stream/availability';
 import { OUTBOX_PARKED_DDL } from '../stream/outbox';
-import { sqlString } from './duckdb-connect';
+import { sqlString, StatementBatch, type SqlRunner } from './duckdb-connect';
 import type { CellValue, Row, StreamOffset, StreamWrite } from './types';
 
 /**
@@ -110,21 +111,37 @@ export async function applyStreamBatchDuckDb(
 export async function applyStreamWritesDuckDb(
   c: DuckDBConnection,
   writes: readonly DuckStreamWrite[],
-  inTransaction?: (c: DuckDBConnection, staged: StagedTables) => Promise<void>,
+  inTransaction?: (tx: SqlRunner, staged: StagedTables) => Promise<void>,
 ): Promise<void> {
   const now = utcTimestamp(new Date());
-  await c.run('BEGIN TRANSACTION');
+  const merged = mergeByDestination(writes);
+  // The events' text first, in a temporary table of this connection (outside the transaction:
+  // it is nobody else's): the commit's statements then take no parameters and go to DuckDB in
+  // one call (StatementBatch), which then needs the JavaScript thread only when it is done.
+  const texts = merged.filter((w) => w.events.length > 0);
+  if (texts.length > 0) {
+    await c.run(
+      `CREATE OR REPLACE TEMP TABLE ${TEXT_TABLE} AS SELECT unnest($1::VARCHAR[]) AS dest, unnest($2::VARCHAR[]) AS lines`,
+      [listValue(texts.map((w) => w.destination.table)), listValue(texts.map(eventLines))],
+      [LIST(VARCHAR), LIST(VARCHAR)],
+    );
+  }
+  const tx = new StatementBatch(c);
   try {
-    const merged = mergeByDestination(writes);
+    await tx.run('BEGIN TRANSACTION');
     const staged = new Map<string, string>();
     for (const write of merged) {
-      const t = await writeOne(c, write, now);
+      const t = await writeOne(tx, write, now);
       if (t) staged.set(write.destination.table, t);
     }
-    await storeOffsets(c, merged, now);
-    if (inTransaction) await inTransaction(c, staged);
-    await testPauseBeforeCommit();
-    await c.run('COMMIT');
+    await storeOffsets(tx, merged, now);
+    if (inTransaction) await inTransaction(tx, staged);
+    if (testPauseMs() > 0) {
+      await tx.flush();
+      await new Promise((r) => setTimeout(r, testPauseMs()));
+    }
+    await tx.run('COMMIT');
+    await tx.flush();
   } catch (e) {
     await c.run('ROLLBACK').catch(() => undefined);
     throw e;
@@ -168,6 +185,9 @@ const rowColumns = (dest: StreamDestination) => dest.columns.filter((col) => !is
 /** Quarantined events per INSERT statement. */
 const QUARANTINE_ROWS = 200;
 
+/** A commit's event text per destination (columns dest, lines). */
+const TEXT_TABLE = '_stream_text';
+
 /** A batch's typed rows of one destination, one per key, between the parse and the upsert. */
 const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.table}`);
 
@@ -198,7 +218,7 @@ function stagingSelect(dest: StreamDestination, source: SourceTable, forms: { re
       : `from_json(_l, '["VARCHAR"]')`;
     return `SELECT ${typed.join(', ')}, _n FROM (SELECT ${parsed} AS ${form === 'records' ? '_r' : '_f'}, _n FROM ${lines})`;
   };
-  const split = `(SELECT unnest(_ls) AS _l, generate_subscripts(_ls, 1) AS _n FROM (SELECT string_split($1, chr(10)) AS _ls))`;
+  const split = `(SELECT unnest(_ls) AS _l, generate_subscripts(_ls, 1) AS _n FROM (SELECT string_split((SELECT lines FROM ${TEXT_TABLE} WHERE dest = ${sqlString(dest.table)}), chr(10)) AS _ls))`;
   // Usually one form only (every event fast, or a caller with rows): no shared scan to keep.
   const body = forms.records && forms.rows
     ? `WITH _lines AS MATERIALIZED ${split}
@@ -214,40 +234,39 @@ function stagingSelect(dest: StreamDestination, source: SourceTable, forms: { re
   return `SELECT ${sel.join(', ')} FROM (${body}) GROUP BY ALL`;
 }
 
+/**
+ * A write's events as text, one per line: a record's JSON text (`{...}`) or a row's staged values
+ * as a JSON array of text (`[...]`; JSON escapes any newline in a value).
+ */
+function eventLines(write: DuckStreamWrite): string {
+  const listed = rowColumns(write.destination);
+  return write.events.map((e) => (typeof e === 'string' ? e : JSON.stringify(listed.map((col) => cellText(e[col.name] ?? null))))).join('\n');
+}
+
 /** Writes one destination's merged batch; returns its staging table (null: no rows). */
-async function writeOne(c: DuckDBConnection, write: DuckStreamWrite, now: string): Promise<string | null> {
+async function writeOne(tx: SqlRunner, write: DuckStreamWrite, now: string): Promise<string | null> {
   const dest = write.destination;
   const ds = quoteIdent(dest.dataset);
   const target = `${ds}.${quoteIdent(dest.table)}`;
   let staging: string | null = null;
   if (write.events.length > 0) {
-    const listed = rowColumns(dest);
-    const forms = { records: false, rows: false };
-    const lines = write.events
-      .map((e) => {
-        if (typeof e === 'string') {
-          forms.records = true;
-          return e;
-        }
-        forms.rows = true;
-        return JSON.stringify(listed.map((col) => cellText(e[col.name] ?? null)));
-      })
-      .join('\n');
+    const forms = {
+      records: write.events.some((e) => typeof e === 'string'),
+      rows: write.events.some((e) => typeof e !== 'string'),
+    };
     staging = stagingTable(dest);
-    await c.run(`CREATE OR REPLACE TEMP TABLE ${staging} AS ${stagingSelect(dest, write.source, forms, now)}`, [lines]);
+    await tx.run(`CREATE OR REPLACE TEMP TABLE ${staging} AS ${stagingSelect(dest, write.source, forms, now)}`);
     // An upsert as delete + insert: stream tables have no primary key, whose index costs every
     // row of every commit (`npm run bench:stream-upsert`, docs/stream.md). One row per key holds
     // by construction: every write of a key goes through here, in the commit with its offsets.
     const key = dest.key.map(quoteIdent);
-    await c.run(
-      `DELETE FROM ${target} USING ${staging} _s WHERE ${key.map((k) => `${target}.${k} = _s.${k}`).join(' AND ')};
-       INSERT INTO ${target} (${dest.columns.map((col) => quoteIdent(col.name)).join(', ')}) SELECT * FROM ${staging}`,
-    );
+    await tx.run(`DELETE FROM ${target} USING ${staging} _s WHERE ${key.map((k) => `${target}.${k} = _s.${k}`).join(' AND ')}`);
+    await tx.run(`INSERT INTO ${target} (${dest.columns.map((col) => quoteIdent(col.name)).join(', ')}) SELECT * FROM ${staging}`);
   }
   // Quarantined events in a few statements (each costs milliseconds), as parameters: raw is anything.
   for (let i = 0; i < write.quarantine.length; i += QUARANTINE_ROWS) {
     const part = write.quarantine.slice(i, i + QUARANTINE_ROWS);
-    await c.run(
+    await tx.run(
       `INSERT INTO ${ds}._quarantine VALUES ${part.map((_, j) => `(${Array.from({ length: 9 }, (_, k) => `$${j * 9 + k + 1}`).join(', ')})`).join(', ')}`,
       part.flatMap((q) => [q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw]),
     );
@@ -260,7 +279,7 @@ async function writeOne(c: DuckDBConnection, write: DuckStreamWrite, now: string
  * milliseconds, whatever its rows: one per partition made most of a small commit). The values
  * are literals: topic and group are quoted, partition and offset are numbers.
  */
-async function storeOffsets(c: DuckDBConnection, writes: readonly DuckStreamWrite[], now: string): Promise<void> {
+async function storeOffsets(tx: SqlRunner, writes: readonly DuckStreamWrite[], now: string): Promise<void> {
   const byDataset = new Map<string, string[]>();
   for (const w of writes) {
     const rows = byDataset.get(w.destination.dataset) ?? [];
@@ -271,7 +290,7 @@ async function storeOffsets(c: DuckDBConnection, writes: readonly DuckStreamWrit
   }
   for (const [dataset, rows] of byDataset) {
     if (rows.length === 0) continue;
-    await c.run(
+    await tx.run(
       `INSERT INTO ${quoteIdent(dataset)}._stream_offsets VALUES ${rows.join(', ')}
        ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at`,
     );
@@ -306,7 +325,4 @@ export async function readOffsetsDuckDb(
 }
 
 /** Test hook, inert unless set: ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS holds the transaction open. */
-async function testPauseBeforeCommit(): Promise<void> {
-  const pause = Number(process.env.ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS ?? 0);
-  if (pause > 0) await new Promise((r) => setTimeout(r, pause));
-}
+const testPauseMs = (): number => Number(process.env.ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS ?? 0);
