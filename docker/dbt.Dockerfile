@@ -21,6 +21,8 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci's postinstall applies them (patch-package; docs/stream.md: kafkajs record decoding).
+COPY patches ./patches
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false
 # Same first layers as docker/job.Dockerfile: a builder reuses its cached `npm ci`.
 RUN --mount=type=cache,target=/root/.npm \

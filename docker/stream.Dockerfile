@@ -12,6 +12,8 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci's postinstall applies them (patch-package; docs/stream.md: kafkajs record decoding).
+COPY patches ./patches
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund --loglevel=error
