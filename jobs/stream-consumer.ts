@@ -39,7 +39,7 @@ Stream environment:
   STREAM_PARTITIONS   partitions of topics created here (default: 3)
   STREAM_SESSION_TIMEOUT_MS  consumer session timeout (default: 10000, min 6000)
   STREAM_MAX_BATCH_BYTES     largest fetch per partition (default: 1048576)
-  STREAM_COMMIT_MAX_EVENTS   most events in one warehouse commit (default: 50000)
+  STREAM_COMMIT_MAX_EVENTS   most events in one warehouse commit (default: 100000)
   STREAM_AVAILABILITY_STEP_ROWS  most availability rows per transaction (default: 2000)
   STREAM_BROKER_WAIT_MS      stop waiting for the broker at start after this long (default: 0 = never)
   STREAM_DUCKDB_PATH         the stream layer's own DuckDB file (default: $ETL_STATE_DIR/stream.duckdb)

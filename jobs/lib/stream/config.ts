@@ -77,7 +77,7 @@ export function loadStreamConfig(env: NodeJS.ProcessEnv = process.env, overrides
     partitions: intEnv(env, 'STREAM_PARTITIONS', 3),
     sessionTimeoutMs: intEnv(env, 'STREAM_SESSION_TIMEOUT_MS', 10000, 6000),
     maxBatchBytes: intEnv(env, 'STREAM_MAX_BATCH_BYTES', 1048576, 1024),
-    commitMaxEvents: intEnv(env, 'STREAM_COMMIT_MAX_EVENTS', 50000),
+    commitMaxEvents: intEnv(env, 'STREAM_COMMIT_MAX_EVENTS', 100000),
     availabilityStepRows: intEnv(env, 'STREAM_AVAILABILITY_STEP_ROWS', 2000),
     brokerWaitMs: intEnv(env, 'STREAM_BROKER_WAIT_MS', 0, 0),
     ...streamFiles(env),

@@ -239,6 +239,8 @@ function stagingSelect(dest: StreamDestination, source: SourceTable, forms: { re
  * as a JSON array of text (`[...]`; JSON escapes any newline in a value).
  */
 function eventLines(write: DuckStreamWrite): string {
+  // Usually every event is its text: joined as they are, no array mapped first.
+  if (write.events.every((e) => typeof e === 'string')) return write.events.join('\n');
   const listed = rowColumns(write.destination);
   return write.events.map((e) => (typeof e === 'string' ? e : JSON.stringify(listed.map((col) => cellText(e[col.name] ?? null))))).join('\n');
 }
