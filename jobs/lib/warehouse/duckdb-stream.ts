@@ -4,7 +4,7 @@
  * neither loses nor repeats an event.
  *
  * Rows are upserted by the destination key: the stream tables have no primary key (see
- * writeOne), each batch deletes the rows of its keys and inserts its own, one per key (within a
+ * upsertRows), each batch deletes the rows of its keys and inserts its own, one per key (within a
  * batch a later event for a key wins). A destination's events are one text, parsed, staged and
  * cast to the column types in SQL; the texts go over in one statement, then the whole transaction
  * in one call (StatementBatch). An event the fast pattern accepted goes in as its own text (the
@@ -118,11 +118,11 @@ export async function applyStreamWritesDuckDb(
   // The events' text first, in a temporary table of this connection (outside the transaction:
   // it is nobody else's): the commit's statements then take no parameters and go to DuckDB in
   // one call (StatementBatch), which then needs the JavaScript thread only when it is done.
-  const texts = merged.filter((w) => w.events.length > 0);
-  if (texts.length > 0) {
+  const withEvents = merged.filter((w) => w.events.length > 0).map((write) => ({ write, forms: formsOf(write.events) }));
+  if (withEvents.length > 0) {
     await c.run(
       `CREATE OR REPLACE TEMP TABLE ${TEXT_TABLE} AS SELECT unnest($1::VARCHAR[]) AS dest, unnest($2::VARCHAR[]) AS lines`,
-      [listValue(texts.map((w) => w.destination.table)), listValue(texts.map(eventLines))],
+      [listValue(withEvents.map(({ write }) => write.destination.table)), listValue(withEvents.map(({ write, forms }) => eventLines(write, forms)))],
       [LIST(VARCHAR), LIST(VARCHAR)],
     );
   }
@@ -130,15 +130,14 @@ export async function applyStreamWritesDuckDb(
   try {
     await tx.run('BEGIN TRANSACTION');
     const staged = new Map<string, string>();
-    for (const write of merged) {
-      const t = await writeOne(tx, write, now);
-      if (t) staged.set(write.destination.table, t);
-    }
+    for (const { write, forms } of withEvents) staged.set(write.destination.table, await upsertRows(tx, write, forms, now));
+    for (const write of merged) await insertQuarantine(tx, write);
     await storeOffsets(tx, merged, now);
     if (inTransaction) await inTransaction(tx, staged);
-    if (testPauseMs() > 0) {
+    const pause = testPauseMs();
+    if (pause > 0) {
       await tx.flush();
-      await new Promise((r) => setTimeout(r, testPauseMs()));
+      await new Promise((r) => setTimeout(r, pause));
     }
     await tx.run('COMMIT');
     await tx.flush();
@@ -198,7 +197,7 @@ const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.
  * JavaScript thread: handing over values one by one (appender data chunks) kept that thread busy
  * per value.
  */
-function stagingSelect(dest: StreamDestination, source: SourceTable, forms: { records: boolean; rows: boolean }, now: string): string {
+function stagingSelect(dest: StreamDestination, source: SourceTable, forms: EventForms, now: string): string {
   const cols = dest.columns;
   const listed = rowColumns(dest);
   const sourceCols = new Map(stagedColumns(source).map((col) => [col.name, col]));
@@ -234,38 +233,46 @@ function stagingSelect(dest: StreamDestination, source: SourceTable, forms: { re
   return `SELECT ${sel.join(', ')} FROM (${body}) GROUP BY ALL`;
 }
 
+/** Which forms a write's events take: texts (`{...}` records), rows, or both. */
+interface EventForms {
+  readonly records: boolean;
+  readonly rows: boolean;
+}
+
+const formsOf = (events: readonly DuckStreamEvent[]): EventForms => ({
+  records: events.some((e) => typeof e === 'string'),
+  rows: events.some((e) => typeof e !== 'string'),
+});
+
 /**
  * A write's events as text, one per line: a record's JSON text (`{...}`) or a row's staged values
  * as a JSON array of text (`[...]`; JSON escapes any newline in a value).
  */
-function eventLines(write: DuckStreamWrite): string {
+function eventLines(write: DuckStreamWrite, forms: EventForms): string {
   // Usually every event is its text: joined as they are, no array mapped first.
-  if (write.events.every((e) => typeof e === 'string')) return write.events.join('\n');
+  if (!forms.rows) return write.events.join('\n');
   const listed = rowColumns(write.destination);
   return write.events.map((e) => (typeof e === 'string' ? e : JSON.stringify(listed.map((col) => cellText(e[col.name] ?? null))))).join('\n');
 }
 
-/** Writes one destination's merged batch; returns its staging table (null: no rows). */
-async function writeOne(tx: SqlRunner, write: DuckStreamWrite, now: string): Promise<string | null> {
+/** Upserts one destination's merged events (at least one); returns its staging table. */
+async function upsertRows(tx: SqlRunner, write: DuckStreamWrite, forms: EventForms, now: string): Promise<string> {
   const dest = write.destination;
-  const ds = quoteIdent(dest.dataset);
-  const target = `${ds}.${quoteIdent(dest.table)}`;
-  let staging: string | null = null;
-  if (write.events.length > 0) {
-    const forms = {
-      records: write.events.some((e) => typeof e === 'string'),
-      rows: write.events.some((e) => typeof e !== 'string'),
-    };
-    staging = stagingTable(dest);
-    await tx.run(`CREATE OR REPLACE TEMP TABLE ${staging} AS ${stagingSelect(dest, write.source, forms, now)}`);
-    // An upsert as delete + insert: stream tables have no primary key, whose index costs every
-    // row of every commit (`npm run bench:stream-upsert`, docs/stream.md). One row per key holds
-    // by construction: every write of a key goes through here, in the commit with its offsets.
-    const key = dest.key.map(quoteIdent);
-    await tx.run(`DELETE FROM ${target} USING ${staging} _s WHERE ${key.map((k) => `${target}.${k} = _s.${k}`).join(' AND ')}`);
-    await tx.run(`INSERT INTO ${target} (${dest.columns.map((col) => quoteIdent(col.name)).join(', ')}) SELECT * FROM ${staging}`);
-  }
-  // Quarantined events in a few statements (each costs milliseconds), as parameters: raw is anything.
+  const target = `${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)}`;
+  const staging = stagingTable(dest);
+  await tx.run(`CREATE OR REPLACE TEMP TABLE ${staging} AS ${stagingSelect(dest, write.source, forms, now)}`);
+  // An upsert as delete + insert: stream tables have no primary key, whose index costs every
+  // row of every commit (`npm run bench:stream-upsert`, docs/stream.md). One row per key holds
+  // by construction: every write of a key goes through here, in the commit with its offsets.
+  const key = dest.key.map(quoteIdent);
+  await tx.run(`DELETE FROM ${target} USING ${staging} _s WHERE ${key.map((k) => `${target}.${k} = _s.${k}`).join(' AND ')}`);
+  await tx.run(`INSERT INTO ${target} (${dest.columns.map((col) => quoteIdent(col.name)).join(', ')}) SELECT * FROM ${staging}`);
+  return staging;
+}
+
+/** A write's quarantined events in a few statements (each costs milliseconds), as parameters: raw is anything. */
+async function insertQuarantine(tx: SqlRunner, write: DuckStreamWrite): Promise<void> {
+  const ds = quoteIdent(write.destination.dataset);
   for (let i = 0; i < write.quarantine.length; i += QUARANTINE_ROWS) {
     const part = write.quarantine.slice(i, i + QUARANTINE_ROWS);
     await tx.run(
@@ -273,7 +280,6 @@ async function writeOne(tx: SqlRunner, write: DuckStreamWrite, now: string): Pro
       part.flatMap((q) => [q.runId, q.destination, q.source, q.file, q.line, q.column, q.reasonCode, q.reason, q.raw]),
     );
   }
-  return staging;
 }
 
 /**
