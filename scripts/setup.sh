@@ -2,12 +2,13 @@
 # Installs everything beyond `npm ci` that the full test suite and the local stack use, each part
 # idempotent and cached (a second run takes seconds):
 #   Python venvs for Airflow (.venv-airflow) and dbt (.venv-dbt), Kafka's jars (Maven Central),
+#   the BigQuery double's ZetaSQL engine (tools/zetasql-double, jars from Maven Central),
 #   podman + a local base image + the Docker API socket, Chromium for the UI test.
 # System packages come from Debian (apt-get) and need root; without root the missing parts are
 # reported and the tests that need them skip locally (in CI, CI=true, they fail instead).
 #
 #   npm run setup            everything
-#   SETUP_ONLY="dbt kafka" npm run setup    just some parts (airflow dbt kafka podman chromium)
+#   SETUP_ONLY="dbt kafka" npm run setup    just some parts (airflow dbt kafka zetasql podman chromium)
 #
 # A part that fails is reported as FAILED, never as ready. Under CI=true the first failure stops
 # the run with a non-zero exit (so a CI run fails here, not in a suite timing out later); locally
@@ -16,7 +17,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PARTS="${SETUP_ONLY:-airflow dbt kafka podman chromium}"
+PARTS="${SETUP_ONLY:-airflow dbt kafka zetasql podman chromium}"
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 # Another apt run may hold the lock (CI, a colleague's setup): wait for it rather than fail.
@@ -48,9 +49,10 @@ for part in $PARTS; do
     airflow) cmd=(bash scripts/setup-airflow.sh) ;;
     dbt) cmd=(bash scripts/setup-dbt.sh) ;;
     kafka) cmd=(bash scripts/kafka/setup.sh) ;;
+    zetasql) cmd=(bash scripts/setup-zetasql.sh) ;;
     podman) cmd=(bash scripts/setup-podman.sh) ;;
     chromium) cmd=(setup_chromium) ;;
-    *) log "unknown part '$part' (known: airflow dbt kafka podman chromium)"; exit 64 ;;
+    *) log "unknown part '$part' (known: airflow dbt kafka zetasql podman chromium)"; exit 64 ;;
   esac
   if "${cmd[@]}"; then
     log "$part ready ($(( $(date +%s) - start )) s)"
