@@ -1,19 +1,22 @@
 /**
- * Contract tests of the BigQuery adapter: the real @google-cloud/bigquery client, talking HTTP to
- * a nock-scripted BigQuery (fake-bigquery.ts). Asserts the requests themselves: dataset and table
- * schemas from the catalog, the load job (NEWLINE_DELIMITED_JSON, WRITE_TRUNCATE, streamed rows),
- * insertIds per event, the transaction scripts, retries on transient errors and clear permanent
- * errors.
+ * Contract tests of the BigQuery adapter on the executing double (bigquery-double.ts): the real
+ * @google-cloud/bigquery client sends its real requests; tables, rows, DML, MERGE and transactions
+ * are analyzed and executed by ZetaSQL. The proof is the TABLE CONTENTS read back from the double
+ * after each adapter call, plus retries on injected faults and the analyzer's rejections.
+ *
+ * Values read back are BigQuery's REST form: INT64 and NUMERIC as decimal strings (NUMERIC without
+ * trailing zeros), BOOL as 'true'/'false', DATE 'YYYY-MM-DD', TIMESTAMP as microseconds since the
+ * epoch (UTC), NULL as null.
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
 import type { BatchDestination, StreamDestination } from '../../jobs/lib/catalog-types';
 import { duckdbCreateTable, QUARANTINE_COLUMNS_DDL } from '../../jobs/lib/ddl';
-import { BigQueryPermanentError, BigQueryWarehouse, streamEventId } from '../../jobs/lib/warehouse/bigquery';
-import { tableBatch, type RunRecord, type StagedBatch } from '../../jobs/lib/warehouse/types';
+import { BigQueryPermanentError, BigQueryWarehouse, mergeUpserts, streamEventId } from '../../jobs/lib/warehouse/bigquery';
+import { tableBatch, type RunRecord, type StagedBatch, type StreamWrite } from '../../jobs/lib/warehouse/types';
 import { loadStreamConfig, topicFor } from '../../jobs/lib/stream/config';
 import { StreamConsumer } from '../../jobs/lib/stream/consumer';
-import { FakeBigQuery, PROJECT } from './fake-bigquery';
+import { BigQueryDouble, describeWithDouble, PROJECT } from './bigquery-double';
 
 // The real client, with its HTTP layer loadable under jest (see teeny-request-shim.ts).
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
@@ -24,6 +27,8 @@ const dest = (name: string) => catalog.destinations.find((d) => d.name === name)
 const vendors = dest('store.dim_vendors') as BatchDestination;
 const orders = dest('store.fact_orders') as BatchDestination;
 const carts = dest('store.fact_shoppingcarts') as StreamDestination;
+const fq = (t: string) => `\`${PROJECT}.store.${t}\``;
+const micros = (iso: string) => String(Date.parse(iso) * 1000);
 
 function run(destination: string, extra: Partial<RunRecord> = {}): RunRecord {
   return {
@@ -34,403 +39,399 @@ function run(destination: string, extra: Partial<RunRecord> = {}): RunRecord {
   };
 }
 
-let fake: FakeBigQuery;
-let duck: DuckDBInstance;
-let conn: DuckDBConnection;
+describeWithDouble('BigQuery adapter on the executing double', () => {
+  let bq: BigQueryDouble;
+  let duck: DuckDBInstance;
+  let conn: DuckDBConnection;
 
-afterAll(() => FakeBigQuery.restoreHttp());
-
-beforeEach(async () => {
-  fake = new FakeBigQuery();
-  duck = await DuckDBInstance.create(':memory:');
-  conn = await duck.connect();
-});
-
-afterEach(() => {
-  fake.done();
-  conn.closeSync();
-  duck.closeSync();
-});
-
-const warehouse = (retry = FAST_RETRY) =>
-  new BigQueryWarehouse({ client: fake.client(), projectId: PROJECT, location: 'EU', catalog, retry, pollIntervalMs: 20 });
-
-/** Rows staged in scratch tables; the batch to load, given the run to record with them. */
-async function stage(d: BatchDestination, insertSql: string, quarantine: string[] = []): Promise<(r: RunRecord) => StagedBatch> {
-  await conn.run(duckdbCreateTable(d, 'result'));
-  await conn.run(insertSql);
-  await conn.run(`CREATE TABLE quarantine (${QUARANTINE_COLUMNS_DDL})`);
-  for (const q of quarantine) await conn.run(`INSERT INTO quarantine VALUES ${q}`);
-  return (r) => tableBatch(conn, 'result', 'quarantine', r);
-}
-
-describe('ensureSchema', () => {
-  test('creates the dataset in the configured location and every table with the catalog schema', async () => {
-    await warehouse().ensureSchema();
-
-    const ds = fake.find('POST', /\/projects\/test-project\/datasets$/);
-    expect(ds.map((r) => r.body)).toEqual([{ location: 'EU', datasetReference: { datasetId: 'store' } }]);
-
-    const tables = fake.find('POST', /\/datasets\/store\/tables$/).map((r) => r.body as any);
-    const byName = new Map(tables.map((t) => [t.tableReference.tableId, t]));
-    for (const d of catalog.destinations) {
-      const t = byName.get(d.table);
-      expect(t).toBeDefined();
-      expect(t.description).toBe(d.description);
-      expect(t.schema.fields).toEqual(
-        d.columns.map((c) => ({ name: c.name, type: c.type, mode: c.nullable ? 'NULLABLE' : 'REQUIRED', description: c.description })),
-      );
-    }
-    // Bookkeeping tables mirror the DuckDB ones; stream tables get a changelog.
-    expect([...byName.keys()]).toEqual(expect.arrayContaining(['_etl_runs', '_quarantine', '_stream_offsets', '_changelog_fact_shoppingcarts']));
-    expect(byName.get('_etl_runs').schema.fields.map((f: any) => `${f.name}:${f.type}:${f.mode}`)).toEqual([
-      'run_id:STRING:REQUIRED', 'destination:STRING:REQUIRED', 'mode:STRING:REQUIRED',
-      'started_at:TIMESTAMP:REQUIRED', 'ended_at:TIMESTAMP:REQUIRED', 'rows_in:INT64:REQUIRED',
-      'rows_loaded:INT64:REQUIRED', 'rows_quarantined:INT64:REQUIRED', 'rows_out:INT64:REQUIRED',
-      'status:STRING:REQUIRED', 'error:STRING:NULLABLE', 'report:STRING:NULLABLE',
-    ]);
-    expect(byName.get('_changelog_fact_shoppingcarts').schema.fields.map((f: any) => f.name)).toEqual([
-      '_event_id', '_consumer_group', '_ingested_at', 'shopping_cart_id', 'status', 'updated_at',
-    ]);
-    expect(tables).toHaveLength(3 + catalog.destinations.length + catalog.destinations.filter((d) => d.mode === 'stream').length);
+  beforeAll(async () => {
+    bq = await BigQueryDouble.start();
+  }, 120_000);
+  afterAll(async () => {
+    await bq?.stop();
   });
 
-  test('an existing dataset or table (409) is not an error', async () => {
-    fake.failNext('POST', /\/datasets$/, 409, 'duplicate', 'Already Exists: Dataset test-project:store');
-    fake.failNext('POST', /\/tables$/, 409, 'duplicate', 'Already Exists: Table test-project:store._etl_runs');
-    await expect(warehouse().ensureSchema()).resolves.toBeUndefined();
+  beforeEach(async () => {
+    await bq.reset();
+    duck = await DuckDBInstance.create(':memory:');
+    conn = await duck.connect();
   });
 
-  test('BIGQUERY_DATASET overrides the catalog dataset', async () => {
-    const wh = new BigQueryWarehouse({ client: fake.client(), projectId: PROJECT, location: 'EU', catalog, dataset: 'store_prod', retry: FAST_RETRY });
-    await wh.ensureSchema();
-    expect(fake.find('POST', /\/datasets$/)[0].body).toEqual({ location: 'EU', datasetReference: { datasetId: 'store_prod' } });
-    expect(fake.find('POST', /\/datasets\/store\/tables$/)).toHaveLength(0);
-    expect(wh.location).toBe('bigquery://test-project/store_prod (EU)');
+  afterEach(() => {
+    conn.closeSync();
+    duck.closeSync();
   });
-});
 
-describe('replaceTable (batch)', () => {
-  test('streams the staged rows as NDJSON into a WRITE_TRUNCATE load job with the catalog schema', async () => {
-    const staged = await stage(
-      orders,
-      `INSERT INTO result VALUES
+  const warehouse = (retry = FAST_RETRY) =>
+    new BigQueryWarehouse({ client: bq.client(), projectId: PROJECT, location: 'EU', catalog, retry, pollIntervalMs: 20 });
+
+  /** Rows staged in scratch tables; the batch to load, given the run to record with them. */
+  async function stage(d: BatchDestination, insertSql: string, quarantine: string[] = []): Promise<(r: RunRecord) => StagedBatch> {
+    await conn.run(`DROP TABLE IF EXISTS result; DROP TABLE IF EXISTS quarantine`);
+    await conn.run(duckdbCreateTable(d, 'result'));
+    await conn.run(insertSql);
+    await conn.run(`CREATE TABLE quarantine (${QUARANTINE_COLUMNS_DDL})`);
+    for (const q of quarantine) await conn.run(`INSERT INTO quarantine VALUES ${q}`);
+    return (r) => tableBatch(conn, 'result', 'quarantine', r);
+  }
+
+  const count = async (table: string, where = 'TRUE') => Number((await bq.sql(`SELECT COUNT(*) AS n FROM ${fq(table)} WHERE ${where}`))[0].n);
+
+  describe('ensureSchema', () => {
+    test('creates the dataset and every table with the catalog schema, as tables.get reads them back', async () => {
+      await warehouse().ensureSchema();
+      const client = bq.client();
+      for (const d of catalog.destinations) {
+        const [meta] = await client.dataset('store').table(d.table).getMetadata();
+        expect(meta.description).toBe(d.description);
+        expect(meta.schema.fields.map((f: any) => [f.name, f.type, f.mode])).toEqual(
+          d.columns.map((c) => [c.name, c.type === 'INT64' ? 'INTEGER' : c.type === 'BOOL' ? 'BOOLEAN' : c.type, c.nullable ? 'NULLABLE' : 'REQUIRED']),
+        );
+        expect(meta.numRows).toBe('0');
+      }
+      const [runs] = await client.dataset('store').table('_etl_runs').getMetadata();
+      expect(runs.schema.fields.map((f: any) => `${f.name}:${f.type}:${f.mode}`)).toEqual([
+        'run_id:STRING:REQUIRED', 'destination:STRING:REQUIRED', 'mode:STRING:REQUIRED',
+        'started_at:TIMESTAMP:REQUIRED', 'ended_at:TIMESTAMP:REQUIRED', 'rows_in:INTEGER:REQUIRED',
+        'rows_loaded:INTEGER:REQUIRED', 'rows_quarantined:INTEGER:REQUIRED', 'rows_out:INTEGER:REQUIRED',
+        'status:STRING:REQUIRED', 'error:STRING:NULLABLE', 'report:STRING:NULLABLE',
+      ]);
+      const [changelog] = await client.dataset('store').table('_changelog_fact_shoppingcarts').getMetadata();
+      expect(changelog.schema.fields.map((f: any) => f.name)).toEqual(['_event_id', '_consumer_group', '_ingested_at', 'shopping_cart_id', 'status', 'updated_at']);
+      expect(await count('_stream_offsets')).toBe(0);
+    });
+
+    test('running it twice is harmless (409 Already Exists from the double is ignored)', async () => {
+      await warehouse().ensureSchema();
+      await expect(warehouse().ensureSchema()).resolves.toBeUndefined();
+      expect(bq.find('POST', /\/datasets$/)).toHaveLength(2);
+    });
+
+    test('BIGQUERY_DATASET overrides the catalog dataset', async () => {
+      const wh = new BigQueryWarehouse({ client: bq.client(), projectId: PROJECT, location: 'EU', catalog, dataset: 'store_prod', retry: FAST_RETRY });
+      await wh.ensureSchema();
+      expect(await bq.sql(`SELECT COUNT(*) AS n FROM \`${PROJECT}.store_prod.dim_vendors\``)).toEqual([{ n: '0' }]);
+      expect(await bq.sqlError(`SELECT 1 FROM ${fq('dim_vendors')}`)).toMatchObject({ reason: 'invalidQuery', message: expect.stringMatching(/^Table not found/) });
+      expect(wh.location).toBe('bigquery://test-project/store_prod (EU)');
+    });
+  });
+
+  describe('replaceTable (batch)', () => {
+    const orderRows = `INSERT INTO result VALUES
         ('1001', '7', '************6084', 3, 10.5, 0.08, 130.2500, DATE '2024-04-30', NULL, 'Ann', '1 Main St', 'TRK1', true),
-        ('1002', NULL, NULL, 12345678901, NULL, NULL, NULL, NULL, NULL, 'Bob "B"', NULL, NULL, false)`,
-      [`('run-1', 'store.fact_orders', 'order', 'order.txt', 5, 'order_id', 'scientific_notation_id', 'damaged id', '2.5E+15\t3')`],
-    );
-    await warehouse().replaceTable(orders, staged(run('store.fact_orders')));
+        ('1002', NULL, NULL, 12345678901, NULL, NULL, NULL, NULL, NULL, 'Bob "B"', NULL, NULL, false)`;
+    const orderQuarantine = `('run-1', 'store.fact_orders', 'order', 'order.txt', 5, 'order_id', 'scientific_notation_id', 'damaged id', '2.5E+15\t3')`;
 
-    const uploads = fake.find('POST', /\/upload\/bigquery\/v2\/projects\/test-project\/jobs/);
-    expect(uploads.map((u) => u.path)).toEqual([
-      '/upload/bigquery/v2/projects/test-project/jobs?uploadType=multipart',
-      '/upload/bigquery/v2/projects/test-project/jobs?uploadType=multipart',
-    ]);
-    const [qLoad, load] = uploads.map((u) => u.upload!);
+    test('the table holds exactly the staged rows, typed by the catalog schema; quarantine and run recorded', async () => {
+      const staged = await stage(orders, orderRows, [orderQuarantine]);
+      await warehouse().replaceTable(orders, staged(run('store.fact_orders')));
 
-    // The destination load: the atomic replace.
-    const cfg = load.metadata.configuration.load;
-    expect(cfg.destinationTable).toEqual({ projectId: PROJECT, datasetId: 'store', tableId: 'fact_orders' });
-    expect(cfg.sourceFormat).toBe('NEWLINE_DELIMITED_JSON');
-    expect(cfg.writeDisposition).toBe('WRITE_TRUNCATE');
-    expect(cfg.createDisposition).toBe('CREATE_IF_NEEDED');
-    expect(cfg.schema.fields).toEqual(
-      orders.columns.map((c) => ({ name: c.name, type: c.type, mode: c.nullable ? 'NULLABLE' : 'REQUIRED', description: c.description })),
-    );
-    expect(load.metadata.jobReference).toMatchObject({ projectId: PROJECT, location: 'EU' });
-    expect(load.metadata.jobReference.jobId).toMatch(/^store_etl_fact_orders_/);
-    const lines = load.data.trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines).toEqual([
-      {
-        order_id: '1001', user_id: '7', credit_card_masked: '************6084', total_item: '3', shipping_fee: '10.5000',
-        tax: '0.0800', total_cost: '130.2500', order_date: '2024-04-30', delivery_date: null, ship_name: 'Ann',
-        ship_address: '1 Main St', tracking_number: 'TRK1', is_delivered: true,
-      },
-      {
-        order_id: '1002', user_id: null, credit_card_masked: null, total_item: '12345678901', shipping_fee: null,
-        tax: null, total_cost: null, order_date: null, delivery_date: null, ship_name: 'Bob "B"',
-        ship_address: null, tracking_number: null, is_delivered: false,
-      },
-    ]);
-
-    // The quarantine rows go to a staging table first, also WRITE_TRUNCATE.
-    expect(qLoad.metadata.configuration.load).toMatchObject({
-      destinationTable: { datasetId: 'store', tableId: '_staging_quarantine_fact_orders' },
-      sourceFormat: 'NEWLINE_DELIMITED_JSON',
-      writeDisposition: 'WRITE_TRUNCATE',
-    });
-    expect(JSON.parse(qLoad.data.trim())).toEqual({
-      run_id: 'run-1', destination: 'store.fact_orders', source: 'order', file: 'order.txt', line: '5',
-      column_name: 'order_id', reason_code: 'scientific_notation_id', reason: 'damaged id', raw: '2.5E+15\t3',
+      expect(await bq.sql(`SELECT * FROM ${fq('fact_orders')} ORDER BY order_id`)).toEqual([
+        {
+          order_id: '1001', user_id: '7', credit_card_masked: '************6084', total_item: '3', shipping_fee: '10.5',
+          tax: '0.08', total_cost: '130.25', order_date: '2024-04-30', delivery_date: null, ship_name: 'Ann',
+          ship_address: '1 Main St', tracking_number: 'TRK1', is_delivered: 'true',
+        },
+        {
+          order_id: '1002', user_id: null, credit_card_masked: null, total_item: '12345678901', shipping_fee: null,
+          tax: null, total_cost: null, order_date: null, delivery_date: null, ship_name: 'Bob "B"',
+          ship_address: null, tracking_number: null, is_delivered: 'false',
+        },
+      ]);
+      expect(await bq.sql(`SELECT * FROM ${fq('_quarantine')}`)).toEqual([
+        {
+          run_id: 'run-1', destination: 'store.fact_orders', source: 'order', file: 'order.txt', line: '5',
+          column_name: 'order_id', reason_code: 'scientific_notation_id', reason: 'damaged id', raw: '2.5E+15\t3',
+        },
+      ]);
+      expect(await bq.sql(`SELECT * FROM ${fq('_etl_runs')}`)).toEqual([
+        {
+          run_id: 'run-1', destination: 'store.fact_orders', mode: 'batch',
+          started_at: micros('2024-05-01T10:00:00Z'), ended_at: micros('2024-05-01T10:00:05Z'),
+          rows_in: '4', rows_loaded: '3', rows_quarantined: '1', rows_out: '3', status: 'success', error: null, report: '{"ok":true}',
+        },
+      ]);
+      // The load job itself: NDJSON, WRITE_TRUNCATE, the catalog schema.
+      const load = bq.find('POST', /\/upload\//).map((u) => u.upload!.metadata.configuration.load).find((l) => l.destinationTable.tableId === 'fact_orders');
+      expect(load).toMatchObject({ sourceFormat: 'NEWLINE_DELIMITED_JSON', writeDisposition: 'WRITE_TRUNCATE' });
     });
 
-    // Then one transaction: this destination's quarantine rows replaced, the run recorded.
-    const script = fake.queries().at(-1)!;
-    expect(script).toMatch(/^BEGIN TRANSACTION;/);
-    expect(script).toContain('DELETE FROM `test-project.store._quarantine` WHERE destination = @destination;');
-    expect(script).toContain('FROM `test-project.store._staging_quarantine_fact_orders`;');
-    expect(script).toContain('INSERT INTO `test-project.store._etl_runs`');
-    expect(script).toMatch(/COMMIT TRANSACTION;$/);
-    const job = fake.find('POST', /\/projects\/test-project\/jobs$/).at(-1)!.body as any;
-    const params = Object.fromEntries(
-      job.configuration.query.queryParameters.map((p: any) => [p.name, [p.parameterType.type, p.parameterValue.value]]),
-    );
-    expect(params).toMatchObject({
-      destination: ['STRING', 'store.fact_orders'],
-      run_id: ['STRING', 'run-1'],
-      rows_in: ['INT64', '4'],
-      rows_quarantined: ['INT64', '1'],
-      status: ['STRING', 'success'],
-      report: ['STRING', '{"ok":true}'],
-    });
-    expect(params.started_at).toEqual(['TIMESTAMP', '2024-05-01T10:00:00.000Z']);
-    expect(params.error[0]).toBe('STRING');
-    expect(job.jobReference.location).toBe('EU');
-  });
+    test('a second run replaces the rows and that destination\'s quarantine rows, and adds one run', async () => {
+      const wh = warehouse();
+      await wh.replaceTable(orders, (await stage(orders, orderRows, [orderQuarantine]))(run('store.fact_orders')));
+      await wh.replaceTable(vendors, (await stage(vendors, "INSERT INTO result VALUES ('1', 'A', NULL, NULL)", [
+        `('run-v', 'store.dim_vendors', 'vendor', 'vendor.txt', 3, NULL, 'field_count', 'x', 'x')`,
+      ]))(run('store.dim_vendors', { runId: 'run-v' })));
+      const second = await stage(orders, "INSERT INTO result (order_id, ship_name, is_delivered) VALUES ('2001', 'Cy', NULL)");
+      await wh.replaceTable(orders, second(run('store.fact_orders', { runId: 'run-2', rowsQuarantined: 0 })));
 
-  test('streams a large result in chunks through one load job, never one request per row', async () => {
-    const staged = await stage(
-      vendors,
-      "INSERT INTO result SELECT CAST(i AS VARCHAR), 'Vendor ' || i, NULL, 'v' || i || '@example.com' FROM range(1, 5001) t(i)",
-    );
-    await warehouse().replaceTable(vendors, staged(run('store.dim_vendors')));
-    const uploads = fake.find('POST', /\/upload\//);
-    expect(uploads).toHaveLength(2);
-    const data = uploads[1].upload!.data.trim().split('\n');
-    expect(data).toHaveLength(5000);
-    expect(JSON.parse(data[4999])).toEqual({ vendor_id: '5000', vendor_name: 'Vendor 5000', vendor_phone: null, vendor_email: 'v5000@example.com' });
-    expect(fake.find('POST', /insertAll/)).toHaveLength(0);
-  });
-
-  test('retries a load job that fails with a transient error (HTTP 503, then backendError) and succeeds', async () => {
-    const staged = await stage(vendors, "INSERT INTO result VALUES ('1', 'A', NULL, NULL)");
-    const wh = warehouse();
-    await wh.ensureSchema();
-    fake.failNext('POST', /\/upload\/.*jobs/, 503, 'backendError', 'Service unavailable');
-    fake.failNext('POST', /\/upload\/.*jobs/, 200, 'backendError', 'Error encountered during execution. Retrying may solve the problem.', 'job');
-    await wh.replaceTable(vendors, staged(run('store.dim_vendors')));
-    const uploads = fake.find('POST', /\/upload\//);
-    // quarantine staging: 503 then ok; destination load: job error then ok
-    expect(uploads).toHaveLength(4);
-    expect(uploads.every((u) => u.upload!.metadata.configuration.load.writeDisposition === 'WRITE_TRUNCATE')).toBe(true);
-    expect(fake.queries().at(-1)).toMatch(/COMMIT TRANSACTION;$/);
-  });
-
-  test('retries rateLimitExceeded (HTTP 403) on the bookkeeping transaction', async () => {
-    const staged = await stage(vendors, "INSERT INTO result VALUES ('1', 'A', NULL, NULL)");
-    const wh = warehouse();
-    await wh.ensureSchema();
-    fake.failNext('POST', /\/projects\/test-project\/jobs$/, 403, 'rateLimitExceeded', 'Exceeded rate limits: too many table update operations');
-    await wh.replaceTable(vendors, staged(run('store.dim_vendors')));
-    const scripts = fake.queries();
-    expect(scripts).toHaveLength(2);
-    expect(scripts[0]).toBe(scripts[1]);
-  });
-
-  test('a permanent error (invalid) is not retried and says what failed', async () => {
-    const staged = await stage(vendors, "INSERT INTO result VALUES ('1', 'A', NULL, NULL)");
-    const wh = warehouse();
-    await wh.ensureSchema();
-    fake.failNext('POST', /\/upload\/.*jobs/, 200, 'invalid', 'Error while reading data, error message: JSON parsing error in row starting at position 0', 'job');
-    const err = await wh.replaceTable(vendors, staged(run('store.dim_vendors'))).catch((e) => e);
-    expect(err).toBeInstanceOf(BigQueryPermanentError);
-    expect(err.message).toMatch(/^BigQuery load job into store\._staging_quarantine_dim_vendors failed after 1 attempt: invalid: Error while reading data/);
-    expect(err.reasons).toEqual(['invalid']);
-    expect(fake.find('POST', /\/upload\//)).toHaveLength(1);
-    expect(fake.queries()).toHaveLength(0); // nothing recorded, nothing replaced
-  });
-
-  test('gives up after the configured retries and reports the last error', async () => {
-    const staged = await stage(vendors, "INSERT INTO result VALUES ('1', 'A', NULL, NULL)");
-    const wh = warehouse({ retries: 2, baseDelayMs: 1, maxDelayMs: 2 });
-    await wh.ensureSchema();
-    for (let i = 0; i < 3; i++) fake.failNext('POST', /\/upload\/.*jobs/, 500, 'internalError', 'Internal error');
-    const err = await wh.replaceTable(vendors, staged(run('store.dim_vendors'))).catch((e) => e);
-    expect(err).toBeInstanceOf(BigQueryPermanentError);
-    expect(err.message).toContain('(HTTP 500) after 3 attempts: internalError: Internal error');
-  });
-
-  test('recordRun inserts one _etl_runs row with typed parameters', async () => {
-    const wh = warehouse();
-    await wh.recordRun(run('store.dim_users', { status: 'failed', error: 'source missing', rowsOut: 0, report: null }));
-    const sql = fake.queries().at(-1)!;
-    expect(sql).toMatch(/^INSERT INTO `test-project\.store\._etl_runs` \(run_id, destination, mode, started_at/);
-    const job = fake.find('POST', /\/projects\/test-project\/jobs$/).at(-1)!.body as any;
-    const p = Object.fromEntries(job.configuration.query.queryParameters.map((x: any) => [x.name, x]));
-    expect(p.status.parameterValue.value).toBe('failed');
-    expect(p.error.parameterValue.value).toBe('source missing');
-    expect(p.report.parameterType.type).toBe('STRING');
-    expect(p.rows_out).toEqual({ name: 'rows_out', parameterType: { type: 'INT64' }, parameterValue: { value: '0' } });
-  });
-});
-
-describe('applyStreamBatch / readOffsets (stream)', () => {
-  const write = {
-    destination: carts,
-    consumerGroup: 'store-etl',
-    upserts: [
-      { shopping_cart_id: '11', status: true, updated_at: new Date('2024-05-01T10:00:00Z') },
-      { shopping_cart_id: '12', status: false, updated_at: new Date('2024-05-01T10:00:01Z') },
-      { shopping_cart_id: '11', status: false, updated_at: new Date('2024-05-01T10:00:02Z') },
-    ],
-    eventIds: [streamEventId('store_fact_shoppingcarts', 0, '40'), streamEventId('store_fact_shoppingcarts', 1, '7'), streamEventId('store_fact_shoppingcarts', 0, '41')],
-    quarantine: [
-      {
-        runId: 'stream', destination: 'store.fact_shoppingcarts', source: 'shoppingcart', file: 'store_fact_shoppingcarts',
-        line: 42, column: 'status', reasonCode: 'bad_boolean', reason: '"7" is not 0 or 1', raw: '{"shopping_cart_id":"13","status":"7"}',
-      },
-    ],
-    offsets: [
-      { topic: 'store_fact_shoppingcarts', partition: 0, offset: '43' },
-      { topic: 'store_fact_shoppingcarts', partition: 1, offset: '8' },
-    ],
-  };
-
-  test('appends each event with insertId topic-partition-offset, then merges rows and offsets in one transaction', async () => {
-    await warehouse().applyStreamBatch(write);
-    const inserts = fake.find('POST', /\/tabledata\/insertAll$|\/insertAll$/);
-    expect(inserts.map((r) => r.path)).toEqual(['/bigquery/v2/projects/test-project/datasets/store/tables/_changelog_fact_shoppingcarts/insertAll']);
-    const body = inserts[0].body as any;
-    expect(body.rows.map((r: any) => r.insertId)).toEqual(['store_fact_shoppingcarts-0-40', 'store_fact_shoppingcarts-1-7', 'store_fact_shoppingcarts-0-41']);
-    expect(body.rows[0].json).toMatchObject({
-      _event_id: 'store_fact_shoppingcarts-0-40', _consumer_group: 'store-etl',
-      shopping_cart_id: '11', status: true, updated_at: '2024-05-01T10:00:00.000Z',
+      expect(await bq.sql(`SELECT order_id, ship_name FROM ${fq('fact_orders')}`)).toEqual([{ order_id: '2001', ship_name: 'Cy' }]);
+      expect(await bq.sql(`SELECT destination, run_id FROM ${fq('_quarantine')}`)).toEqual([{ destination: 'store.dim_vendors', run_id: 'run-v' }]);
+      expect(await bq.sql(`SELECT run_id FROM ${fq('_etl_runs')} ORDER BY run_id`)).toEqual([{ run_id: 'run-1' }, { run_id: 'run-2' }, { run_id: 'run-v' }]);
     });
 
-    const script = fake.queries().at(-1)!;
-    expect(script.split('\n').slice(0, 2)).toEqual(['DECLARE stale BOOL DEFAULT FALSE;', 'BEGIN TRANSACTION;']);
-    expect(script).toContain('MERGE `test-project.store.fact_shoppingcarts` T USING');
-    expect(script).toContain('ROW_NUMBER() OVER (PARTITION BY `shopping_cart_id` ORDER BY _pos DESC) AS _rn');
-    expect(script).toContain(') WHERE _rn = 1');
-    expect(script).toContain('ON T.`shopping_cart_id` = S.`shopping_cart_id`');
-    expect(script).toContain('MERGE `test-project.store._quarantine` T');
-    expect(script).toContain('MERGE `test-project.store._stream_offsets` T');
-    expect(script).toMatch(/COMMIT TRANSACTION;\nSELECT NOT stale AS applied;$/);
-    const job = fake.find('POST', /\/projects\/test-project\/jobs$/).at(-1)!.body as any;
-    const p = Object.fromEntries(job.configuration.query.queryParameters.map((x: any) => [x.name, x.parameterValue.value]));
-    expect(JSON.parse(p.rows)).toEqual(write.upserts.map((r) => ({ ...r, updated_at: r.updated_at.toISOString() })));
-    expect(JSON.parse(p.offsets)).toEqual(write.offsets);
-    expect(JSON.parse(p.quarantine)[0]).toMatchObject({ line: 42, reason_code: 'bad_boolean' });
-    expect(p.consumer_group).toBe('store-etl');
-  });
+    test('a large result goes through one load job, never one request per row', async () => {
+      const staged = await stage(vendors, "INSERT INTO result SELECT CAST(i AS VARCHAR), 'Vendor ' || i, NULL, 'v' || i || '@example.com' FROM range(1, 5001) t(i)");
+      await warehouse().replaceTable(vendors, staged(run('store.dim_vendors')));
+      expect(bq.find('POST', /\/upload\//)).toHaveLength(2);
+      expect(bq.find('POST', /insertAll/)).toHaveLength(0);
+      expect(await count('dim_vendors')).toBe(5000);
+      expect(await bq.sql(`SELECT * FROM ${fq('dim_vendors')} WHERE vendor_id = '5000'`)).toEqual([
+        { vendor_id: '5000', vendor_name: 'Vendor 5000', vendor_phone: null, vendor_email: 'v5000@example.com' },
+      ]);
+    });
 
-  test('the stored offsets only move forward: a batch the group already went past changes nothing', async () => {
-    await warehouse().applyStreamBatch(write);
-    const script = fake.queries().at(-1)!;
-    const at = (needle: string) => {
-      const i = script.indexOf(needle);
-      expect(i).toBeGreaterThanOrEqual(0);
-      return i;
-    };
-    // The fence is read inside the transaction, before any write, from the stored offsets of this group.
-    const fence = at('SET stale = EXISTS (SELECT 1 FROM `test-project.store._stream_offsets` T');
-    expect(fence).toBeGreaterThan(at('BEGIN TRANSACTION;'));
-    expect(script).toContain("WHERE T.consumer_group = @consumer_group AND T.next_offset >= CAST(JSON_VALUE(o, '$.offset') AS INT64));");
-    // Every write is conditional on it, and the offset MERGE never lowers a stored offset.
-    expect(at('MERGE `test-project.store.fact_shoppingcarts` T')).toBeGreaterThan(fence);
-    expect(script).toContain(') WHERE _rn = 1 AND NOT stale');
-    expect(script).toContain('FROM UNNEST(JSON_QUERY_ARRAY(@quarantine)) AS q WHERE NOT stale) S');
-    expect(script).toContain('WHEN MATCHED AND S.next_offset > T.next_offset THEN UPDATE SET next_offset = S.next_offset');
-    expect(script).not.toMatch(/WHEN MATCHED THEN UPDATE SET next_offset/);
-  });
+    test('retries a load job that fails with a transient error (HTTP 503, then backendError) and ends with the rows once', async () => {
+      const staged = await stage(vendors, "INSERT INTO result VALUES ('1', 'A', NULL, NULL)");
+      const wh = warehouse();
+      await wh.ensureSchema();
+      bq.failNext('POST', /\/upload\/.*jobs/, 503, 'backendError', 'Service unavailable');
+      bq.failNext('POST', /\/upload\/.*jobs/, 200, 'backendError', 'Error encountered during execution. Retrying may solve the problem.', 'job');
+      await wh.replaceTable(vendors, staged(run('store.dim_vendors')));
+      expect(bq.find('POST', /\/upload\//)).toHaveLength(4);
+      expect(await bq.sql(`SELECT vendor_id, vendor_name FROM ${fq('dim_vendors')}`)).toEqual([{ vendor_id: '1', vendor_name: 'A' }]);
+      expect(await count('_etl_runs')).toBe(1);
+    });
 
-  test('a retried insertAll (503, then a row timeout) resends the same insertIds', async () => {
-    const wh = warehouse();
-    await wh.ensureSchema();
-    fake.failNext('POST', /insertAll$/, 503, 'backendError', 'The service is currently unavailable.');
-    fake.failNext('POST', /insertAll$/, 500, 'timeout', 'Deadline exceeded');
-    await wh.applyStreamBatch(write);
-    const inserts = fake.find('POST', /insertAll$/).map((r) => (r.body as any).rows.map((x: any) => x.insertId));
-    expect(inserts).toHaveLength(3);
-    expect(inserts[1]).toEqual(inserts[0]);
-    expect(inserts[2]).toEqual(inserts[0]);
-    expect(fake.queries().at(-1)).toMatch(/COMMIT TRANSACTION;\nSELECT NOT stale AS applied;$/);
-  });
+    test('retries rateLimitExceeded (HTTP 403) on the bookkeeping transaction: the run is recorded once', async () => {
+      const staged = await stage(vendors, "INSERT INTO result VALUES ('1', 'A', NULL, NULL)");
+      const wh = warehouse();
+      await wh.ensureSchema();
+      bq.failNext('POST', /\/projects\/test-project\/jobs$/, 403, 'rateLimitExceeded', 'Exceeded rate limits: too many table update operations');
+      await wh.replaceTable(vendors, staged(run('store.dim_vendors')));
+      expect(bq.queries()).toHaveLength(2);
+      expect(await count('_etl_runs')).toBe(1);
+    });
 
-  test('an invalid row is a permanent error: no retry, no transaction, offsets not advanced', async () => {
-    const wh = warehouse();
-    await wh.ensureSchema();
-    fake.failNext('POST', /insertAll$/, 400, 'invalid', 'no such field: colour.');
-    const err = await wh.applyStreamBatch(write).catch((e) => e);
-    expect(err).toBeInstanceOf(BigQueryPermanentError);
-    expect(err.message).toBe('BigQuery insertAll into store._changelog_fact_shoppingcarts failed (HTTP 400) after 1 attempt: invalid: no such field: colour.');
-    expect(fake.find('POST', /insertAll$/)).toHaveLength(1);
-    expect(fake.queries().some((q) => q.includes('_stream_offsets'))).toBe(false);
-  });
+    test('a permanent error (invalid) is not retried, says what failed, and changes nothing', async () => {
+      const staged = await stage(vendors, "INSERT INTO result VALUES ('1', 'A', NULL, NULL)");
+      const wh = warehouse();
+      await wh.ensureSchema();
+      bq.failNext('POST', /\/upload\/.*jobs/, 200, 'invalid', 'Error while reading data, error message: JSON parsing error in row starting at position 0', 'job');
+      const err = await wh.replaceTable(vendors, staged(run('store.dim_vendors'))).catch((e) => e);
+      expect(err).toBeInstanceOf(BigQueryPermanentError);
+      expect(err.message).toMatch(/^BigQuery load job into store\._staging_quarantine_dim_vendors failed after 1 attempt: invalid: Error while reading data/);
+      expect(err.reasons).toEqual(['invalid']);
+      expect(await count('dim_vendors')).toBe(0);
+      expect(await count('_etl_runs')).toBe(0);
+    });
 
-  test('event ids must match the rows one to one', async () => {
-    const err = await warehouse()
-      .applyStreamBatch({ ...write, eventIds: write.eventIds.slice(1) })
-      .catch((e) => e);
-    expect(err.message).toBe('stream batch for store.fact_shoppingcarts: 2 event ids for 3 rows');
-    expect(fake.find('POST', /insertAll$/)).toHaveLength(0);
-  });
+    test('gives up after the configured retries and reports the last error', async () => {
+      const staged = await stage(vendors, "INSERT INTO result VALUES ('1', 'A', NULL, NULL)");
+      const wh = warehouse({ retries: 2, baseDelayMs: 1, maxDelayMs: 2 });
+      await wh.ensureSchema();
+      for (let i = 0; i < 3; i++) bq.failNext('POST', /\/upload\/.*jobs/, 500, 'internalError', 'Internal error');
+      const err = await wh.replaceTable(vendors, staged(run('store.dim_vendors'))).catch((e) => e);
+      expect(err).toBeInstanceOf(BigQueryPermanentError);
+      expect(err.message).toContain('(HTTP 500) after 3 attempts: internalError: Internal error');
+    });
 
-  test('applyStreamBatch tells a fenced batch (false) from an applied one (true)', async () => {
-    const wh = warehouse();
-    await wh.ensureSchema();
-    fake.replyToQuery(/SELECT NOT stale AS applied/, { fields: [{ name: 'applied', type: 'BOOLEAN' }], rows: [['false']] });
-    expect(await wh.applyStreamBatch(write)).toBe(false);
-    fake.done();
-    fake = new FakeBigQuery();
-    const wh2 = warehouse();
-    await wh2.ensureSchema();
-    fake.replyToQuery(/SELECT NOT stale AS applied/, { fields: [{ name: 'applied', type: 'BOOLEAN' }], rows: [['true']] });
-    expect(await wh2.applyStreamBatch(write)).toBe(true);
-  });
-
-  test('the consumer counts only applied events: a fenced batch adds nothing to its stats', async () => {
-    const wh = warehouse();
-    await wh.ensureSchema();
-    const cfg = loadStreamConfig({}, { topicPrefix: 'bq', group: 'store-etl' });
-    const consumer = new StreamConsumer({ cfg, tables: [carts], warehouse: wh });
-    const topic = topicFor(cfg, carts.sources[0]);
-    const messages = [
-      { offset: '40', timestamp: '1714557600000', key: Buffer.from('11'), value: Buffer.from('{"shopping_cart_id":"11","status":"1"}') },
-      { offset: '41', timestamp: '1714557600000', key: Buffer.from('12'), value: Buffer.from('{"shopping_cart_id":"12","status":"0"}') },
-    ];
-    const feed = (msgs: typeof messages, partition: number) =>
-      (consumer as any).eachBatch({
-        batch: { topic, partition, messages: msgs },
-        resolveOffset: () => undefined,
-        heartbeat: async () => undefined,
-        isRunning: () => true,
-        isStale: () => false,
+    test('a load job with a row that does not fit the schema ends in error, all or nothing', async () => {
+      await warehouse().ensureSchema();
+      const out = bq.client().dataset('store').table('dim_vendors').createWriteStream({
+        sourceFormat: 'NEWLINE_DELIMITED_JSON', writeDisposition: 'WRITE_APPEND',
+      } as never);
+      const job = new Promise<unknown>((resolve, reject) => {
+        out.on('complete', resolve);
+        out.on('error', reject);
       });
-    // Partition 0: another member already went past it (the script says stale): not counted.
-    fake.replyToQuery(/SELECT NOT stale AS applied/, { fields: [{ name: 'applied', type: 'BOOLEAN' }], rows: [['false']] });
-    await feed(messages, 0);
-    expect(consumer.stats[carts.name]).toEqual({ rows: 0, quarantined: 0, batches: 0 });
-    expect(fake.queries().filter((q) => q.includes('MERGE'))).toHaveLength(1);
-    // Partition 1, applied: its two events counted once.
-    fake.done();
-    fake = new FakeBigQuery();
-    const consumer2 = new StreamConsumer({ cfg, tables: [carts], warehouse: warehouse() });
-    fake.replyToQuery(/SELECT NOT stale AS applied/, { fields: [{ name: 'applied', type: 'BOOLEAN' }], rows: [['true']] });
-    await (consumer2 as any).eachBatch({
-      batch: { topic, partition: 1, messages },
-      resolveOffset: () => undefined,
-      heartbeat: async () => undefined,
-      isRunning: () => true,
-      isStale: () => false,
+      out.end('{"vendor_id":"1","vendor_name":"A"}\n{"vendor_id":null,"vendor_name":"B"}\n');
+      // The client reports the job's errorResult as the stream's error.
+      await expect(job).rejects.toMatchObject({
+        errors: [{ reason: 'invalid', message: expect.stringContaining('First error in row 1: Missing required field: vendor_id.') }],
+      });
+      expect(await count('dim_vendors')).toBe(0);
     });
-    expect(consumer2.stats[carts.name]).toEqual({ rows: 2, quarantined: 0, batches: 1 });
+
+    test('recordRun inserts one _etl_runs row with typed values', async () => {
+      await warehouse().recordRun(run('store.dim_users', { status: 'failed', error: 'source missing', rowsOut: 0, report: null }));
+      expect(await bq.sql(`SELECT run_id, destination, status, error, rows_out, report, started_at FROM ${fq('_etl_runs')}`)).toEqual([
+        { run_id: 'run-1', destination: 'store.dim_users', status: 'failed', error: 'source missing', rows_out: '0', report: null, started_at: micros('2024-05-01T10:00:00Z') },
+      ]);
+    });
   });
 
-  test('readOffsets reads the stored offsets of the group', async () => {
-    fake.replyToQuery(/_stream_offsets/, {
-      fields: [{ name: 'topic', type: 'STRING' }, { name: 'partition', type: 'INTEGER' }, { name: 'next_offset', type: 'INTEGER' }],
-      rows: [['store_fact_shoppingcarts', '0', '43'], ['store_fact_shoppingcarts', '1', '8']],
+  describe('applyStreamBatch / readOffsets (stream)', () => {
+    const write: StreamWrite = {
+      destination: carts,
+      consumerGroup: 'store-etl',
+      upserts: [
+        { shopping_cart_id: '11', status: true, updated_at: new Date('2024-05-01T10:00:00Z') },
+        { shopping_cart_id: '12', status: false, updated_at: new Date('2024-05-01T10:00:01Z') },
+        { shopping_cart_id: '11', status: false, updated_at: new Date('2024-05-01T10:00:02Z') },
+      ],
+      eventIds: [streamEventId('store_fact_shoppingcarts', 0, '40'), streamEventId('store_fact_shoppingcarts', 1, '7'), streamEventId('store_fact_shoppingcarts', 0, '41')],
+      quarantine: [
+        {
+          runId: 'stream', destination: 'store.fact_shoppingcarts', source: 'shoppingcart', file: 'store_fact_shoppingcarts',
+          line: 42, column: 'status', reasonCode: 'bad_boolean', reason: '"7" is not 0 or 1', raw: '{"shopping_cart_id":"13","status":"7"}',
+        },
+      ],
+      offsets: [
+        { topic: 'store_fact_shoppingcarts', partition: 0, offset: '43' },
+        { topic: 'store_fact_shoppingcarts', partition: 1, offset: '8' },
+      ],
+    };
+    const cartsNow = () => bq.sql(`SELECT shopping_cart_id, status, updated_at FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`);
+    const offsetsNow = () => bq.sql(`SELECT consumer_group, topic, \`partition\`, next_offset FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``);
+
+    test('upserts by key (the later event wins), quarantines, stores offsets and appends the changelog', async () => {
+      expect(await warehouse().applyStreamBatch(write)).toBe(true);
+      expect(await cartsNow()).toEqual([
+        { shopping_cart_id: '11', status: 'false', updated_at: micros('2024-05-01T10:00:02Z') },
+        { shopping_cart_id: '12', status: 'false', updated_at: micros('2024-05-01T10:00:01Z') },
+      ]);
+      expect(await offsetsNow()).toEqual([
+        { consumer_group: 'store-etl', topic: 'store_fact_shoppingcarts', partition: '0', next_offset: '43' },
+        { consumer_group: 'store-etl', topic: 'store_fact_shoppingcarts', partition: '1', next_offset: '8' },
+      ]);
+      expect(await bq.sql(`SELECT line, column_name, reason_code, raw FROM ${fq('_quarantine')}`)).toEqual([
+        { line: '42', column_name: 'status', reason_code: 'bad_boolean', raw: '{"shopping_cart_id":"13","status":"7"}' },
+      ]);
+      expect(await bq.sql(`SELECT _event_id, shopping_cart_id, status FROM ${fq('_changelog_fact_shoppingcarts')} ORDER BY _event_id`)).toEqual([
+        { _event_id: 'store_fact_shoppingcarts-0-40', shopping_cart_id: '11', status: 'true' },
+        { _event_id: 'store_fact_shoppingcarts-0-41', shopping_cart_id: '11', status: 'false' },
+        { _event_id: 'store_fact_shoppingcarts-1-7', shopping_cart_id: '12', status: 'false' },
+      ]);
     });
-    const offsets = await warehouse().readOffsets('store-etl', ['store_fact_shoppingcarts']);
-    expect(offsets).toEqual(write.offsets);
-    const job = fake.find('POST', /\/projects\/test-project\/jobs$/).at(-1)!.body as any;
-    expect(job.configuration.query.query).toContain('WHERE consumer_group = @consumer_group AND topic IN UNNEST(@topics)');
-    const topics = job.configuration.query.queryParameters.find((x: any) => x.name === 'topics');
-    expect(topics).toEqual({
-      name: 'topics',
-      parameterType: { type: 'ARRAY', arrayType: { type: 'STRING' } },
-      parameterValue: { arrayValues: [{ value: 'store_fact_shoppingcarts' }] },
+
+    test('a replayed batch is fenced (false) and changes nothing; insertIds de-duplicate the changelog', async () => {
+      const wh = warehouse();
+      await wh.applyStreamBatch(write);
+      const before = { carts: await cartsNow(), offsets: await offsetsNow(), q: await count('_quarantine') };
+      const replay = { ...write, upserts: write.upserts.map((u) => ({ ...u, status: true })) };
+      expect(await wh.applyStreamBatch(replay)).toBe(false);
+      expect(await cartsNow()).toEqual(before.carts);
+      expect(await offsetsNow()).toEqual(before.offsets);
+      expect(await count('_quarantine')).toBe(before.q);
+      expect(await count('_changelog_fact_shoppingcarts')).toBe(3);
+    });
+
+    test('offsets only move forward, and a later batch applies on top', async () => {
+      const wh = warehouse();
+      await wh.applyStreamBatch(write);
+      const next: StreamWrite = {
+        ...write,
+        upserts: [{ shopping_cart_id: '12', status: true, updated_at: new Date('2024-05-01T11:00:00Z') }],
+        eventIds: [streamEventId('store_fact_shoppingcarts', 1, '8')],
+        quarantine: [],
+        offsets: [{ topic: 'store_fact_shoppingcarts', partition: 1, offset: '9' }],
+      };
+      expect(await wh.applyStreamBatch(next)).toBe(true);
+      expect((await cartsNow()).map((r) => [r.shopping_cart_id, r.status])).toEqual([['11', 'false'], ['12', 'true']]);
+      expect((await offsetsNow()).map((r) => r.next_offset)).toEqual(['43', '9']);
+      expect(await wh.readOffsets('store-etl', ['store_fact_shoppingcarts'])).toEqual([
+        { topic: 'store_fact_shoppingcarts', partition: 0, offset: '43' },
+        { topic: 'store_fact_shoppingcarts', partition: 1, offset: '9' },
+      ]);
+      expect(await wh.readOffsets('other-group', ['store_fact_shoppingcarts'])).toEqual([]);
+    });
+
+    test('a retried insertAll (503, then a row timeout) succeeds and the rows land once', async () => {
+      const wh = warehouse();
+      await wh.ensureSchema();
+      bq.failNext('POST', /insertAll$/, 503, 'backendError', 'The service is currently unavailable.');
+      bq.failNext('POST', /insertAll$/, 500, 'timeout', 'Deadline exceeded');
+      expect(await wh.applyStreamBatch(write)).toBe(true);
+      const inserts = bq.find('POST', /insertAll$/).map((r) => (r.body as any).rows.map((x: any) => x.insertId));
+      expect(inserts).toHaveLength(3);
+      expect(inserts[2]).toEqual(inserts[0]);
+      expect(await count('_changelog_fact_shoppingcarts')).toBe(3);
+      expect(await count('fact_shoppingcarts')).toBe(2);
+    });
+
+    test('an invalid row is a permanent error: no retry, no transaction, offsets not stored', async () => {
+      const wh = warehouse();
+      await wh.ensureSchema();
+      bq.failNext('POST', /insertAll$/, 400, 'invalid', 'no such field: colour.');
+      const err = await wh.applyStreamBatch(write).catch((e) => e);
+      expect(err).toBeInstanceOf(BigQueryPermanentError);
+      expect(err.message).toBe('BigQuery insertAll into store._changelog_fact_shoppingcarts failed (HTTP 400) after 1 attempt: invalid: no such field: colour.');
+      expect(await count('_stream_offsets')).toBe(0);
+      expect(await count('fact_shoppingcarts')).toBe(0);
+    });
+
+    test('event ids must match the rows one to one', async () => {
+      const err = await warehouse().applyStreamBatch({ ...write, eventIds: write.eventIds.slice(1) }).catch((e) => e);
+      expect(err.message).toBe('stream batch for store.fact_shoppingcarts: 2 event ids for 3 rows');
+      expect(bq.find('POST', /insertAll$/)).toHaveLength(0);
+    });
+
+    test('the consumer counts only applied events: a fenced batch adds nothing to its stats', async () => {
+      const wh = warehouse();
+      const cfg = loadStreamConfig({}, { topicPrefix: 'bq', group: 'store-etl' });
+      const topic = topicFor(cfg, carts.sources[0]);
+      // The group already went past offset 41 on partition 0 (another member applied it).
+      await wh.applyStreamBatch({ ...write, upserts: [], eventIds: [], quarantine: [], offsets: [{ topic, partition: 0, offset: '100' }] });
+      const messages = [
+        { offset: '40', timestamp: '1714557600000', key: Buffer.from('11'), value: Buffer.from('{"shopping_cart_id":"11","status":"1"}') },
+        { offset: '41', timestamp: '1714557600000', key: Buffer.from('12'), value: Buffer.from('{"shopping_cart_id":"12","status":"0"}') },
+      ];
+      const feed = (consumer: StreamConsumer, partition: number) =>
+        (consumer as any).eachBatch({
+          batch: { topic, partition, messages },
+          resolveOffset: () => undefined, heartbeat: async () => undefined, isRunning: () => true, isStale: () => false,
+        });
+      const fenced = new StreamConsumer({ cfg, tables: [carts], warehouse: wh });
+      await feed(fenced, 0);
+      expect(fenced.stats[carts.name]).toEqual({ rows: 0, quarantined: 0, batches: 0 });
+      expect(await count('fact_shoppingcarts')).toBe(0);
+      const applied = new StreamConsumer({ cfg, tables: [carts], warehouse: wh });
+      await feed(applied, 1);
+      expect(applied.stats[carts.name]).toEqual({ rows: 2, quarantined: 0, batches: 1 });
+      expect((await cartsNow()).map((r) => [r.shopping_cart_id, r.status])).toEqual([['11', 'true'], ['12', 'false']]);
+    });
+  });
+
+  describe('the double fails what BigQuery would reject (mutation check)', () => {
+    beforeEach(async () => {
+      await warehouse().ensureSchema();
+    });
+
+    test('an unknown column fails with the analyzer\'s message, through the client too', async () => {
+      expect(await bq.sqlError(`SELECT SUM(totl) FROM ${fq('fact_orders')}`)).toEqual({
+        reason: 'invalidQuery', message: 'Unrecognized name: totl [at 1:12]',
+      });
+      const err = await bq.client().query({ query: `SELECT vendor_nme FROM ${fq('dim_vendors')}`, location: 'EU' }).catch((e) => e);
+      expect(err.message).toContain('Unrecognized name: vendor_nme');
+    });
+
+    test('a type mismatch in a MERGE fails, and the table is unchanged', async () => {
+      await warehouse().applyStreamBatch({
+        destination: carts, consumerGroup: 'g', upserts: [{ shopping_cart_id: '1', status: true, updated_at: new Date('2024-05-01T00:00:00Z') }],
+        eventIds: ['t-0-1'], quarantine: [], offsets: [],
+      });
+      // The adapter's MERGE with the status column typed STRING instead of BOOL.
+      const bad = mergeUpserts(fq('fact_shoppingcarts'), { ...carts, columns: carts.columns.map((c) => (c.name === 'status' ? { ...c, type: 'STRING' as const } : c)) });
+      const err = await bq.client().query({ query: bad, params: { rows: '[]' }, location: 'EU' }).catch((e) => e);
+      expect(err.message).toMatch(/Value of type STRING cannot be assigned to (T\.)?status, which has type BOOL/);
+      expect(await count('fact_shoppingcarts')).toBe(1);
+    });
+
+    test('a STRING compared to INT64 fails with the analyzer\'s message', async () => {
+      expect(await bq.sqlError(`SELECT * FROM ${fq('_stream_offsets')} WHERE topic = 1`)).toEqual({
+        reason: 'invalidQuery',
+        message: expect.stringMatching(/^No matching signature for operator = for argument types: STRING, INT64/),
+      });
+    });
+
+    test('a MERGE in which one target row matches two source rows fails, all or nothing', async () => {
+      await bq.sql(`INSERT INTO ${fq('dim_vendors')} (vendor_id, vendor_name) VALUES ('1', 'A')`);
+      const err = await bq.sqlError(
+        `MERGE ${fq('dim_vendors')} T USING (SELECT '1' AS id, 'B' AS n UNION ALL SELECT '1', 'C') S ON T.vendor_id = S.id ` +
+          'WHEN MATCHED THEN UPDATE SET vendor_name = S.n WHEN NOT MATCHED THEN INSERT (vendor_id, vendor_name) VALUES (S.id, S.n)',
+      );
+      expect(err?.message).toBe('UPDATE/MERGE must match at most one source row for each target row');
+      expect(await bq.sql(`SELECT vendor_id, vendor_name FROM ${fq('dim_vendors')}`)).toEqual([{ vendor_id: '1', vendor_name: 'A' }]);
+    });
+
+    test('a failing statement inside a transaction undoes the whole transaction', async () => {
+      const err = await bq.sqlError(
+        `BEGIN TRANSACTION; INSERT INTO ${fq('dim_vendors')} (vendor_id, vendor_name) VALUES ('1', 'A'); ` +
+          `INSERT INTO ${fq('dim_vendors')} (vendor_id, vendor_name) VALUES (NULL, 'B'); COMMIT TRANSACTION;`,
+      );
+      expect(err?.message).toBe('Required field vendor_id cannot be null');
+      expect(await count('dim_vendors')).toBe(0);
     });
   });
 });
