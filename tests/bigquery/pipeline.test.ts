@@ -1,90 +1,119 @@
 /**
- * A real batch job (extract, validate, stage, transform in DuckDB) loading into BigQuery through
- * WAREHOUSE=bigquery: openWarehouse -> BigQueryWarehouse.fromEnv with a service-account key file
- * (generated here, never committed), against the nock-scripted BigQuery of fake-bigquery.ts.
+ * The five batch jobs on the committed fixture (tests/fixtures/store-export), once into DuckDB and
+ * once with WAREHOUSE=bigquery into the executing double (openWarehouse -> BigQueryWarehouse.fromEnv
+ * with a service-account key file generated here, never committed): every destination table,
+ * its `_quarantine` rows and the run counts must be identical row for row.
+ *
+ * Canonical form of a value, the same for both warehouses: NULL as null; INT64 and NUMERIC as
+ * decimal strings without trailing zeros; BOOL 'true'/'false'; DATE 'YYYY-MM-DD'; TIMESTAMP as
+ * microseconds since the epoch in UTC; STRING as is. Rows are compared as sorted lists.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
+import type { ColumnType } from '../../jobs/lib/catalog-types';
 import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
-import { FakeBigQuery, PROJECT } from './fake-bigquery';
+import { query } from '../helpers/env';
+import { STORE_EXPORT } from '../helpers/store-export';
+import { BigQueryDouble, describeWithDouble, PROJECT } from './bigquery-double';
 
 // The real client and auth library, their HTTP layers loadable under jest (teeny-request-shim.ts).
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
 jest.mock('gaxios', () => require('./teeny-request-shim').gaxiosWithNativeFetch());
 
-const SOURCE_DIR = path.resolve(__dirname, '..', '..', 'data_source');
-let fake: FakeBigQuery;
-let dir: string;
-const saved = { ...process.env };
+const batch = catalog.destinations.filter((d) => d.mode === 'batch');
+const QUARANTINE_COMPARED = ['destination', 'source', 'file', 'line', 'column_name', 'reason_code', 'reason', 'raw'];
 
-afterAll(() => FakeBigQuery.restoreHttp());
+/** A decimal string without trailing zeros ('10.5000' -> '10.5', '3.0' -> '3'). */
+const decimal = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
 
-beforeEach(() => {
-  fake = new FakeBigQuery();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-pipeline-'));
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const key = {
-    type: 'service_account',
-    project_id: PROJECT,
-    private_key_id: 'test',
-    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    client_email: `etl@${PROJECT}.iam.gserviceaccount.com`,
-    client_id: '1',
-    token_uri: 'https://oauth2.googleapis.com/token',
-  };
-  fs.writeFileSync(path.join(dir, 'key.json'), JSON.stringify(key));
-  Object.assign(process.env, {
-    WAREHOUSE: 'bigquery',
-    GCP_PROJECT_ID: PROJECT,
-    GOOGLE_APPLICATION_CREDENTIALS: path.join(dir, 'key.json'),
-    BIGQUERY_LOCATION: 'EU',
-    BIGQUERY_MAX_RETRIES: '0',
+/** DuckDB expression giving the canonical text of a column. */
+function duckCanonical(name: string, type: ColumnType): string {
+  const q = `"${name}"`;
+  switch (type) {
+    case 'TIMESTAMP':
+      return `CAST(epoch_us(${q}) AS VARCHAR)`;
+    case 'BOOL':
+      return `CASE WHEN ${q} IS NULL THEN NULL WHEN ${q} THEN 'true' ELSE 'false' END`;
+    default:
+      return `CAST(${q} AS VARCHAR)`;
+  }
+}
+
+const canonicalRow = (r: unknown[], types: ColumnType[]) =>
+  JSON.stringify(r.map((v, i) => (v === null || v === undefined ? null : types[i] === 'NUMERIC' || types[i] === 'INT64' ? decimal(String(v)) : String(v))));
+
+describeWithDouble('batch jobs into BigQuery (the executing double) equal the DuckDB warehouse', () => {
+  let bq: BigQueryDouble;
+  let dir: string;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    bq = await BigQueryDouble.start();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-pipeline-'));
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const key = {
+      type: 'service_account', project_id: PROJECT, private_key_id: 'test',
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      client_email: `etl@${PROJECT}.iam.gserviceaccount.com`, client_id: '1', token_uri: 'https://oauth2.googleapis.com/token',
+    };
+    fs.writeFileSync(path.join(dir, 'key.json'), JSON.stringify(key));
+    Object.assign(process.env, {
+      GCP_PROJECT_ID: PROJECT, GOOGLE_APPLICATION_CREDENTIALS: path.join(dir, 'key.json'), BIGQUERY_LOCATION: 'EU', BIGQUERY_MAX_RETRIES: '0',
+    });
+    delete process.env.BIGQUERY_DATASET;
+  }, 120_000);
+
+  afterAll(async () => {
+    await bq?.stop();
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
-  delete process.env.BIGQUERY_DATASET;
-});
 
-afterEach(() => {
-  fake.done();
-  for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-  Object.assign(process.env, saved);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+  test('every batch table, its quarantine rows and its run counts, row for row', async () => {
+    const duckPath = path.join(dir, 'warehouse.duckdb');
+    for (const d of batch) {
+      const toDuck = await runBatchJob(catalog, d.table, loadConfig({ ...process.env, WAREHOUSE: 'duckdb' }, { sourceDir: STORE_EXPORT, stateDir: path.join(dir, 'duck'), duckdbPath: duckPath }));
+      const toBq = await runBatchJob(catalog, d.table, loadConfig({ ...process.env, WAREHOUSE: 'bigquery' }, { sourceDir: STORE_EXPORT, stateDir: path.join(dir, 'bq') }));
+      expect(toBq.run.status).toBe('success');
+      expect(toDuck.run.status).toBe('success');
+    }
+    // Authenticated with the key file: a JWT-bearer grant, then the token on every call.
+    expect(JSON.stringify(bq.requests.find((r) => r.path === 'oauth2:/token')?.body)).toContain('jwt-bearer');
 
-test('npm-run-style job: dim_vendors from data_source/ lands in BigQuery via one WRITE_TRUNCATE load', async () => {
-  const config = loadConfig(process.env, { sourceDir: SOURCE_DIR, stateDir: path.join(dir, 'state') });
-  expect(config.warehouse).toBe('bigquery');
-  const result = await runBatchJob(catalog, 'dim_vendors', config);
-  expect(result.run.status).toBe('success');
+    for (const d of batch) {
+      const types = d.columns.map((c) => c.type);
+      const duckRows = (await query(duckPath, `SELECT ${d.columns.map((c) => duckCanonical(c.name, c.type)).join(', ')} FROM ${d.dataset}.${d.table}`))
+        .map((r) => canonicalRow(r, types)).sort();
+      const bqRows = (await bq.sql(`SELECT * FROM \`${PROJECT}.${d.dataset}.${d.table}\``))
+        .map((r) => canonicalRow(d.columns.map((c) => r[c.name]), types)).sort();
+      expect(bqRows.length).toBeGreaterThan(0);
+      expect({ table: d.table, rows: bqRows }).toEqual({ table: d.table, rows: duckRows });
+    }
 
-  // Authenticated with the key file: a JWT-bearer grant, then the token on every call.
-  const grant = fake.requests.find((r) => r.path === 'oauth2:/token');
-  expect(String(JSON.stringify(grant?.body))).toContain('jwt-bearer');
+    const qTypes: ColumnType[] = ['STRING', 'STRING', 'STRING', 'INT64', 'STRING', 'STRING', 'STRING', 'STRING'];
+    const duckQ = (await query(duckPath, `SELECT ${QUARANTINE_COMPARED.map((c) => `CAST(${c} AS VARCHAR)`).join(', ')} FROM store._quarantine`)).map((r) => canonicalRow(r, qTypes)).sort();
+    const bqQ = (await bq.sql(`SELECT ${QUARANTINE_COMPARED.join(', ')} FROM \`${PROJECT}.store._quarantine\``)).map((r) => canonicalRow(QUARANTINE_COMPARED.map((c) => r[c]), qTypes)).sort();
+    expect(duckQ.length).toBeGreaterThan(0);
+    expect(bqQ).toEqual(duckQ);
 
-  const loads = fake.find('POST', /\/upload\//).map((u) => u.upload!);
-  const main = loads.find((l) => l.metadata.configuration.load.destinationTable.tableId === 'dim_vendors')!;
-  expect(main.metadata.configuration.load).toMatchObject({ writeDisposition: 'WRITE_TRUNCATE', sourceFormat: 'NEWLINE_DELIMITED_JSON' });
-  expect(main.metadata.jobReference.location).toBe('EU');
-  const rows = main.data.trim().split('\n').map((l) => JSON.parse(l));
-  expect(rows).toHaveLength(result.run.rowsOut);
-  expect(Object.keys(rows[0])).toEqual(['vendor_id', 'vendor_name', 'vendor_phone', 'vendor_email']);
-  const quarantined = loads.find((l) => l.metadata.configuration.load.destinationTable.tableId === '_staging_quarantine_dim_vendors')!;
-  expect(quarantined.data.trim() === '' ? 0 : quarantined.data.trim().split('\n').length).toBe(result.run.rowsQuarantined);
+    const counts = 'destination, rows_in, rows_loaded, rows_quarantined, rows_out, status';
+    const cTypes: ColumnType[] = ['STRING', 'INT64', 'INT64', 'INT64', 'INT64', 'STRING'];
+    const duckRuns = (await query(duckPath, `SELECT ${counts.split(', ').map((c) => `CAST(${c} AS VARCHAR)`).join(', ')} FROM store._etl_runs`)).map((r) => canonicalRow(r, cTypes)).sort();
+    const bqRuns = (await bq.sql(`SELECT ${counts} FROM \`${PROJECT}.store._etl_runs\``)).map((r) => canonicalRow(counts.split(', ').map((c) => r[c]), cTypes)).sort();
+    expect(bqRuns).toHaveLength(batch.length);
+    expect(bqRuns).toEqual(duckRuns);
+  }, 300_000);
 
-  const script = fake.queries().at(-1)!;
-  expect(script).toContain('INSERT INTO `test-project.store._etl_runs`');
-  const job = fake.find('POST', /\/projects\/test-project\/jobs$/).at(-1)!.body as any;
-  const runId = job.configuration.query.queryParameters.find((p: any) => p.name === 'run_id').parameterValue.value;
-  expect(runId).toBe(result.run.runId);
-});
-
-test('a warehouse that refuses the load fails the job with exit code 3 and a clear reason', async () => {
-  fake.failNext('POST', /\/upload\/.*jobs/, 403, 'accessDenied', 'Access Denied: Table test-project:store._staging_quarantine_dim_vendors: Permission bigquery.tables.updateData denied');
-  const config = loadConfig(process.env, { sourceDir: SOURCE_DIR, stateDir: path.join(dir, 'state') });
-  const err = await runBatchJob(catalog, 'dim_vendors', config).catch((e) => e);
-  expect(err.exitCode).toBe(3);
-  expect(err.message).toMatch(/loading store\.dim_vendors into bigquery .*failed: BigQuery load job into store\._staging_quarantine_dim_vendors failed \(HTTP 403\) after 1 attempt: accessDenied: Access Denied/);
+  test('a warehouse that refuses the load fails the job with exit code 3 and a clear reason', async () => {
+    bq.failNext('POST', /\/upload\/.*jobs/, 403, 'accessDenied', 'Access Denied: Table test-project:store._staging_quarantine_dim_vendors: Permission bigquery.tables.updateData denied');
+    const config = loadConfig({ ...process.env, WAREHOUSE: 'bigquery' }, { sourceDir: STORE_EXPORT, stateDir: path.join(dir, 'bq') });
+    const err = await runBatchJob(catalog, 'dim_vendors', config).catch((e) => e);
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toMatch(/loading store\.dim_vendors into bigquery .*failed: BigQuery load job into store\._staging_quarantine_dim_vendors failed \(HTTP 403\) after 1 attempt: accessDenied: Access Denied/);
+  });
 });
