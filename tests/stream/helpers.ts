@@ -63,6 +63,21 @@ export function describeWithBroker(name: string, fn: () => void): void {
   }
 }
 
+/**
+ * it() that needs something outside the repository (`missing` says what is missing, or null):
+ * skipped visibly with the reason when it is missing, failing instead under CI=true.
+ */
+export function itWhenAvailable(name: string, missing: () => string | null, fn: () => Promise<void>, timeoutMs?: number): void {
+  const reason = missing();
+  if (!reason) it(name, fn, timeoutMs);
+  else if (process.env.CI === 'true') it(name, () => { throw new Error(`cannot run in CI: ${reason}`); });
+  else {
+    // eslint-disable-next-line no-console
+    console.warn(`SKIPPING "${name}": ${reason}`);
+    it.skip(name, fn);
+  }
+}
+
 /** Fetches the jars when needed and starts the broker (idempotent); true when this call started it. */
 export async function startBrokerForTests(): Promise<boolean> {
   if (!jarsAvailable()) execFileSync('bash', [path.join(ROOT, 'scripts/kafka/setup.sh')], { stdio: 'inherit' });

@@ -19,6 +19,7 @@ import {
   count,
   describeWithBroker,
   ensureBuilt,
+  itWhenAvailable,
   produce,
   query,
   queryFile,
@@ -428,13 +429,8 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     expect(e.warehouse.opens).toBe(1);
   });
 
-  it('dbt\'s snapshot step asks the running consumer (which holds the file) for a snapshot and gets its rows', async () => {
-    const python = path.join(ROOT, '.venv-dbt', 'bin', 'python');
-    if (!fs.existsSync(python)) {
-      // eslint-disable-next-line no-console
-      console.warn('SKIPPED: .venv-dbt is missing (npm run setup:dbt)');
-      return;
-    }
+  const python = path.join(ROOT, '.venv-dbt', 'bin', 'python');
+  itWhenAvailable('dbt\'s snapshot step asks the running consumer (which holds the file) for a snapshot and gets its rows', () => (fs.existsSync(python) ? null : '.venv-dbt is missing (npm run setup:dbt)'), async () => {
     // A long interval: only the request makes the consumer publish while it runs.
     const e = testEnv({ snapshotIntervalMs: 3600000 });
     const N = 700;
