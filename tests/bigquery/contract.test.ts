@@ -9,10 +9,11 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
 import type { BatchDestination, StreamDestination } from '../../jobs/lib/catalog-types';
 import { duckdbCreateTable, QUARANTINE_COLUMNS_DDL } from '../../jobs/lib/ddl';
-import { BigQueryPermanentError, BigQueryWarehouse, streamEventId } from '../../jobs/lib/warehouse/bigquery';
+import { BigQueryPermanentError, BigQueryWarehouse, streamEventId } from '../../jobs/lib/warehouse/bigquery/warehouse';
 import { tableBatch, type RunRecord, type StagedBatch } from '../../jobs/lib/warehouse/types';
 import { loadStreamConfig, topicFor } from '../../jobs/lib/stream/config';
 import { StreamConsumer } from '../../jobs/lib/stream/consumer';
+import { bigQuerySink } from '../../jobs/lib/stream/sink-bigquery';
 import { FakeBigQuery, PROJECT } from './fake-bigquery';
 
 // The real client, with its HTTP layer loadable under jest (see teeny-request-shim.ts).
@@ -383,14 +384,14 @@ describe('applyStreamBatch / readOffsets (stream)', () => {
     const wh = warehouse();
     await wh.ensureSchema();
     const cfg = loadStreamConfig({}, { topicPrefix: 'bq', group: 'store-etl' });
-    const consumer = new StreamConsumer({ cfg, tables: [carts], warehouse: wh });
+    const consumer = new StreamConsumer({ cfg, tables: [carts], sink: bigQuerySink(wh) });
     const topic = topicFor(cfg, carts.sources[0]);
     const messages = [
       { offset: '40', timestamp: '1714557600000', key: Buffer.from('11'), value: Buffer.from('{"shopping_cart_id":"11","status":"1"}') },
       { offset: '41', timestamp: '1714557600000', key: Buffer.from('12'), value: Buffer.from('{"shopping_cart_id":"12","status":"0"}') },
     ];
     const feed = (msgs: typeof messages, partition: number) =>
-      (consumer as any).eachBatch({
+      (consumer as any).group.eachBatch({
         batch: { topic, partition, messages: msgs },
         resolveOffset: () => undefined,
         heartbeat: async () => undefined,
@@ -405,9 +406,9 @@ describe('applyStreamBatch / readOffsets (stream)', () => {
     // Partition 1, applied: its two events counted once.
     fake.done();
     fake = new FakeBigQuery();
-    const consumer2 = new StreamConsumer({ cfg, tables: [carts], warehouse: warehouse() });
+    const consumer2 = new StreamConsumer({ cfg, tables: [carts], sink: bigQuerySink(warehouse()) });
     fake.replyToQuery(/SELECT NOT stale AS applied/, { fields: [{ name: 'applied', type: 'BOOLEAN' }], rows: [['true']] });
-    await (consumer2 as any).eachBatch({
+    await (consumer2 as any).group.eachBatch({
       batch: { topic, partition: 1, messages },
       resolveOffset: () => undefined,
       heartbeat: async () => undefined,

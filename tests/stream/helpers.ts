@@ -6,10 +6,11 @@ import path from 'node:path';
 import type { Kafka, Message } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
 import { ensureBroker, javaAvailable, jarsAvailable, repoRoot, stopBroker } from '../../jobs/lib/stream/broker';
-import { createKafka, loadStreamConfig, type StreamConfig } from '../../jobs/lib/stream/config';
-import { idempotentProducer } from '../../jobs/lib/stream/outbox';
+import { loadStreamConfig, type StreamConfig } from '../../jobs/lib/stream/config';
+import { createKafka } from '../../jobs/lib/stream/kafka';
+import { idempotentProducer } from '../../jobs/lib/stream/kafka';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
+import { DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse';
 
 export const ROOT = repoRoot();
 
