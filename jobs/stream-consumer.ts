@@ -8,10 +8,10 @@ import { ENV_HELP, main, parseCommandLine, reportError } from './lib/cli';
 import { loadConfig } from './lib/config';
 import { logger } from './lib/log';
 import { ensureBroker } from './lib/stream/broker';
-import { createKafka, endOffsets, loadStreamConfig, resolveStreamTables, streamDestinations, topicFor } from './lib/stream/config';
+import { loadStreamConfig, resolveStreamTables, streamDestinations, topicFor } from './lib/stream/config';
+import { createKafka, endOffsets } from './lib/stream/kafka';
 import { StreamConsumer } from './lib/stream/consumer';
-import { openWarehouse } from './lib/warehouse';
-import { streamDuckDbWarehouse } from './lib/warehouse/duckdb';
+import { openStreamSink } from './lib/stream/open-sink';
 
 const HELP = `Usage: node dist/jobs/stream-consumer.js [--table NAME]... [--until-caught-up] [--help]
        npm run consume -- [options]
@@ -72,8 +72,8 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   if (!values['no-start-broker']) await ensureBroker(cfg.brokers.join(','));
   const etl = loadConfig();
   // DuckDB: the stream layer's own file, held by this process until it exits.
-  const warehouse = etl.warehouse === 'duckdb' ? streamDuckDbWarehouse(cfg.duckdbPath, catalog, cfg.duckdbThreads) : await openWarehouse(etl, catalog);
-  const consumer = new StreamConsumer({ cfg, tables, warehouse });
+  const { sink, warehouse } = await openStreamSink(etl, cfg, catalog);
+  const consumer = new StreamConsumer({ cfg, tables, sink });
   let signalled = false;
   const done = new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {

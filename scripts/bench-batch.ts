@@ -20,7 +20,8 @@ import { loadConfig } from '../jobs/lib/config';
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent, SOURCE_TO_COLUMN_TYPE, stagingTableName } from '../jobs/lib/ddl';
 import { UsageError } from '../jobs/lib/errors';
 import { runBatchJob, transformSql } from '../jobs/lib/pipeline';
-import { openDuckDb, sqlString } from '../jobs/lib/warehouse/duckdb-connect';
+import { openDuckDb } from '../jobs/lib/sql/duckdb-file';
+import { sqlString } from '../jobs/lib/sql/quote';
 import { generate } from './generate-data';
 
 const HELP = `Usage: npm run bench:batch -- [--orders N] [--dir DIR] [--runs R]

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { main, parseCommandLine, reportError } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { UsageError } from '../jobs/lib/errors';
-import { openDuckDb } from '../jobs/lib/warehouse/duckdb-connect';
+import { openDuckDb } from '../jobs/lib/sql/duckdb-file';
 
 const HELP = `Usage: npm run bench:stream-upsert -- [--rows N] [--events E] [--commits C]
 

@@ -24,21 +24,13 @@ import { catalog } from '../jobs/catalog';
 import { main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { ensureBroker, repoRoot } from '../jobs/lib/stream/broker';
-import {
-  availabilityTopic,
-  createKafka,
-  deadLetterTopic,
-  endOffsets,
-  ensureTopics,
-  loadStreamConfig,
-  streamDestinations,
-  topicFor,
-  type StreamConfig,
-} from '../jobs/lib/stream/config';
+import { availabilityTopic, deadLetterTopic, loadStreamConfig, streamDestinations, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
+import { createKafka, endOffsets, ensureTopics } from '../jobs/lib/stream/kafka';
 import { StreamConsumer, type BatchInfo, type CommitInfo } from '../jobs/lib/stream/consumer';
-import { idempotentProducer } from '../jobs/lib/stream/outbox';
+import { duckDbSink } from '../jobs/lib/stream/sink-duckdb';
+import { idempotentProducer } from '../jobs/lib/stream/kafka';
 import { sendPaced } from '../jobs/lib/stream/producer';
-import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
+import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/duckdb/warehouse';
 import { sinkFloor } from './stream-sink-floor';
 
 const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P] [--cpu-profile FILE] [--help]
@@ -201,7 +193,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const batches: BatchInfo[] = [];
   const commits: CommitInfo[] = [];
   const consumer = new StreamConsumer({
-    cfg, tables, warehouse, kafka, onBatch: (b) => batches.push(b), onCommit: (c) => commits.push(c),
+    cfg, tables, sink: duckDbSink(warehouse), kafka, onBatch: (b) => batches.push(b), onCommit: (c) => commits.push(c),
   });
   log('consuming into DuckDB (availability on) ...');
   const c0 = Date.now();
@@ -258,7 +250,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const lconsumer = new StreamConsumer({
     cfg: lcfg,
     tables,
-    warehouse: lwarehouse,
+    sink: duckDbSink(lwarehouse),
     kafka,
     onBatch: (b) => {
       for (const t of b.eventTimestamps) latencies.push(b.committedAt - t);

@@ -19,7 +19,7 @@ import YAML from 'yaml';
 import { catalog as storeCatalog } from '../jobs/catalog';
 import type { Catalog, ColumnType } from '../jobs/lib/catalog-types';
 import { ETL_RUNS_COLUMNS_DDL } from '../jobs/lib/ddl';
-import { AVAILABILITY_COLUMNS_DDL, AVAILABILITY_TABLE } from '../jobs/lib/stream/availability';
+import { AVAILABILITY_COLUMNS_DDL, AVAILABILITY_TABLE } from '../jobs/lib/warehouse/duckdb/stream-ddl';
 import { STREAM_DATABASE } from './dbt-profiles';
 
 export const SOURCES_YML = path.join('dbt_project', 'models', 'sources.yml');

@@ -8,19 +8,11 @@ import { loadConfig } from '../jobs/lib/config';
 import { quoteIdent } from '../jobs/lib/ddl';
 import { logger as defaultLogger, type Logger } from '../jobs/lib/log';
 import { ensureBroker } from '../jobs/lib/stream/broker';
-import {
-  createKafka,
-  endOffsets,
-  loadStreamConfig,
-  sourceOf,
-  streamDestinations,
-  topicFor,
-  type StreamConfig,
-} from '../jobs/lib/stream/config';
+import { loadStreamConfig, sourceOf, streamDestinations, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
+import { createKafka, endOffsets } from '../jobs/lib/stream/kafka';
 import { StreamConsumer } from '../jobs/lib/stream/consumer';
 import { replaySources } from '../jobs/lib/stream/producer';
-import { openWarehouse } from '../jobs/lib/warehouse';
-import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/duckdb';
+import { openStreamSink } from '../jobs/lib/stream/open-sink';
 
 export interface StreamRunResult {
   /** Events applied as rows in this run, per stream destination (upserts: a repeated key is one row). */
@@ -53,8 +45,8 @@ export async function runStreamOnce(opts: {
   const etl = loadConfig();
   // DuckDB: the stream layer's own file, held from start to the end of this run (closed below,
   // so dbt can copy it afterwards).
-  const warehouse = etl.warehouse === 'duckdb' ? streamDuckDbWarehouse(cfg.duckdbPath, catalog, cfg.duckdbThreads) : await openWarehouse(etl, catalog);
-  const consumer = new StreamConsumer({ cfg, tables, warehouse, kafka });
+  const { sink, warehouse, streamFile } = await openStreamSink(etl, cfg, catalog);
+  const consumer = new StreamConsumer({ cfg, tables, sink, kafka });
   try {
     // Start consuming first (stored offsets = where the last run stopped), then replay.
     await consumer.start();
@@ -70,8 +62,8 @@ export async function runStreamOnce(opts: {
       quarantined[t] = s.quarantined;
     }
     const tableRows: Record<string, number> = {};
-    if (warehouse instanceof DuckDbWarehouse) {
-      await warehouse.withConnection(async (c) => {
+    if (streamFile) {
+      await streamFile.withConnection(async (c) => {
         for (const name of [...tables.map((d) => d.name), 'store.vendor_product_availability']) {
           const [ds, t] = name.split('.');
           const r = await c.runAndReadAll(`SELECT COUNT(*) AS n FROM ${quoteIdent(ds)}.${quoteIdent(t)}`);

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { catalog } from '../jobs/catalog';
 import { findSource } from '../jobs/lib/catalog-check';
 import { quoteIdent } from '../jobs/lib/ddl';
-import { openDuckDb, sqlString } from '../jobs/lib/warehouse/duckdb-connect';
+import { openDuckDb } from '../jobs/lib/sql/duckdb-file';
+import { sqlString } from '../jobs/lib/sql/quote';
 
 export interface SinkEvent {
   /** The source the event is a row of (its topic's base name). */

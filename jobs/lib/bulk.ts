@@ -26,7 +26,7 @@ import { DUCKDB_TYPES, quoteIdent, SOURCE_TO_COLUMN_TYPE, stagingTableName } fro
 import { checkHeader, type ExtractedRow, type HeaderInfo } from './extract';
 import { logger } from './log';
 import { RULE_PATTERNS, type RawRecord } from './schema';
-import { sqlString } from './warehouse/duckdb-connect';
+import { sqlString } from './sql/quote';
 
 const CHUNK = 1 << 20;
 

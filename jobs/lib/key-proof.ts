@@ -13,7 +13,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BatchDestination, SourceTable } from './catalog-types';
 import { stagingTableName } from './ddl';
-import { sqlString } from './warehouse/duckdb-connect';
+import { sqlString } from './sql/quote';
 
 // The parts of DuckDB's serialized parse tree (json_serialize_sql) that the proof reads.
 interface Expr {

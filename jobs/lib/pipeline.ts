@@ -19,7 +19,7 @@ import { logger } from './log';
 import type { JobReport, SourceQuality } from './quality';
 import { maskCardRuns, printable } from './pii';
 import { checkForeignKeys, createQuarantineTable, hasDuplicateKeys, QUARANTINE_TABLE, quarantineDerived, stageSource } from './stage';
-import { openDuckDb } from './warehouse/duckdb-connect';
+import { openDuckDb } from './sql/duckdb-file';
 import { openWarehouse } from './warehouse';
 import type { RunRecord, Warehouse } from './warehouse/types';
 

@@ -9,7 +9,8 @@ import { catalog } from '../../jobs/catalog';
 import type { SourceColumn, SourceTable } from '../../jobs/lib/catalog-types';
 import { DATE_PATTERN, fieldPattern } from '../../jobs/lib/bulk';
 import { rowValidator } from '../../jobs/lib/schema';
-import { openDuckDb, sqlString, type OpenDb } from '../../jobs/lib/warehouse/duckdb-connect';
+import { openDuckDb, type OpenDb } from '../../jobs/lib/sql/duckdb-file';
+import { sqlString } from '../../jobs/lib/sql/quote';
 
 let db: OpenDb;
 beforeAll(async () => {

@@ -4,7 +4,7 @@
  * GROUP BY does).
  */
 import { hasDuplicateKeys } from '../../jobs/lib/stage';
-import { openDuckDb, type OpenDb } from '../../jobs/lib/warehouse/duckdb-connect';
+import { openDuckDb, type OpenDb } from '../../jobs/lib/sql/duckdb-file';
 
 let db: OpenDb;
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import type { BatchDestination } from '../../jobs/lib/catalog-types';
 import { findDestination, findSource } from '../../jobs/lib/catalog-check';
 import { transformKeepsSourceKey } from '../../jobs/lib/key-proof';
 import { transformSql } from '../../jobs/lib/pipeline';
-import { openDuckDb, type OpenDb } from '../../jobs/lib/warehouse/duckdb-connect';
+import { openDuckDb, type OpenDb } from '../../jobs/lib/sql/duckdb-file';
 
 let db: OpenDb;
 beforeAll(async () => {

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
-import { DuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
+import { DuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse';
 import { query, tempDir } from '../helpers/env';
 
 test('a run record keeps any text and number exactly', async () => {

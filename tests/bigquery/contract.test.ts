@@ -12,10 +12,11 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
 import type { BatchDestination, StreamDestination } from '../../jobs/lib/catalog-types';
 import { duckdbCreateTable, QUARANTINE_COLUMNS_DDL } from '../../jobs/lib/ddl';
-import { BigQueryPermanentError, BigQueryWarehouse, mergeUpserts, streamEventId } from '../../jobs/lib/warehouse/bigquery';
+import { BigQueryPermanentError, BigQueryWarehouse, mergeUpserts, streamEventId } from '../../jobs/lib/warehouse/bigquery/warehouse';
 import { tableBatch, type RunRecord, type StagedBatch, type StreamWrite } from '../../jobs/lib/warehouse/types';
 import { loadStreamConfig, topicFor } from '../../jobs/lib/stream/config';
 import { StreamConsumer } from '../../jobs/lib/stream/consumer';
+import { bigQuerySink } from '../../jobs/lib/stream/sink-bigquery';
 import { BigQueryDouble, describeWithDouble, PROJECT } from './bigquery-double';
 
 // The real client, with its HTTP layer loadable under jest (see teeny-request-shim.ts).
@@ -368,15 +369,15 @@ describeWithDouble('BigQuery adapter on the executing double', () => {
         { offset: '41', timestamp: '1714557600000', key: Buffer.from('12'), value: Buffer.from('{"shopping_cart_id":"12","status":"0"}') },
       ];
       const feed = (consumer: StreamConsumer, partition: number) =>
-        (consumer as any).eachBatch({
+        (consumer as any).group.eachBatch({
           batch: { topic, partition, messages },
           resolveOffset: () => undefined, heartbeat: async () => undefined, isRunning: () => true, isStale: () => false,
         });
-      const fenced = new StreamConsumer({ cfg, tables: [carts], warehouse: wh });
+      const fenced = new StreamConsumer({ cfg, tables: [carts], sink: bigQuerySink(wh) });
       await feed(fenced, 0);
       expect(fenced.stats[carts.name]).toEqual({ rows: 0, quarantined: 0, batches: 0 });
       expect(await count('fact_shoppingcarts')).toBe(0);
-      const applied = new StreamConsumer({ cfg, tables: [carts], warehouse: wh });
+      const applied = new StreamConsumer({ cfg, tables: [carts], sink: bigQuerySink(wh) });
       await feed(applied, 1);
       expect(applied.stats[carts.name]).toEqual({ rows: 2, quarantined: 0, batches: 1 });
       expect((await cartsNow()).map((r) => [r.shopping_cart_id, r.status])).toEqual([['11', 'true'], ['12', 'false']]);

@@ -15,7 +15,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
 import type { BatchDestination, StreamDestination } from '../../jobs/lib/catalog-types';
 import { duckdbCreateTable, QUARANTINE_COLUMNS_DDL } from '../../jobs/lib/ddl';
-import { BigQueryWarehouse, streamEventId } from '../../jobs/lib/warehouse/bigquery';
+import { BigQueryWarehouse, streamEventId } from '../../jobs/lib/warehouse/bigquery/warehouse';
 import { tableBatch, type RunRecord } from '../../jobs/lib/warehouse/types';
 
 // The real client and auth library, their HTTP layers loadable under jest (teeny-request-shim.ts).

@@ -9,7 +9,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { catalog } from '../../jobs/catalog';
 import { ETL_RUNS_COLUMNS_DDL } from '../../jobs/lib/ddl';
-import { AVAILABILITY_COLUMNS_DDL } from '../../jobs/lib/stream/availability';
+import { AVAILABILITY_COLUMNS_DDL } from '../../jobs/lib/warehouse/duckdb/stream-ddl';
 import { columnsFromDdl, renderSourcesYaml, SOURCES_YML, streamSourceName } from '../../scripts/dbt-sources';
 import { ROOT } from '../helpers/env';
 

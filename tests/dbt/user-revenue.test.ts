@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
-import { streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
+import { streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse';
 import { runDbtBuild, topUserRevenue } from '../../scripts/dbt-run';
 import { query, ROOT, runNode } from '../helpers/env';
 import { expectedUserRevenue as revenueOf, readAll, STORE_EXPORT, toUnits, unitsToText } from '../helpers/store-export';

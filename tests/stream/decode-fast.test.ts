@@ -13,7 +13,8 @@ import { stagedColumns } from '../../jobs/lib/catalog-check';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { duckdbCreateTable, quoteIdent } from '../../jobs/lib/ddl';
 import { decodeEvent, decodeEventExact, decodeEventText, encodeEvent } from '../../jobs/lib/stream/events';
-import { applyStreamWritesDuckDb, STREAM_BOOKKEEPING_DDL } from '../../jobs/lib/warehouse/duckdb-stream';
+import { applyStreamWritesDuckDb } from '../../jobs/lib/warehouse/duckdb/stream-write';
+import { STREAM_BOOKKEEPING_DDL } from '../../jobs/lib/warehouse/duckdb/stream-ddl';
 
 /** A valid value of each type, and values the batch rules reject or the exact path must judge. */
 const GOOD: Record<string, string> = {

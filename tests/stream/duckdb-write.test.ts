@@ -9,10 +9,10 @@ import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import type { StreamDestination } from '../../jobs/lib/catalog-types';
 import { findDestination, findSource } from '../../jobs/lib/catalog-check';
-import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamWrite } from '../../jobs/lib/warehouse/duckdb-stream';
-import { type DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
+import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamWrite } from '../../jobs/lib/warehouse/duckdb/stream-write';
+import { type DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse';
 import type { QuarantineRow } from '../../jobs/lib/warehouse/types';
-import { StatementBatch } from '../../jobs/lib/warehouse/duckdb-connect';
+import { StatementBatch } from '../../jobs/lib/sql/statements';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 
 const CARTS = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;

@@ -6,10 +6,11 @@ import path from 'node:path';
 import type { Kafka, Message } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
 import { ensureBroker, javaAvailable, jarsAvailable, repoRoot, stopBroker } from '../../jobs/lib/stream/broker';
-import { createKafka, loadStreamConfig, type StreamConfig } from '../../jobs/lib/stream/config';
-import { idempotentProducer } from '../../jobs/lib/stream/outbox';
+import { loadStreamConfig, type StreamConfig } from '../../jobs/lib/stream/config';
+import { createKafka } from '../../jobs/lib/stream/kafka';
+import { idempotentProducer } from '../../jobs/lib/stream/kafka';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
+import { DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse';
 
 export const ROOT = repoRoot();
 
@@ -60,6 +61,21 @@ export function describeWithBroker(name: string, fn: () => void): void {
     // eslint-disable-next-line no-console
     console.warn(`SKIPPING stream tests "${name}": ${reason}`);
     describe.skip(name, fn);
+  }
+}
+
+/**
+ * it() that needs something outside the repository (`missing` says what is missing, or null):
+ * skipped visibly with the reason when it is missing, failing instead under CI=true.
+ */
+export function itWhenAvailable(name: string, missing: () => string | null, fn: () => Promise<void>, timeoutMs?: number): void {
+  const reason = missing();
+  if (!reason) it(name, fn, timeoutMs);
+  else if (process.env.CI === 'true') it(name, () => { throw new Error(`cannot run in CI: ${reason}`); });
+  else {
+    // eslint-disable-next-line no-console
+    console.warn(`SKIPPING "${name}": ${reason}`);
+    it.skip(name, fn);
   }
 }
 

@@ -11,17 +11,10 @@ import { catalog } from '../../jobs/catalog';
 import { findDestination } from '../../jobs/lib/catalog-check';
 import type { StreamDestination } from '../../jobs/lib/catalog-types';
 import { startBroker, stopBroker } from '../../jobs/lib/stream/broker';
-import {
-  availabilityTopic,
-  deadLetterTopic,
-  endOffsets,
-  ensureTopics,
-  sourceOf,
-  streamDestinations,
-  topicFor,
-  waitForTopicMetadata,
-} from '../../jobs/lib/stream/config';
+import { availabilityTopic, deadLetterTopic, sourceOf, streamDestinations, topicFor } from '../../jobs/lib/stream/config';
+import { endOffsets, ensureTopics, waitForTopicMetadata } from '../../jobs/lib/stream/kafka';
 import { StreamConsumer, type CommitInfo } from '../../jobs/lib/stream/consumer';
+import { duckDbSink } from '../../jobs/lib/stream/sink-duckdb';
 import { replaySources } from '../../jobs/lib/stream/producer';
 import {
   cartItem,
@@ -45,7 +38,7 @@ const cartsTopic = (e: TestEnv) => topicFor(e.cfg, 'carts_has_products');
 
 async function consume(e: TestEnv, tables: StreamDestination[], onCommit?: (c: CommitInfo) => void): Promise<StreamConsumer> {
   const topics = tables.map((d) => topicFor(e.cfg, d.sources[0]));
-  const consumer = new StreamConsumer({ cfg: e.cfg, tables, warehouse: e.warehouse, onCommit });
+  const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse), onCommit });
   await consumer.start();
   try {
     await consumer.waitCaughtUp(await endOffsets(e.kafka, topics), 180000);

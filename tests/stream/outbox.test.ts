@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Producer, ProducerBatch } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
 import { flushOutbox, queueOutbox, type OutboxMessage } from '../../jobs/lib/stream/outbox';
-import { DuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
+import { DuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse';
 
 interface Script {
   sent: { topic: string; key: string | null; value: string }[];

@@ -10,8 +10,10 @@ import type { Message } from 'kafkajs';
 import { findDestination } from '../../jobs/lib/catalog-check';
 import { catalog } from '../../jobs/catalog';
 import { startBroker, stopBroker } from '../../jobs/lib/stream/broker';
-import { availabilityTopic, deadLetterTopic, endOffsets, ensureTopics, streamDestinations, topicFor } from '../../jobs/lib/stream/config';
+import { availabilityTopic, deadLetterTopic, streamDestinations, topicFor } from '../../jobs/lib/stream/config';
+import { endOffsets, ensureTopics } from '../../jobs/lib/stream/kafka';
 import { StreamConsumer, type CommitInfo } from '../../jobs/lib/stream/consumer';
+import { duckDbSink } from '../../jobs/lib/stream/sink-duckdb';
 import type { StreamDestination } from '../../jobs/lib/catalog-types';
 import { runStreamOnce } from '../../scripts/stream-run';
 import {
@@ -19,6 +21,7 @@ import {
   count,
   describeWithBroker,
   ensureBuilt,
+  itWhenAvailable,
   produce,
   query,
   queryFile,
@@ -52,7 +55,7 @@ async function consumeUntilCaughtUp(
   topics: string[],
   onCommit?: (c: CommitInfo) => void,
 ): Promise<StreamConsumer> {
-  const consumer = new StreamConsumer({ cfg: e.cfg, tables, warehouse: e.warehouse, onCommit });
+  const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse), onCommit });
   await consumer.start();
   try {
     await consumer.waitCaughtUp(await endOffsets(e.kafka, topics), 120000);
@@ -278,7 +281,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const e = testEnv();
     const topic = cartsTopic(e);
     await ensureTopics(e.kafka, e.cfg, [topic]);
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], warehouse: e.warehouse });
+    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
     await consumer.start();
     try {
       const good = (from: number) => Array.from({ length: 50 }, (_, i) => cartItem(from + i, 1200, 1201, 1));
@@ -311,7 +314,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const first = Array.from({ length: 4000 }, (_, i) => cartItem(100000 + i, 1400, 1401, 2));
     await produce(e.kafka, topic, first);
     process.env.ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS = '10';
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], warehouse: e.warehouse });
+    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
     try {
       await consumer.start();
       const t0 = Date.now();
@@ -350,7 +353,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
         ('1200', '1201', 3), ('1200', '1202', 5), ('1300', '1301', 1)`);
     });
     await ensureTopics(e.kafka, e.cfg, [...topics, availabilityTopic(e.cfg)]);
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables, warehouse: e.warehouse });
+    const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
     const step = async (topic: string, msgs: Message[]) => {
       await produce(e.kafka, topicFor(e.cfg, topic), msgs);
       await consumer.waitCaughtUp(await endOffsets(e.kafka, topics), 60000);
@@ -398,7 +401,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
       });
     await loadStock(2);
     await ensureTopics(e.kafka, e.cfg, [...topics, availabilityTopic(e.cfg)]);
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables, warehouse: e.warehouse });
+    const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
     const ev = (o: Record<string, string>) => ({ key: Object.values(o)[0], value: JSON.stringify(o) });
     const row = async () =>
       (await query(e.warehouse, "SELECT stock, held_in_open_carts, available, sold_out FROM store.vendor_product_availability WHERE option_id = '1701'"))[0];
@@ -428,19 +431,14 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     expect(e.warehouse.opens).toBe(1);
   });
 
-  it('dbt\'s snapshot step asks the running consumer (which holds the file) for a snapshot and gets its rows', async () => {
-    const python = path.join(ROOT, '.venv-dbt', 'bin', 'python');
-    if (!fs.existsSync(python)) {
-      // eslint-disable-next-line no-console
-      console.warn('SKIPPED: .venv-dbt is missing (npm run setup:dbt)');
-      return;
-    }
+  const python = path.join(ROOT, '.venv-dbt', 'bin', 'python');
+  itWhenAvailable('dbt\'s snapshot step asks the running consumer (which holds the file) for a snapshot and gets its rows', () => (fs.existsSync(python) ? null : '.venv-dbt is missing (npm run setup:dbt)'), async () => {
     // A long interval: only the request makes the consumer publish while it runs.
     const e = testEnv({ snapshotIntervalMs: 3600000 });
     const N = 700;
     await ensureTopics(e.kafka, e.cfg, [cartsTopic(e)]);
     await produce(e.kafka, cartsTopic(e), Array.from({ length: N }, (_, i) => cartItem(800000 + i, 1800, 1801, 1 + (i % 4))));
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], warehouse: e.warehouse });
+    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
     await consumer.start();
     try {
       await consumer.waitCaughtUp(await endOffsets(e.kafka, [cartsTopic(e)]), 60000);

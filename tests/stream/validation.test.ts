@@ -8,8 +8,10 @@ import type { Message } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
 import type { SourceTable, StreamDestination } from '../../jobs/lib/catalog-types';
 import { findDestination, findSource } from '../../jobs/lib/catalog-check';
-import { deadLetterTopic, endOffsets, ensureTopics, topicFor } from '../../jobs/lib/stream/config';
+import { deadLetterTopic, topicFor } from '../../jobs/lib/stream/config';
+import { endOffsets, ensureTopics } from '../../jobs/lib/stream/kafka';
 import { StreamConsumer } from '../../jobs/lib/stream/consumer';
+import { duckDbSink } from '../../jobs/lib/stream/sink-duckdb';
 import { decodeEvent, deadLetterValue, encodeEvent, quarantineRaw } from '../../jobs/lib/stream/events';
 import { count, describeWithBroker, produce, query, testEnv } from './helpers';
 
@@ -121,7 +123,7 @@ describeWithBroker('stream validation on the local broker', () => {
     await produce(e.kafka, carts, [good(1), good(2), ...cartPoison, good(3), { key: 'n', value: '{"shopping_cart_id":4,"product_id":"1200","option_id":"1201","quantity":"1"}' }]);
     await produce(e.kafka, shop, [{ key: '10', value: '{"shopping_cart_id":"10","status":"1"}' }, ...shopPoison]);
 
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS, SHOPPINGCARTS], warehouse: e.warehouse });
+    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS, SHOPPINGCARTS], sink: duckDbSink(e.warehouse) });
     await consumer.start();
     try {
       await consumer.waitCaughtUp(await endOffsets(e.kafka, [carts, shop]), 120000);

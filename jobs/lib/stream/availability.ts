@@ -27,23 +27,10 @@ import { randomUUID } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { quoteIdent } from '../ddl';
-import type { SqlRunner } from '../warehouse/duckdb-connect';
-import type { StagedTables } from '../warehouse/duckdb-stream';
-
-export const AVAILABILITY_TABLE = 'vendor_product_availability';
-
-export const AVAILABILITY_COLUMNS_DDL =
-  'vendor_id VARCHAR NOT NULL, product_id VARCHAR NOT NULL, option_id VARCHAR NOT NULL, stock BIGINT NOT NULL, ' +
-  'held_in_open_carts BIGINT NOT NULL, available BIGINT NOT NULL, sold_out BOOLEAN NOT NULL, ' +
-  'updated_at TIMESTAMP NOT NULL, PRIMARY KEY (vendor_id, product_id, option_id)';
-
-/** Outbox: events to publish after the transaction that produced them commits, in `seq` order. */
-export const OUTBOX_COLUMNS_DDL =
-  'id VARCHAR PRIMARY KEY, topic VARCHAR NOT NULL, msg_key VARCHAR, msg_value VARCHAR NOT NULL, ' +
-  'headers VARCHAR, created_at TIMESTAMP NOT NULL, seq BIGINT';
-
-/** Products whose availability must be recomputed (written with the batch, drained in bounded steps). */
-export const AVAILABILITY_PENDING_DDL = 'product_id VARCHAR PRIMARY KEY';
+import { utcTimestamp } from '../sql/quote';
+import { withTransaction, type SqlRunner } from '../sql/statements';
+import { AVAILABILITY_TABLE } from '../warehouse/duckdb/stream-ddl';
+import type { StagedTables } from '../warehouse/duckdb/stream-write';
 
 export interface AvailabilityEvent {
   readonly event: 'sold_out' | 'back_in_stock';
@@ -59,13 +46,10 @@ export interface AvailabilityEvent {
 
 /**
  * What changed: every product (a repair at start), or a commit's staged rows per stream table
- * (duckdb-stream.ts: temporary tables, one row per key): the products of its cart items and
+ * (warehouse/duckdb/stream-write.ts: temporary tables, one row per key): the products of its cart items and
  * vendor listings, and the products in the carts whose status it changed.
  */
 export type AvailabilityScope = { readonly all: true } | { readonly staged: StagedTables };
-
-/** 'YYYY-MM-DD HH:MM:SS.mmm' in UTC, for TIMESTAMP columns. */
-export const utcTimestamp = (d: Date): string => d.toISOString().replace('T', ' ').replace('Z', '');
 
 /**
  * Records the products whose availability `scope` may have moved in `_availability_pending`
@@ -117,8 +101,7 @@ export async function drainAvailability(
   let events = 0;
   for (;;) {
     const t0 = Date.now();
-    await c.run('BEGIN TRANSACTION');
-    try {
+    const n = await withTransaction(c, async (tx) => {
       // The next products in order until their availability rows reach maxRows (at least one product).
       const step = (
         await c.runAndReadAll(
@@ -132,21 +115,16 @@ export async function drainAvailability(
           [maxRows, maxRows],
         )
       ).getRowObjectsJS().map((r) => String(r.product_id));
-      if (step.length === 0) {
-        await c.run('COMMIT');
-        return events;
-      }
-      const n = await refreshAvailability(c, dataset, step, broadcastTopic, new Date());
-      await c.run(`DELETE FROM ${ds}._availability_pending WHERE list_contains($1::VARCHAR[], product_id)`, [listValue(step)], [
+      if (step.length === 0) return null;
+      const queued = await refreshAvailability(c, dataset, step, broadcastTopic, new Date());
+      await tx.run(`DELETE FROM ${ds}._availability_pending WHERE list_contains($1::VARCHAR[], product_id)`, [listValue(step)], [
         LIST(VARCHAR),
       ]);
-      await c.run('COMMIT');
-      events += n;
-      onStep?.({ products: step.length, events: n, ms: Date.now() - t0 });
-    } catch (e) {
-      await c.run('ROLLBACK').catch(() => undefined);
-      throw e;
-    }
+      return { products: step.length, events: queued };
+    });
+    if (n === null) return events;
+    events += n.events;
+    onStep?.({ products: n.products, events: n.events, ms: Date.now() - t0 });
   }
 }
 

@@ -195,7 +195,7 @@ export function decodeEvent(
   return decodeEventExact(dest, source, value, now);
 }
 
-/** An accepted event as the DuckDB sink takes it: its own text, or a row (duckdb-stream.ts). */
+/** An accepted event as the DuckDB sink takes it: its own text, or a row (warehouse/duckdb/stream-write.ts). */
 export type DecodedEventText = Decoded<string | Row>;
 
 /**

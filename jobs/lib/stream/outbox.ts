@@ -15,12 +15,10 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { BIGINT, LIST, VARCHAR, listValue } from '@duckdb/node-api';
-import type { Kafka, Message, Producer } from 'kafkajs';
-import { Partitioners } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import { quoteIdent } from '../ddl';
-import type { SqlRunner } from '../warehouse/duckdb-connect';
 import { logger } from '../log';
-import { OUTBOX_COLUMNS_DDL } from './availability';
+import { withTransaction, type SqlRunner } from '../sql/statements';
 
 /**
  * Header flag of an outbox row whose key and value are base64: dead letters carry the original
@@ -29,9 +27,6 @@ import { OUTBOX_COLUMNS_DDL } from './availability';
 const BASE64_FLAG = 'x-outbox-base64';
 /** A null value (tombstone) in base64 mode (msg_value is NOT NULL; '-' is not base64). */
 const NULL_VALUE = '-';
-
-/** Messages the broker refused for good, with the reason. */
-export const OUTBOX_PARKED_DDL = `${OUTBOX_COLUMNS_DDL.replace(' PRIMARY KEY', '')}, reason VARCHAR NOT NULL, parked_at TIMESTAMP NOT NULL`;
 
 export interface OutboxMessage {
   /** Unique per event: queuing the same id twice keeps one. */
@@ -86,20 +81,6 @@ export interface FlushResult {
   /** True when publishing stopped at a failure with messages left (retried on the next flush). */
   readonly pending: boolean;
 }
-
-/**
- * The producer of the stream layer (replays and the outbox): idempotent, so a retried request
- * (e.g. after "not the leader" on a fresh topic) is written once; kafkajs requires one request in
- * flight and acks=-1 for it, and retries without limit (a send waits for the broker).
- */
-export const idempotentProducer = (kafka: Kafka): Producer =>
-  kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: Number.MAX_SAFE_INTEGER },
-  });
 
 /** Queues `msgs` in the caller's transaction, after every message already queued: one statement. */
 export async function queueOutbox(c: SqlRunner, dataset: string, msgs: readonly OutboxMessage[]): Promise<void> {
@@ -166,19 +147,14 @@ const deleteIds = (c: DuckDBConnection, ds: string, ids: readonly string[]) =>
   c.run(`DELETE FROM ${ds}._stream_outbox WHERE list_contains($1::VARCHAR[], id)`, [listValue([...ids])], [LIST(VARCHAR)]);
 
 async function park(c: DuckDBConnection, ds: string, row: Row, reason: string): Promise<void> {
-  await c.run('BEGIN TRANSACTION');
-  try {
-    await c.run(
+  await withTransaction(c, async (tx) => {
+    await tx.run(
       `INSERT INTO ${ds}._stream_outbox_parked
        SELECT id, topic, msg_key, msg_value, headers, created_at, seq, $2, now()::TIMESTAMP FROM ${ds}._stream_outbox WHERE id = $1`,
       [row.id, reason],
     );
-    await c.run(`DELETE FROM ${ds}._stream_outbox WHERE id = $1`, [row.id]);
-    await c.run('COMMIT');
-  } catch (e) {
-    await c.run('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
+    await tx.run(`DELETE FROM ${ds}._stream_outbox WHERE id = $1`, [row.id]);
+  });
   logger.warn('outbox: message parked (the broker cannot accept it)', { id: row.id, topic: row.topic, bytes: row.bytes, reason });
 }
 

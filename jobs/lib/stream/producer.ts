@@ -9,9 +9,9 @@ import type { SourceTable } from '../catalog-types';
 import { openSource } from '../extract';
 import { logger } from '../log';
 import { createProgress } from '../progress';
-import { createKafka, ensureTopics, topicFor, type StreamConfig } from './config';
+import { topicFor, type StreamConfig } from './config';
 import { encodeEvent } from './events';
-import { idempotentProducer } from './outbox';
+import { createKafka, ensureTopics, idempotentProducer } from './kafka';
 
 export interface ReplayOptions {
   readonly cfg: StreamConfig;

@@ -16,7 +16,9 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent } from '../ddl';
 import { logger } from '../log';
-import { isLockError, sqlString } from '../warehouse/duckdb-connect';
+import { isLockError } from '../sql/duckdb-file';
+import { sqlString } from '../sql/quote';
+import { withTransaction } from '../sql/statements';
 import { markAvailabilityPending } from './availability';
 
 const MIRROR_ALIAS = '_batch_src';
@@ -85,16 +87,11 @@ export async function refreshProductMirror(
     );
     state.stat = stat;
     if (marker === state.marker) return false;
-    await c.run('BEGIN TRANSACTION');
-    try {
-      await c.run(`DELETE FROM ${ds}.dim_products`);
-      await c.run(`INSERT INTO ${ds}.dim_products BY NAME SELECT * FROM ${src}`);
-      await markAvailabilityPending(c, dataset, { all: true });
-      await c.run('COMMIT');
-    } catch (e) {
-      await c.run('ROLLBACK').catch(() => undefined);
-      throw e;
-    }
+    await withTransaction(c, async (tx) => {
+      await tx.run(`DELETE FROM ${ds}.dim_products`);
+      await tx.run(`INSERT INTO ${ds}.dim_products BY NAME SELECT * FROM ${src}`);
+      await markAvailabilityPending(tx, dataset, { all: true });
+    });
     state.marker = marker;
     logger.info('stream: dim_products mirror refreshed from the batch file; availability recomputed', { file: batchPath });
     return true;

@@ -1,7 +1,7 @@
 /** Picks the warehouse adapter from configuration (WAREHOUSE=duckdb|bigquery). */
 import type { Catalog } from '../catalog-types';
 import type { EtlConfig } from '../config';
-import { DuckDbWarehouse } from './duckdb';
+import { DuckDbWarehouse } from './duckdb/warehouse';
 import type { Warehouse } from './types';
 
 export async function openWarehouse(config: EtlConfig, catalog: Catalog): Promise<Warehouse> {
@@ -11,7 +11,7 @@ export async function openWarehouse(config: EtlConfig, catalog: Catalog): Promis
       return new DuckDbWarehouse({ path: config.duckdbPath, lockRetries: config.duckdbLockRetries, catalog, destinations: (d) => d.mode === 'batch' });
     case 'bigquery': {
       // Loaded lazily so the embedded default never pays for the cloud client.
-      const { BigQueryWarehouse } = await import('./bigquery');
+      const { BigQueryWarehouse } = await import('./bigquery/warehouse');
       return BigQueryWarehouse.fromEnv(process.env, catalog);
     }
   }

@@ -3,17 +3,11 @@
  * (autoRetry: false) so that every attempt goes through here: one policy, one log line per retry,
  * and a permanent error that says what failed and why.
  */
-import { WarehouseError } from '../errors';
-import { logger } from '../log';
+import { WarehouseError } from '../../errors';
+import { logger } from '../../log';
+import { retry, RETRY_POLICIES, type RetryPolicy } from '../../retry';
 
-export interface RetryPolicy {
-  /** Retries after the first attempt. */
-  readonly retries: number;
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 1000, maxDelayMs: 30000 };
+export const DEFAULT_RETRY: RetryPolicy = RETRY_POLICIES.bigquery;
 
 /** Reasons BigQuery documents as worth retrying (https://cloud.google.com/bigquery/docs/error-messages). */
 const TRANSIENT_REASONS = new Set([
@@ -93,30 +87,21 @@ export class BigQueryPermanentError extends WarehouseError {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * Runs `attempt`, retrying transient failures with exponential backoff and jitter; a permanent
- * failure (or the last transient one) is thrown as BigQueryPermanentError naming `what`.
+ * Runs `attempt`, retrying transient failures by `policy` (exponential backoff with jitter); a
+ * permanent failure (or the last transient one) is thrown as BigQueryPermanentError naming `what`.
  */
-export async function withRetry<T>(what: string, policy: RetryPolicy, attempt: (n: number) => Promise<T>): Promise<T> {
-  let delay = policy.baseDelayMs;
-  for (let n = 1; ; n++) {
-    try {
-      return await attempt(n);
-    } catch (e) {
-      if (e instanceof BigQueryPermanentError) throw e;
-      if (!isTransient(e) || n > policy.retries) throw new BigQueryPermanentError(what, e, n);
-      const wait = Math.min(policy.maxDelayMs, delay) * (0.5 + Math.random() / 2);
+export function withRetry<T>(what: string, policy: RetryPolicy, attempt: (n: number) => Promise<T>): Promise<T> {
+  return retry(policy, attempt, {
+    retryable: (e) => !(e instanceof BigQueryPermanentError) && isTransient(e),
+    giveUp: (e, n) => (e instanceof BigQueryPermanentError ? e : new BigQueryPermanentError(what, e, n)),
+    onRetry: (r) =>
       logger.warn('BigQuery transient error, retrying', {
         what,
-        attempt: n,
+        attempt: r.attempt,
         of: policy.retries + 1,
-        delayMs: Math.round(wait),
-        error: (e as Error)?.message ?? String(e),
-      });
-      await sleep(wait);
-      delay = Math.min(delay * 2, policy.maxDelayMs);
-    }
-  }
+        delayMs: Math.round(r.delayMs),
+        error: (r.error as Error)?.message ?? String(r.error),
+      }),
+  });
 }

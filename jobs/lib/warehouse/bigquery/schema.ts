@@ -4,9 +4,9 @@
  * stream rows.
  */
 import type { TableField } from '@google-cloud/bigquery';
-import type { ColumnType, DestinationTable } from '../catalog-types';
-import { quoteIdent } from '../ddl';
-import type { CellValue, Row } from './types';
+import type { ColumnType, DestinationTable } from '../../catalog-types';
+import { quoteIdent } from '../../ddl';
+import type { CellValue, Row } from '../types';
 
 export interface BigQueryTableSchema {
   readonly fields: TableField[];

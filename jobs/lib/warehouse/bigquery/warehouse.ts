@@ -19,9 +19,9 @@
  *   A transaction whose outcome was lost and that is retried is harmless (MERGE is idempotent).
  */
 import { BigQuery, type BigQueryOptions, type Query, type Table } from '@google-cloud/bigquery';
-import type { BatchDestination, Catalog, ColumnType, DestinationTable } from '../catalog-types';
-import { duckdbCreateTable } from '../ddl';
-import { logger } from '../log';
+import type { BatchDestination, Catalog, ColumnType, DestinationTable } from '../../catalog-types';
+import { duckdbCreateTable } from '../../ddl';
+import { logger } from '../../log';
 import {
   changelogSchema,
   changelogTable,
@@ -34,18 +34,19 @@ import {
   quarantineStagingTable,
   STREAM_OFFSETS_SCHEMA,
   type BigQueryTableSchema,
-} from './bigquery-schema';
-import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './bigquery-retry';
-import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from './types';
+} from './schema';
+import type { RetryPolicy } from '../../retry';
+import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from '../types';
+import { DEFAULT_RETRY, withRetry } from './retry';
 
-export { BigQueryPermanentError } from './bigquery-retry';
+export { BigQueryPermanentError } from './retry';
 
 /** insertAll requests carry at most this many rows (BigQuery recommends 500). */
 const INSERT_CHUNK = 500;
 /** The scratch table a batch result is written to before its load job. */
 const RESULT_SCRATCH = '_bigquery_result';
 
-export { streamEventId } from './types';
+export { streamEventId } from '../types';
 
 export interface BigQueryWarehouseOptions {
   readonly client: BigQuery;

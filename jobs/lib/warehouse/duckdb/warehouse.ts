@@ -12,13 +12,17 @@
  * time. Another process holding it makes acquire() wait as a standby until it is free.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { findSource } from '../catalog-check';
-import type { BatchDestination, Catalog, DestinationTable, StreamDestination } from '../catalog-types';
-import { duckdbCreateTable, ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL, quoteIdent } from '../ddl';
-import { logger } from '../log';
-import { isLockError, openDuckDb, retryOnLock, sqlString, type OpenDb } from './duckdb-connect';
-import { applyStreamBatchDuckDb, dropStreamPrimaryKeys, readOffsetsDuckDb, STREAM_BOOKKEEPING_DDL } from './duckdb-stream';
-import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from './types';
+import { findSource } from '../../catalog-check';
+import type { BatchDestination, Catalog, DestinationTable, StreamDestination } from '../../catalog-types';
+import { duckdbCreateTable, ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL, quoteIdent } from '../../ddl';
+import { logger } from '../../log';
+import { retry, RETRY_POLICIES } from '../../retry';
+import { isLockError, openDuckDb, retryOnLock, type OpenDb } from '../../sql/duckdb-file';
+import { sqlString } from '../../sql/quote';
+import { withTransaction } from '../../sql/statements';
+import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from '../types';
+import { STREAM_BOOKKEEPING_DDL } from './stream-ddl';
+import { applyStreamBatchDuckDb, dropStreamPrimaryKeys, readOffsetsDuckDb } from './stream-write';
 
 const ALIAS = 'wh';
 
@@ -63,27 +67,28 @@ export class DuckDbWarehouse implements Warehouse {
    */
   async acquire(cancelled: () => boolean = () => false): Promise<void> {
     if (this.held) return;
-    let delay = 250;
     let told = false;
-    for (;;) {
-      try {
+    this.held = await retry(
+      RETRY_POLICIES.streamFileStandby,
+      async () => {
         this.opens++;
-        this.held = await openDuckDb(this.opts.path, 0, this.opts.settings);
+        const held = await openDuckDb(this.opts.path, 0, this.opts.settings);
         if (told) logger.info('stream: took over the stream file', { file: this.opts.path });
-        return;
-      } catch (e) {
-        if (!isLockError(e)) throw e;
-        if (!told) {
-          logger.info('stream: standby - the stream file is held by another consumer process; waiting to take over', {
-            file: this.opts.path,
-          });
-          told = true;
-        }
-        if (cancelled()) throw new Error('stopped while waiting for the stream file');
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 5000);
-      }
-    }
+        return held;
+      },
+      {
+        retryable: isLockError,
+        onRetry: () => {
+          if (!told) {
+            logger.info('stream: standby - the stream file is held by another consumer process; waiting to take over', {
+              file: this.opts.path,
+            });
+            told = true;
+          }
+          if (cancelled()) throw new Error('stopped while waiting for the stream file');
+        },
+      },
+    );
   }
 
   /** Opens the warehouse file for one unit of work and closes it afterwards (held: uses the open file). */
@@ -144,22 +149,17 @@ export class DuckDbWarehouse implements Warehouse {
     try {
       const ds = `${ALIAS}.${quoteIdent(dest.dataset)}`;
       const target = `${ds}.${quoteIdent(dest.table)}`;
-      let run: RunRecord;
-      try {
-        await c.run('BEGIN TRANSACTION');
-        for (const s of this.schemaStatements(`${ALIAS}.`)) await c.run(s);
-        await c.run(duckdbCreateTable(dest, target, true));
+      const run = await withTransaction(c, async (tx) => {
+        for (const s of this.schemaStatements(`${ALIAS}.`)) await tx.run(s);
+        await tx.run(duckdbCreateTable(dest, target, true));
         // The rows go straight into the file: a copy from scratch would write them twice.
-        run = await staged.fill(target);
-        await c.run(`DELETE FROM ${ds}._quarantine WHERE destination = ${sqlString(dest.name)};
+        const filled = await staged.fill(target);
+        await tx.run(`DELETE FROM ${ds}._quarantine WHERE destination = ${sqlString(dest.name)};
           INSERT INTO ${ds}._quarantine BY NAME SELECT * FROM ${staged.quarantineTable}`);
-        await insertRun(c, ds, run);
+        await insertRun(c, ds, filled);
         await testFaultBeforeCommit();
-        await c.run('COMMIT');
-      } catch (e) {
-        await c.run('ROLLBACK').catch(() => undefined);
-        throw e;
-      }
+        return filled;
+      });
       // Write the table into the file now and give back the blocks of the replaced table and of
       // any load killed before (DuckDB truncates free blocks at the end of the file here), so
       // the file returns to a clean run's size instead of growing with every killed load.

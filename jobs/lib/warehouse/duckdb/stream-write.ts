@@ -11,24 +11,17 @@
  * source record's JSON, staged by the catalog's SQL, `stagedSql`), so the consumer builds no row
  * for it; others as rows staged in JavaScript.
  * `inTransaction` lets the stream layer maintain derived tables (vendor availability, outbox)
- * in the same transaction, from the batch's staged rows.
+ * in the same transaction, from the batch's staged rows. The bookkeeping tables: stream-ddl.ts.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
-import { stagedSql } from '../bulk';
-import { stagedColumns } from '../catalog-check';
-import type { SourceTable, StreamDestination } from '../catalog-types';
-import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../ddl';
-import {
-  AVAILABILITY_COLUMNS_DDL,
-  AVAILABILITY_PENDING_DDL,
-  AVAILABILITY_TABLE,
-  OUTBOX_COLUMNS_DDL,
-  utcTimestamp,
-} from '../stream/availability';
-import { OUTBOX_PARKED_DDL } from '../stream/outbox';
-import { sqlString, StatementBatch, type SqlRunner } from './duckdb-connect';
-import type { CellValue, Row, StreamOffset, StreamWrite } from './types';
+import { stagedSql } from '../../bulk';
+import { stagedColumns } from '../../catalog-check';
+import type { SourceTable, StreamDestination } from '../../catalog-types';
+import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../../ddl';
+import { sqlString, utcTimestamp } from '../../sql/quote';
+import { withTransaction, type SqlRunner } from '../../sql/statements';
+import type { CellValue, Row, StreamOffset, StreamWrite } from '../types';
 
 /**
  * An accepted event for the DuckDB sink: the source record's JSON text exactly as the stream's
@@ -46,19 +39,6 @@ export interface DuckStreamWrite extends Omit<StreamWrite, 'upserts' | 'eventIds
 
 /** Per destination table written by a commit: the temporary table of its staged rows (one per key). */
 export type StagedTables = ReadonlyMap<string, string>;
-
-/** Bookkeeping tables the stream layer needs in each dataset. */
-export const STREAM_BOOKKEEPING_DDL = (dataset: string): string[] => [
-  `CREATE TABLE IF NOT EXISTS ${dataset}._stream_offsets (consumer_group VARCHAR NOT NULL, topic VARCHAR NOT NULL, ` +
-    `partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL, ` +
-    `PRIMARY KEY (consumer_group, topic, partition))`,
-  `CREATE TABLE IF NOT EXISTS ${dataset}._stream_outbox (${OUTBOX_COLUMNS_DDL})`,
-  // Files made before the outbox had its publish order.
-  `ALTER TABLE ${dataset}._stream_outbox ADD COLUMN IF NOT EXISTS seq BIGINT`,
-  `CREATE TABLE IF NOT EXISTS ${dataset}._stream_outbox_parked (${OUTBOX_PARKED_DDL})`,
-  `CREATE TABLE IF NOT EXISTS ${dataset}.${AVAILABILITY_TABLE} (${AVAILABILITY_COLUMNS_DDL})`,
-  `CREATE TABLE IF NOT EXISTS ${dataset}._availability_pending (${AVAILABILITY_PENDING_DDL})`,
-];
 
 const cellText = (v: CellValue): string | null => {
   if (v === null || v === undefined) return null;
@@ -82,17 +62,12 @@ export async function dropStreamPrimaryKeys(c: DuckDBConnection, dests: readonly
   for (const dest of dests.filter((d) => keyed.has(`${d.dataset}.${d.table}`))) {
     const target = `${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)}`;
     const rebuilt = `${quoteIdent(dest.dataset)}.${quoteIdent(`${dest.table}__unkeyed`)}`;
-    await c.run('BEGIN TRANSACTION');
-    try {
-      await c.run(duckdbCreateTable(dest, rebuilt, true));
-      await c.run(`INSERT INTO ${rebuilt} SELECT * FROM ${target}`);
-      await c.run(`DROP TABLE ${target}`);
-      await c.run(`ALTER TABLE ${rebuilt} RENAME TO ${quoteIdent(dest.table)}`);
-      await c.run('COMMIT');
-    } catch (e) {
-      await c.run('ROLLBACK').catch(() => undefined);
-      throw e;
-    }
+    await withTransaction(c, async (tx) => {
+      await tx.run(duckdbCreateTable(dest, rebuilt, true));
+      await tx.run(`INSERT INTO ${rebuilt} SELECT * FROM ${target}`);
+      await tx.run(`DROP TABLE ${target}`);
+      await tx.run(`ALTER TABLE ${rebuilt} RENAME TO ${quoteIdent(dest.table)}`);
+    });
   }
 }
 
@@ -126,25 +101,22 @@ export async function applyStreamWritesDuckDb(
       [LIST(VARCHAR), LIST(VARCHAR)],
     );
   }
-  const tx = new StatementBatch(c);
-  try {
-    await tx.run('BEGIN TRANSACTION');
-    const staged = new Map<string, string>();
-    for (const { write, forms } of withEvents) staged.set(write.destination.table, await upsertRows(tx, write, forms, now));
-    for (const write of merged) await insertQuarantine(tx, write);
-    await storeOffsets(tx, merged, now);
-    if (inTransaction) await inTransaction(tx, staged);
-    const pause = testPauseMs();
-    if (pause > 0) {
-      await tx.flush();
-      await new Promise((r) => setTimeout(r, pause));
-    }
-    await tx.run('COMMIT');
-    await tx.flush();
-  } catch (e) {
-    await c.run('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
+  await withTransaction(
+    c,
+    async (tx) => {
+      const staged = new Map<string, string>();
+      for (const { write, forms } of withEvents) staged.set(write.destination.table, await upsertRows(tx, write, forms, now));
+      for (const write of merged) await insertQuarantine(tx, write);
+      await storeOffsets(tx, merged, now);
+      if (inTransaction) await inTransaction(tx, staged);
+      const pause = testPauseMs();
+      if (pause > 0) {
+        await tx.flush();
+        await new Promise((r) => setTimeout(r, pause));
+      }
+    },
+    { batched: true },
+  );
 }
 
 /**

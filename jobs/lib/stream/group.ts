@@ -1,0 +1,162 @@
+/**
+ * The consumer group member: joins TOPIC_GROUP, fetches (eachBatch), heartbeats while fetched
+ * slices wait for their commits, seeks, and commits offsets to the group (for monitoring: the
+ * warehouse's stored offsets are the truth). A fetched batch is cut into slices of the commit
+ * size, decoded, and handed to the commit scheduler.
+ */
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { SourceTable, StreamDestination } from '../catalog-types';
+import { logger } from '../log';
+import type { StreamConfig } from './config';
+import type { Decoded } from './events';
+import { kafkaRetry } from './kafka';
+import type { CommitScheduler } from './scheduler';
+import type { DecodedSlice, RawMessage } from './slices';
+
+export const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
+
+export interface TopicTarget {
+  readonly dest: StreamDestination;
+  readonly source: SourceTable;
+}
+
+export interface PartitionOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+}
+
+export interface GroupOptions {
+  readonly kafka: Kafka;
+  readonly cfg: StreamConfig;
+  readonly targets: ReadonlyMap<string, TopicTarget>;
+  readonly scheduler: CommitScheduler;
+  readonly decode: (dest: StreamDestination, source: SourceTable, value: Buffer | null, now: Date) => Decoded<unknown>;
+  /** After each join, before the next batch is handled: where to resume each assigned partition. */
+  readonly onAssigned: (assignment: Record<string, number[]>) => Promise<void>;
+}
+
+function decodeSlice(topic: string, partition: number, target: TopicTarget, messages: readonly KafkaMessage[], opts: GroupOptions): DecodedSlice<unknown> {
+  const now = new Date();
+  const offsets: string[] = new Array(messages.length);
+  const decoded: Decoded<unknown>[] = new Array(messages.length);
+  const timestamps = new Float64Array(messages.length);
+  const rejected = new Map<number, RawMessage>();
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    offsets[i] = m.offset;
+    timestamps[i] = Number(m.timestamp);
+    const d = (decoded[i] = opts.decode(target.dest, target.source, m.value, now));
+    if (!d.ok) rejected.set(i, { offset: m.offset, key: m.key ?? null, value: m.value });
+  }
+  return { topic, partition, dest: target.dest, source: target.source, offsets, decoded, timestamps, rejected };
+}
+
+export class GroupMember {
+  /** When this member first joined the group (ms): benchmarks measure throughput from here. */
+  joinedAt: number | null = null;
+  /** A crash kafkajs does not restart from. */
+  crashed: Error | null = null;
+  /** Partitions assigned to this member now ("topic:partition"): the only ones it commits to Kafka. */
+  assigned = new Set<string>();
+  private consumer: Consumer | null = null;
+  private ready: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: GroupOptions) {}
+
+  async join(): Promise<void> {
+    const { cfg, kafka } = this.opts;
+    const consumer = kafka.consumer({
+      groupId: cfg.group,
+      sessionTimeout: cfg.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(cfg.sessionTimeoutMs / 5)),
+      rebalanceTimeout: Math.max(cfg.sessionTimeoutMs * 2, 20000),
+      maxBytesPerPartition: cfg.maxBatchBytes,
+      maxBytes: cfg.maxBatchBytes * 4,
+      maxWaitTimeInMs: 100,
+      retry: kafkaRetry(10),
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joinedAt ??= Date.now();
+      this.assigned = new Set(Object.entries(e.payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => tpKey(t, p))));
+      const ready = this.opts.onAssigned(e.payload.memberAssignment).catch((err) => {
+        logger.error('stream: reading stored offsets failed', { error: (err as Error).message });
+        throw err;
+      });
+      ready.catch(() => undefined); // awaited (and rethrown) by the next batch, never unhandled
+      this.ready = ready;
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      const err = e.payload.error;
+      logger.error('stream: consumer crashed', { error: err.message, restart: e.payload.restart });
+      if (!e.payload.restart) this.crashed = err;
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...this.opts.targets.keys()], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      // Partitions fetched together are handed over concurrently and committed together (group commit).
+      partitionsConsumedConcurrently: 32,
+      eachBatch: (p) => this.eachBatch(p),
+    });
+  }
+
+  /** Fetch the partition from `offset` next; skipped when the group was left (the next start seeks again). */
+  seek(topic: string, partition: number, offset: bigint): void {
+    try {
+      this.consumer?.seek({ topic, partition, offset: offset.toString() });
+    } catch (e) {
+      logger.debug('stream: seek skipped', { topic, partition, error: (e as Error).message });
+    }
+  }
+
+  /**
+   * Commits warehouse offsets to the group, for monitoring only: partitions assigned to this
+   * member; a failure (evicted, rebalancing) is logged and repaired by the next join.
+   */
+  async commit(offsets: readonly PartitionOffset[]): Promise<void> {
+    const mine = offsets.filter((o) => this.assigned.has(tpKey(o.topic, o.partition)));
+    if (mine.length === 0 || !this.consumer) return;
+    try {
+      await this.consumer.commitOffsets(mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() })));
+    } catch (e) {
+      logger.debug('stream: kafka offset commit failed (the warehouse offset is authoritative)', { error: (e as Error).message });
+    }
+  }
+
+  async leave(): Promise<void> {
+    await this.consumer?.disconnect().catch((e) => logger.warn('stream: consumer disconnect', { error: (e as Error).message }));
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    await this.ready;
+    if (!isRunning() || isStale() || batch.messages.length === 0) return;
+    const { topic, partition } = batch;
+    const target = this.opts.targets.get(topic);
+    if (!target) return;
+    const scheduler = this.opts.scheduler;
+    // Keep the session alive while this batch waits for its commits (kafkajs sends at most one
+    // heartbeat per heartbeatInterval, however often this is called).
+    const beat = setInterval(() => {
+      heartbeat().catch((e) => logger.debug('stream: heartbeat failed', { error: (e as Error).message }));
+    }, 500);
+    try {
+      for (let i = 0; i < batch.messages.length; ) {
+        if (!isRunning() || isStale()) return;
+        const part = batch.messages.slice(i, i + scheduler.sliceEvents);
+        i += part.length;
+        // Decoded now, while the commit before runs; the slice keeps numbers, not `part`: its
+        // messages are freed once decoded. The stored offsets stay the truth: a failed commit
+        // seeks the partition back to them, a redelivered slice is fenced.
+        if (!(await scheduler.submit(decodeSlice(topic, partition, target, part, this.opts)))) return;
+        resolveOffset(part[part.length - 1].offset);
+        await scheduler.backPressure(() => isRunning() && !isStale());
+      }
+    } finally {
+      clearInterval(beat);
+    }
+    await heartbeat().catch(() => undefined);
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The DuckDB sink's work between commits, on the held stream file: after a commit, the
+ * availability drain (in bounded steps) and the outbox publish; a publish retried when one failed
+ * and no commit came; the dim_products mirror refreshed when the batch file changed; the snapshot
+ * for dbt published when asked or, when something changed, every STREAM_SNAPSHOT_INTERVAL_MS.
+ * Every unit of work goes through the warehouse's one connection, one at a time (between commits,
+ * never inside one).
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { logger } from '../log';
+import { RETRY_POLICIES } from '../retry';
+import type { DuckDbWarehouse } from '../warehouse/duckdb/warehouse';
+import { drainAvailability } from './availability';
+import { availabilityTopic } from './config';
+import { flushOutbox } from './outbox';
+import type { SinkContext } from './sink';
+import { publishSnapshot, refreshProductMirror, snapshotRequestedAt, type MirrorState } from './stream-file';
+
+/** Longest the availability drain is put off while commits follow one another. */
+const AVAILABILITY_MAX_DELAY_MS = 1000;
+
+export class Housekeeping {
+  /** Something was committed since the last snapshot. */
+  private dirty = true;
+  /** When the last snapshot started (requests newer than this are served). */
+  private snapshotAt = 0;
+  /** Periodic snapshots count from here (the start, then each snapshot). */
+  private periodicFrom = 0;
+  private mirrorCheckedAt = 0;
+  private readonly mirror: MirrorState = { stat: null, marker: null };
+  /** Availability/outbox work left by commits made under load (done at the next quiet moment). */
+  private drainOwed = false;
+  private drainedAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private outboxRetry: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly wh: DuckDbWarehouse,
+    private readonly ctx: SinkContext,
+  ) {}
+
+  /** At start: the mirror (held file), every product's availability, what a kill left queued. */
+  async repair(c: DuckDBConnection, markAll: () => Promise<void>): Promise<void> {
+    if (this.wh.holds) await refreshProductMirror(c, this.ctx.cfg.batchDuckdbPath, this.ctx.dataset, this.mirror);
+    await markAll();
+    await this.afterCommit(c);
+    if (this.wh.holds) {
+      // The first periodic snapshot one interval from now (a request or the stop publish sooner).
+      this.periodicFrom = Date.now();
+      this.schedule();
+    }
+  }
+
+  /** A batch was committed: drain now, or (more slices queued) at most once per AVAILABILITY_MAX_DELAY_MS. */
+  async committed(c: DuckDBConnection, more: boolean): Promise<void> {
+    this.dirty = true;
+    // Under load the pending products of many commits, deduplicated, are recomputed together.
+    if (!more || Date.now() - this.drainedAt >= AVAILABILITY_MAX_DELAY_MS) await this.drainAfterCommit(c);
+    else this.drainOwed = true;
+  }
+
+  /** The work commits under load put off. */
+  async flush(): Promise<void> {
+    if (this.drainOwed) await this.wh.withConnection((c) => this.drainAfterCommit(c)).catch(() => undefined);
+  }
+
+  /** Timers off; then the last publish (bounded: the next start publishes what is left) and snapshot. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.outboxRetry) clearTimeout(this.outboxRetry);
+    if (this.timer) clearTimeout(this.timer);
+    const last = this.wh.withConnection((c) => flushOutbox(c, this.ctx.dataset, this.ctx.producer)).catch(() => undefined);
+    await Promise.race([last, new Promise((r) => setTimeout(r, 10000).unref())]);
+  }
+
+  /** The last snapshot for dbt: everything this process committed, its runs included. */
+  async finalSnapshot(): Promise<void> {
+    if (!this.wh.holds) return;
+    await this.wh
+      .withConnection((c) => this.snapshot(c))
+      .catch((e) => logger.warn('stream: final snapshot failed', { error: (e as Error).message }));
+  }
+
+  /** afterCommit, never failing the commit before it; a failure leaves the work pending. */
+  private async drainAfterCommit(c: DuckDBConnection): Promise<void> {
+    this.drainOwed = false;
+    this.drainedAt = Date.now();
+    await this.afterCommit(c).catch((e) => {
+      logger.error('stream: availability/outbox after the commit failed; retried after the next commit', {
+        error: (e as Error).message,
+      });
+    });
+  }
+
+  /** After a warehouse commit: drains the availability work in bounded steps, then publishes the outbox. */
+  private async afterCommit(c: DuckDBConnection): Promise<void> {
+    const { cfg, dataset, producer, onCommit } = this.ctx;
+    await drainAvailability(c, dataset, availabilityTopic(cfg), cfg.availabilityStepRows, (s) => {
+      logger.debug('stream: availability step', s);
+      onCommit?.({ kind: 'availability', ms: s.ms, events: s.events });
+    });
+    const r = await flushOutbox(c, dataset, producer);
+    if (r.pending) this.scheduleOutboxRetry();
+  }
+
+  /**
+   * Publishing failed with messages left (e.g. the broker went away): try again in a few
+   * seconds even when no batch arrives, instead of waiting for the next commit.
+   */
+  private scheduleOutboxRetry(): void {
+    if (this.outboxRetry || this.stopped) return;
+    this.outboxRetry = setTimeout(() => {
+      this.outboxRetry = null;
+      if (this.stopped) return;
+      this.wh
+        .withConnection((c) => flushOutbox(c, this.ctx.dataset, this.ctx.producer))
+        .then((r) => {
+          if (r.pending) this.scheduleOutboxRetry();
+        })
+        .catch((e) => {
+          logger.warn('outbox: retry failed', { error: (e as Error).message });
+          this.scheduleOutboxRetry();
+        });
+    }, RETRY_POLICIES.outboxPublish.baseDelayMs);
+  }
+
+  /** The held file's periodic check: mirror and snapshot when due, queued between commits. */
+  private schedule(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.stopped) return;
+      if (!this.due(Date.now())) return this.schedule();
+      void this.wh.withConnection((c) => this.housekeep(c)).finally(() => this.schedule());
+    }, Math.min(500, this.ctx.cfg.snapshotIntervalMs));
+    this.timer.unref();
+  }
+
+  private due(now: number): boolean {
+    return this.snapshotDue(now) || this.mirrorDue(now);
+  }
+
+  /** The batch file's dim_products is checked every STREAM_SNAPSHOT_INTERVAL_MS. */
+  private mirrorDue(now: number): boolean {
+    return now - this.mirrorCheckedAt >= this.ctx.cfg.snapshotIntervalMs;
+  }
+
+  /** A snapshot is due when dbt asked for one, or every STREAM_SNAPSHOT_INTERVAL_MS when something changed. */
+  private snapshotDue(now: number): boolean {
+    const cfg = this.ctx.cfg;
+    return (
+      snapshotRequestedAt(cfg.snapshotPath) > this.snapshotAt ||
+      (this.dirty && now - Math.max(this.snapshotAt, this.periodicFrom) >= cfg.snapshotIntervalMs)
+    );
+  }
+
+  /** Mirror check and snapshot when due; never fails (tried again at the next tick). */
+  private async housekeep(c: DuckDBConnection): Promise<void> {
+    const now = Date.now();
+    try {
+      if (this.stopped) return;
+      if (this.mirrorDue(now)) {
+        this.mirrorCheckedAt = now;
+        if (await refreshProductMirror(c, this.ctx.cfg.batchDuckdbPath, this.ctx.dataset, this.mirror)) {
+          this.dirty = true;
+          await this.afterCommit(c);
+        }
+      }
+      // After the mirror step: a refreshed mirror makes the file dirty.
+      if (this.snapshotDue(now)) await this.snapshot(c);
+    } catch (e) {
+      logger.warn('stream: housekeeping failed; tried again later', { error: (e as Error).message });
+    }
+  }
+
+  private async snapshot(c: DuckDBConnection): Promise<void> {
+    const t0 = Date.now();
+    this.dirty = false;
+    await publishSnapshot(c, this.ctx.cfg.snapshotPath);
+    // Stamped with the start: a request dropped while copying asks for the next one.
+    this.snapshotAt = t0;
+    logger.debug('stream: snapshot published', { file: this.ctx.cfg.snapshotPath, ms: Date.now() - t0 });
+  }
+}

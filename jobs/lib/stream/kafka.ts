@@ -1,0 +1,136 @@
+/**
+ * The Kafka client side of the stream layer: the kafkajs client (logs through winston, one set of
+ * retry settings), topics, waiting for the broker, end offsets and the idempotent producer. The
+ * consumer group lives in group.ts; these two (and the producer/outbox using a Producer) are the
+ * only modules that use kafkajs.
+ */
+import { type Admin, Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry, type Producer, type RetryOptions } from 'kafkajs';
+import { logger } from '../log';
+import { retry, RETRY_POLICIES } from '../retry';
+import type { StreamConfig } from './config';
+
+const LEVELS: Record<number, string> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** kafkajs's retries, from the kafkaClient policy; `retries` differs per use (client, consumer, producer). */
+export const kafkaRetry = (retries: number = RETRY_POLICIES.kafkaClient.retries): RetryOptions => ({
+  initialRetryTime: RETRY_POLICIES.kafkaClient.baseDelayMs,
+  maxRetryTime: RETRY_POLICIES.kafkaClient.maxDelayMs,
+  retries,
+});
+
+/** kafkajs logs go through winston (warn and up unless KAFKAJS_LOG_LEVEL says otherwise). */
+export function createKafka(cfg: StreamConfig, clientId = 'store-etl', extra: Partial<KafkaConfig> = {}): Kafka {
+  const level = ({ error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG } as const)[
+    (process.env.KAFKAJS_LOG_LEVEL ?? 'warn') as 'warn'
+  ] ?? logLevel.WARN;
+  return new Kafka({
+    clientId,
+    brokers: cfg.brokers,
+    logLevel: level,
+    logCreator: () => ({ namespace, level: l, log }: LogEntry) => {
+      const { message, ...rest } = log;
+      logger.log(LEVELS[l] ?? 'info', `kafka: ${message}`, { namespace, ...rest });
+    },
+    retry: kafkaRetry(),
+    ...extra,
+  });
+}
+
+/** Creates the topics when missing (idempotent), with STREAM_PARTITIONS partitions. */
+export async function ensureTopics(kafka: Kafka, cfg: StreamConfig, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = [...new Set(topics)].filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: false, // kafkajs gives up early on a cold broker; waited for below
+        topics: missing.map((topic) => ({ topic, numPartitions: cfg.partitions, replicationFactor: 1 })),
+      });
+      await waitForTopicMetadata(admin, missing);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * A broker that has just started can acknowledge a new topic before it serves the topic's
+ * metadata ("This server does not host this topic-partition"): wait, bounded, until every
+ * partition has a leader, so the first produce or offset fetch does not fail.
+ */
+export async function waitForTopicMetadata(admin: Admin, topics: readonly string[], timeoutMs = 15000): Promise<void> {
+  const notReady = new Error(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms`);
+  await retry({ ...RETRY_POLICIES.topicMetadata, deadlineMs: timeoutMs }, async () => {
+    const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
+    if (!meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) throw notReady;
+  });
+}
+
+/**
+ * Waits until a broker answers (metadata request), retrying with exponential backoff up to 30 s
+ * and one log line per attempt, instead of failing after kafkajs' own ~20 s of retries.
+ * Throws after `cfg.brokerWaitMs` (0 = never) or when `cancelled()` turns true.
+ */
+export async function waitForBroker(cfg: StreamConfig, cancelled: () => boolean = () => false): Promise<void> {
+  const probe = createKafka(cfg, 'store-etl-probe', { retry: { retries: 0 }, connectionTimeout: 3000 });
+  const brokers = cfg.brokers.join(',');
+  const policy = { ...RETRY_POLICIES.brokerWait, deadlineMs: cfg.brokerWaitMs > 0 ? cfg.brokerWaitMs : undefined };
+  await retry(
+    policy,
+    async (attempt) => {
+      const admin = probe.admin();
+      try {
+        await admin.connect();
+        await admin.listTopics();
+        if (attempt > 1) logger.info('stream: broker reachable', { brokers });
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    },
+    {
+      giveUp: (e) => new Error(`Kafka broker at ${brokers} did not answer within ${cfg.brokerWaitMs} ms: ${(e as Error).message}`),
+      onRetry: ({ attempt, delayMs, error }) => {
+        if (cancelled()) throw new Error('stopped while waiting for the Kafka broker');
+        logger.warn(`stream: waiting for the Kafka broker at ${brokers} (attempt ${attempt}, next try in ${delayMs / 1000} s)`, {
+          error: (error as Error).message,
+        });
+      },
+    },
+  );
+}
+
+/** High watermarks (next offset to be written) of each partition of `topics`: "topic:partition" -> offset. */
+export async function endOffsets(kafka: Kafka, topics: readonly string[]): Promise<Map<string, bigint>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const out = new Map<string, bigint>();
+    for (const topic of topics) {
+      for (const p of await admin.fetchTopicOffsets(topic)) out.set(`${topic}:${p.partition}`, BigInt(p.high));
+    }
+    return out;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * The producer of the stream layer (replays and the outbox): idempotent, so a retried request
+ * (e.g. after "not the leader" on a fresh topic) is written once; kafkajs requires one request in
+ * flight and acks=-1 for it, and retries without limit (a send waits for the broker).
+ */
+export const idempotentProducer = (kafka: Kafka): Producer =>
+  kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    retry: kafkaRetry(Number.MAX_SAFE_INTEGER),
+  });

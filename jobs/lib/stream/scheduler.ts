@@ -1,0 +1,149 @@
+/**
+ * The group commit: decoded slices queue here and are handed to the sink together, up to the
+ * commit size, while the fetch that brought them goes on (the sink's groupCommit), bounded by the
+ * events in flight (back-pressure). The commit size has a time bound: a commit that took over a
+ * fifth of the session timeout halves the next ones (down to 100 events); quick ones let it grow
+ * back to STREAM_COMMIT_MAX_EVENTS.
+ */
+import { logger } from '../log';
+import type { StreamConfig } from './config';
+import type { PutResult, StreamSink } from './sink';
+import type { DecodedSlice } from './slices';
+
+export interface SchedulerHooks {
+  /** A slice's put finished (before the next commit's results are handed out). */
+  settled(slice: DecodedSlice<unknown>, result: PutResult): void;
+  /** A pipelined slice's put failed (nothing of its commit was written). */
+  failed(slice: DecodedSlice<unknown>, e: unknown): void;
+  /** After each commit, before its slices are settled: the offsets written, to commit to Kafka. */
+  committed(offsets: { topic: string; partition: number; offset: bigint }[]): Promise<void>;
+}
+
+interface Queued {
+  readonly slice: DecodedSlice<unknown>;
+  readonly resolve: (r: PutResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+export class CommitScheduler {
+  /** Events per commit now: STREAM_COMMIT_MAX_EVENTS, lowered while commits run long. */
+  private limit: number;
+  private queue: Queued[] = [];
+  private draining = false;
+  /** Slices handed over whose put has not finished (pipelined sinks). */
+  private readonly inflight = new Set<Promise<void>>();
+  private inflightEvents = 0;
+
+  constructor(
+    private readonly sink: StreamSink,
+    private readonly cfg: StreamConfig,
+    private readonly hooks: SchedulerHooks,
+  ) {
+    this.limit = cfg.commitMaxEvents;
+  }
+
+  /** Events per slice (a larger fetch is split over several commits). */
+  get sliceEvents(): number {
+    return this.limit;
+  }
+
+  /**
+   * Hands a slice to the next commit. A group-commit sink: returns at once (the result reaches
+   * the hooks); otherwise waits for its put and throws its failure. False: a gap, stop this fetch.
+   */
+  async submit(slice: DecodedSlice<unknown>): Promise<boolean> {
+    const result = new Promise<PutResult>((resolve, reject) => {
+      this.queue.push({ slice, resolve, reject });
+      if (!this.draining) {
+        this.draining = true;
+        // Let the other partitions of the same fetch join this commit.
+        setImmediate(() => void this.drain());
+      }
+    });
+    if (!this.sink.groupCommit) {
+      const r = await result;
+      this.hooks.settled(slice, r);
+      return !(r && 'gap' in r);
+    }
+    const events = slice.offsets.length;
+    this.inflightEvents += events;
+    const done: Promise<void> = result
+      .then((r) => this.hooks.settled(slice, r), (e) => this.hooks.failed(slice, e))
+      .finally(() => {
+        this.inflightEvents -= events;
+        this.inflight.delete(done);
+      });
+    this.inflight.add(done);
+    return true;
+  }
+
+  /** Waits while more than twice STREAM_COMMIT_MAX_EVENTS events are in flight (and `running()`). */
+  async backPressure(running: () => boolean): Promise<void> {
+    while (this.inflightEvents > 2 * this.cfg.commitMaxEvents && this.inflight.size > 0 && running()) {
+      await Promise.race(this.inflight);
+    }
+  }
+
+  /** Waits until every slice handed over is settled. */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private take(): Queued[] {
+    let take = 0;
+    let events = 0;
+    const most = this.sink.groupCommit ? this.queue.length : 1;
+    while (take < most && (take === 0 || events + this.queue[take].slice.offsets.length <= this.limit)) {
+      events += this.queue[take].slice.offsets.length;
+      take++;
+    }
+    return this.queue.splice(0, take);
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      for (;;) {
+        await this.commitQueued();
+        await this.sink.flush();
+        if (this.queue.length === 0) break; // slices queued during the flush: commit them too
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async commitQueued(): Promise<void> {
+    while (this.queue.length > 0) {
+      const items = this.take();
+      const t0 = Date.now();
+      try {
+        const { results, commitMs } = await this.sink.put(
+          items.map((it) => it.slice),
+          this.queue.length > 0,
+        );
+        if (commitMs !== null) this.adapt(commitMs);
+        logger.debug('stream: group commit', { partitions: items.length, ms: Date.now() - t0, commitMs });
+        // After the warehouse transaction: a broker round trip does not hold the warehouse.
+        await this.hooks.committed(
+          items.flatMap((it, i) => {
+            const r = results[i];
+            if (!r || 'gap' in r) return [];
+            const { topic, partition, offsets } = it.slice;
+            return [{ topic, partition, offset: BigInt(offsets[offsets.length - 1]) + 1n }];
+          }),
+        );
+        items.forEach((it, i) => it.resolve(results[i]));
+      } catch (e) {
+        for (const it of items) it.reject(e);
+      }
+    }
+  }
+
+  private adapt(ms: number): void {
+    const target = this.cfg.sessionTimeoutMs / 5;
+    const before = this.limit;
+    if (ms > target) this.limit = Math.max(100, Math.floor(this.limit / 2));
+    else if (ms < target / 4) this.limit = Math.min(this.cfg.commitMaxEvents, this.limit * 2);
+    if (this.limit < before) logger.info('stream: long commit, fewer events per commit', { ms, events: this.limit });
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The DuckDB sink: group commits into the stream file. It owns the file (a second process waits
+ * as a standby until the first exits), fences every commit with the offsets stored in it, writes
+ * the slices' rows, quarantined events, dead-letter copies (outbox) and pending availability in
+ * ONE transaction (warehouse/duckdb/stream-write.ts), and leaves the rest to its housekeeping.
+ */
+import type { RunRecord, StreamOffset } from '../warehouse/types';
+import type { DuckDbWarehouse } from '../warehouse/duckdb/warehouse';
+import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamEvent, type DuckStreamWrite } from '../warehouse/duckdb/stream-write';
+import { withTransaction } from '../sql/statements';
+import { logger } from '../log';
+import { markAvailabilityPending } from './availability';
+import { deadLetterTopic } from './config';
+import { decodeEventText } from './events';
+import { Housekeeping } from './housekeeping';
+import { queueOutbox, type OutboxMessage } from './outbox';
+import type { PutResult, SinkContext, SinkFactory, StreamSink } from './sink';
+import { deadLetterMessage, firstFresh, sortEvents, type DeadLetter, type DecodedSlice } from './slices';
+
+const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
+
+interface Built {
+  readonly slice: DecodedSlice<DuckStreamEvent>;
+  readonly write: DuckStreamWrite;
+  readonly timestamps: number[];
+  readonly dlq: DeadLetter[];
+}
+
+export class DuckDbSink implements StreamSink {
+  readonly groupCommit = true;
+  readonly decode = decodeEventText;
+  private readonly housekeeping: Housekeeping;
+  /** Held stream file: the offsets stored in it (the fence), known after the first commit. */
+  private stored: Map<string, bigint> | null = null;
+
+  constructor(
+    private readonly wh: DuckDbWarehouse,
+    private readonly ctx: SinkContext,
+  ) {
+    this.housekeeping = new Housekeeping(wh, ctx);
+  }
+
+  get location(): string {
+    return this.wh.location;
+  }
+
+  get standby(): boolean {
+    return this.wh.holds && !this.wh.isOpen;
+  }
+
+  async claim(cancelled: () => boolean): Promise<void> {
+    // The stream file first: a second process on it waits here as a standby and joins the
+    // group only once it holds the file (the first exited or died).
+    if (this.wh.holds) await this.wh.acquire(cancelled);
+  }
+
+  async start(): Promise<void> {
+    await this.wh.ensureSchema();
+    // Repairs availability after a batch reload of stock, and publishes what a kill left queued.
+    await this.wh.withConnection((c) =>
+      this.housekeeping.repair(c, () => withTransaction(c, (tx) => markAvailabilityPending(tx, this.ctx.dataset, { all: true }))),
+    );
+  }
+
+  open(): Promise<StreamOffset[]> {
+    return this.wh.readOffsets(this.ctx.cfg.group, this.ctx.topics);
+  }
+
+  /**
+   * Group commit: the slices are applied in ONE transaction under one open of the file, with
+   * their offsets. The fence: stored offsets are read under the same open as the write, and
+   * advanced slice by slice, so two slices of one partition in this commit (a batch redelivered
+   * after a rebalance next to its first delivery) are applied once. A held stream file has no
+   * other writer: after the first read, the stored offsets are kept in memory (replaced only once
+   * a commit succeeded).
+   */
+  put(slices: readonly DecodedSlice<unknown>[], more: boolean): Promise<{ results: PutResult[]; commitMs: number | null }> {
+    const { cfg, topics, dataset, runId } = this.ctx;
+    const t0 = Date.now();
+    return this.wh.withConnection(async (c) => {
+      const fence = new Map(
+        this.wh.holds && this.stored
+          ? this.stored
+          : (await readOffsetsDuckDb(c, cfg.group, topics, dataset)).map((o) => [tpKey(o.topic, o.partition), BigInt(o.offset)]),
+      );
+      const built = slices.map((s): Built | { gap: bigint } | null => {
+        const slice = s as DecodedSlice<DuckStreamEvent>;
+        const k = tpKey(slice.topic, slice.partition);
+        const from = fence.get(k);
+        if (from !== undefined && BigInt(slice.offsets[0]) > from) return { gap: from };
+        const first = firstFresh(slice.offsets, from);
+        if (first === slice.offsets.length) return null;
+        const b = sortEvents(runId, slice, first);
+        fence.set(k, BigInt(b.offsets[0].offset));
+        const write: DuckStreamWrite = {
+          destination: slice.dest,
+          source: slice.source,
+          consumerGroup: cfg.group,
+          events: b.events,
+          quarantine: b.quarantine,
+          offsets: b.offsets,
+        };
+        return { slice, write, timestamps: b.timestamps, dlq: b.dlq };
+      });
+      const real = built.filter((b): b is Built => b !== null && 'write' in b);
+      let commitMs: number | null = null;
+      if (real.length > 0) {
+        await applyStreamWritesDuckDb(
+          c,
+          real.map((b) => b.write),
+          async (tx, staged) => {
+            const dlq: OutboxMessage[] = real.flatMap((b) =>
+              b.dlq.map((d) => ({
+                id: `dlq:${b.slice.topic}:${b.slice.partition}:${d.m.offset}`,
+                topic: deadLetterTopic(cfg),
+                ...deadLetterMessage(b.slice, d),
+              })),
+            );
+            await queueOutbox(tx, dataset, dlq);
+            await markAvailabilityPending(tx, dataset, { staged });
+          },
+        );
+        commitMs = Date.now() - t0;
+        this.stored = fence;
+        this.ctx.onCommit?.({ kind: 'batch', ms: commitMs, events: real.reduce((a, b) => a + b.write.events.length + b.write.quarantine.length, 0) });
+        // The batch is committed: a failure from here on must not fail it (it would be
+        // redelivered, fenced, and never counted). What is left stays pending for later.
+        await this.housekeeping.committed(c, more);
+      }
+      const results = built.map((b): PutResult =>
+        b === null || !('write' in b) ? b : { rows: b.write.events.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps },
+      );
+      return { results, commitMs };
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.housekeeping.flush();
+  }
+
+  async stop(runs: readonly RunRecord[]): Promise<void> {
+    await this.housekeeping.stop();
+    for (const run of runs) {
+      await this.wh.recordRun(run).catch((e) => logger.warn('stream: could not record the run', { error: (e as Error).message }));
+    }
+    await this.housekeeping.finalSnapshot();
+  }
+}
+
+/** The sink of a DuckDB stream file (streamDuckDbWarehouse). */
+export const duckDbSink =
+  (wh: DuckDbWarehouse): SinkFactory =>
+  (ctx) =>
+    new DuckDbSink(wh, ctx);
