@@ -13,12 +13,14 @@ import type {
 } from './lib/catalog-types';
 import { assertCatalogConsistent } from './lib/catalog-check';
 
-const id = (name: string): SourceColumn => ({ name, type: 'id' });
+/** Identifiers: digits, at most 20 (any unsigned 64-bit number; the store's longest has 10). */
+const id = (name: string): SourceColumn => ({ name, type: 'id', rules: { maxLength: 20 } });
 const str = (name: string): SourceColumn => ({ name, type: 'string' });
-const int = (name: string, min?: number): SourceColumn =>
-  min === undefined ? { name, type: 'int' } : { name, type: 'int', rules: { min } };
-/** Money and rates: never negative. */
-const money = (name: string): SourceColumn => ({ name, type: 'decimal', rules: { min: 0 } });
+const int = (name: string, min: number, max: number): SourceColumn => ({ name, type: 'int', rules: { min, max } });
+/** Units in one order or cart line (the store's largest is 23). */
+const lineQuantity = (name: string) => int(name, 1, 999_999);
+/** Money and rates: never negative, under a billion (the store's largest price is 900). */
+const money = (name: string): SourceColumn => ({ name, type: 'decimal', rules: { min: 0, max: 999_999_999.9999 } });
 /** Card numbers are PII: only their last four digits are ever written. */
 const card = (name: string): SourceColumn => ({ name, type: 'card', pii: 'mask_last4' });
 
@@ -38,7 +40,7 @@ const sources: SourceTable[] = [
     delimiter: '\t',
     description: 'One row per order: totals, dates, shipping and delivery status.',
     columns: [
-      id('order_id'), int('total_item', 1), money('shipping_fee'), money('tax'), money('total_cost'),
+      id('order_id'), int('total_item', 1, 999_999_999), money('shipping_fee'), money('tax'), money('total_cost'),
       { name: 'order_date', type: 'date' }, { name: 'delivery_date', type: 'date' },
       str('ship_name'), str('ship_address'), str('tracking_number'),
       { name: 'delivery_status', type: 'bool01' },
@@ -68,7 +70,7 @@ const sources: SourceTable[] = [
     file: 'orders_has_products.txt',
     delimiter: '\t',
     description: 'Order lines: product option and quantity.',
-    columns: [id('order_id'), id('product_id'), id('option_id'), int('quantity', 1)],
+    columns: [id('order_id'), id('product_id'), id('option_id'), lineQuantity('quantity')],
     key: ['order_id', 'product_id', 'option_id'],
     foreignKeys: [
       {
@@ -119,7 +121,7 @@ const sources: SourceTable[] = [
     delimiter: '\t',
     description: 'Options of each product with stock quantity, price, sale flag and specs.',
     columns: [
-      id('product_id'), id('option_id'), int('quantity', 0), money('price'),
+      id('product_id'), id('option_id'), int('quantity', 0, 999_999_999), money('price'),
       { name: 'on_sale', type: 'bool01' }, str('specs'),
     ],
     key: ['product_id', 'option_id'],
@@ -169,7 +171,7 @@ const sources: SourceTable[] = [
     file: 'carts_has_products.txt',
     delimiter: '\t',
     description: 'Product options held in each cart, with quantity.',
-    columns: [id('shopping_cart_id'), id('product_id'), id('option_id'), int('quantity', 1)],
+    columns: [id('shopping_cart_id'), id('product_id'), id('option_id'), lineQuantity('quantity')],
     key: ['shopping_cart_id', 'product_id', 'option_id'],
   },
   {

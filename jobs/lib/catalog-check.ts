@@ -20,8 +20,14 @@ export function assertCatalogConsistent(catalog: Catalog): Catalog {
     for (const c of s.columns) {
       // A card column without a policy would be staged in clear.
       if (c.type === 'card' && !c.pii) problems.push(`source ${s.name}: card column ${c.name} has no PII policy`);
-      if (c.rules?.min !== undefined && c.type !== 'int' && c.type !== 'decimal') {
+      if ((c.rules?.min !== undefined || c.rules?.max !== undefined) && c.type !== 'int' && c.type !== 'decimal') {
         problems.push(`source ${s.name}: ${c.name} has a range rule but is not a number`);
+      }
+      if (c.rules?.min !== undefined && c.rules.max !== undefined && c.rules.min > c.rules.max) {
+        problems.push(`source ${s.name}: ${c.name} has a minimum above its maximum`);
+      }
+      if (c.rules?.maxLength !== undefined && (c.type !== 'id' || !(Number.isInteger(c.rules.maxLength) && c.rules.maxLength > 0))) {
+        problems.push(`source ${s.name}: ${c.name} has a length rule but is not an id, or the length is not a positive whole number`);
       }
       if (c.rules && c.pii) problems.push(`source ${s.name}: ${c.name} is PII: its rule would print its value`);
     }

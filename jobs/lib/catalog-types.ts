@@ -28,6 +28,13 @@ export type PiiPolicy = 'drop' | 'mask_last4' | 'hash';
 export interface ColumnRules {
   /** Smallest allowed value of an int/decimal column (quantity >= 1, money >= 0). */
   readonly min?: number;
+  /**
+   * Largest allowed value of an int/decimal column: keeps a valid-looking but absurd value
+   * (a quantity of 999999999999999999) from reaching arithmetic (sums, price x quantity).
+   */
+  readonly max?: number;
+  /** Most characters of an id column's value (a 900,000-digit identifier is not one). */
+  readonly maxLength?: number;
 }
 
 export interface SourceColumn {

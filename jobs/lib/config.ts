@@ -25,6 +25,11 @@ export interface EtlConfig {
    * `exact` (csv-parse + ajv for every row).
    */
   readonly batchPath: BatchPath;
+  /**
+   * Opt-in ceiling on the share (0-1) of any source's rows a job may quarantine and still load;
+   * null (unset, the default): no ceiling.
+   */
+  readonly maxQuarantineShare: number | null;
 }
 
 export type BatchPath = 'bulk' | 'exact';
@@ -66,6 +71,13 @@ function parseRecordLimit(value: string | undefined): number {
   return n;
 }
 
+function parseShare(name: string, value: string | undefined): number | null {
+  if (value === undefined || value.trim() === '') return null;
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new Error(`${name} must be a share between 0 and 1 (e.g. 0.2), got '${value}'`);
+  return n;
+}
+
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: Partial<EtlConfig> = {},
@@ -81,5 +93,6 @@ export function loadConfig(
     duckdbMemoryLimit: overrides.duckdbMemoryLimit ?? parseMemory(env.DUCKDB_MEMORY_LIMIT, '512MB'),
     maxRecordBytes: overrides.maxRecordBytes ?? parseRecordLimit(env.MAX_RECORD_BYTES),
     batchPath: overrides.batchPath ?? parseBatchPath(env.BATCH_PATH),
+    maxQuarantineShare: overrides.maxQuarantineShare !== undefined ? overrides.maxQuarantineShare : parseShare('MAX_QUARANTINE_SHARE', env.MAX_QUARANTINE_SHARE),
   };
 }

@@ -21,17 +21,11 @@ import { parse } from 'csv-parse';
 import type { SourceTable } from './catalog-types';
 import { DEFAULT_MAX_RECORD_BYTES } from './config';
 import { SourceFileError } from './errors';
-import { shown } from './pii';
+import { checkHeader, type HeaderInfo } from './header';
 import type { RawRecord } from './schema';
 
 /** Characters of an over-long record kept for the quarantine (before redaction). */
 const EXCERPT_BYTES = 200;
-
-export interface HeaderInfo {
-  readonly found: readonly string[];
-  readonly padded: readonly string[];
-  readonly bom: boolean;
-}
 
 export type ExtractedRow =
   | { readonly kind: 'record'; readonly line: number; readonly record: RawRecord; readonly raw: string; readonly trimmed: number }
@@ -43,9 +37,6 @@ export interface ExtractCounters {
   crlfLines: number;
   bytesRead: number;
 }
-
-const DELIMITER_NAMES: Record<string, string> = { '\t': 'tab', ',': 'comma' };
-export const delimiterName = (d: string): string => DELIMITER_NAMES[d] ?? JSON.stringify(d);
 
 export interface SourceReader {
   readonly file: string;
@@ -258,7 +249,7 @@ export async function openSource(
     throw new SourceFileError(file, first.line, null,
       `the header line is ${cut?.length ?? 'more than'} bytes, longer than MAX_RECORD_BYTES (${limits.maxRecordBytes}): is this the source file?`);
   }
-  const header: HeaderInfo = { ...checkHeader(source, file, first.chunk, first.line), bom };
+  const header: HeaderInfo = { ...checkHeader(source, file, first.chunk.record, first.line), bom };
 
   const positions = source.columns.map((c) => header.found.indexOf(c.name));
   const width = header.found.length;
@@ -334,36 +325,4 @@ function hasBom(file: string): boolean {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-export function checkHeader(source: SourceTable, file: string, chunk: CsvChunk, line: number): Omit<HeaderInfo, 'bom'> {
-  const found = chunk.record.map((h) => h.trim());
-  const padded = chunk.record.filter((h) => h.trim() !== h).map((h) => h.trim());
-  const expected = source.columns.map((c) => c.name);
-  // A "header" that is not one may be a data row: of a source with PII, show no unknown name.
-  const hasPii = source.columns.some((c) => c.pii);
-  const plain = (h: string) => expected.includes(h) || (!hasPii && /^[A-Za-z_][A-Za-z0-9_]{0,40}$/.test(h));
-  const name = (h: string) => (plain(h) ? `'${h}'` : hasPii ? '(not shown: this source holds personal data)' : shown(h, 40));
-  const col = (h: string) => (plain(h) ? h : null);
-  const dupes = found.filter((h, i) => found.indexOf(h) !== i);
-  if (dupes.length > 0) throw new SourceFileError(file, line, col(dupes[0]), `column ${name(dupes[0])} appears twice in the header`);
-  const missing = expected.filter((c) => !found.includes(c));
-  const unexpected = found.filter((c) => !expected.includes(c));
-  if (missing.length > 0) {
-    const other = source.delimiter === '\t' ? ',' : '\t';
-    const hint =
-      found.length === 1 && found[0].includes(other)
-        ? ` (the header has one field: the file looks ${delimiterName(other)}-separated, but the catalog says ${delimiterName(source.delimiter)})`
-        : ` (header: ${found.map(name).join(', ')})`;
-    throw new SourceFileError(file, line, missing[0], `missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}${hint}`);
-  }
-  if (unexpected.length > 0) {
-    throw new SourceFileError(
-      file,
-      line,
-      col(unexpected[0]),
-      `unexpected column${unexpected.length > 1 ? 's' : ''} ${unexpected.map(name).join(', ')} not in the catalog (expected: ${expected.join(', ')})`,
-    );
-  }
-  return { found, padded };
 }

@@ -1,7 +1,10 @@
 /**
- * One batch job, end to end, for one destination table:
- *   extract + normalize + stage each source (stage.ts)  ->  load through the warehouse adapter:
- *   transform (jobs/transforms/<t>.sql) and atomic replace  ->  report.
+ * One batch job, end to end, for one destination table, one way through:
+ *   stage each source (staging/stage.ts: extract, validate, quarantine; bulk or exact strategy)
+ *   -> check the staged sources (checks.ts: keys, derived rules, foreign keys)
+ *   -> guard (no empty replace, the quarantine ceiling)
+ *   -> load through the warehouse adapter: transform (jobs/transforms/<t>.sql) and atomic replace
+ *   -> report.
  * Staging runs in a scratch DuckDB of the job's own (in memory, spilling to disk), so the
  * warehouse is locked only for the transform and the swap, whichever warehouse it is.
  */
@@ -11,6 +14,7 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BatchDestination, Catalog } from './catalog-types';
 import { findDestination, findSource } from './catalog-check';
+import { checkStagedSources, hasDuplicateKeys } from './checks';
 import type { EtlConfig } from './config';
 import { quoteIdent } from './ddl';
 import { exitCodeOf, SourceFileError, UsageError, WarehouseError } from './errors';
@@ -18,7 +22,8 @@ import { transformKeepsSourceKey } from './key-proof';
 import { logger } from './log';
 import type { JobReport, SourceQuality } from './quality';
 import { maskCardRuns, printable } from './pii';
-import { checkForeignKeys, createQuarantineTable, hasDuplicateKeys, QUARANTINE_TABLE, quarantineDerived, stageSource } from './stage';
+import { createQuarantineTable, QUARANTINE_TABLE } from './staging/quarantine';
+import { stageSource, type StagingPath } from './staging/stage';
 import { openDuckDb } from './sql/duckdb-file';
 import { openWarehouse } from './warehouse';
 import type { RunRecord, Warehouse } from './warehouse/types';
@@ -28,7 +33,7 @@ export interface JobResult {
   readonly report: JobReport;
   readonly reportPath: string;
   /** Which staging path each source took (bulk falls back to exact per file). */
-  readonly stagingPaths: Readonly<Record<string, 'bulk' | 'exact'>>;
+  readonly stagingPaths: Readonly<Record<string, StagingPath>>;
 }
 
 export const newRunId = (table: string, at = new Date()): string =>
@@ -86,7 +91,7 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
       maxRecordBytes: config.maxRecordBytes,
       batchPath: config.batchPath,
     };
-    const stagingPaths: Record<string, 'bulk' | 'exact'> = {};
+    const stagingPaths: Record<string, StagingPath> = {};
     for (const name of dest.sources) {
       const { quality: q, path: how, fallback } = await stageSource(ctx, findSource(catalog, name));
       stagingPaths[name] = how;
@@ -99,28 +104,8 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
         throw new SourceFileError(path.join(config.sourceDir, q.file), null, null, 'no data rows (header only): refusing to replace the table with nothing');
       }
     }
-    for (const rule of dest.derived ?? []) {
-      const i = sources.findIndex((q) => q.source === rule.source.source);
-      const q = sources[i];
-      const source = findSource(catalog, q.source);
-      const via = findSource(catalog, rule.via.source);
-      const n = await quarantineDerived(ctx, dest, rule, source, via, path.join(config.sourceDir, q.file));
-      if (n > 0) {
-        log.warn('rows quarantined by a derived-value rule', { source: q.source, column: rule.column, rows: n });
-        sources[i] = {
-          ...q,
-          rowsLoaded: q.rowsLoaded - n,
-          rowsQuarantined: q.rowsQuarantined + n,
-          quarantinedByReason: { ...q.quarantinedByReason, derived_out_of_range: (q.quarantinedByReason.derived_out_of_range ?? 0) + n },
-        };
-      }
-    }
-    const staged = new Set(dest.sources);
-    for (let i = 0; i < sources.length; i++) {
-      const orphanForeignKeys = await checkForeignKeys(c, findSource(catalog, sources[i].source), staged);
-      sources[i] = { ...sources[i], orphanForeignKeys };
-    }
-
+    sources = await checkStagedSources(ctx, catalog, dest, sources);
+    assertQuarantineShare(sources, config);
     phase('checked foreign keys');
     // The transform runs inside the load (fill): on DuckDB straight into the warehouse's table.
     const sql = transformSql(dest);
@@ -138,6 +123,8 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
           throw new Error(`job ${dest.name}: transform jobs/transforms/${dest.transform}.sql into table ${dest.name} failed` +
             ` (source row unknown: the error is in the set-based SQL): ${oneLine(e)}`);
         }
+        // Thrown inside the load: the replace is rolled back and the previous table stays.
+        if (rowsOut === 0) throw emptyResult(dest, sources, config);
         if (!keyProven) await assertKeyUnique(c, dest, table);
         phase('transformed', { rowsOut, keyProven });
         const endedAt = new Date();
@@ -170,6 +157,33 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     removeScratch();
     trackScratch(scratchDir, false);
     await warehouse.close();
+  }
+}
+
+/**
+ * A job whose rows were all quarantined would empty its table and still succeed: the same
+ * outcome as a header-only file, refused the same way (exit 2). Names the source every row of
+ * which was quarantined, when one was.
+ */
+function emptyResult(dest: BatchDestination, sources: readonly SourceQuality[], config: EtlConfig): SourceFileError {
+  const all = sources.find((q) => q.rowsRead > 0 && q.rowsLoaded === 0);
+  const why = all
+    ? `every data row (${all.rowsRead}) was quarantined`
+    : `the transform gives no rows from ${sources.map((q) => `${q.rowsLoaded} ${q.source}`).join(', ')} staged rows`;
+  return new SourceFileError(path.join(config.sourceDir, all?.file ?? ''), null, null,
+    `${why}: refusing to replace ${dest.name} with nothing (the previous table is kept; see store._quarantine)`);
+}
+
+/** The opt-in ceiling on the quarantined share of any source (MAX_QUARANTINE_SHARE). */
+function assertQuarantineShare(sources: readonly SourceQuality[], config: EtlConfig): void {
+  const ceiling = config.maxQuarantineShare;
+  if (ceiling === null) return;
+  for (const q of sources) {
+    if (q.rowsRead > 0 && q.rowsQuarantined / q.rowsRead > ceiling) {
+      throw new SourceFileError(path.join(config.sourceDir, q.file), null, null,
+        `${q.rowsQuarantined} of ${q.rowsRead} data rows quarantined (${(100 * q.rowsQuarantined / q.rowsRead).toFixed(1)}%), ` +
+        `more than MAX_QUARANTINE_SHARE=${ceiling}: refusing to load (the previous table is kept)`);
+    }
   }
 }
 

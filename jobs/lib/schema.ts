@@ -163,18 +163,36 @@ export function rowValidator(source: SourceTable): RowValidator {
   };
 }
 
-/** Business rules of the catalog (`rules.min`) over the well-typed values of a row. */
+/**
+ * A number's text as an exact integer of ten-thousandths (DECIMAL(18,4)'s scale): '-1.5' ->
+ * -15000n. Only for text the type's pattern accepted, or a catalog bound (String(n)).
+ */
+export function scaled4(v: string): bigint {
+  const [int, frac = ''] = v.replace(/^\+/, '').split('.');
+  return BigInt(int + frac.padEnd(4, '0').slice(0, 4));
+}
+
+/**
+ * Business rules of the catalog (`rules`: min, max, maxLength) over the well-typed values of a
+ * row, compared exactly (18 digits are past a double's precision).
+ */
 function checkRules(source: SourceTable, row: RawRecord): RowError[] {
   const out: RowError[] = [];
   for (const c of source.columns) {
-    const min = c.rules?.min;
+    const rules = c.rules;
     const v = row[c.name];
     const pattern = RULE_PATTERNS[c.type];
-    if (min === undefined || v === null || v === undefined || !pattern || !new RegExp(pattern).test(v)) continue;
-    // Integers compare exactly as BigInt (18 digits are past a double's precision).
-    const below = c.type === 'int' && Number.isInteger(min) ? BigInt(v) < BigInt(min) : Number(v) < min;
-    if (below) {
-      out.push({ column: c.name, code: 'out_of_range', reason: `${c.name} ${shown(v)} is below the minimum ${min}` });
+    if (!rules || v === null || v === undefined || !pattern || !new RegExp(pattern).test(v)) continue;
+    if (rules.maxLength !== undefined && v.length > rules.maxLength) {
+      // The value itself is not shown: it may be a megabyte of digits.
+      out.push({ column: c.name, code: 'out_of_range', reason: `identifier in '${c.name}' has ${v.length} characters, more than the maximum ${rules.maxLength}` });
+      continue;
+    }
+    const exact = scaled4;
+    if (rules.min !== undefined && exact(v) < exact(String(rules.min))) {
+      out.push({ column: c.name, code: 'out_of_range', reason: `${c.name} ${shown(v)} is below the minimum ${rules.min}` });
+    } else if (rules.max !== undefined && exact(v) > exact(String(rules.max))) {
+      out.push({ column: c.name, code: 'out_of_range', reason: `${c.name} ${shown(v)} is above the maximum ${rules.max}` });
     }
   }
   return out;

@@ -12,6 +12,7 @@ import { runBatchJob, type JobResult } from '../../jobs/lib/pipeline';
 import { generate } from '../../scripts/generate-data';
 import { query, tempDir } from '../helpers/env';
 import { STORE_EXPORT } from '../helpers/store-export';
+import { cleanRows, header, writeSources } from './faulty-files';
 
 jest.setTimeout(900_000);
 
@@ -78,7 +79,7 @@ test('the edge cases of trimming, dates, numbers, cards and line numbers agree',
   const orderLines = [
     'order_id\ttotal_item\tshipping_fee\ttax\ttotal_cost\torder_date\tdelivery_date\tship_name\tship_address\ttracking_number\tdelivery_status ',
     '1\t1\t0\t0\t0\t2024-02-29\t2023-02-29\tA\tB\tT\t1', // not a leap year
-    '2\t 2 \t-0\t0.0000\t12345678901234.1234\t0000-01-01\t2024-12-31\t  padded  \tB\tT\t0',
+    '2\t 2 \t-0\t0.0000\t999999999.9999\t0000-01-01\t2024-12-31\t  padded  \tB\tT\t0',
     '',
     '3\t1\t1\t1\t1\t2024-01-01\t2024-01-02\t\u00a0nbsp\u00a0\tB\tT\t1', // trimmed by JavaScript, not by SQL's trim
     '4\t0\t1\t1\t1\t2024-01-01\t2024-01-02\tA\tB\tT\t1', // total_item below 1
@@ -90,7 +91,7 @@ test('the edge cases of trimming, dates, numbers, cards and line numbers agree',
     '\t1\t1\t1\t1\t2024-01-01\t2024-01-02\tA\tB\tT\t1',
     '8\t1\t1.12345\t1\t1\t2024-01-01\t2024-01-02\tA\tB\tT\t1\textra',
     '2\t1\t1\t1\t1\t2024-01-01\t2024-01-02\tA\tB\tT\t1', // duplicate key
-    '9\t999999999999999999\t1\t1\t1\t\t\t\t\t\t',
+    '9\t999999999999999999\t1\t1\t1\t\t\t\t\t\t', // total_item above its maximum
     '10\t1\t1\t1\t1\t2024-01-01\t2024-01-02\tA\tB\tT\t1',
   ];
   // Line 17: invalid UTF-8 in free text, kept as U+FFFD (the row is good).
@@ -111,7 +112,7 @@ test('the edge cases of trimming, dates, numbers, cards and line numbers agree',
   expect(order.invalidUtf8).toEqual({ values: 1, columns: ['ship_name'] });
   expect(bulk.quarantine.filter((q) => q[0] === 'order').map((q) => [Number(q[2]), q[4]])).toEqual([
     [2, 'bad_date'], [6, 'out_of_range'], [7, 'out_of_range'], [9, 'bad_date'], [10, 'field_count'],
-    [11, 'scientific_notation_id'], [12, 'missing_key'], [13, 'field_count'], [14, 'duplicate_key'],
+    [11, 'scientific_notation_id'], [12, 'missing_key'], [13, 'field_count'], [14, 'duplicate_key'], [15, 'out_of_range'],
   ]);
   // Card numbers never reach the quarantine in clear, whichever path staged them.
   expect(bulk.quarantine.map((q) => q.map(String).join(' ')).join('\n')).not.toMatch(/4564\D?1481/);
@@ -128,4 +129,82 @@ test('files the bulk path cannot take (BOM and CRLF; quotes) fall back whole to 
   const { bulk } = await expectAgreement('fact_orders', dir);
   expect(bulk.result.stagingPaths).toEqual({ order: 'exact', orders_placed_user: 'bulk', orders_paid_creditcard: 'exact' });
   expect(bulk.quarantine.map((q) => [q[0], Number(q[2]), q[4]])).toEqual([['order', 3, 'out_of_range']]);
+});
+
+/**
+ * Every shape of bad input, on both paths, row by row: each fault kind the generator injects
+ * (scripts/generate-data.ts: damaged ids, wrong separators, bad dates, non-numbers, blank lines,
+ * padded headers and values, repeated links, invalid UTF-8) as one line of its own, plus trailing
+ * delimiters, a wide line, quoted tabs and newlines, and whole-file shapes (CRLF, BOM).
+ */
+describe('every fault shape agrees on both paths', () => {
+  const wide = (fields: number) => Array.from({ length: fields }, (_, i) => String(i)).join('\t');
+  const shapes: Record<string, string[]> = {
+    vendor: [
+      '5100\t Microsoft \t6165486561\tmicrosoft@gmail.com\t', // a trailing tab: 5 fields
+      '5200\tLenovo\t\t\t\t', // trailing empty fields
+      '5300\tDell\t555\td@dell.io\t\t',
+      '5400\tAsus  555  a@asus.io', // spaces for tabs
+      '\t\t\t',
+      '5500\t"Quoted\tTab"\t555\tq@x.io', // quotes are text in a tab source
+      '"5600\tAcer\t555\ta@acer.io"',
+      wide(10_000),
+      '9'.repeat(400) + '\tLongId\t555\tl@x.io', // an identifier past its maximum length
+      '5700\tPadded \t 555 \tp@x.io ',
+      '   ',
+      '',
+      '2.56324E+15\tSci\t555\ts@x.io',
+      '1\tRepeat\t555\trep@x.io', // repeats vendor 1 of the clean rows
+    ],
+    orders_paid_creditcard: ['2321833242527473,1023,', '2321833242527474,1000,x', '4.56324E+15,1001', ',1002'],
+    order: [
+      '1023\t2\t7\t0.0925\t50.02\t2018-02-30\t2018-10-20\tAnna\t1 Candy Rd\tZW1\t1', // bad date
+      '1024\t2\t7\t0.0925\tN/A\t2018-10-17\t2018-10-20\tAnna\t1 Candy Rd\tZW1\t1', // not a number
+      '1025\t2\t7\t0.0925\t50.02\t2018-10-17\t2018-10-20\tAnna\t1 Candy Rd\tZW1\t1\t',
+      '1026\t999999999999999999\t7\t0.0925\t50.02\t2018-10-17\t2018-10-20\tAnna\t1 Candy Rd\tZW1\t1', // out of range
+      '1027\t2\t7\t0.0925\t5000000000000.5\t2018-10-17\t2018-10-20\tAnna\t1 Candy Rd\tZW1\t1',
+    ],
+    orders_has_products: ['1000\t1200\t1202\t999999999999999999', '1001\t1200\t1202\t1000000', '1002\t1200\t1202\t0\t'],
+    products: ['1300\tName  Description in one field', '1301\tTV\tA "quoted" text\t'],
+    products_belong_category: ['1200\t10'],
+    user: ['2003\tu\tpw-2003-plain\tF\tA\te@x.io\t555\t'],
+  };
+
+  test('lines of every fault kind, in every batch job', async () => {
+    const dir = writeSources(shapes);
+    // Invalid UTF-8 in free text (kept as U+FFFD) and in a field that must be a number.
+    fs.appendFileSync(path.join(dir, 'vendor.txt'), Buffer.concat([
+      Buffer.from('5900\tBad'), Buffer.from([0xff, 0xfe]), Buffer.from('Bytes\t555\tb@x.io\n'),
+      Buffer.from('59'), Buffer.from([0xc3, 0x28]), Buffer.from('01\tBad id\t555\tb@x.io\n'),
+      Buffer.from('5902\tTrailing'), Buffer.from([0xff]), Buffer.from('\t555\tb@x.io\t\n'),
+    ]));
+    const reasons = new Map<string, string>();
+    for (const d of catalog.destinations.filter((x) => x.mode === 'batch')) {
+      const { bulk } = await expectAgreement(d.table, dir);
+      // The bulk path took every file: the comparison is of the two paths, not of one with itself.
+      expect(Object.values(bulk.result.stagingPaths).every((p) => p === 'bulk')).toBe(true);
+      for (const q of bulk.quarantine) reasons.set(`${q[0]}:${Number(q[2])}`, String(q[4]));
+    }
+    // The exact path's answer, which the bulk path must give too (lines: header + clean rows first).
+    const vendorFirst = 1 + cleanRows().vendor.length + 1;
+    const vendor = (i: number) => reasons.get(`vendor:${vendorFirst + i}`);
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13].map(vendor)).toEqual([
+      'field_count', 'field_count', 'field_count', 'field_count', 'missing_key', 'field_count', 'bad_identifier',
+      'field_count', 'out_of_range', undefined, undefined, undefined, 'scientific_notation_id', 'duplicate_key',
+    ]); // padded values are trimmed (the row loads); blank lines are no rows
+    expect(reasons.get(`orders_paid_creditcard:${1 + cleanRows().orders_paid_creditcard.length + 1}`)).toBe('field_count');
+  });
+
+  test('whole-file shapes: CRLF, BOM, quoted delimiters and newlines in the comma source', async () => {
+    const h = header('vendor');
+    const body = [h, ...cleanRows().vendor, '5100\tAcme\t555\ta@x.io\t'];
+    const dir = writeSources({}, {
+      'vendor.txt': '\uFEFF' + body.join('\r\n') + '\r\n',
+      'orders_paid_creditcard.txt': [header('orders_paid_creditcard'), '"4111111111111000",1000', '"4111,111111111001",1001', '"41111\n11111111002",1002', '4111111111111003,1003,'].join('\n') + '\n',
+    });
+    const { bulk: v } = await expectAgreement('dim_vendors', dir);
+    expect(v.quarantine.map((q) => [Number(q[2]), q[4]])).toEqual([[4, 'field_count']]);
+    const { bulk: o } = await expectAgreement('fact_orders', dir);
+    expect(o.result.stagingPaths.orders_paid_creditcard).toBe('exact');
+  });
 });

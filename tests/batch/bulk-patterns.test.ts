@@ -7,7 +7,7 @@
  */
 import { catalog } from '../../jobs/catalog';
 import type { SourceColumn, SourceTable } from '../../jobs/lib/catalog-types';
-import { DATE_PATTERN, fieldPattern } from '../../jobs/lib/bulk';
+import { DATE_PATTERN, fieldPattern } from '../../jobs/lib/rule-patterns';
 import { rowValidator } from '../../jobs/lib/schema';
 import { openDuckDb, type OpenDb } from '../../jobs/lib/sql/duckdb-file';
 import { sqlString } from '../../jobs/lib/sql/quote';
@@ -43,13 +43,17 @@ const TRICKY = [
   'x', 'a b', '\u00a0x', 'x\u00a0', '\tx', 'x\t', '\u2028x', 'x\ufeff', '\u3000', ' ', 'é', 'Ünïcode ok', 'a,b', 'a\u0001b',
   '4564 1481 4400 6084', '4564-1481-4400-6084', '4564--1481-4400-6084', '4564 1481 4400 608', '2.56324E+15',
   '1234567890123', '12345678901234567890', '45641481440060841', ' 4564148144006084',
+  // Around the catalog's maximums: 20-digit ids, 999,999 per line, 999,999,999 in stock, money under a billion.
+  '123456789012345678901', '999999', '1000000', '0999999', '999999999', '1000000000', '999999999.9999', '1000000000.0000',
+  '999999999999999999', '9'.repeat(400),
 ];
 
 describe.each(catalog.sources.map((s) => [s.name, s] as const))('%s', (_, source: SourceTable) => {
   test.each(source.columns.map((c) => [c.name, c] as const))('%s: a matching value is one the exact path accepts as it is', async (__, col) => {
-    const { pattern, minChecked } = fieldPattern(col, source.delimiter);
-    // The catalog's minimums (0 and 1) are in the patterns; no SQL check is needed.
-    expect(minChecked).toBe(true);
+    const { pattern, checked } = fieldPattern(col, source.delimiter);
+    // The catalog's rules (minimums 0 and 1, maximums by digit count, id lengths) are in the
+    // patterns; no SQL check is needed.
+    expect(checked).toBe(true);
     const validator = rowValidator(source);
     const base = Object.fromEntries(source.columns.map((c) => [c.name, GOOD[c.type]]));
     expect(validator.validate(base)).toEqual([]);
@@ -63,9 +67,18 @@ describe.each(catalog.sources.map((s) => [s.name, s] as const))('%s', (_, source
   });
 });
 
-test('a minimum the pattern does not hold is left to SQL', () => {
-  expect(fieldPattern({ name: 'q', type: 'int', rules: { min: 5 } }, '\t').minChecked).toBe(false);
-  expect(fieldPattern({ name: 'q', type: 'decimal', rules: { min: 1 } }, '\t').minChecked).toBe(false);
+test('a rule the pattern does not hold is left to SQL', () => {
+  expect(fieldPattern({ name: 'q', type: 'int', rules: { min: 5 } }, '\t').checked).toBe(false);
+  expect(fieldPattern({ name: 'q', type: 'decimal', rules: { min: 1 } }, '\t').checked).toBe(false);
+  expect(fieldPattern({ name: 'q', type: 'int', rules: { min: -5, max: 10 } }, '\t').checked).toBe(false);
+});
+
+test('a maximum is held by the digit count: every value of the largest length it allows is within it', () => {
+  expect(fieldPattern({ name: 'q', type: 'int', rules: { min: 1, max: 999_999 } }, '\t').pattern).toBe('(?:[1-9][0-9]{0,5})');
+  expect(fieldPattern({ name: 'q', type: 'int', rules: { min: 0, max: 1_500_000 } }, '\t').pattern).toBe('(?:[0-9]{1,6})');
+  expect(fieldPattern({ name: 'm', type: 'decimal', rules: { min: 0, max: 999_999_999.9999 } }, '\t').pattern).toBe('(?:[0-9]{1,9}(?:\\.[0-9]{1,4})?)');
+  expect(fieldPattern({ name: 'm', type: 'decimal', rules: { min: 0, max: 999_999_999.999 } }, '\t').pattern).toBe('(?:[0-9]{1,8}(?:\\.[0-9]{1,4})?)');
+  expect(fieldPattern({ name: 'i', type: 'id', rules: { maxLength: 20 } }, '\t').pattern).toBe('(?:[0-9]{1,20})');
 });
 
 test('the date pattern matches exactly the real days of the years 1000-9999', async () => {

@@ -3,7 +3,7 @@
  * one and three columns, with and without a repeat, NULLs included (grouped as equal, as SQL's
  * GROUP BY does).
  */
-import { hasDuplicateKeys } from '../../jobs/lib/stage';
+import { hasDuplicateKeys } from '../../jobs/lib/checks';
 import { openDuckDb, type OpenDb } from '../../jobs/lib/sql/duckdb-file';
 
 let db: OpenDb;

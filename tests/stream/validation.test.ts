@@ -57,6 +57,23 @@ describe('decoding events (no broker)', () => {
     expect(codeOf(decode(CARTS, CARTS_SRC, '{"shopping_cart_id":"8","product_id":"1","option_id":"1","quantity":[1]}'))).toBe('bad_event');
   });
 
+  test('out-of-range values are quarantined at decode, before any arithmetic (issue 21 items 7 and 8)', () => {
+    // 11 cart events of one product with a huge but well-formed quantity: each one out of range.
+    const huge = Array.from({ length: 11 }, (_, i) =>
+      decode(CARTS, CARTS_SRC, `{"shopping_cart_id":"${900 + i}","product_id":"77","option_id":"1","quantity":"999999999999999999"}`));
+    expect(huge.map(codeOf)).toEqual(Array(11).fill('out_of_range'));
+    expect(huge[0]).toMatchObject({ ok: false, column: 'quantity', reason: expect.stringMatching(/^quantity "[0-9*]{18}" is above the maximum 999999$/) });
+    // The same as a JSON number, and the largest allowed value, which passes.
+    expect(codeOf(decode(CARTS, CARTS_SRC, '{"shopping_cart_id":"9","product_id":"77","option_id":"1","quantity":999999999999999999}'))).toBe('out_of_range');
+    expect(decode(CARTS, CARTS_SRC, '{"shopping_cart_id":"9","product_id":"77","option_id":"1","quantity":"999999"}')).toMatchObject({ ok: true, event: { quantity: '999999' } });
+    // Identifiers of 400 and 900,000 digits: out of range, and the reason does not repeat them.
+    for (const n of [400, 900_000]) {
+      const d = decode(CARTS, CARTS_SRC, `{"shopping_cart_id":"${'7'.repeat(n)}","product_id":"77","option_id":"1","quantity":"1"}`);
+      expect(d).toMatchObject({ ok: false, code: 'out_of_range', column: 'shopping_cart_id', reason: `identifier in 'shopping_cart_id' has ${n} characters, more than the maximum 20` });
+    }
+    expect(codeOf(decode(CARTS, CARTS_SRC, `{"shopping_cart_id":"${'7'.repeat(20)}","product_id":"77","option_id":"1","quantity":"1"}`))).toBe('ok');
+  });
+
   test('quarantine and dead-letter copies of a source with PII are redacted by column', () => {
     const paid = findSource(catalog, 'orders_paid_creditcard');
     const value = Buffer.from('{"credit_card_number":"4564 1481 4400 6084","order_id":"1"}');

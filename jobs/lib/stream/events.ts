@@ -13,7 +13,7 @@
  * an error.
  */
 import type { SourceTable, StreamDestination } from '../catalog-types';
-import { fieldPattern, stagedSql } from '../bulk';
+import { fieldPattern, stagedSql } from '../rule-patterns';
 import { stagedColumns } from '../catalog-check';
 import { printable, redactEvent } from '../pii';
 import { normalizeRecord, rowValidator, stagedValues, type RawRecord, type RowError, type RowValidator } from '../schema';
@@ -145,7 +145,7 @@ function fastPattern(source: SourceTable, capture = true): RegExp | null {
     } catch {
       return null;
     }
-    if (!p.minChecked) return null;
+    if (!p.checked) return null;
     // RE2's \x{hhhh} is ECMAScript's \u{hhhh} (with the u flag).
     const value = `"(${capture ? `?<c${i}>` : '?:'}${p.pattern.replace(/\\x\{([0-9A-Fa-f]+)\}/g, '\\u{$1}')})"`;
     parts.push(`${escapeRe(JSON.stringify(c.name))}:${key.has(c.name) ? value : `(?:null|${value})`}`);

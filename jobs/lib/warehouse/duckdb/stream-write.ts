@@ -15,7 +15,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
-import { stagedSql } from '../../bulk';
+import { stagedSql } from '../../rule-patterns';
 import { stagedColumns } from '../../catalog-check';
 import type { SourceTable, StreamDestination } from '../../catalog-types';
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../../ddl';
