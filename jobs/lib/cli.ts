@@ -47,7 +47,7 @@ export function reportError(e: unknown): number {
   const code = exitCodeOf(e);
   const message = (e as Error)?.message ?? String(e);
   process.stderr.write(`error: ${message}\n`);
-  if (code === 1 || process.env.LOG_LEVEL === 'debug') logger.debug('stack', { stack: (e as Error)?.stack });
+  if (code === 1 || logger.isLevelEnabled('debug')) logger.debug('stack', { stack: (e as Error)?.stack });
   return code;
 }
 
@@ -58,7 +58,7 @@ export async function runJobCli(table: string, argv = process.argv.slice(2)): Pr
     if (dest.mode !== 'batch') throw new UsageError(`${dest.name} is not a batch table`);
     const values = parseCommandLine(argv, { 'source-dir': { type: 'string' } }, jobHelp(dest));
     if (values === 'help') return 0;
-    const config = loadConfig(process.env, values['source-dir'] ? { sourceDir: values['source-dir'] } : {});
+    const config = loadConfig(undefined, values['source-dir'] ? { sourceDir: values['source-dir'] } : {});
     const result = await runBatchJob(catalog, dest.name, config);
     process.stdout.write(formatJobSummary(result.report) + '\n');
     return 0;

@@ -18,6 +18,7 @@ import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { stagedSql } from '../bulk';
 import { stagedColumns } from '../catalog-check';
 import type { SourceTable, StreamDestination } from '../catalog-types';
+import { testHooks } from '../config';
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../ddl';
 import {
   AVAILABILITY_COLUMNS_DDL,
@@ -333,4 +334,4 @@ export async function readOffsetsDuckDb(
 }
 
 /** Test hook, inert unless set: ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS holds the transaction open. */
-const testPauseMs = (): number => Number(process.env.ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS ?? 0);
+const testPauseMs = (): number => testHooks().streamPauseBeforeCommitMs;

@@ -14,6 +14,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { findSource } from '../catalog-check';
 import type { BatchDestination, Catalog, DestinationTable, StreamDestination } from '../catalog-types';
+import { testHooks } from '../config';
 import { duckdbCreateTable, ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL, quoteIdent } from '../ddl';
 import { logger } from '../log';
 import { isLockError, openDuckDb, retryOnLock, sqlString, type OpenDb } from './duckdb-connect';
@@ -236,12 +237,12 @@ async function insertRun(c: DuckDBConnection, dataset: string, run: RunRecord): 
  * load inside its transaction; ETL_TEST_PAUSE_BEFORE_COMMIT_MS holds it open so a test can kill it.
  */
 async function testFaultBeforeCommit(): Promise<void> {
-  const pause = Number(process.env.ETL_TEST_PAUSE_BEFORE_COMMIT_MS ?? 0);
+  const { pauseBeforeCommitMs: pause, failBeforeCommit } = testHooks();
   if (pause > 0) {
     logger.warn('test hook: pausing inside the load transaction', { ms: pause });
     await new Promise((r) => setTimeout(r, pause));
   }
-  if (process.env.ETL_TEST_FAIL_BEFORE_COMMIT === '1') {
+  if (failBeforeCommit) {
     throw new Error('test hook: failing the load before COMMIT (ETL_TEST_FAIL_BEFORE_COMMIT=1)');
   }
 }
