@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { catalog } from '../jobs/catalog';
 import { main, parseCommandLine } from '../jobs/lib/cli';
+import { loadConfig } from '../jobs/lib/config';
 import { UsageError } from '../jobs/lib/errors';
 
 const HELP = `Usage: npm run bench:memory -- [--mb N] [--bound-mb B] [--keep]
@@ -107,7 +108,7 @@ main(async () => {
     if (!values.keep) fs.rmSync(work, { recursive: true, force: true });
   }
   const base = results[0].peakRssMb;
-  const out = [`dim_vendors, one process per case (record limit: MAX_RECORD_BYTES=${process.env.MAX_RECORD_BYTES ?? '1048576 (default)'})`];
+  const out = [`dim_vendors, one process per case (record limit: MAX_RECORD_BYTES=${loadConfig().maxRecordBytes})`];
   out.push(`${'case'.padEnd(28)}${'exit'.padStart(5)}${'peak RSS MB'.padStart(13)}${'over normal'.padStart(13)}${'seconds'.padStart(9)}  bound`);
   let ok = true;
   for (const m of results) {

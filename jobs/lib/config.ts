@@ -4,11 +4,16 @@
  * (an empty value is an unset one); nothing else reads process.env. Paths are resolved against
  * the working directory (the repo root for npm scripts).
  */
-import type { WarehouseKind } from './warehouse/types';
 import { type Env, processEnv, settingsOf } from './config/settings';
 import { settingOf } from './config/spec';
 
 export type { Env } from './config/settings';
+
+/**
+ * WAREHOUSE's values (the same union as warehouse/types.ts' WarehouseKind). Declared here so the
+ * config module imports nothing of the project: scripts and the dbt image compile it alone.
+ */
+type WarehouseKind = 'duckdb' | 'bigquery';
 
 export interface EtlConfig {
   readonly sourceDir: string;
@@ -119,6 +124,15 @@ export function dbtSettings(env: Env = processEnv(), cwd = process.cwd()) {
     streamSnapshotPath: s.path('STREAM_SNAPSHOT_PATH'),
   };
 }
+
+/** The Airflow API of a running stack (the compose smoke test talks to it). */
+export function airflowApiSettings(env: Env = processEnv()): { port: number; adminUser: string; adminPassword: string | undefined } {
+  const s = settingsOf(env);
+  return { port: s.int('AIRFLOW_PORT'), adminUser: s.text('AIRFLOW_ADMIN_USER'), adminPassword: s.optionalText('AIRFLOW_ADMIN_PASSWORD') };
+}
+
+/** Where `npm run secrets` looks for the Docker API socket when the dotenv file does not say. */
+export const dockerSocketSetting = (env: Env = processEnv()): string => settingsOf(env).path('DOCKER_SOCKET');
 
 /** Hooks of the atomicity tests, inert unless set (ETL_TEST_* in the spec). */
 export function testHooks(env: Env = processEnv()): { failBeforeCommit: boolean; pauseBeforeCommitMs: number; streamPauseBeforeCommitMs: number } {

@@ -111,5 +111,6 @@ export function shownValue(settings: Settings, name: string): string {
   const s = settingOf(name);
   const v = settings.raw(name);
   if (v === undefined) return '';
+  if (s.kind === 'flag') return settings.flag(name) ? '1' : '0';
   return s.kind === 'path' ? settings.path(name) : v;
 }
