@@ -58,7 +58,11 @@ export function shellDefaults(text: string): { name: string; value: string }[] {
 
 export function refsInShell(text: string): string[] {
   // Overridable settings: ${NAME:-default}, ${NAME-default}, ${NAME:=x}, ${NAME:?msg}.
-  return all(text, new RegExp(`\\$\\{${UPPER}:?[-=?]`, 'g'));
+  const overrides = all(text, new RegExp(`\\$\\{${UPPER}:?[-=?]`, 'g'));
+  // Settings resolved by the spec: `config_env NAME...` (scripts/config-env.sh), continued lines too.
+  const joined = text.replace(/\\\r?\n/g, ' ');
+  const fromSpec = all(joined, /^\s*config_env\s+([^\n#;|&]*)/gm).flatMap((args) => all(args, new RegExp(`(?:^|\\s)${UPPER}(?=\\s|$)`, 'g')));
+  return unique([...overrides, ...fromSpec]);
 }
 
 export function refsInPython(text: string): string[] {

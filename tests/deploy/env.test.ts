@@ -157,7 +157,7 @@ describe('env reference scanners', () => {
     expect(shellDefaults('A="${A:-1}"; B="${B:-$ROOT/x}"; C="${C:-}"; ${D:-a b}\nlog "E=${E:-unset}"')).toEqual([{ name: 'A', value: '1' }, { name: 'C', value: '' }, { name: 'D', value: 'a b' }]);
   });
   test('shell overrides', () => {
-    expect(refsInShell('X="${A:-1}"; [[ -n "${B:-}" ]]; ${C:?msg}; $LOCAL ${D}')).toEqual(['A', 'B', 'C']);
+    expect(refsInShell('X="${A:-1}"; [[ -n "${B:-}" ]]; ${C:?msg}; $LOCAL ${D}\nconfig_env E F \\\n  G # H\n  config_env I')).toEqual(['A', 'B', 'C', 'E', 'F', 'G', 'I']);
   });
   test('Python DAGs', () => {
     expect(refsInPython('os.environ.get("A", "x"); os.environ["B"]; os.getenv(\'C\'); if "D" in os.environ: pass\nPASS_ENV = ["E", "F"]')).toEqual(['A', 'B', 'C', 'D', 'E', 'F']);
