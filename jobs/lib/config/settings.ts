@@ -89,7 +89,8 @@ function check(s: Setting, v: string | undefined): void {
     case 'int': {
       const n = Number(v);
       const min = s.min ?? 0;
-      if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw bad(min === 0 ? 'a whole number' : `a whole number >= ${min}`);
+      if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n)) throw bad('a whole number');
+      if (n < min) throw bad(`at least ${min}`);
       return;
     }
     case 'choice':
