@@ -28,9 +28,11 @@ ENV NPM_CONFIG_UPDATE_NOTIFIER=false
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund --loglevel=error
 COPY tsconfig.json ./
-COPY scripts/dbt-profiles.ts ./scripts/dbt-profiles.ts
+COPY scripts/dbt-profiles.ts scripts/config.ts ./scripts/
+COPY jobs/lib/config.ts ./jobs/lib/config.ts
+COPY jobs/lib/config ./jobs/lib/config
 RUN npx tsc --outDir dist --rootDir . --module commonjs --target ES2022 --esModuleInterop \
-      --skipLibCheck --types node scripts/dbt-profiles.ts
+      --skipLibCheck --types node scripts/dbt-profiles.ts scripts/config.ts
 
 FROM ${NODE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="store-etl dbt" \
@@ -61,8 +63,8 @@ ENV DBT_VENV=/opt/dbt-venv \
 WORKDIR /app
 COPY package.json ./
 COPY --from=build /app/node_modules/yaml ./node_modules/yaml
-COPY --from=build /app/dist/scripts/dbt-profiles.js ./dist/scripts/dbt-profiles.js
-COPY scripts/dbt-build.sh ./scripts/dbt-build.sh
+COPY --from=build /app/dist ./dist
+COPY scripts/dbt-build.sh scripts/config-env.sh ./scripts/
 COPY scripts/dbt_stream_snapshot.py ./scripts/dbt_stream_snapshot.py
 COPY dbt_project ./dbt_project
 # The official node image has the user `node` (uid 1000); a locally made base may not.

@@ -6,6 +6,7 @@
 import { catalog } from './catalog';
 import { ENV_HELP, main, parseCommandLine, reportError } from './lib/cli';
 import { loadConfig } from './lib/config';
+import { envHelp } from './lib/config/render';
 import { logger } from './lib/log';
 import { ensureBroker } from './lib/stream/broker';
 import { loadStreamConfig, resolveStreamTables, streamDestinations, topicFor } from './lib/stream/config';
@@ -32,20 +33,7 @@ Options:
   --no-start-broker   do not start the local broker when it does not answer
   -h, --help          show this help
 
-Stream environment:
-  BOOTSTRAP_SERVER    Kafka bootstrap servers (default: localhost:9092)
-  TOPIC_NAME          topic prefix (default: store)
-  TOPIC_GROUP         consumer group (default: store-etl)
-  STREAM_PARTITIONS   partitions of topics created here (default: 3)
-  STREAM_SESSION_TIMEOUT_MS  consumer session timeout (default: 10000, min 6000)
-  STREAM_MAX_BATCH_BYTES     largest fetch per partition (default: 1048576)
-  STREAM_COMMIT_MAX_EVENTS   most events in one warehouse commit (default: 100000)
-  STREAM_AVAILABILITY_STEP_ROWS  most availability rows per transaction (default: 2000)
-  STREAM_BROKER_WAIT_MS      stop waiting for the broker at start after this long (default: 0 = never)
-  STREAM_DUCKDB_PATH         the stream layer's own DuckDB file (default: $ETL_STATE_DIR/stream.duckdb)
-  STREAM_DUCKDB_THREADS      DuckDB's threads in the consumer (default: the cores but one, at least 1)
-  STREAM_SNAPSHOT_PATH       read-only copy of it for dbt (default: $ETL_STATE_DIR/stream-snapshot.duckdb)
-  STREAM_SNAPSHOT_INTERVAL_MS  snapshot when something changed / batch-file check (default: 10000)
+${envHelp(['stream'], 'Stream environment')}
 
 ${ENV_HELP}
 

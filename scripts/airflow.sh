@@ -12,7 +12,7 @@
 # dev defaults admin / admin; set them in .env or the environment for anything shared.
 #
 # Env (all optional):
-#   AIRFLOW_HOME            default .state/airflow (config, SQLite DB, logs, generated secrets)
+#   AIRFLOW_HOME            default $ETL_STATE_DIR/airflow (config, SQLite DB, logs, generated secrets)
 #   AIRFLOW_PORT            default 8080;  AIRFLOW_BIND_HOST  default 127.0.0.1
 #   AIRFLOW_ADMIN_USER      default admin; AIRFLOW_ADMIN_PASSWORD  default admin
 #   ETL_RUNNER              docker (default) | local: how the DAGs run the jobs (docs/airflow.md)
@@ -42,11 +42,13 @@ if [[ -f "$ENV_FILE" ]]; then
   done < <(grep -E '^[A-Z_][A-Z0-9_]*=' "$ENV_FILE" || true)
 fi
 
-export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.state/airflow}"
+# Defaults from the config spec (jobs/lib/config/spec.ts): AIRFLOW_HOME is $ETL_STATE_DIR/airflow.
+. "$ROOT/scripts/config-env.sh"
+config_env AIRFLOW_HOME AIRFLOW_STOP_TIMEOUT
 mkdir -p "$AIRFLOW_HOME"
 AIRFLOW_HOME="$(cd "$AIRFLOW_HOME" && pwd)"
 PIDFILE="$AIRFLOW_HOME/airflow.pid"
-STOP_TIMEOUT="${AIRFLOW_STOP_TIMEOUT:-15}"
+STOP_TIMEOUT="$AIRFLOW_STOP_TIMEOUT"
 
 # The processes of this instance: Airflow runs in a session of its own (setsid), whose id is
 # kept in $SIDFILE; its children rename themselves (setproctitle), which also wipes their

@@ -48,8 +48,8 @@ const batchTables = () => catalog.destinations.filter((d): d is BatchDestination
 async function measureOurs(table: string, dataDir: string, stateDir: string): Promise<Measure> {
   const t0 = process.hrtime.bigint();
   // Only the settings that shape the measurement come from the environment (not DUCKDB_PATH...).
-  const env = { BATCH_PATH: process.env.BATCH_PATH, DUCKDB_MEMORY_LIMIT: process.env.DUCKDB_MEMORY_LIMIT };
-  const r = await runBatchJob(catalog, table, loadConfig(env, { sourceDir: dataDir, stateDir }));
+  const { batchPath, duckdbMemoryLimit } = loadConfig();
+  const r = await runBatchJob(catalog, table, loadConfig({}, { sourceDir: dataDir, stateDir, batchPath, duckdbMemoryLimit }));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   return { table, rowsIn: r.run.rowsIn, rowsOut: r.run.rowsOut, seconds, peakRssMb: process.resourceUsage().maxRSS / 1024, paths: r.stagingPaths };
 }

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { catalog } from '../jobs/catalog';
 import { main, parseCommandLine } from '../jobs/lib/cli';
+import { loadConfig } from '../jobs/lib/config';
 import { UsageError } from '../jobs/lib/errors';
 
 const HELP = `Usage: npm run bench:memory -- [--mb N] [--fields F] [--wide-only] [--bound-mb B] [--keep]
@@ -68,7 +69,7 @@ function measure(name: string, sourceDir: string, stateDir: string): Measure {
   const r = spawnSync(process.execPath, ['--require', hook, path.join(ROOT, 'dist/jobs/dim_vendors.js'), '--source-dir', sourceDir], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { ...process.env, ETL_STATE_DIR: stateDir, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', BATCH_PATH: process.env.BATCH_PATH ?? 'bulk' },
+    env: { ...process.env, ETL_STATE_DIR: stateDir, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', BATCH_PATH: loadConfig().batchPath },
     maxBuffer: 1 << 24,
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -122,7 +123,7 @@ main(async () => {
     if (!values.keep) fs.rmSync(work, { recursive: true, force: true });
   }
   const base = results[0].peakRssMb;
-  const out = [`dim_vendors, one process per case (BATCH_PATH=${process.env.BATCH_PATH ?? 'bulk'}; record limit: MAX_RECORD_BYTES=${process.env.MAX_RECORD_BYTES ?? '1048576 (default)'})`,
+  const out = [`dim_vendors, one process per case (BATCH_PATH=${loadConfig().batchPath}; record limit: MAX_RECORD_BYTES=${loadConfig().maxRecordBytes})`,
     `bound: a case peaks under ${bound} MB more RSS than the normal file, whatever its line's length or field count`];
   out.push(`${'case'.padEnd(30)}${'exit'.padStart(5)}${'peak RSS MB'.padStart(13)}${'over normal'.padStart(13)}${'seconds'.padStart(9)}  bound`);
   let ok = true;

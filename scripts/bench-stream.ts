@@ -178,7 +178,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
     batchDuckdbPath: path.join(benchDir, `${name}-batch-${stamp}.duckdb`),
     snapshotPath: path.join(benchDir, `${name}-snapshot-${stamp}.duckdb`),
   });
-  const cfg = loadStreamConfig(process.env, { topicPrefix: `bench${Date.now().toString(36)}`, group: `bench-${stamp}`, ...files('stream') });
+  const cfg = loadStreamConfig(undefined, { topicPrefix: `bench${Date.now().toString(36)}`, group: `bench-${stamp}`, ...files('stream') });
   const kafka = createKafka(cfg, 'bench-stream');
   const topics = sources.map((s) => topicFor(cfg, s));
   await ensureTopics(kafka, cfg, [...topics, deadLetterTopic(cfg), availabilityTopic(cfg)]);
@@ -240,7 +240,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const floorRate = rateOf(N, floor.seconds * 1000);
 
   // 2. Latency at a fixed rate (its own topics and file, availability on)
-  const lcfg = loadStreamConfig(process.env, { topicPrefix: `benchlat${Date.now().toString(36)}`, group: `benchlat-${stamp}`, ...files('stream-latency') });
+  const lcfg = loadStreamConfig(undefined, { topicPrefix: `benchlat${Date.now().toString(36)}`, group: `benchlat-${stamp}`, ...files('stream-latency') });
   const ltopics = sources.map((s) => topicFor(lcfg, s));
   await ensureTopics(kafka, lcfg, [...ltopics, deadLetterTopic(lcfg), availabilityTopic(lcfg)]);
   const latencies: number[] = [];

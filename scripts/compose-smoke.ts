@@ -19,9 +19,10 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
 import { catalog } from '../jobs/catalog';
+import { airflowApiSettings, loadConfig, streamFileSettings, streamSettings } from '../jobs/lib/config';
 
-const env = process.env;
-const BASE = `http://localhost:${env.AIRFLOW_PORT ?? '8080'}`;
+const airflow = airflowApiSettings();
+const BASE = `http://localhost:${airflow.port}`;
 const BATCH_DAGS = catalog.destinations.filter((d) => d.mode === 'batch').map((d) => `${d.table}_dag`);
 /** The batch DAG triggered through the API (the others run on their schedule once unpaused). */
 const TRIGGERED = 'dim_vendors_dag';
@@ -56,7 +57,7 @@ async function api<T>(p: string, init: RequestInit = {}): Promise<T> {
     const res = await fetch(`${BASE}/auth/token`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ username: env.AIRFLOW_ADMIN_USER ?? 'admin', password: env.AIRFLOW_ADMIN_PASSWORD }),
+      body: JSON.stringify({ username: airflow.adminUser, password: airflow.adminPassword }),
       signal: AbortSignal.timeout(15_000),
     });
     if (res.status !== 201 && res.status !== 200) throw new Error(`POST /auth/token: HTTP ${res.status} ${await res.text()}`);
@@ -180,7 +181,7 @@ async function writeRuns(out: string): Promise<void> {
 }
 
 // ------------------------------------------------------------------------------------ files
-const sourceDir = path.resolve(env.ETL_SOURCE_DIR ?? 'data_source');
+const sourceDir = loadConfig().sourceDir;
 /** Data rows of a source file: its non-empty lines minus the header (counted, not parsed). */
 function dataRows(source: string): number {
   const s = catalog.sources.find((x) => x.name === source);
@@ -191,9 +192,8 @@ function dataRows(source: string): number {
 
 // ------------------------------------------------------------------------------------ Kafka
 async function streamSnapshot(out: string): Promise<void> {
-  const prefix = env.TOPIC_NAME ?? 'store';
-  const group = env.TOPIC_GROUP ?? 'store-etl';
-  const kafka = new Kafka({ clientId: 'compose-smoke', brokers: [env.BOOTSTRAP_SERVER ?? 'localhost:29092'], logLevel: logLevel.NOTHING });
+  const { topicPrefix: prefix, group, brokers } = streamSettings();
+  const kafka = new Kafka({ clientId: 'compose-smoke', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -237,11 +237,11 @@ type Conn = Awaited<ReturnType<DuckDBInstance['connect']>>;
 const rows = async (c: Conn, sql: string) => (await (await c.run(sql)).getRows()) as unknown[][];
 
 /** The stream layer's snapshot (its own file is held by the running consumer; docs/stream.md). */
-const streamSnapshotFile = () => path.resolve(env.STREAM_SNAPSHOT_PATH || path.join(env.ETL_STATE_DIR ?? '.state', 'stream-snapshot.duckdb'));
+const streamSnapshotFile = () => streamFileSettings().snapshotPath;
 
 /** Runs `fn` on a read-only open of the warehouse file (fails while a writer holds it: callers retry or stop the stack). */
 async function withWarehouse<T>(fn: (c: Conn) => Promise<T>, warehouseFile?: string): Promise<T> {
-  const file = warehouseFile ?? path.resolve(env.DUCKDB_PATH || path.join(env.ETL_STATE_DIR ?? '.state', 'warehouse.duckdb'));
+  const file = warehouseFile ?? loadConfig().duckdbPath;
   check(fs.existsSync(file), `no warehouse at ${file}`);
   const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
   const c = await instance.connect();

@@ -11,44 +11,37 @@
 #
 # Env: DBT_TARGET (duckdb|bigquery), DUCKDB_PATH, STREAM_DUCKDB_PATH, STREAM_SNAPSHOT_PATH,
 # STREAM_SNAPSHOT_WAIT_S, ETL_STATE_DIR, DBT_PROFILES_DIR, DBT_VENV,
-# DBT_TARGET_PATH / DBT_LOG_PATH (dbt's own; default dbt_project/target and dbt_project/logs),
-# DBT_DOCS, DBT_THREADS, DBT_LOCK_RETRIES, and for bigquery GCP_PROJECT_ID, BIGQUERY_DATASET, BIGQUERY_LOCATION,
-# GOOGLE_APPLICATION_CREDENTIALS.
+# DBT_TARGET_PATH / DBT_LOG_PATH (dbt's own), DBT_DOCS, DBT_THREADS, DBT_LOCK_RETRIES, and for
+# bigquery GCP_PROJECT_ID, BIGQUERY_DATASET, BIGQUERY_LOCATION, GOOGLE_APPLICATION_CREDENTIALS.
+# Their defaults are the spec's (jobs/lib/config/spec.ts, docs/configuration.md), exported as
+# resolved by the config command (scripts/config-env.sh), never repeated here.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-VENV="${DBT_VENV:-$ROOT/.venv-dbt}"
+. "$ROOT/scripts/config-env.sh"
+# Resolved once and exported, so dbt, profiles.yml and the snapshot step see the same values.
+config_env DBT_VENV DBT_TARGET DBT_PROFILES_DIR DBT_TARGET_PATH DBT_LOG_PATH DBT_DOCS DBT_LOCK_RETRIES \
+  DUCKDB_PATH STREAM_DUCKDB_PATH STREAM_SNAPSHOT_PATH STREAM_SNAPSHOT_WAIT_S
+VENV="$DBT_VENV"
 DBT="$VENV/bin/dbt"
 if [[ ! -x "$DBT" ]]; then
   echo "dbt-build: $DBT not found - run 'npm run setup:dbt' (bash scripts/setup-dbt.sh) first" >&2
   exit 2
 fi
 
-export DBT_TARGET="${DBT_TARGET:-duckdb}"
-STATE_DIR="$(realpath -m "${ETL_STATE_DIR:-.state}")"
-export DBT_PROFILES_DIR="$(realpath -m "${DBT_PROFILES_DIR:-$STATE_DIR/dbt}")"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false DBT_VERSION_CHECK=false
 # No ANSI colours when the output goes to a log (npm start's logger, Airflow task logs).
 [[ -t 1 ]] || export DBT_USE_COLORS="${DBT_USE_COLORS:-false}"
-# dbt's own paths, made absolute because dbt runs from dbt_project/.
-[[ -n "${DBT_TARGET_PATH:-}" ]] && export DBT_TARGET_PATH="$(realpath -m "$DBT_TARGET_PATH")"
-[[ -n "${DBT_LOG_PATH:-}" ]] && export DBT_LOG_PATH="$(realpath -m "$DBT_LOG_PATH")"
+# (dbt's own paths come absolute from the config command: dbt runs from dbt_project/.)
 
-# profiles.yml from env: the compiled script when dist/ has a current one, otherwise compile
-# just that file (it needs nothing from the rest of the project) into the state dir.
-PROFILES_JS="$ROOT/dist/scripts/dbt-profiles.js"
-if [[ ! -f "$PROFILES_JS" || "$ROOT/scripts/dbt-profiles.ts" -nt "$PROFILES_JS" ]]; then
-  OUT="$STATE_DIR/dbt/bin"
-  mkdir -p "$OUT"
-  "$ROOT/node_modules/.bin/tsc" --outDir "$OUT" --rootDir "$ROOT" --module commonjs --target ES2022 \
-    --esModuleInterop --skipLibCheck --types node "$ROOT/scripts/dbt-profiles.ts"
-  PROFILES_JS="$OUT/scripts/dbt-profiles.js"
-fi
-NODE_PATH="$ROOT/node_modules${NODE_PATH:+:$NODE_PATH}" node "$PROFILES_JS" >/dev/null
+# profiles.yml from env: the compiled script when dist/ has a current one, otherwise that file
+# and the config module it reads are compiled alone (they need nothing else of the project).
+PROFILES_JS="$(current_js scripts/dbt-profiles.ts)"
+node "$PROFILES_JS" >/dev/null
 
 if [[ "$DBT_TARGET" == duckdb ]]; then
-  WAREHOUSE="$(realpath -m "${DUCKDB_PATH:-$STATE_DIR/warehouse.duckdb}")"
+  WAREHOUSE="$DUCKDB_PATH"
   cmd=build
   for a in "$@"; do [[ "$a" == -* ]] || { cmd="$a"; break; }; done
   case "$cmd" in
@@ -83,23 +76,23 @@ with_lock_retry() {
     rc=${PIPESTATUS[0]}
     set -e
     if [[ $rc -eq 0 || "$DBT_TARGET" != duckdb ]] || ! grep -Eq "$LOCK_RE" "$out" \
-       || (( attempt >= ${DBT_LOCK_RETRIES:-5} )); then
+       || (( attempt >= DBT_LOCK_RETRIES )); then
       rm -f "$out"
       return "$rc"
     fi
     attempt=$((attempt + 1))
-    echo "dbt-build: the warehouse is locked by another writer; retry $attempt of ${DBT_LOCK_RETRIES:-5} in ${delay}s" >&2
+    echo "dbt-build: the warehouse is locked by another writer; retry $attempt of $DBT_LOCK_RETRIES in ${delay}s" >&2
     sleep "$delay"
     delay=$(( delay * 2 > 30 ? 30 : delay * 2 ))
   done
 }
 
 start=$(date +%s)
-TARGET_DIR="${DBT_TARGET_PATH:-$ROOT/dbt_project/target}"
+TARGET_DIR="$DBT_TARGET_PATH"
 with_lock_retry "$DBT" build --target "$DBT_TARGET"
 # `dbt docs generate` rewrites run_results.json: keep the build's results beside it.
 cp "$TARGET_DIR/run_results.json" "$TARGET_DIR/build_results.json"
-if [[ "${DBT_DOCS:-1}" != 0 ]]; then
+if [[ "$DBT_DOCS" != 0 ]]; then
   with_lock_retry "$DBT" docs generate --target "$DBT_TARGET" --static
   echo "dbt-build: docs at $TARGET_DIR/static_index.html (open it in a browser, or: dbt docs serve)"
 fi

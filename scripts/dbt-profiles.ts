@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { bigquerySettings, dbtSettings } from '../jobs/lib/config';
 
 export const PROFILE_NAME = 'store';
 /** The alias of the attached stream snapshot: the `stream` source's database on DuckDB. */
@@ -40,30 +41,14 @@ export interface ProfileSettings {
   };
 }
 
-function parseTarget(v: string | undefined): DbtTarget {
-  const t = (v ?? 'duckdb').trim().toLowerCase() || 'duckdb';
-  if (t !== 'duckdb' && t !== 'bigquery') throw new Error(`DBT_TARGET must be 'duckdb' or 'bigquery', got '${v}'`);
-  return t;
-}
-
-/** Resolves every setting from env; relative paths are taken against `cwd` (the repo root). */
-export function profileSettings(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ProfileSettings {
-  const stateDir = path.resolve(cwd, env.ETL_STATE_DIR || '.state');
-  const threads = Number(env.DBT_THREADS || 2);
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`DBT_THREADS must be a positive integer, got '${env.DBT_THREADS}'`);
+/** Resolves every setting from env (jobs/lib/config/spec.ts); relative paths against `cwd` (the repo root). */
+export function profileSettings(env?: NodeJS.ProcessEnv, cwd = process.cwd()): ProfileSettings {
+  const dbt = dbtSettings(env, cwd);
+  const bq = bigquerySettings(env, cwd);
   return {
-    target: parseTarget(env.DBT_TARGET),
-    profilesDir: path.resolve(cwd, env.DBT_PROFILES_DIR || path.join(stateDir, 'dbt')),
-    duckdbPath: path.resolve(cwd, env.DUCKDB_PATH || path.join(stateDir, 'warehouse.duckdb')),
-    streamSnapshotPath: path.resolve(cwd, env.STREAM_SNAPSHOT_PATH || path.join(stateDir, 'stream-snapshot.duckdb')),
+    ...dbt,
     duckdbSchema: 'store',
-    threads,
-    bigquery: {
-      project: env.GCP_PROJECT_ID || '',
-      dataset: env.BIGQUERY_DATASET || 'store',
-      location: env.BIGQUERY_LOCATION || 'US',
-      keyfile: env.GOOGLE_APPLICATION_CREDENTIALS ? path.resolve(cwd, env.GOOGLE_APPLICATION_CREDENTIALS) : '',
-    },
+    bigquery: { project: bq.projectId ?? '', dataset: bq.dataset ?? 'store', location: bq.location, keyfile: bq.keyFilename ?? '' },
   };
 }
 
@@ -109,7 +94,7 @@ export function renderProfiles(s: ProfileSettings): string {
 }
 
 /** Writes profiles.yml and returns its path. */
-export function writeProfiles(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+export function writeProfiles(env?: NodeJS.ProcessEnv, cwd = process.cwd()): string {
   const s = profileSettings(env, cwd);
   fs.mkdirSync(s.profilesDir, { recursive: true });
   const file = path.join(s.profilesDir, 'profiles.yml');
@@ -121,7 +106,7 @@ if (require.main === module) {
   try {
     // Relative paths are taken against the working directory: the repo root for npm scripts and
     // scripts/dbt-build.sh (which may run a copy of this file compiled elsewhere).
-    console.log(writeProfiles(process.env, process.cwd()));
+    console.log(writeProfiles(undefined, process.cwd()));
   } catch (e) {
     console.error(`dbt-profiles: ${(e as Error).message}`);
     process.exit(1);

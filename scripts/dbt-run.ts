@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { dbtSettings } from '../jobs/lib/config';
 
 /** The schema dbt builds the marts into on DuckDB: <profile schema `store`>_marts. */
 export const MARTS_SCHEMA = 'store_marts';
@@ -59,7 +60,7 @@ export async function runDbtBuild(opts: DbtRunOptions = {}): Promise<void> {
   const code = await new Promise<number>((resolve, reject) => {
     const child = spawn('bash', [script, ...(opts.args ?? [])], {
       cwd: root,
-      env: opts.env ?? process.env,
+      env: opts.env ?? process.env, // handed on whole: dbt-build.sh resolves its settings itself
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     for (const stream of [child.stdout, child.stderr]) {
@@ -89,9 +90,8 @@ export async function runDbtBuild(opts: DbtRunOptions = {}): Promise<void> {
 }
 
 /** The warehouse file the jobs write: DUCKDB_PATH, default <ETL_STATE_DIR or .state>/warehouse.duckdb. */
-export function warehousePath(env: NodeJS.ProcessEnv = process.env, root = repoRoot()): string {
-  const stateDir = path.resolve(root, env.ETL_STATE_DIR || '.state');
-  return path.resolve(root, env.DUCKDB_PATH || path.join(stateDir, 'warehouse.duckdb'));
+export function warehousePath(env?: NodeJS.ProcessEnv, root = repoRoot()): string {
+  return dbtSettings(env, root).duckdbPath;
 }
 
 /** The top `limit` users of the user_revenue mart by revenue (ties by user_id), read-only. */

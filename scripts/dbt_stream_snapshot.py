@@ -12,7 +12,8 @@ dbt reads a copy, STREAM_SNAPSHOT_PATH (default <ETL_STATE_DIR>/stream-snapshot.
     that, dbt reads the snapshot there is (a warning says so);
   - no stream file at all (batch-only): an empty snapshot, so dbt reads "no stream data yet".
 Run with the dbt venv's Python (its duckdb matches @duckdb/node-api's file format), by
-scripts/dbt-build.sh. Exit 0 unless the stream file cannot be read for another reason.
+scripts/dbt-build.sh, which exports the three settings as the config spec resolves them
+(jobs/lib/config/spec.ts; this script repeats no default). Exit 0 unless the stream file cannot be read for another reason.
 """
 import os
 import sys
@@ -21,10 +22,6 @@ import time
 import duckdb
 
 LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
-
-
-def state_dir() -> str:
-    return os.path.abspath(os.environ.get("ETL_STATE_DIR") or ".state")
 
 
 def mtime(path: str) -> float:
@@ -61,9 +58,10 @@ def copy(stream: str | None, snapshot: str) -> None:
 
 
 def main() -> int:
-    stream = os.path.abspath(os.environ.get("STREAM_DUCKDB_PATH") or os.path.join(state_dir(), "stream.duckdb"))
-    snapshot = os.path.abspath(os.environ.get("STREAM_SNAPSHOT_PATH") or os.path.join(state_dir(), "stream-snapshot.duckdb"))
-    wait_s = float(os.environ.get("STREAM_SNAPSHOT_WAIT_S") or 60)
+    # Resolved by the config spec and exported by dbt-build.sh (config_env): no default repeated here.
+    stream = os.environ["STREAM_DUCKDB_PATH"]
+    snapshot = os.environ["STREAM_SNAPSHOT_PATH"]
+    wait_s = float(os.environ["STREAM_SNAPSHOT_WAIT_S"])
     if not os.path.exists(stream):
         # Batch-only (or the stream file was removed): an old snapshot would be stale data.
         copy(None, snapshot)

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, reportError } from '../jobs/lib/cli';
+import { dockerSocketSetting } from '../jobs/lib/config';
 
 export interface Secret {
   readonly name: string;
@@ -45,9 +46,9 @@ export function generateAll(secrets: readonly Secret[] = SECRETS): Record<string
 }
 
 /** Where the Docker API socket is: DOCKER_SOCKET from the dotenv text, else the environment. */
-export function dockerSocket(dotenv: string, env: NodeJS.ProcessEnv = process.env): string {
+export function dockerSocket(dotenv: string, env?: NodeJS.ProcessEnv): string {
   const m = /^\s*DOCKER_SOCKET\s*=\s*['"]?([^'"\s#]+)/m.exec(dotenv);
-  return m?.[1] || env.DOCKER_SOCKET || '/var/run/docker.sock';
+  return m?.[1] || dockerSocketSetting(env);
 }
 
 export interface HostSetting {
@@ -137,7 +138,7 @@ Options:
 
 Without --write the values are printed as NAME=value lines.`;
 
-export function main(argv: string[], cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): number {
+export function main(argv: string[], cwd = process.cwd(), env?: NodeJS.ProcessEnv): number {
   let values;
   try {
     values = parseCommandLine(argv, { write: { type: 'string' }, force: { type: 'boolean' } }, HELP);

@@ -46,7 +46,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const tables = resolveStreamTables(values.table);
   const cfg = loadStreamConfig();
   if (!values['no-start-broker']) await ensureBroker(cfg.brokers.join(','));
-  const sourceDir = loadConfig(process.env, values['source-dir'] ? { sourceDir: values['source-dir'] } : {}).sourceDir;
+  const sourceDir = loadConfig(undefined, values['source-dir'] ? { sourceDir: values['source-dir'] } : {}).sourceDir;
   // Carts reference vendors' products and carts: send the vendor mapping and carts first.
   const order = ['product_sold_vendor', 'shoppingcart', 'carts_has_products'];
   const sources = tables.map(sourceOf).sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));

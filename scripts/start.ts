@@ -106,7 +106,7 @@ async function dbtBuildLogged(logFile: string): Promise<string> {
 
 /** Where the broker is, and whether it was up before this run (so the summary can say who started it). */
 async function brokerState(): Promise<{ bootstrap: string; local: boolean; wasUp: boolean }> {
-  const bootstrap = loadStreamConfig(process.env).brokers[0];
+  const bootstrap = loadStreamConfig().brokers[0];
   const [host, port] = bootstrap.split(':');
   return { bootstrap, local: ['localhost', '127.0.0.1', '::1'].includes(host), wasUp: await portOpen(host, Number(port ?? 9092)) };
 }
@@ -120,7 +120,7 @@ if (require.main === module) {
         HELP,
       );
       if (values === 'help') return 0;
-      const config = loadConfig(process.env, values['source-dir'] ? { sourceDir: values['source-dir'] } : {});
+      const config = loadConfig(undefined, values['source-dir'] ? { sourceDir: values['source-dir'] } : {});
       logger.info('pipeline started', { sourceDir: config.sourceDir, warehouse: config.warehouse });
       const results = await runAllBatch(config);
       for (const r of results) process.stdout.write(formatJobSummary(r.report) + '\n\n');

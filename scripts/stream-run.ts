@@ -36,7 +36,7 @@ export async function runStreamOnce(opts: {
 }): Promise<StreamRunResult> {
   const log = opts.log ?? defaultLogger;
   const t0 = Date.now();
-  const cfg = loadStreamConfig(process.env, opts.stream ?? {});
+  const cfg = loadStreamConfig(undefined, opts.stream ?? {});
   await ensureBroker(cfg.brokers.join(','));
   const kafka = createKafka(cfg);
   const tables = streamDestinations();

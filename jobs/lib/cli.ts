@@ -8,20 +8,14 @@ import { catalog } from '../catalog';
 import type { BatchDestination } from './catalog-types';
 import { findDestination } from './catalog-check';
 import { loadConfig } from './config';
+import { envHelp } from './config/render';
 import { exitCodeOf, UsageError } from './errors';
 import { logger } from './log';
 import { runBatchJob } from './pipeline';
 import { formatJobSummary } from './quality';
 
-export const ENV_HELP = `Environment:
-  ETL_SOURCE_DIR        folder of source files (default: data_source)
-  ETL_STATE_DIR         local state: warehouse, reports, scratch (default: .state)
-  DUCKDB_PATH           DuckDB warehouse file (default: $ETL_STATE_DIR/warehouse.duckdb)
-  WAREHOUSE             duckdb (default) or bigquery
-  DUCKDB_LOCK_RETRIES   retries while another process writes the DuckDB file (default: 10)
-  DUCKDB_MEMORY_LIMIT   scratch DuckDB memory before spilling to disk (default: 512MB)
-  LOG_LEVEL             error|warn|info|debug (default: info)
-  LOG_FORMAT            json|pretty (default: pretty on a terminal, json otherwise)`;
+/** The settings every job reads, generated from the spec (jobs/lib/config/spec.ts). */
+export const ENV_HELP = envHelp(['general', 'batch']);
 
 export function jobHelp(dest: BatchDestination): string {
   return `Usage: node dist/jobs/${dest.table}.js [--source-dir DIR] [--help]
@@ -47,7 +41,7 @@ export function reportError(e: unknown): number {
   const code = exitCodeOf(e);
   const message = (e as Error)?.message ?? String(e);
   process.stderr.write(`error: ${message}\n`);
-  if (code === 1 || process.env.LOG_LEVEL === 'debug') logger.debug('stack', { stack: (e as Error)?.stack });
+  if (code === 1 || logger.isLevelEnabled('debug')) logger.debug('stack', { stack: (e as Error)?.stack });
   return code;
 }
 
@@ -58,7 +52,7 @@ export async function runJobCli(table: string, argv = process.argv.slice(2)): Pr
     if (dest.mode !== 'batch') throw new UsageError(`${dest.name} is not a batch table`);
     const values = parseCommandLine(argv, { 'source-dir': { type: 'string' } }, jobHelp(dest));
     if (values === 'help') return 0;
-    const config = loadConfig(process.env, values['source-dir'] ? { sourceDir: values['source-dir'] } : {});
+    const config = loadConfig(undefined, values['source-dir'] ? { sourceDir: values['source-dir'] } : {});
     const result = await runBatchJob(catalog, dest.name, config);
     process.stdout.write(formatJobSummary(result.report) + '\n');
     return 0;

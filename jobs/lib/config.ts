@@ -1,9 +1,19 @@
 /**
- * Environment-driven settings, read in one place. Every variable is documented in .env.example.
- * Paths are resolved against the working directory (the repo root for npm scripts).
+ * The project's settings as typed sections, for the rest of the code. Every variable is declared
+ * once in ./config/spec.ts (type, default, doc) and parsed by ./config/settings.ts with one rule
+ * (an empty value is an unset one); nothing else reads process.env. Paths are resolved against
+ * the working directory (the repo root for npm scripts).
  */
-import path from 'node:path';
-import type { WarehouseKind } from './warehouse/types';
+import { type Env, processEnv, settingsOf } from './config/settings';
+import { settingOf } from './config/spec';
+
+export type { Env } from './config/settings';
+
+/**
+ * WAREHOUSE's values (the same union as warehouse/types.ts' WarehouseKind). Declared here so the
+ * config module imports nothing of the project: scripts and the dbt image compile it alone.
+ */
+type WarehouseKind = 'duckdb' | 'bigquery';
 
 export interface EtlConfig {
   readonly sourceDir: string;
@@ -34,65 +44,108 @@ export interface EtlConfig {
 
 export type BatchPath = 'bulk' | 'exact';
 
-function parseBatchPath(value: string | undefined): BatchPath {
-  const v = (value ?? '').trim().toLowerCase() || 'bulk';
-  if (v === 'bulk' || v === 'exact') return v;
-  throw new Error(`BATCH_PATH must be 'bulk' or 'exact', got '${value}'`);
-}
+/** The longest source record (line) by default (MAX_RECORD_BYTES's default: 1 MiB). */
+export const DEFAULT_MAX_RECORD_BYTES = Number(settingOf('MAX_RECORD_BYTES').default);
 
-function parseWarehouse(value: string | undefined): WarehouseKind {
-  const v = (value ?? 'duckdb').trim().toLowerCase();
-  if (v === 'duckdb' || v === 'bigquery') return v;
-  throw new Error(`WAREHOUSE must be 'duckdb' or 'bigquery', got '${value}'`);
-}
-
-function parseCount(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got '${value}'`);
-  return n;
-}
-
-function parseMemory(value: string | undefined, fallback: string): string {
-  const v = (value ?? '').trim() || fallback;
-  if (!/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(v)) {
-    throw new Error(`DUCKDB_MEMORY_LIMIT must be a size like 512MB or 2GB, got '${value}'`);
-  }
-  return v;
-}
-
-/** The longest source record (line) by default: 1 MiB. */
-export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
-
-/** At least 1 KiB (a record limit below a real row would quarantine everything). */
-function parseRecordLimit(value: string | undefined): number {
-  const n = parseCount('MAX_RECORD_BYTES', value, DEFAULT_MAX_RECORD_BYTES);
-  if (n < 1024) throw new Error(`MAX_RECORD_BYTES must be at least 1024, got '${value}'`);
-  return n;
-}
-
-function parseShare(name: string, value: string | undefined): number | null {
-  if (value === undefined || value.trim() === '') return null;
-  const n = Number(value);
-  if (!(n >= 0 && n <= 1)) throw new Error(`${name} must be a share between 0 and 1 (e.g. 0.2), got '${value}'`);
-  return n;
-}
-
-export function loadConfig(
-  env: NodeJS.ProcessEnv = process.env,
-  overrides: Partial<EtlConfig> = {},
-): EtlConfig {
-  const stateDir = path.resolve(overrides.stateDir ?? env.ETL_STATE_DIR ?? '.state');
+/** The batch jobs' settings; `overrides.stateDir` also moves the files derived from it. */
+export function loadConfig(env: Env = processEnv(), overrides: Partial<EtlConfig> = {}): EtlConfig {
+  const s = settingsOf(overrides.stateDir ? { ...env, ETL_STATE_DIR: overrides.stateDir } : env);
   return {
-    sourceDir: path.resolve(overrides.sourceDir ?? env.ETL_SOURCE_DIR ?? 'data_source'),
-    stateDir,
-    duckdbPath: path.resolve(overrides.duckdbPath ?? env.DUCKDB_PATH ?? path.join(stateDir, 'warehouse.duckdb')),
-    warehouse: overrides.warehouse ?? parseWarehouse(env.WAREHOUSE),
-    duckdbLockRetries:
-      overrides.duckdbLockRetries ?? parseCount('DUCKDB_LOCK_RETRIES', env.DUCKDB_LOCK_RETRIES, 10),
-    duckdbMemoryLimit: overrides.duckdbMemoryLimit ?? parseMemory(env.DUCKDB_MEMORY_LIMIT, '512MB'),
-    maxRecordBytes: overrides.maxRecordBytes ?? parseRecordLimit(env.MAX_RECORD_BYTES),
-    batchPath: overrides.batchPath ?? parseBatchPath(env.BATCH_PATH),
-    maxQuarantineShare: overrides.maxQuarantineShare !== undefined ? overrides.maxQuarantineShare : parseShare('MAX_QUARANTINE_SHARE', env.MAX_QUARANTINE_SHARE),
+    sourceDir: s.path('ETL_SOURCE_DIR'),
+    stateDir: s.path('ETL_STATE_DIR'),
+    duckdbPath: s.path('DUCKDB_PATH'),
+    warehouse: s.choice<WarehouseKind>('WAREHOUSE'),
+    duckdbLockRetries: s.int('DUCKDB_LOCK_RETRIES'),
+    duckdbMemoryLimit: s.text('DUCKDB_MEMORY_LIMIT'),
+    maxRecordBytes: s.int('MAX_RECORD_BYTES'),
+    batchPath: s.choice<BatchPath>('BATCH_PATH'),
+    maxQuarantineShare: s.optionalShare('MAX_QUARANTINE_SHARE'),
+    ...overrides,
+  };
+}
+
+/** The stream layer's settings (the fields of StreamConfig, jobs/lib/stream/config.ts). */
+export function streamSettings(env: Env = processEnv()) {
+  const s = settingsOf(env);
+  const topicPrefix = s.text('TOPIC_NAME');
+  if (!/^[A-Za-z0-9._-]+$/.test(topicPrefix)) throw new Error(`TOPIC_NAME '${topicPrefix}' is not a valid topic prefix`);
+  return {
+    brokers: s.list('BOOTSTRAP_SERVER'),
+    topicPrefix,
+    group: s.text('TOPIC_GROUP'),
+    partitions: s.int('STREAM_PARTITIONS'),
+    sessionTimeoutMs: s.int('STREAM_SESSION_TIMEOUT_MS'),
+    maxBatchBytes: s.int('STREAM_MAX_BATCH_BYTES'),
+    commitMaxEvents: s.int('STREAM_COMMIT_MAX_EVENTS'),
+    availabilityStepRows: s.int('STREAM_AVAILABILITY_STEP_ROWS'),
+    brokerWaitMs: s.int('STREAM_BROKER_WAIT_MS'),
+    ...streamFileSettings(env),
+    duckdbThreads: s.int('STREAM_DUCKDB_THREADS'),
+    snapshotIntervalMs: s.int('STREAM_SNAPSHOT_INTERVAL_MS'),
+  };
+}
+
+/** The kafkajs client's log level (KAFKAJS_LOG_LEVEL). */
+export const kafkajsLogLevel = (env: Env = processEnv()) => settingsOf(env).choice<'error' | 'warn' | 'info' | 'debug'>('KAFKAJS_LOG_LEVEL');
+
+/** The DuckDB files of the stream layer: its own, the batch one it mirrors from, the snapshot for dbt. */
+export function streamFileSettings(env: Env = processEnv()): { duckdbPath: string; batchDuckdbPath: string; snapshotPath: string } {
+  const s = settingsOf(env);
+  return { duckdbPath: s.path('STREAM_DUCKDB_PATH'), batchDuckdbPath: s.path('DUCKDB_PATH'), snapshotPath: s.path('STREAM_SNAPSHOT_PATH') };
+}
+
+/** The local Kafka broker of scripts/kafka/. */
+export function kafkaBrokerSettings(env: Env = processEnv()): { stateDir: string; port: number } {
+  const s = settingsOf(env);
+  return { stateDir: s.path('KAFKA_STATE_DIR'), port: s.int('KAFKA_PORT') };
+}
+
+/** BigQuery (WAREHOUSE=bigquery); `projectId` undefined when unset (the adapter says it is required). */
+export function bigquerySettings(env: Env = processEnv(), cwd = process.cwd()) {
+  const s = settingsOf(env, cwd);
+  return {
+    projectId: s.optionalText('GCP_PROJECT_ID'),
+    dataset: s.optionalText('BIGQUERY_DATASET'),
+    location: s.text('BIGQUERY_LOCATION'),
+    keyFilename: s.optionalPath('GOOGLE_APPLICATION_CREDENTIALS'),
+    maxRetries: s.int('BIGQUERY_MAX_RETRIES'),
+  };
+}
+
+export type LogFormat = 'json' | 'plain';
+
+export function logSettings(env: Env = processEnv()): { level: string; format: LogFormat } {
+  const s = settingsOf(env);
+  return { level: s.choice('LOG_LEVEL'), format: s.choice<LogFormat>('LOG_FORMAT') };
+}
+
+/** dbt's profile settings (scripts/dbt-profiles.ts); relative paths taken against `cwd`. */
+export function dbtSettings(env: Env = processEnv(), cwd = process.cwd()) {
+  const s = settingsOf(env, cwd);
+  return {
+    target: s.choice<'duckdb' | 'bigquery'>('DBT_TARGET'),
+    threads: s.int('DBT_THREADS'),
+    profilesDir: s.path('DBT_PROFILES_DIR'),
+    duckdbPath: s.path('DUCKDB_PATH'),
+    streamSnapshotPath: s.path('STREAM_SNAPSHOT_PATH'),
+  };
+}
+
+/** The Airflow API of a running stack (the compose smoke test talks to it). */
+export function airflowApiSettings(env: Env = processEnv()): { port: number; adminUser: string; adminPassword: string | undefined } {
+  const s = settingsOf(env);
+  return { port: s.int('AIRFLOW_PORT'), adminUser: s.text('AIRFLOW_ADMIN_USER'), adminPassword: s.optionalText('AIRFLOW_ADMIN_PASSWORD') };
+}
+
+/** Where `npm run secrets` looks for the Docker API socket when the dotenv file does not say. */
+export const dockerSocketSetting = (env: Env = processEnv()): string => settingsOf(env).path('DOCKER_SOCKET');
+
+/** Hooks of the atomicity tests, inert unless set (ETL_TEST_* in the spec). */
+export function testHooks(env: Env = processEnv()): { failBeforeCommit: boolean; pauseBeforeCommitMs: number; streamPauseBeforeCommitMs: number } {
+  const s = settingsOf(env);
+  return {
+    failBeforeCommit: s.flag('ETL_TEST_FAIL_BEFORE_COMMIT'),
+    pauseBeforeCommitMs: s.int('ETL_TEST_PAUSE_BEFORE_COMMIT_MS'),
+    streamPauseBeforeCommitMs: s.int('ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS'),
   };
 }

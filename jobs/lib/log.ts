@@ -1,17 +1,13 @@
 /**
- * Structured logs with winston: JSON lines when not on a terminal (files, CI, Airflow task logs),
- * a compact readable line on a TTY. LOG_FORMAT=json|pretty forces one; LOG_LEVEL sets the level.
+ * Structured logs with winston: JSON lines (LOG_FORMAT=json, the default, for log shippers) or
+ * plain aligned lines (LOG_FORMAT=plain, for the Airflow task log); LOG_LEVEL sets the level.
  * Logs go to stderr so that stdout carries only a command's result (summaries, --help).
  */
 import winston from 'winston';
+import { logSettings } from './config';
 import { maskCardRuns, printable } from './pii';
 
-const usePretty = (): boolean => {
-  const f = process.env.LOG_FORMAT?.toLowerCase();
-  if (f === 'json') return false;
-  if (f === 'pretty') return true;
-  return Boolean(process.stderr.isTTY);
-};
+const usePretty = (): boolean => logSettings().format === 'plain';
 
 const pretty = winston.format.printf(({ level, message, timestamp, ...meta }) => {
   const extra = Object.entries(meta)
@@ -40,7 +36,7 @@ const maskCards = winston.format((info) => {
 const enabledOnly = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false));
 
 export const logger = winston.createLogger({
-  level: process.env.LOG_LEVEL ?? 'info',
+  level: logSettings().level,
   defaultMeta: { service: 'store-etl' },
   format: winston.format.combine(
     enabledOnly(),

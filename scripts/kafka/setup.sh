@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Fetches Apache Kafka's jars from Maven Central into .state/kafka/libs (idempotent, cached).
-# Needs Java 17+ and Maven. KAFKA_STATE_DIR overrides the folder (default <repo>/.state/kafka).
+# Needs Java 17+ and Maven. KAFKA_STATE_DIR overrides the folder (default $ETL_STATE_DIR/kafka).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/scripts/kafka"
-STATE="${KAFKA_STATE_DIR:-$ROOT/.state/kafka}"
+. "$ROOT/scripts/config-env.sh"
+config_env KAFKA_STATE_DIR
+STATE="$KAFKA_STATE_DIR"
 LIBS="$STATE/libs"
 STAMP="$LIBS/.pom.sha256"
 # On a clean Debian machine (CI) as root: install a JRE and Maven from Debian's packages.

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Starts the local single-node KRaft Kafka broker (no ZooKeeper) in the background and waits until
 # it accepts clients. Idempotent: a running broker is left alone. Data, logs and the pid file live in
-# .state/kafka (KAFKA_STATE_DIR). The storage is formatted once (kafka-storage format).
-#   KAFKA_PORT (9092)  KAFKA_CONTROLLER_PORT (9093)  KAFKA_HEAP_OPTS (-Xms128m -Xmx512m)
-#   KAFKA_START_TIMEOUT seconds (90)
+# KAFKA_STATE_DIR ($ETL_STATE_DIR/kafka). The storage is formatted once (kafka-storage format).
+# Settings (defaults: jobs/lib/config/spec.ts, docs/configuration.md): KAFKA_PORT,
+# KAFKA_CONTROLLER_PORT, KAFKA_HEAP_OPTS, KAFKA_START_TIMEOUT (seconds).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-STATE="${KAFKA_STATE_DIR:-$ROOT/.state/kafka}"
+. "$ROOT/scripts/config-env.sh"
+config_env KAFKA_STATE_DIR KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_START_TIMEOUT KAFKA_HEAP_OPTS
+STATE="$KAFKA_STATE_DIR"
 LIBS="$STATE/libs"
 DATA="$STATE/data"
 PIDFILE="$STATE/broker.pid"
 LOG="$STATE/broker.log"
-PORT="${KAFKA_PORT:-9092}"
-CPORT="${KAFKA_CONTROLLER_PORT:-9093}"
-TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
+PORT="$KAFKA_PORT"
+CPORT="$KAFKA_CONTROLLER_PORT"
+TIMEOUT="$KAFKA_START_TIMEOUT"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 alive() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
@@ -81,7 +83,7 @@ fi
 start=$(date +%s)
 started_before=$(grep -c "Kafka Server started" "$LOG" 2>/dev/null || true)
 # setsid: the broker outlives the shell (and npm) that started it; stop.sh ends it by pid.
-setsid nohup java ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+setsid nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
   -Djava.awt.headless=true -Dlog4j.configuration="file:$STATE/log4j.properties" \
   -Dkafka.logs.dir="$STATE" -cp "$LIBS/*" kafka.Kafka "$CONF" >"$STATE/broker.out" 2>&1 < /dev/null &
 echo $! > "$PIDFILE"

@@ -3,9 +3,11 @@
 # KAFKA_STOP_TIMEOUT seconds, default 30). Idempotent.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-STATE="${KAFKA_STATE_DIR:-$ROOT/.state/kafka}"
+. "$ROOT/scripts/config-env.sh"
+config_env KAFKA_STATE_DIR KAFKA_STOP_TIMEOUT
+STATE="$KAFKA_STATE_DIR"
 PIDFILE="$STATE/broker.pid"
-TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
+TIMEOUT="$KAFKA_STOP_TIMEOUT"
 if [[ ! -f "$PIDFILE" ]] || ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   rm -f "$PIDFILE"
   echo "kafka:stop: broker not running"

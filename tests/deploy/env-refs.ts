@@ -35,14 +35,34 @@ export function refsInTypeScript(text: string): string[] {
     ...all(text, new RegExp(`\\benv\\[\\s*['"\`]${UPPER}['"\`]\\s*\\]`, 'g')),
     // Helpers taking the variable's name: intEnv(env, 'NAME', ...), readEnv('NAME').
     ...all(text, new RegExp(`\\b\\w*[Ee]nv\\w*\\(\\s*(?:env\\s*,\\s*)?['"\`]${UPPER}['"\`]`, 'g')),
+    // The typed reads of the config spec (jobs/lib/config/settings.ts): s.int('NAME'), s.choice<T>('NAME').
+    ...all(text, new RegExp(`\\.(?:${SETTINGS_READS})(?:<[^>()]*>)?\\(\\s*['"\`]${UPPER}['"\`]`, 'g')),
   ]);
 }
 
 const unique = (names: string[]): string[] => [...new Set(names)];
 
+/** The methods of `Settings` (jobs/lib/config/settings.ts) that read one setting by name. */
+const SETTINGS_READS = 'raw|text|optionalText|path|optionalPath|int|choice|list|flag';
+
+/** `process.env.NAME` / `process.env['NAME']` / `process.env[name]`: a direct read of the environment. */
+export function directEnvReads(text: string): string[] {
+  return [...text.matchAll(/process\.env(?:\.[A-Za-z_]\w*|\s*\[[^\]]+\])/g)].map((m) => m[0]);
+}
+
+/** The `${NAME:-literal}` defaults of a shell script (literal: no expansion inside; not in a message). */
+export function shellDefaults(text: string): { name: string; value: string }[] {
+  const code = text.split('\n').filter((l) => !/\b(log|echo|printf) "/.test(l)).join('\n');
+  return [...code.matchAll(/\$\{([A-Z_][A-Z0-9_]*):-([^}$`"]*)\}/g)].map((m) => ({ name: m[1], value: m[2] }));
+}
+
 export function refsInShell(text: string): string[] {
   // Overridable settings: ${NAME:-default}, ${NAME-default}, ${NAME:=x}, ${NAME:?msg}.
-  return all(text, new RegExp(`\\$\\{${UPPER}:?[-=?]`, 'g'));
+  const overrides = all(text, new RegExp(`\\$\\{${UPPER}:?[-=?]`, 'g'));
+  // Settings resolved by the spec: `config_env NAME...` (scripts/config-env.sh), continued lines too.
+  const joined = text.replace(/\\\r?\n/g, ' ');
+  const fromSpec = all(joined, /^\s*config_env\s+([^\n#;|&]*)/gm).flatMap((args) => all(args, new RegExp(`(?:^|\\s)${UPPER}(?=\\s|$)`, 'g')));
+  return unique([...overrides, ...fromSpec]);
 }
 
 export function refsInPython(text: string): string[] {
@@ -88,7 +108,7 @@ export function refsInDockerfile(text: string): string[] {
   return [...envs, ...used.filter((n) => !args.has(n) && !envs.includes(n))];
 }
 
-function walk(dir: string, keep: (file: string) => boolean, skip = /(^|\/)(node_modules|dist|target|dbt_packages|logs|\.venv[^/]*|__pycache__|\.git)$/): string[] {
+export function walk(dir: string, keep: (file: string) => boolean, skip = /(^|\/)(node_modules|dist|target|dbt_packages|logs|\.venv[^/]*|__pycache__|\.git)$/): string[] {
   if (!fs.existsSync(dir)) return [];
   const out: string[] = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -110,6 +130,7 @@ export function projectEnvRefs(root = ROOT): EnvRef[] {
   add(walk(path.join(root, 'jobs'), (f) => f.endsWith('.ts')), refsInTypeScript);
   add(walk(path.join(root, 'scripts'), (f) => f.endsWith('.ts')), refsInTypeScript);
   add(walk(path.join(root, 'scripts'), (f) => f.endsWith('.sh')), refsInShell);
+  add(walk(path.join(root, 'scripts'), (f) => f.endsWith('.py')), refsInPython);
   add(walk(path.join(root, 'dags'), (f) => f.endsWith('.py')), refsInPython);
   add(walk(path.join(root, 'dag_templates'), () => true), refsInPython);
   add(walk(path.join(root, 'dbt_project'), (f) => /\.(ya?ml|sql)$/.test(f)), refsInDbt);

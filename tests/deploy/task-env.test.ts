@@ -44,6 +44,8 @@ const NOT_PASSED: Record<string, string> = {
   DBT_USE_COLORS: 'the script turns colours off itself when the output is not a terminal (task logs never are)',
   STREAM_SNAPSHOT_PATH:
     "the dbt container derives it from its ETL_STATE_DIR (/data/state), where the stream container publishes it; a host path would not exist there",
+  STREAM_DUCKDB_PATH: 'the same: derived from the dbt container\'s ETL_STATE_DIR, where the stream container keeps its file',
+  STREAM_SNAPSHOT_WAIT_S: "the spec's default (60 s) is the deployment's; the scan sees it since dbt-build.sh resolves it for the snapshot step",
 };
 
 /** Services that parse the DAG files (dag-processor) and run their tasks (scheduler, LocalExecutor). */

@@ -3,6 +3,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { kafkaBrokerSettings } from '../config';
 import { logger } from '../log';
 
 /** The repository root (the folder with package.json above this file, from src or dist). */
@@ -15,7 +16,7 @@ export function repoRoot(): string {
   return process.cwd();
 }
 
-export const kafkaStateDir = (): string => process.env.KAFKA_STATE_DIR ?? path.join(repoRoot(), '.state', 'kafka');
+export const kafkaStateDir = (): string => kafkaBrokerSettings().stateDir;
 
 export function javaAvailable(): boolean {
   try {
@@ -45,10 +46,12 @@ export function portOpen(host: string, port: number, timeoutMs = 1000): Promise<
   });
 }
 
-function runScript(name: string): Promise<string> {
+function runScript(name: string, settings: Record<string, string> = {}): Promise<string> {
   const script = path.join(repoRoot(), 'scripts', 'kafka', name);
+  // The broker's folder as this process resolved it (relative paths against its working directory).
+  const env = { ...process.env, KAFKA_STATE_DIR: kafkaStateDir(), ...settings };
   return new Promise((resolve, reject) => {
-    execFile('bash', [script], { cwd: repoRoot(), env: process.env, timeout: 600000 }, (err, stdout, stderr) => {
+    execFile('bash', [script], { cwd: repoRoot(), env, timeout: 600000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${name} failed: ${stderr.trim() || err.message}`));
       else resolve(stdout.trim());
     });
@@ -66,12 +69,15 @@ export async function ensureBroker(bootstrap: string): Promise<boolean> {
   if (!['localhost', '127.0.0.1', '::1'].includes(host)) {
     throw new Error(`Kafka at ${bootstrap} does not answer (and is not the local broker this repo can start)`);
   }
-  process.env.KAFKA_PORT ??= String(port);
+  startedOn = { KAFKA_PORT: String(port) };
   logger.info('kafka: starting the local broker', { port });
-  const out = await runScript('start.sh');
+  const out = await runScript('start.sh', startedOn);
   logger.info(out.split('\n').pop() ?? 'kafka started');
   return true;
 }
 
-export const startBroker = (): Promise<string> => runScript('start.sh');
+/** The port of the bootstrap server ensureBroker started the broker for: a restart uses it again. */
+let startedOn: Record<string, string> = {};
+
+export const startBroker = (): Promise<string> => runScript('start.sh', startedOn);
 export const stopBroker = (): Promise<string> => runScript('stop.sh');

@@ -4,11 +4,10 @@
  * `<TOPIC_NAME>_dead_letter` for poison events, `<TOPIC_NAME>_vendor_availability` for the
  * sold-out / back-in-stock broadcast.
  */
-import os from 'node:os';
-import path from 'node:path';
 import { catalog } from '../../catalog';
 import type { StreamDestination } from '../catalog-types';
 import { findSource } from '../catalog-check';
+import { streamFileSettings, streamSettings } from '../config';
 import { UsageError } from '../errors';
 
 export interface StreamConfig {
@@ -47,42 +46,12 @@ export interface StreamConfig {
 }
 
 /** The state directory and the DuckDB files of the stream layer, from the environment. */
-export function streamFiles(env: NodeJS.ProcessEnv = process.env): { duckdbPath: string; batchDuckdbPath: string; snapshotPath: string } {
-  const stateDir = path.resolve(env.ETL_STATE_DIR || '.state');
-  return {
-    duckdbPath: path.resolve(env.STREAM_DUCKDB_PATH || path.join(stateDir, 'stream.duckdb')),
-    batchDuckdbPath: path.resolve(env.DUCKDB_PATH || path.join(stateDir, 'warehouse.duckdb')),
-    snapshotPath: path.resolve(env.STREAM_SNAPSHOT_PATH || path.join(stateDir, 'stream-snapshot.duckdb')),
-  };
+export function streamFiles(env?: NodeJS.ProcessEnv): { duckdbPath: string; batchDuckdbPath: string; snapshotPath: string } {
+  return streamFileSettings(env);
 }
 
-function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
-  const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got '${v}'`);
-  return n;
-}
-
-export function loadStreamConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<StreamConfig> = {}): StreamConfig {
-  const brokers = (env.BOOTSTRAP_SERVER ?? 'localhost:9092').split(',').map((s) => s.trim()).filter(Boolean);
-  const topicPrefix = (env.TOPIC_NAME ?? 'store').trim();
-  if (!/^[A-Za-z0-9._-]+$/.test(topicPrefix)) throw new Error(`TOPIC_NAME '${topicPrefix}' is not a valid topic prefix`);
-  return {
-    brokers,
-    topicPrefix,
-    group: (env.TOPIC_GROUP ?? 'store-etl').trim(),
-    partitions: intEnv(env, 'STREAM_PARTITIONS', 3),
-    sessionTimeoutMs: intEnv(env, 'STREAM_SESSION_TIMEOUT_MS', 10000, 6000),
-    maxBatchBytes: intEnv(env, 'STREAM_MAX_BATCH_BYTES', 1048576, 1024),
-    commitMaxEvents: intEnv(env, 'STREAM_COMMIT_MAX_EVENTS', 100000),
-    availabilityStepRows: intEnv(env, 'STREAM_AVAILABILITY_STEP_ROWS', 2000),
-    brokerWaitMs: intEnv(env, 'STREAM_BROKER_WAIT_MS', 0, 0),
-    ...streamFiles(env),
-    duckdbThreads: intEnv(env, 'STREAM_DUCKDB_THREADS', Math.max(1, os.cpus().length - 1)),
-    snapshotIntervalMs: intEnv(env, 'STREAM_SNAPSHOT_INTERVAL_MS', 10000, 100),
-    ...overrides,
-  };
+export function loadStreamConfig(env?: NodeJS.ProcessEnv, overrides: Partial<StreamConfig> = {}): StreamConfig {
+  return { ...streamSettings(env), ...overrides };
 }
 
 /** The stream destinations of the catalog, in a stable order. */

@@ -5,6 +5,7 @@
  * only modules that use kafkajs.
  */
 import { type Admin, Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry, type Producer, type RetryOptions } from 'kafkajs';
+import { kafkajsLogLevel } from '../config';
 import { logger } from '../log';
 import { retry, RETRY_POLICIES } from '../retry';
 import type { StreamConfig } from './config';
@@ -26,8 +27,8 @@ export const kafkaRetry = (retries: number = RETRY_POLICIES.kafkaClient.retries)
 /** kafkajs logs go through winston (warn and up unless KAFKAJS_LOG_LEVEL says otherwise). */
 export function createKafka(cfg: StreamConfig, clientId = 'store-etl', extra: Partial<KafkaConfig> = {}): Kafka {
   const level = ({ error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG } as const)[
-    (process.env.KAFKAJS_LOG_LEVEL ?? 'warn') as 'warn'
-  ] ?? logLevel.WARN;
+    kafkajsLogLevel()
+  ];
   return new Kafka({
     clientId,
     brokers: cfg.brokers,

@@ -12,7 +12,7 @@ export async function openWarehouse(config: EtlConfig, catalog: Catalog): Promis
     case 'bigquery': {
       // Loaded lazily so the embedded default never pays for the cloud client.
       const { BigQueryWarehouse } = await import('./bigquery/warehouse');
-      return BigQueryWarehouse.fromEnv(process.env, catalog);
+      return BigQueryWarehouse.fromEnv(undefined, catalog);
     }
   }
 }

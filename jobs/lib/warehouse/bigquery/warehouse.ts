@@ -22,6 +22,7 @@ import { BigQuery, type BigQueryOptions, type Query, type Table } from '@google-
 import type { BatchDestination, Catalog, ColumnType, DestinationTable } from '../../catalog-types';
 import { duckdbCreateTable } from '../../ddl';
 import { logger } from '../../log';
+import { bigquerySettings } from '../../config';
 import {
   changelogSchema,
   changelogTable,
@@ -75,16 +76,10 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   /** Builds the adapter from the environment (see .env.example). */
-  static fromEnv(env: NodeJS.ProcessEnv, catalog: Catalog, extra: Partial<BigQueryOptions> = {}): BigQueryWarehouse {
-    const projectId = env.GCP_PROJECT_ID?.trim();
+  static fromEnv(env: NodeJS.ProcessEnv | undefined, catalog: Catalog, extra: Partial<BigQueryOptions> = {}): BigQueryWarehouse {
+    const { projectId, location, keyFilename, dataset, maxRetries: retries } = bigquerySettings(env);
     if (!projectId) {
       throw new Error('WAREHOUSE=bigquery needs GCP_PROJECT_ID (the Google Cloud project that holds the dataset)');
-    }
-    const location = env.BIGQUERY_LOCATION?.trim() || 'US';
-    const keyFilename = env.GOOGLE_APPLICATION_CREDENTIALS?.trim() || undefined;
-    const retries = env.BIGQUERY_MAX_RETRIES ? Number(env.BIGQUERY_MAX_RETRIES) : DEFAULT_RETRY.retries;
-    if (!Number.isInteger(retries) || retries < 0) {
-      throw new Error(`BIGQUERY_MAX_RETRIES must be a whole number, got '${env.BIGQUERY_MAX_RETRIES}'`);
     }
     const client = new BigQuery({ projectId, location, keyFilename, autoRetry: false, ...extra });
     return new BigQueryWarehouse({
@@ -92,7 +87,7 @@ export class BigQueryWarehouse implements Warehouse {
       projectId,
       location,
       catalog,
-      dataset: env.BIGQUERY_DATASET?.trim() || undefined,
+      dataset,
       retry: { ...DEFAULT_RETRY, retries },
     });
   }

@@ -22,6 +22,7 @@ import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../../ddl';
 import { sqlString, utcTimestamp } from '../../sql/quote';
 import { withTransaction, type SqlRunner } from '../../sql/statements';
 import type { CellValue, Row, StreamOffset, StreamWrite } from '../types';
+import { testHooks } from '../../config';
 
 /**
  * An accepted event for the DuckDB sink: the source record's JSON text exactly as the stream's
@@ -305,4 +306,4 @@ export async function readOffsetsDuckDb(
 }
 
 /** Test hook, inert unless set: ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS holds the transaction open. */
-const testPauseMs = (): number => Number(process.env.ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS ?? 0);
+const testPauseMs = (): number => testHooks().streamPauseBeforeCommitMs;

@@ -23,6 +23,7 @@ import { withTransaction } from '../../sql/statements';
 import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from '../types';
 import { STREAM_BOOKKEEPING_DDL } from './stream-ddl';
 import { applyStreamBatchDuckDb, dropStreamPrimaryKeys, readOffsetsDuckDb } from './stream-write';
+import { testHooks } from '../../config';
 
 const ALIAS = 'wh';
 
@@ -236,12 +237,12 @@ async function insertRun(c: DuckDBConnection, dataset: string, run: RunRecord): 
  * load inside its transaction; ETL_TEST_PAUSE_BEFORE_COMMIT_MS holds it open so a test can kill it.
  */
 async function testFaultBeforeCommit(): Promise<void> {
-  const pause = Number(process.env.ETL_TEST_PAUSE_BEFORE_COMMIT_MS ?? 0);
+  const { pauseBeforeCommitMs: pause, failBeforeCommit } = testHooks();
   if (pause > 0) {
     logger.warn('test hook: pausing inside the load transaction', { ms: pause });
     await new Promise((r) => setTimeout(r, pause));
   }
-  if (process.env.ETL_TEST_FAIL_BEFORE_COMMIT === '1') {
+  if (failBeforeCommit) {
     throw new Error('test hook: failing the load before COMMIT (ETL_TEST_FAIL_BEFORE_COMMIT=1)');
   }
 }
