@@ -3,11 +3,13 @@
 # reference evaluator behind a JSON-lines protocol) for tests/bigquery. Idempotent and cached:
 # jars from Maven Central into ~/.m2 and .state/zetasql/libs, classes into .state/zetasql/build.
 # A second run with unchanged sources takes a second. Needs Java 17 and Maven.
-# ZETASQL_STATE_DIR overrides the folder (default <repo>/.state/zetasql).
+# ZETASQL_STATE_DIR overrides the folder (default $ETL_STATE_DIR/zetasql).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/tools/zetasql-double"
-STATE="${ZETASQL_STATE_DIR:-$ROOT/.state/zetasql}"
+. "$ROOT/scripts/config-env.sh"
+config_env ZETASQL_STATE_DIR
+STATE="$ZETASQL_STATE_DIR"
 STAMP="$STATE/.sources.sha256"
 command -v java >/dev/null || { echo "setup:zetasql: java not found (Java 17+ required)" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "setup:zetasql: mvn not found (Maven required)" >&2; exit 1; }

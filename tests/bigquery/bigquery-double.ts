@@ -22,12 +22,13 @@ import readline from 'node:readline';
 import nock from 'nock';
 import { OAuth2Client } from 'google-auth-library';
 import { BigQuery } from '@google-cloud/bigquery';
+import { processEnv, settingsOf } from '../../jobs/lib/config/settings';
 
 export const PROJECT = 'test-project';
 export const BASE = 'https://bigquery.googleapis.com';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const STATE = process.env.ZETASQL_STATE_DIR ?? path.join(ROOT, '.state', 'zetasql');
+const STATE = settingsOf(processEnv(), ROOT).path('ZETASQL_STATE_DIR');
 
 /** Why the engine cannot start here (not built: `bash scripts/setup-zetasql.sh`), or null. */
 export function engineUnavailableReason(): string | null {

@@ -176,6 +176,9 @@ export const SPEC: readonly Setting[] = [
     doc: 'Seconds to wait for the local broker to start.' },
   { name: 'KAFKA_STOP_TIMEOUT', kind: 'int', default: '30', section: 'kafka', usedBy: '`scripts/kafka/`',
     doc: 'Seconds the local broker gets to stop (SIGTERM) before SIGKILL.' },
+  { name: 'ZETASQL_STATE_DIR', kind: 'path', derive: under('ETL_STATE_DIR', 'zetasql'), defaultDoc: '$ETL_STATE_DIR/zetasql', example: '.state/zetasql',
+    section: 'kafka', usedBy: '`scripts/setup-zetasql.sh`, tests/bigquery',
+    doc: 'Jars and classes of the executing BigQuery double used by the tests (tools/zetasql-double).' },
   { name: 'KAFKA_STATE_DIR', kind: 'path', derive: under('ETL_STATE_DIR', 'kafka'), defaultDoc: '$ETL_STATE_DIR/kafka', example: '.state/kafka',
     section: 'kafka', usedBy: '`scripts/kafka/`, `npm start`',
     doc: 'Jars, data, logs and pid file of the local broker.' },
@@ -277,7 +280,7 @@ export const SPEC: readonly Setting[] = [
     doc: "Seconds Airflow's processes get after SIGTERM before SIGKILL." },
 
   // ------------------------------------------------------------------ setup
-  { name: 'SETUP_ONLY', kind: 'text', default: 'airflow dbt kafka podman chromium', section: 'setup', usedBy: '`npm run setup`',
+  { name: 'SETUP_ONLY', kind: 'text', default: 'airflow dbt kafka zetasql podman chromium', section: 'setup', usedBy: '`npm run setup`',
     doc: 'The parts `npm run setup` installs (space-separated).' },
   { name: 'CI', kind: 'text', defaultDoc: 'unset', example: 'true', section: 'setup', usedBy: '`npm run setup`, tests',
     doc: 'true (set by CI): a failed setup part stops setup at once, and suites whose prerequisites are missing fail instead of skipping.' },
