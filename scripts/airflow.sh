@@ -8,13 +8,15 @@
 # seconds (default 15). A backgrounded one: `npm run airflow:stop` (= `scripts/airflow.sh stop`,
 # same AIRFLOW_HOME), which finds it by its pid file $AIRFLOW_HOME/airflow.pid.
 #
-# Login (Airflow's simple auth manager, role admin): AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD,
-# dev defaults admin / admin; set them in .env or the environment for anything shared.
+# Login (Airflow's simple auth manager, role admin): AIRFLOW_ADMIN_USER (default admin) and
+# AIRFLOW_ADMIN_PASSWORD; without one, a random password is made on the first start and kept in
+# $AIRFLOW_HOME/admin_password (0600), and the start says where it is (as `airflow standalone`
+# does). No password is ever passed on a command line (visible in `ps`).
 #
 # Env (all optional):
 #   AIRFLOW_HOME            default $ETL_STATE_DIR/airflow (config, SQLite DB, logs, generated secrets)
 #   AIRFLOW_PORT            default 8080;  AIRFLOW_BIND_HOST  default 127.0.0.1
-#   AIRFLOW_ADMIN_USER      default admin; AIRFLOW_ADMIN_PASSWORD  default admin
+#   AIRFLOW_ADMIN_USER      default admin; AIRFLOW_ADMIN_PASSWORD  default: generated (see above)
 #   ETL_RUNNER              docker (default) | local: how the DAGs run the jobs (docs/airflow.md)
 #   ETL_WAREHOUSE_POOL      default duckdb_warehouse: the 1-slot pool serializing warehouse writes
 #   DOCKER_URL, DOCKER_NETWORK, ETL_SOURCE_DIR, ETL_STATE_DIR, DUCKDB_PATH, WAREHOUSE, ...
@@ -45,7 +47,7 @@ fi
 # Defaults from the config spec (jobs/lib/config/spec.ts): AIRFLOW_HOME is $ETL_STATE_DIR/airflow.
 . "$ROOT/scripts/config-env.sh"
 config_env AIRFLOW_HOME AIRFLOW_STOP_TIMEOUT
-mkdir -p "$AIRFLOW_HOME"
+(umask 077 && mkdir -p "$AIRFLOW_HOME") # private when made here: it holds the secrets below
 AIRFLOW_HOME="$(cd "$AIRFLOW_HOME" && pwd)"
 PIDFILE="$AIRFLOW_HOME/airflow.pid"
 STOP_TIMEOUT="$AIRFLOW_STOP_TIMEOUT"
@@ -127,7 +129,6 @@ if [[ "${AIRFLOW_SKIP_SETUP:-0}" != 1 ]]; then bash scripts/setup-airflow.sh; fi
 export PATH="$ROOT/$VENV/bin:$PATH"
 PORT="${AIRFLOW_PORT:-8080}"
 ADMIN_USER="${AIRFLOW_ADMIN_USER:-admin}"
-ADMIN_PASSWORD="${AIRFLOW_ADMIN_PASSWORD:-admin}"
 POOL="${ETL_WAREHOUSE_POOL:-duckdb_warehouse}"
 
 # Secrets from the environment/.env, else generated once per AIRFLOW_HOME (never committed):
@@ -162,9 +163,23 @@ if [[ "${1:-}" == env ]]; then
   exit 0
 fi
 
-# The admin login: the simple auth manager reads passwords from this file (rewritten each start).
-(umask 077 && python3 -c 'import json, sys; print(json.dumps({sys.argv[1]: sys.argv[2]}))' \
-  "$ADMIN_USER" "$ADMIN_PASSWORD" >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+# The admin login: AIRFLOW_ADMIN_PASSWORD, else a random one made on the first start and kept
+# (0600) in $ADMIN_PASSWORD_FILE. The simple auth manager reads it from its passwords file
+# (rewritten each start, 0600); the values go to python on stdin, never as arguments.
+ADMIN_PASSWORD_FILE="$AIRFLOW_HOME/admin_password"
+if [[ -n "${AIRFLOW_ADMIN_PASSWORD:-}" ]]; then
+  ADMIN_PASSWORD="$AIRFLOW_ADMIN_PASSWORD"
+  login_hint="the password in AIRFLOW_ADMIN_PASSWORD"
+else
+  [[ -s "$ADMIN_PASSWORD_FILE" ]] || log "generated a random admin password (first start)"
+  ADMIN_PASSWORD="$(secret_file admin_password)"
+  login_hint="the password in $ADMIN_PASSWORD_FILE"
+fi
+rm -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" # made anew, 0600 from its first byte
+printf '%s\n%s\n' "$ADMIN_USER" "$ADMIN_PASSWORD" | (umask 077 && python3 -c '
+import json, sys
+user, password = sys.stdin.read().split("\n")[:2]
+print(json.dumps({user: password}))' >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
 
 if [[ "${ETL_RUNNER:-docker}" == local && ! -d dist/jobs ]]; then
   log "ETL_RUNNER=local runs dist/jobs/*.js: building"
@@ -179,7 +194,7 @@ if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   exit 1
 fi
 echo $$ >"$PIDFILE"
-log "UI: http://localhost:$PORT  login: $ADMIN_USER / (AIRFLOW_ADMIN_PASSWORD$([[ -z "${AIRFLOW_ADMIN_PASSWORD:-}" ]] && echo ", dev default 'admin'"))"
+log "UI: http://localhost:$PORT  login: $ADMIN_USER with $login_hint"
 log "stop: Ctrl-C, or \`npm run airflow:stop\` from another shell"
 
 # Not exec: this script stays to stop every child on the first Ctrl-C/SIGTERM. Airflow runs in

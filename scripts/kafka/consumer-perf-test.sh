@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # kafka-consumer-perf-test from the same jars as the broker (org.apache.kafka.tools.ConsumerPerformance).
-# Usage: bash scripts/kafka/consumer-perf-test.sh --bootstrap-server localhost:9092 --topic T --messages N
+# Usage: bash scripts/kafka/consumer-perf-test.sh --bootstrap-server localhost:9092 --topic T --num-records N
+# Kafka 4.x deprecates --messages for --num-records (the old name prints a warning and
+# goes away later): --messages is passed on as --num-records.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-. "$ROOT/scripts/config-env.sh"
-config_env KAFKA_STATE_DIR
-STATE="$KAFKA_STATE_DIR"
-[[ -f "$STATE/tools-log4j.properties" ]] || printf 'log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' > "$STATE/tools-log4j.properties"
-exec java -Xmx512m -Dlog4j.configuration="file:$STATE/tools-log4j.properties" -cp "$STATE/libs/*" \
-  org.apache.kafka.tools.ConsumerPerformance "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+args=()
+for a in "$@"; do
+  if [[ "$a" == --messages ]]; then args+=(--num-records); else args+=("$a"); fi
+done
+kafka_tool -Xmx512m org.apache.kafka.tools.ConsumerPerformance "${args[@]}"

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Starts the local single-node KRaft Kafka broker (no ZooKeeper) in the background and waits until
-# it accepts clients. Idempotent: a running broker is left alone. Data, logs and the pid file live in
-# KAFKA_STATE_DIR ($ETL_STATE_DIR/kafka). The storage is formatted once (kafka-storage format).
+# Starts the local single-node KRaft Kafka 4 broker (KRaft is Kafka 4's only mode) in the background
+# and waits until it accepts clients. Idempotent: a running broker is left alone. Data, logs and the
+# pid file live in KAFKA_STATE_DIR ($ETL_STATE_DIR/kafka). The storage is formatted once (kafka-storage
+# format). The quorum is static (controller.quorum.voters, still supported by 4.x): one node needs
+# no dynamic membership, and storage formatted by the earlier 3.9 broker starts as it is (a dynamic
+# quorum, `format --standalone`, could not read it).
 # Settings (defaults: jobs/lib/config/spec.ts, docs/configuration.md): KAFKA_PORT,
 # KAFKA_CONTROLLER_PORT, KAFKA_HEAP_OPTS, KAFKA_START_TIMEOUT (seconds).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-. "$ROOT/scripts/config-env.sh"
-config_env KAFKA_STATE_DIR KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_START_TIMEOUT KAFKA_HEAP_OPTS
-STATE="$KAFKA_STATE_DIR"
-LIBS="$STATE/libs"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+config_env KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_START_TIMEOUT KAFKA_HEAP_OPTS
 DATA="$STATE/data"
 PIDFILE="$STATE/broker.pid"
 LOG="$STATE/broker.log"
@@ -57,26 +57,35 @@ group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 log.segment.bytes=268435456
 PROPS
-cat > "$STATE/log4j.properties" <<PROPS
-log4j.rootLogger=INFO, file
-log4j.appender.file=org.apache.log4j.RollingFileAppender
-log4j.appender.file.File=$LOG
-log4j.appender.file.MaxFileSize=20MB
-log4j.appender.file.MaxBackupIndex=2
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-log4j.logger.org.apache.kafka.raft=WARN
-log4j.logger.kafka.log.LogCleaner=WARN
+# Kafka 4 logs through log4j2 (log4j 1 settings would be ignored): a rolling file, quiet loggers.
+cat > "$STATE/log4j2.properties" <<PROPS
+status = warn
+appender.file.type = RollingFile
+appender.file.name = file
+appender.file.fileName = $LOG
+appender.file.filePattern = $LOG.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 2
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+logger.raft.name = org.apache.kafka.raft
+logger.raft.level = WARN
+logger.cleaner.name = kafka.log.LogCleaner
+logger.cleaner.level = WARN
 PROPS
-TOOLS_LOG4J="$STATE/tools-log4j.properties"
-printf 'log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' > "$TOOLS_LOG4J"
 
 if [[ ! -f "$DATA/meta.properties" ]]; then
-  CLUSTER_ID="$(java -Dlog4j.configuration="file:$TOOLS_LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)"
-  java -Dlog4j.configuration="file:$TOOLS_LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool format \
-    -t "$CLUSTER_ID" -c "$CONF" --ignore-formatted
+  CLUSTER_ID="$(kafka_tool -Xmx256m kafka.tools.StorageTool random-uuid)"
+  kafka_tool -Xmx256m kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$CONF" --ignore-formatted
   echo "kafka:start: formatted KRaft storage in $DATA (cluster $CLUSTER_ID)"
 fi
 
@@ -84,7 +93,7 @@ start=$(date +%s)
 started_before=$(grep -c "Kafka Server started" "$LOG" 2>/dev/null || true)
 # setsid: the broker outlives the shell (and npm) that started it; stop.sh ends it by pid.
 setsid nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-  -Djava.awt.headless=true -Dlog4j.configuration="file:$STATE/log4j.properties" \
+  -Djava.awt.headless=true -Dlog4j2.configurationFile="$STATE/log4j2.properties" \
   -Dkafka.logs.dir="$STATE" -cp "$LIBS/*" kafka.Kafka "$CONF" >"$STATE/broker.out" 2>&1 < /dev/null &
 echo $! > "$PIDFILE"
 pid=$(cat "$PIDFILE")

@@ -1,11 +1,13 @@
 /**
  * The Python side is pinned and reproducible: requirements/airflow.txt is a full freeze
  * (Airflow 3 + docker and standard providers, every package `==`), the venv holds exactly
- * those versions, and the setup scripts are idempotent (a second run changes nothing).
+ * those versions, and the setup scripts are idempotent (a second run changes nothing). The local
+ * Airflow gets a random admin password, kept private, and none goes on a command line.
  */
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers/env';
 import { describeWith, missingAirflow, missingPodman, VENV_BIN } from './airflow-env';
@@ -96,4 +98,84 @@ test('podman settings come from the repo by default (docker/podman/containers.co
   expect(fs.readFileSync(path.join(ROOT, 'scripts', 'setup-podman.sh'), 'utf8')).toContain(
     'CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/docker/podman/containers.conf}"',
   );
+});
+
+describe('scripts/airflow.sh: the admin login', () => {
+  // Airflow itself is a stub here (`airflow` and `python3` in a fake venv that log their arguments,
+  // python3 then running the real one): what is checked is the script's own handling.
+  let dir: string;
+  let home: string;
+  let argvLog: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airflow-login-'));
+    home = path.join(dir, 'home'); // created by the script
+    argvLog = path.join(dir, 'argv.log');
+    const bin = path.join(dir, 'venv', 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    const python = spawnSync('bash', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
+    const logArgs = 'for a in "$0" "$@"; do printf "%s " "$a"; done >>"$ARGV_LOG"; echo >>"$ARGV_LOG"';
+    fs.writeFileSync(path.join(bin, 'airflow'), `#!/usr/bin/env bash\n${logArgs}\nexit 0\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(bin, 'python3'), `#!/usr/bin/env bash\n${logArgs}\nexec ${python} "$@"\n`, { mode: 0o755 });
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const start = (extra: NodeJS.ProcessEnv = {}) =>
+    spawnSync('bash', ['scripts/airflow.sh'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/root',
+        AIRFLOW_HOME: home,
+        AIRFLOW_SKIP_SETUP: '1',
+        AIRFLOW_VENV: path.relative(ROOT, path.join(dir, 'venv')),
+        AIRFLOW_ENV_FILE: path.join(dir, 'no.env'),
+        AIRFLOW_STOP_TIMEOUT: '2',
+        ARGV_LOG: argvLog,
+        ...extra,
+      },
+    });
+  const passwords = () => JSON.parse(fs.readFileSync(path.join(home, 'simple_auth_manager_passwords.json'), 'utf8'));
+  const mode = (p: string) => fs.statSync(p).mode & 0o777;
+
+  test('no password given: a random one on the first start, kept 0600, the start says where it is, never on a command line', () => {
+    const first = start();
+    expect(first.status).toBe(0);
+    const file = path.join(home, 'admin_password');
+    const password = fs.readFileSync(file, 'utf8').trim();
+    expect(password).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+    expect(password).not.toBe('admin');
+    expect(mode(file)).toBe(0o600);
+    expect(mode(home)).toBe(0o700);
+    expect(passwords()).toEqual({ admin: password });
+    expect(mode(path.join(home, 'simple_auth_manager_passwords.json'))).toBe(0o600);
+    expect(first.stderr).toContain('generated a random admin password (first start)');
+    expect(first.stderr).toContain(`login: admin with the password in ${file}`);
+    expect(first.stderr).not.toContain(password);
+    const calls = fs.readFileSync(argvLog, 'utf8');
+    expect(calls).toMatch(/airflow standalone/); // the stubs did log the calls
+    expect(calls).not.toContain(password);
+
+    // The next start keeps it (and says nothing about generating one).
+    const second = start();
+    expect(second.status).toBe(0);
+    expect(fs.readFileSync(file, 'utf8').trim()).toBe(password);
+    expect(passwords()).toEqual({ admin: password });
+    expect(second.stderr).not.toContain('generated a random admin password');
+  });
+
+  test('AIRFLOW_ADMIN_PASSWORD is used when set, through no command line, and a wider old passwords file is made 0600', () => {
+    fs.mkdirSync(home);
+    fs.writeFileSync(path.join(home, 'simple_auth_manager_passwords.json'), '{"admin":"old"}', { mode: 0o644 });
+    fs.chmodSync(path.join(home, 'simple_auth_manager_passwords.json'), 0o644);
+    const r = start({ AIRFLOW_ADMIN_USER: 'ops', AIRFLOW_ADMIN_PASSWORD: 'correct-horse-battery-staple-42' });
+    expect(r.status).toBe(0);
+    expect(passwords()).toEqual({ ops: 'correct-horse-battery-staple-42' });
+    expect(mode(path.join(home, 'simple_auth_manager_passwords.json'))).toBe(0o600);
+    expect(fs.existsSync(path.join(home, 'admin_password'))).toBe(false);
+    expect(r.stderr).toContain('login: ops with the password in AIRFLOW_ADMIN_PASSWORD');
+    expect(r.stderr).not.toContain('correct-horse-battery-staple-42');
+    expect(fs.readFileSync(argvLog, 'utf8')).not.toContain('correct-horse-battery-staple-42');
+  });
 });

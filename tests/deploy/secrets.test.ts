@@ -1,8 +1,15 @@
-/** scripts/generate-secrets.ts: key formats, and filling a dotenv file without touching the rest. */
+/**
+ * scripts/generate-secrets.ts: key formats, filling a dotenv file without touching the rest, the
+ * file private from its first byte and replaced atomically, no symbolic link followed, and never
+ * uid 0 for the containers.
+ */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { dockerSocket, fernetKey, fillEnv, generateAll, main, SECRETS } from '../../scripts/generate-secrets';
+import { CONTAINER_FALLBACK_USER, dockerSocket, fernetKey, fillEnv, generateAll, main, SECRETS } from '../../scripts/generate-secrets';
+
+const asRoot = process.getuid?.() === 0;
+const FALLBACK = `${CONTAINER_FALLBACK_USER.uid}:${CONTAINER_FALLBACK_USER.gid}`;
 
 describe('generate-secrets', () => {
   test('a Fernet key is 32 random bytes in URL-safe base64 with padding (44 characters)', () => {
@@ -48,7 +55,8 @@ describe('generate-secrets', () => {
       const st = fs.statSync(dir);
       expect(env).toMatch(new RegExp(`^ETL_HOST_PROJECT_DIR=${fs.realpathSync(dir).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$|^ETL_HOST_PROJECT_DIR=${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
       expect(env).toMatch(new RegExp(`^DOCKER_GID=${fs.statSync(socket).gid}$`, 'm'));
-      expect(env).toMatch(new RegExp(`^ETL_CONTAINER_USER=${st.uid}:${st.gid}$`, 'm'));
+      // The folder's owner, unless that is root (a root-owned temporary folder when the tests run as root).
+      expect(env).toMatch(new RegExp(`^ETL_CONTAINER_USER=${st.uid === 0 ? FALLBACK : `${st.uid}:${st.gid}`}$`, 'm'));
       // Set values are kept, even with --force (only secrets rotate).
       fs.writeFileSync(path.join(dir, '.env'), `ETL_HOST_PROJECT_DIR=/srv/etl\nDOCKER_GID=4242\nETL_CONTAINER_USER=7:7\n`);
       expect(main(['--write', '.env', '--force'], dir, {})).toBe(0);
@@ -86,5 +94,120 @@ describe('generate-secrets', () => {
       err.mockRestore();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('the .env file', () => {
+    let dir: string;
+    let err: jest.SpyInstance;
+    beforeEach(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'secrets-file-'));
+      err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    });
+    afterEach(() => {
+      jest.restoreAllMocks();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    const stderr = () => err.mock.calls.map((c) => String(c[0])).join('');
+
+    test('is private (0600) from its first byte and replaced atomically: the old file stays whole until the rename', () => {
+      const env = path.join(dir, '.env');
+      const before = 'WAREHOUSE=duckdb\nAIRFLOW__CORE__FERNET_KEY=\nETL_CONTAINER_USER=1234:1234\n';
+      fs.writeFileSync(env, before, { mode: 0o644 });
+      fs.chmodSync(env, 0o644);
+      const seen: { mode: number; envNow: string; envMode: number }[] = [];
+      const realWrite = fs.writeSync;
+      jest.spyOn(fs, 'writeSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
+        seen.push({ mode: fs.fstatSync(fd).mode & 0o777, envNow: fs.readFileSync(env, 'utf8'), envMode: fs.statSync(env).mode & 0o777 });
+        return (realWrite as (...a: unknown[]) => number)(fd, ...rest);
+      }) as typeof fs.writeSync);
+      const umask = process.umask(0); // a permissive umask must not widen the file
+      try {
+        expect(main(['--write', '.env'], dir, {}, false)).toBe(0);
+      } finally {
+        process.umask(umask);
+      }
+      expect(seen.length).toBeGreaterThan(0);
+      for (const s of seen) {
+        expect(s.mode).toBe(0o600); // the new file, before its first byte
+        expect(s.envNow).toBe(before); // the old file untouched while the new one is written
+      }
+      const after = fs.readFileSync(env, 'utf8');
+      expect(after).toMatch(/^AIRFLOW__CORE__FERNET_KEY=[A-Za-z0-9_-]{43}=$/m);
+      expect(fs.statSync(env).mode & 0o777).toBe(0o600);
+      expect(fs.readdirSync(dir).sort()).toEqual(['.env']); // no temporary file left
+    });
+
+    test('a write that fails half-way leaves the old file as it was and no temporary file', () => {
+      const env = path.join(dir, '.env');
+      fs.writeFileSync(env, 'AIRFLOW__CORE__FERNET_KEY=\nETL_CONTAINER_USER=1234:1234\n');
+      jest.spyOn(fs, 'writeSync').mockImplementation(() => {
+        throw new Error('ENOSPC: no space left on device');
+      });
+      expect(() => main(['--write', '.env'], dir, {}, false)).toThrow(/ENOSPC/);
+      expect(fs.readFileSync(env, 'utf8')).toBe('AIRFLOW__CORE__FERNET_KEY=\nETL_CONTAINER_USER=1234:1234\n');
+      expect(fs.readdirSync(dir)).toEqual(['.env']);
+    });
+
+    test('a .env that is a symbolic link is refused and its target left alone', () => {
+      const target = path.join(dir, 'elsewhere.txt');
+      fs.writeFileSync(target, 'not a dotenv file\n');
+      fs.symlinkSync(target, path.join(dir, '.env'));
+      expect(main(['--write', '.env'], dir, {}, false)).toBe(1);
+      expect(stderr()).toMatch(/\.env is a symbolic link: refusing/);
+      expect(fs.readFileSync(target, 'utf8')).toBe('not a dotenv file\n');
+      expect(fs.lstatSync(path.join(dir, '.env')).isSymbolicLink()).toBe(true);
+    });
+
+    test('an ETL_CONTAINER_USER of uid 0 in the file is refused with how to pick a uid and chown the state folder', () => {
+      for (const user of ['0:0', '0', 'root', ' 0:1000']) {
+        const text = `AIRFLOW__CORE__FERNET_KEY=\nETL_CONTAINER_USER=${user}\n`;
+        fs.writeFileSync(path.join(dir, '.env'), text);
+        err.mockClear();
+        expect(main(['--write', '.env'], dir, {}, false)).toBe(1);
+        expect(stderr()).toMatch(/runs the containers as root: set a non-root uid:gid \(e\.g\. 50000:50000\).*chown -R <uid:gid> .*\.state/);
+        expect(fs.readFileSync(path.join(dir, '.env'), 'utf8')).toBe(text);
+      }
+    });
+
+    test('the owner of the state folder (ETL_STATE_DIR) wins when it is not root; nothing is chowned then', () => {
+      const state = path.join(dir, 'state');
+      fs.mkdirSync(state);
+      const owner = asRoot ? { uid: 4321, gid: 4322 } : { uid: fs.statSync(state).uid, gid: fs.statSync(state).gid };
+      if (asRoot) fs.chownSync(state, owner.uid, owner.gid);
+      fs.writeFileSync(path.join(dir, '.env'), `ETL_STATE_DIR=${state}\nETL_CONTAINER_USER=\n`);
+      expect(main(['--write', '.env'], dir, {}, asRoot)).toBe(0);
+      expect(fs.readFileSync(path.join(dir, '.env'), 'utf8')).toMatch(new RegExp(`^ETL_CONTAINER_USER=${owner.uid}:${owner.gid}$`, 'm'));
+      expect(fs.statSync(state).uid).toBe(owner.uid);
+      expect(stderr()).not.toMatch(/gave the state folder/);
+    });
+
+    (asRoot ? test : test.skip)('a root-owned checkout gets 50000:50000, never 0:0, and --write as root gives it the state folder (0700)', () => {
+      expect(fs.statSync(dir).uid).toBe(0);
+      const state = path.join(dir, '.state');
+      fs.mkdirSync(path.join(state, 'reports'), { recursive: true, mode: 0o755 });
+      fs.writeFileSync(path.join(state, 'reports', 'r.json'), '{}');
+      fs.writeFileSync(path.join(dir, '.env'), 'ETL_CONTAINER_USER=\n');
+      // Not root: the value is still non-root, and the message says how to hand over the folder.
+      expect(main(['--write', '.env'], dir, {}, false)).toBe(0);
+      expect(fs.readFileSync(path.join(dir, '.env'), 'utf8')).toMatch(/^ETL_CONTAINER_USER=50000:50000$/m);
+      expect(stderr()).toContain(`run \`sudo chown -R 50000:50000 ${state}\``);
+      expect(fs.statSync(state).uid).toBe(0);
+      // As root: the state folder and everything in it go to 50000:50000, the folder 0700.
+      fs.writeFileSync(path.join(dir, '.env'), 'ETL_CONTAINER_USER=\n');
+      err.mockClear();
+      expect(main(['--write', '.env'], dir, {}, true)).toBe(0);
+      expect(fs.readFileSync(path.join(dir, '.env'), 'utf8')).toMatch(/^ETL_CONTAINER_USER=50000:50000$/m);
+      expect(stderr()).toContain(`gave the state folder ${state} to 50000:50000 (mode 0700)`);
+      for (const p of [state, path.join(state, 'reports'), path.join(state, 'reports', 'r.json')]) {
+        expect([fs.statSync(p).uid, fs.statSync(p).gid]).toEqual([50000, 50000]);
+      }
+      expect(fs.statSync(state).mode & 0o777).toBe(0o700);
+      // A missing state folder is created for it.
+      fs.rmSync(state, { recursive: true });
+      fs.writeFileSync(path.join(dir, '.env'), 'ETL_CONTAINER_USER=\n');
+      expect(main(['--write', '.env'], dir, {}, true)).toBe(0);
+      expect(fs.statSync(state).uid).toBe(50000);
+      expect(fs.statSync(state).mode & 0o777).toBe(0o700);
+    });
   });
 });

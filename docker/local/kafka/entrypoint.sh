@@ -2,7 +2,8 @@
 # server.properties from the environment, as in the official apache/kafka image: every
 # KAFKA_<NAME> except the JVM/launcher ones becomes a property, lower-cased, with `___` -> `-`,
 # `__` -> `_`, `_` -> `.` (KAFKA_NODE_ID=1 -> node.id=1). KRaft storage is formatted on the
-# first start with CLUSTER_ID (same default as the official image); then the broker runs in the
+# first start with CLUSTER_ID (same default as the official image; a static quorum,
+# KAFKA_CONTROLLER_QUORUM_VOTERS, as in docker-compose.yml, so no --standalone); then the broker runs in the
 # foreground (exec: SIGTERM reaches it and it shuts down cleanly).
 set -euo pipefail
 CONF=/opt/kafka/config/server.properties
@@ -20,18 +21,26 @@ while IFS='=' read -r name value; do
   printf '%s=%s\n' "$key" "$value" >>"$CONF"
 done < <(env)
 
-cat > /opt/kafka/config/log4j.properties <<'PROPS'
-log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-log4j.logger.org.apache.kafka.raft=WARN
-log4j.logger.kafka.log.LogCleaner=WARN
+# Kafka 4 logs through log4j2 (a log4j 1 file would be ignored): to stdout, quiet loggers.
+cat > /opt/kafka/config/log4j2.properties <<'PROPS'
+status = warn
+appender.stdout.type = Console
+appender.stdout.name = stdout
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = stdout
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+logger.raft.name = org.apache.kafka.raft
+logger.raft.level = WARN
+logger.cleaner.name = kafka.log.LogCleaner
+logger.cleaner.level = WARN
 PROPS
 JAVA_OPTS=(${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseG1GC -Djava.awt.headless=true
-  -Dlog4j.configuration=file:/opt/kafka/config/log4j.properties)
+  -Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties)
 
 log_dir="$(sed -n 's/^log\.dirs=//p' "$CONF" | cut -d, -f1)"
 if [[ -z "$log_dir" || ! -f "$log_dir/meta.properties" ]]; then
