@@ -11,8 +11,8 @@ import { findDestination } from '../../jobs/lib/catalog-check';
 import { catalog } from '../../jobs/catalog';
 import type { StreamDestination } from '../../jobs/lib/catalog-types';
 import { portOpen, startBroker, stopBroker } from '../../jobs/lib/stream/broker';
-import { createKafka, endOffsets, ensureTopics, topicFor } from '../../jobs/lib/stream/config';
-import { idempotentProducer } from '../../jobs/lib/stream/outbox';
+import { topicFor } from '../../jobs/lib/stream/config';
+import { endOffsets, ensureTopics, idempotentProducer, producerKafka } from '../../jobs/lib/stream/kafka';
 import { sendPaced } from '../../jobs/lib/stream/producer';
 import { cartItem, count, describeWithBroker, ensureBuilt, query, ROOT, testEnv } from './helpers';
 
@@ -53,7 +53,7 @@ describeWithBroker('a broker outage of over two minutes', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
 
     // The producer of `npm run produce` (idempotent, paced), in this process.
-    const producer = idempotentProducer(createKafka(e.cfg, 'store-etl-producer'));
+    const producer = idempotentProducer(producerKafka(e.cfg));
     const clock = { start: Date.now(), sent: 0 };
     let produced: 'running' | 'done' | Error = 'running';
     const messages = Array.from({ length: N }, (_, i) => cartItem(700000 + i, 1900, 1901, 1));

@@ -42,6 +42,14 @@ export function createKafka(cfg: StreamConfig, clientId = 'store-etl', extra: Pa
   });
 }
 
+/**
+ * The client of a producer that must outlive a broker outage (replays): while the broker is down
+ * it is the client's connection retries, not the producer's, that give up (~25 s with the client
+ * policy), so here they have no limit either; a send waits for the broker.
+ */
+export const producerKafka = (cfg: StreamConfig, clientId = 'store-etl-producer'): Kafka =>
+  createKafka(cfg, clientId, { retry: kafkaRetry(Number.MAX_SAFE_INTEGER) });
+
 /** Creates the topics when missing (idempotent), with STREAM_PARTITIONS partitions. */
 export async function ensureTopics(kafka: Kafka, cfg: StreamConfig, topics: readonly string[]): Promise<void> {
   const admin = kafka.admin();

@@ -11,7 +11,7 @@ import { logger } from '../log';
 import { createProgress } from '../progress';
 import { topicFor, type StreamConfig } from './config';
 import { encodeEvent } from './events';
-import { createKafka, ensureTopics, idempotentProducer } from './kafka';
+import { ensureTopics, idempotentProducer, producerKafka } from './kafka';
 
 export interface ReplayOptions {
   readonly cfg: StreamConfig;
@@ -55,7 +55,7 @@ export async function sendPaced(
 
 export async function replaySources(opts: ReplayOptions): Promise<ReplayResult> {
   const { cfg } = opts;
-  const kafka = opts.kafka ?? createKafka(cfg, 'store-etl-producer');
+  const kafka = opts.kafka ?? producerKafka(cfg);
   await ensureTopics(kafka, cfg, opts.sources.map((s) => topicFor(cfg, s.name)));
   // Idempotent: a request retried after "not the leader" on a fresh topic is written once.
   const producer = idempotentProducer(kafka);
