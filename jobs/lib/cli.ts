@@ -21,7 +21,7 @@ export const ENV_HELP = `Environment:
   DUCKDB_LOCK_RETRIES   retries while another process writes the DuckDB file (default: 10)
   DUCKDB_MEMORY_LIMIT   scratch DuckDB memory before spilling to disk (default: 512MB)
   LOG_LEVEL             error|warn|info|debug (default: info)
-  LOG_FORMAT            json|pretty (default: pretty on a terminal, json otherwise)`;
+  LOG_FORMAT            json|plain (default: plain on a terminal, json otherwise)`;
 
 export function jobHelp(dest: BatchDestination): string {
   return `Usage: node dist/jobs/${dest.table}.js [--source-dir DIR] [--help]

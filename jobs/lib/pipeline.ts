@@ -17,7 +17,8 @@ import { exitCodeOf, SourceFileError, UsageError, WarehouseError } from './error
 import { transformKeepsSourceKey } from './key-proof';
 import { logger } from './log';
 import type { JobReport, SourceQuality } from './quality';
-import { maskCardRuns, printable } from './pii';
+import { maskCardRuns, maskStrings, printable } from './pii';
+import { maskQuarantineRows } from './quarantine-mask';
 import { checkForeignKeys, createQuarantineTable, hasDuplicateKeys, QUARANTINE_TABLE, quarantineDerived, stageSource } from './stage';
 import { openDuckDb } from './warehouse/duckdb-connect';
 import { openWarehouse } from './warehouse';
@@ -115,6 +116,8 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
         };
       }
     }
+    // Every quarantine row is in: card numbers masked once, before anything reads or copies them.
+    await maskQuarantineRows(c, QUARANTINE_TABLE);
     const staged = new Set(dest.sources);
     for (let i = 0; i < sources.length; i++) {
       const orphanForeignKeys = await checkForeignKeys(c, findSource(catalog, sources[i].source), staged);
@@ -290,7 +293,8 @@ function buildReport(
   destinationRows: number,
   quarantineSamples: JobReport['quarantineSamples'],
 ): JobReport {
-  return {
+  // Samples (duplicate keys, orphan values) and file names are source text: the free-text rule.
+  return maskStrings({
     runId,
     destination: dest.name,
     startedAt: startedAt.toISOString(),
@@ -299,7 +303,7 @@ function buildReport(
     destinationRows,
     accountingBalanced: sources.every((s) => s.rowsRead === s.rowsLoaded + s.rowsQuarantined),
     quarantineSamples,
-  };
+  });
 }
 
 function runRecord(
@@ -325,7 +329,7 @@ function runRecord(
     rowsQuarantined: sum((s) => s.rowsQuarantined),
     rowsOut,
     status,
-    error,
+    error: error === null ? null : maskCardRuns(error),
     report: report ? JSON.stringify(report) : null,
   };
 }
