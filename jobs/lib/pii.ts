@@ -163,11 +163,13 @@ export function maskStrings<T>(v: T): T {
  * Luhn check aside), so a card cut by the wrong delimiter (`6563,2088,9715,7777`) is masked
  * too. Over-masks ids next to it, which is the point.
  */
-export function maskAllDigitRuns(s: string): string {
+export function maskAllDigitRuns(text: string): string {
+  // Cards first: an id next to a card recognised as one stays readable.
+  const s = maskCardRuns(text);
   if (!hasTwelveDigits(s)) return s;
   const chars = s.split('');
   for (const { groups } of digitRuns(s, true)) if (digitCount(s, groups) >= CARD_MIN) maskGroups(chars, groups);
-  return maskCardRuns(chars.join(''));
+  return chars.join('');
 }
 
 /** Masks every digit but the last four, keeping separators: `6563 2088 9715 7777` -> `**** **** **** 7777`. */
