@@ -1,8 +1,8 @@
 /**
  * PII by column: the catalog marks PII columns with a policy (catalog-types `PiiPolicy`), and
- * this module is the one place that turns a PII value into what may be written. Pattern
- * masking (card-like digit runs) is only a second line of defence, for text whose fields cannot
- * be told apart (a row split on the wrong delimiter, a free-text message).
+ * this module is the one place that turns a PII value into what may be written. The card rule
+ * for free text (maskCardRuns: Luhn-checked digit groups, any separators) covers everything
+ * else: text whose fields cannot be told apart, reasons, reports, logs, dead letters.
  *
  * Also here: `printable`, which escapes control bytes in anything shown to a person.
  */
