@@ -3,7 +3,8 @@
  * - `json` (the default): one JSON object a line, for log shippers;
  * - `plain`: aligned lines for people (a terminal, the Airflow task log panel):
  *   `INFO   transformed                  0.02 s  rowsOut=20 keyProven=true`.
- * Unset, a terminal gets `plain` and anything else `json`. LOG_LEVEL sets the level.
+ * Unset, a terminal gets `plain` and anything else `json`; an unknown value logs `json` and says
+ * so. LOG_LEVEL sets the level.
  * Logs go to stderr so that stdout carries only a command's result (summaries, --help).
  */
 import winston from 'winston';
@@ -11,11 +12,16 @@ import { maskStrings, printable } from './pii';
 
 export type LogFormat = 'json' | 'plain';
 
-export function parseLogFormat(value: string | undefined, isTty: boolean): LogFormat {
+/**
+ * The format, and the complaint about an unknown value: logging starts when a module is loaded,
+ * before any command line is read, so an unknown value logs JSON and says so on its first line
+ * (a throw here would print a stack trace instead of the usual one-line error).
+ */
+export function parseLogFormat(value: string | undefined, isTty: boolean): { format: LogFormat; problem: string | null } {
   const v = (value ?? '').trim().toLowerCase();
-  if (v === '') return isTty ? 'plain' : 'json';
-  if (v === 'json' || v === 'plain') return v;
-  throw new Error(`LOG_FORMAT must be 'json' or 'plain', got '${value}'`);
+  if (v === '') return { format: isTty ? 'plain' : 'json', problem: null };
+  if (v === 'json' || v === 'plain') return { format: v, problem: null };
+  return { format: 'json', problem: `LOG_FORMAT must be 'json' or 'plain', got '${value}': logging json` };
 }
 
 /** Fields every line of a job carries (logger.child): printed once, when they change. */
@@ -65,7 +71,8 @@ const maskCards = winston.format((info) => {
  */
 const enabledOnly = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false));
 
-export const logFormat: LogFormat = parseLogFormat(process.env.LOG_FORMAT, Boolean(process.stderr.isTTY));
+const chosen = parseLogFormat(process.env.LOG_FORMAT, Boolean(process.stderr.isTTY));
+export const logFormat: LogFormat = chosen.format;
 
 export const logger = winston.createLogger({
   level: process.env.LOG_LEVEL ?? 'info',
@@ -80,3 +87,5 @@ export const logger = winston.createLogger({
 });
 
 export type Logger = winston.Logger;
+
+if (chosen.problem) logger.warn(chosen.problem);
