@@ -11,6 +11,7 @@ import { loadConfig } from './config';
 import { envHelp } from './config/render';
 import { exitCodeOf, UsageError } from './errors';
 import { logger } from './log';
+import { maskCardRuns } from './pii';
 import { runBatchJob } from './pipeline';
 import { formatJobSummary } from './quality';
 
@@ -40,7 +41,8 @@ Exit codes: 0 ok, 1 unexpected error, 2 bad source input, 3 warehouse error, 64 
 export function reportError(e: unknown): number {
   const code = exitCodeOf(e);
   const message = (e as Error)?.message ?? String(e);
-  process.stderr.write(`error: ${message}\n`);
+  // Any error may quote source text (a driver's conversion message): the card rule applies.
+  process.stderr.write(`error: ${maskCardRuns(message)}\n`);
   if (code === 1 || logger.isLevelEnabled('debug')) logger.debug('stack', { stack: (e as Error)?.stack });
   return code;
 }

@@ -114,9 +114,26 @@ export function bigquerySettings(env: Env = processEnv(), cwd = process.cwd()) {
 
 export type LogFormat = 'json' | 'plain';
 
-export function logSettings(env: Env = processEnv()): { level: string; format: LogFormat } {
+/**
+ * The logger's settings. Logging starts when a module is loaded, before any command line is read,
+ * so a bad value is not thrown (that would print a stack trace instead of the one-line error):
+ * the logger falls back (info, json) and says so in `problem`. LOG_FORMAT unset: `plain` on a
+ * terminal, `json` otherwise.
+ */
+export function logSettings(env: Env = processEnv(), isTty = false): { level: string; format: LogFormat; problem: string | null } {
   const s = settingsOf(env);
-  return { level: s.choice('LOG_LEVEL'), format: s.choice<LogFormat>('LOG_FORMAT') };
+  const problems: string[] = [];
+  const read = <T>(fn: () => T, fallback: T, what: string): T => {
+    try {
+      return fn();
+    } catch (e) {
+      problems.push(`${(e as Error).message}: logging ${what}`);
+      return fallback;
+    }
+  };
+  const level = read(() => s.choice('LOG_LEVEL'), 'info', 'at info');
+  const format = read<LogFormat>(() => (s.raw('LOG_FORMAT') === undefined ? (isTty ? 'plain' : 'json') : s.choice<LogFormat>('LOG_FORMAT')), 'json', 'json');
+  return { level, format, problem: problems.length ? problems.join('; ') : null };
 }
 
 /** dbt's profile settings (scripts/dbt-profiles.ts); relative paths taken against `cwd`. */

@@ -21,7 +21,8 @@ import { exitCodeOf, SourceFileError, UsageError, WarehouseError } from './error
 import { transformKeepsSourceKey } from './key-proof';
 import { logger } from './log';
 import type { JobReport, SourceQuality } from './quality';
-import { maskCardRuns, printable } from './pii';
+import { maskCardRuns, maskStrings, printable } from './pii';
+import { maskQuarantineRows } from './quarantine-mask';
 import { createQuarantineTable, QUARANTINE_TABLE } from './staging/quarantine';
 import { stageSource, type StagingPath } from './staging/stage';
 import { openDuckDb } from './sql/duckdb-file';
@@ -105,6 +106,8 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
       }
     }
     sources = await checkStagedSources(ctx, catalog, dest, sources);
+    // Every quarantine row is in: card numbers masked once, before anything reads or copies them.
+    await maskQuarantineRows(c, QUARANTINE_TABLE);
     assertQuarantineShare(sources, config);
     phase('checked foreign keys');
     // The transform runs inside the load (fill): on DuckDB straight into the warehouse's table.
@@ -304,7 +307,8 @@ function buildReport(
   destinationRows: number,
   quarantineSamples: JobReport['quarantineSamples'],
 ): JobReport {
-  return {
+  // Samples (duplicate keys, orphan values) and file names are source text: the free-text rule.
+  return maskStrings({
     runId,
     destination: dest.name,
     startedAt: startedAt.toISOString(),
@@ -313,7 +317,7 @@ function buildReport(
     destinationRows,
     accountingBalanced: sources.every((s) => s.rowsRead === s.rowsLoaded + s.rowsQuarantined),
     quarantineSamples,
-  };
+  });
 }
 
 function runRecord(
@@ -339,7 +343,7 @@ function runRecord(
     rowsQuarantined: sum((s) => s.rowsQuarantined),
     rowsOut,
     status,
-    error,
+    error: error === null ? null : maskCardRuns(error),
     report: report ? JSON.stringify(report) : null,
   };
 }

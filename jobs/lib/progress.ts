@@ -3,8 +3,7 @@
  * at every quarter so that Airflow and CI logs show the job is alive without flooding them.
  */
 import cliProgress from 'cli-progress';
-import { logSettings } from './config';
-import { logger } from './log';
+import { logFormat, logger } from './log';
 
 export interface Progress {
   update(done: number, rows: number): void;
@@ -12,7 +11,7 @@ export interface Progress {
 }
 
 export function createProgress(label: string, total: number): Progress {
-  if (process.stderr.isTTY && logSettings().format !== 'json' && total > 0) {
+  if (process.stderr.isTTY && logFormat === 'plain' && total > 0) {
     const bar = new cliProgress.SingleBar(
       { format: `${label.padEnd(28)} {bar} {percentage}% | {rows} rows | {eta_formatted}`, stream: process.stderr, hideCursor: true },
       cliProgress.Presets.shades_classic,

@@ -102,8 +102,8 @@ export const SPEC: readonly Setting[] = [
     doc: 'How often a batch job retries the DuckDB file while another process writes it, before failing. The consumers do not retry: a second consumer waits as a standby instead.' },
   { name: 'LOG_LEVEL', kind: 'choice', values: ['error', 'warn', 'info', 'debug'], default: 'info', section: 'general', active: true, usedBy: 'all',
     doc: 'Log level: error, warn, info or debug (debug also prints the stack of a failure).' },
-  { name: 'LOG_FORMAT', kind: 'choice', values: ['json', 'plain'], default: 'json', section: 'general', usedBy: 'all',
-    doc: 'plain aligned lines for the Airflow task log; json for log shippers.' },
+  { name: 'LOG_FORMAT', kind: 'choice', values: ['json', 'plain'], defaultDoc: 'plain on a terminal, json otherwise', example: 'json', section: 'general', usedBy: 'all',
+    doc: 'json: one object a line, for log shippers; plain: aligned lines (level, step, duration, counts), what Airflow tasks print.' },
 
   // ------------------------------------------------------------------ batch
   { name: 'DUCKDB_MEMORY_LIMIT', kind: 'size', default: '512MB', section: 'batch', usedBy: 'jobs',

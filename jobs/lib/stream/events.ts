@@ -15,7 +15,7 @@
 import type { SourceTable, StreamDestination } from '../catalog-types';
 import { fieldPattern, stagedSql } from '../rule-patterns';
 import { stagedColumns } from '../catalog-check';
-import { printable, redactEvent } from '../pii';
+import { maskCardRuns, printable, redactEvent } from '../pii';
 import { normalizeRecord, rowValidator, stagedValues, type RawRecord, type RowError, type RowValidator } from '../schema';
 import type { CellValue, Row } from '../warehouse/types';
 
@@ -77,12 +77,16 @@ export function quarantineRaw(source: SourceTable, value: Buffer | null): string
 }
 
 /**
- * The value to dead-letter: the original bytes (null stays null), unless the source has PII
- * columns, whose values must not be copied in clear anywhere: then the redacted text.
+ * The value to dead-letter: the original bytes (null stays null), unless they hold personal
+ * data: a source with PII columns, whose values must not be copied in clear anywhere, or a card
+ * number in any field (the free-text rule, pii.ts maskCardRuns): then the redacted text.
  */
 export function deadLetterValue(source: SourceTable, value: Buffer | null): Buffer | null {
   if (value === null) return null;
-  return source.columns.some((c) => c.pii) ? Buffer.from(quarantineRaw(source, value), 'utf8') : value;
+  if (source.columns.some((c) => c.pii)) return Buffer.from(quarantineRaw(source, value), 'utf8');
+  const text = value.toString('utf8');
+  const masked = maskCardRuns(text);
+  return masked === text ? value : Buffer.from(masked, 'utf8');
 }
 
 /**
@@ -233,7 +237,7 @@ export function decodeEventExact(
   } catch (e) {
     // Node quotes the input in its message: keep only the problem (the value may be anything).
     const why = (e as Error).message.replace(/"[^]*"/, '…').slice(0, 80);
-    return { ok: false, column: null, code: 'bad_event', reason: `event is not JSON: ${printable(why)}` };
+    return { ok: false, column: null, code: 'bad_event', reason: `event is not JSON: ${printable(maskCardRuns(why))}` };
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     return { ok: false, column: null, code: 'bad_event', reason: 'event is not a JSON object' };
@@ -241,7 +245,7 @@ export function decodeEventExact(
   const decoder = decoderFor(dest, source);
   const unknown = Object.keys(parsed).filter((k) => !decoder.fields.has(k));
   if (unknown.length > 0) {
-    return { ok: false, column: unknown[0], code: 'bad_event', reason: `event has unknown field(s): ${unknown.map((u) => JSON.stringify(u.slice(0, 40))).join(', ')}` };
+    return { ok: false, column: unknown[0], code: 'bad_event', reason: `event has unknown field(s): ${unknown.map((u) => JSON.stringify(maskCardRuns(u).slice(0, 40))).join(', ')}` };
   }
   const fields = eventFields(source, parsed as Record<string, unknown>, text);
   if ('error' in fields) return { ok: false, ...fields.error };
