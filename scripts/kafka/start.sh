@@ -28,9 +28,9 @@ if ! alive && port_open "$PORT"; then
   echo "kafka:start: port $PORT is taken by another process (not our broker); set KAFKA_PORT" >&2
   exit 1
 fi
-if ! ls "$LIBS"/kafka_2.13-*.jar >/dev/null 2>&1; then
-  bash "$ROOT/scripts/kafka/setup.sh"
-fi
+# Idempotent and quick when the jars match scripts/kafka/pom.xml; after a version change it
+# replaces them (jars of another Kafka version must never start with this configuration).
+bash "$ROOT/scripts/kafka/setup.sh" >&2
 
 mkdir -p "$DATA"
 CONF="$STATE/server.properties"
