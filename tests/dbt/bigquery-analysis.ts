@@ -49,6 +49,17 @@ export async function compileOffline(env: NodeJS.ProcessEnv, log: (l: string) =>
   return JSON.parse(fs.readFileSync(path.join(env.DBT_TARGET_PATH!, 'manifest.json'), 'utf8')) as Manifest;
 }
 
+/**
+ * The BigQuery rendering of a Jinja snippet (`dbt compile --inline`, offline), e.g. a macro's SQL
+ * on a path the models do not take by default.
+ */
+export async function compileInline(env: NodeJS.ProcessEnv, jinja: string): Promise<string> {
+  const lines: string[] = [];
+  await runDbtBuild({ env, log: (l) => lines.push(l), args: ['--quiet', ...OFFLINE_COMPILE, '--output', 'json', '--inline', jinja] });
+  const out = lines.join('\n');
+  return (JSON.parse(out.slice(out.indexOf('{'))) as { compiled: string }).compiled;
+}
+
 export interface ManifestNode {
   readonly unique_id: string;
   readonly resource_type: string;
@@ -60,6 +71,7 @@ export interface ManifestNode {
 
 export interface ManifestSource {
   readonly unique_id: string;
+  readonly source_name: string;
   readonly name: string;
   readonly relation_name: string;
   readonly config?: { readonly meta?: { readonly catalog_name?: string } };
@@ -92,6 +104,9 @@ export function warehouseSchemas(): Map<string, SchemaField[]> {
   }
   return out;
 }
+
+/** A catalog type as the analyzer reports a column of that type (BigQuery's REST names). */
+export const restType = (catalogType: string): string => ({ INT64: 'INTEGER', BOOL: 'BOOLEAN' })[catalogType] ?? catalogType;
 
 /** `project`.`dataset`.`table` (dbt's BigQuery relation) as project.dataset.table. */
 export const tableName = (relation: string): string => relation.replace(/`/g, '');

@@ -11,7 +11,17 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { describeWithDouble } from '../bigquery/bigquery-double';
 import { ROOT } from '../helpers/env';
-import { analyzeProject, compileOffline, rejections, writeDummyKeyfile, type Manifest, type NodeCheck } from './bigquery-analysis';
+import {
+  analyzeProject,
+  compileInline,
+  compileOffline,
+  rejections,
+  restType,
+  warehouseSchemas,
+  writeDummyKeyfile,
+  type Manifest,
+  type NodeCheck,
+} from './bigquery-analysis';
 import { dbtEnv, describeWithDbt } from './dbt-env';
 import { ZetaSqlAnalyzer } from './zetasql-analyzer';
 
@@ -95,6 +105,29 @@ describeWithDbt('dbt on the BigQuery target (dummy credentials)', () => {
       expect(tests).toHaveLength(declared.length);
       expect(tests.length).toBeGreaterThanOrEqual(76); // every schema test of sources and models + the 4 singular ones
       expect(tests.filter((c) => c.error).map((c) => `${c.id}: ${c.error}`)).toEqual([]);
+    });
+
+    test("stream_source's other branch, the empty relation typed from sources.yml, has each stream table's BigQuery schema", async () => {
+      // On DuckDB an absent stream table reads as this empty relation (the DuckDB suites build
+      // it); on BigQuery the models read the table itself (analyzed above) unless the var
+      // check_stream_tables asks for the existence check: this is the SQL that path renders.
+      const stream = Object.values(manifest.sources).filter((s) => s.source_name === 'stream');
+      expect(stream.map((s) => s.name).sort()).toEqual([
+        'fact_carts_has_products', 'fact_products_sold_vendor', 'fact_shoppingcarts', 'vendor_product_availability',
+      ]);
+      const marker = '-- next statement --';
+      const jinja = stream.map((s) => `select * from {{ empty_relation_for_source('stream', '${s.name}') }}`).join(`\n${marker}\n`);
+      const statements = (await compileInline(env, jinja)).split(marker);
+      expect(statements).toHaveLength(stream.length);
+      const schemas = warehouseSchemas();
+      for (const [i, s] of stream.entries()) {
+        const r = await analyzer.analyze(statements[i]);
+        expect({ table: s.name, ...r }).toEqual({
+          table: s.name,
+          ok: true,
+          fields: schemas.get(s.config!.meta!.catalog_name!)!.map((f) => ({ name: f.name, type: restType(f.type), mode: 'NULLABLE' })),
+        });
+      }
     });
 
     test('a mutated copy of the project fails the analysis with the analyzer messages', async () => {

@@ -31,9 +31,16 @@ final class Analysis {
   /** Registered tables by full name: the catalog each copy is in, and its name there. */
   private final Map<String, List<Map.Entry<SimpleCatalog, String>>> tables = new HashMap<>();
 
+  /** Type names BigQuery accepts as aliases (its data-type reference) that ZetaSQL alone does not know. */
+  private static final Map<String, String> TYPE_ALIASES = Map.of(
+      "int", "INT64", "smallint", "INT64", "integer", "INT64", "bigint", "INT64", "tinyint", "INT64", "byteint", "INT64",
+      "boolean", "BOOL", "decimal", "NUMERIC", "bigdecimal", "BIGNUMERIC");
+
   Analysis() {
     language.setProductMode(ProductMode.PRODUCT_EXTERNAL);
     root.addZetaSQLFunctionsAndTypes(new ZetaSQLBuiltinFunctionOptions(language));
+    // dbt-bigquery renders dbt.type_bigint() as `bigint` and dbt.type_boolean() as `boolean`.
+    TYPE_ALIASES.forEach((alias, type) -> root.addType(alias, Values.type(type)));
   }
 
   /** Declares (or replaces) the table `project.dataset.table` with these columns. */
