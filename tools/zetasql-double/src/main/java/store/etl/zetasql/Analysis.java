@@ -71,6 +71,7 @@ final class Analysis {
   List<SimpleColumn> analyze(String sql) throws Engine.BqError {
     AnalyzerOptions options = new AnalyzerOptions();
     options.setLanguageOptions(language);
+    options.setDefaultTimezone("UTC"); // BigQuery's default, as in Engine.options
     ResolvedStatement st;
     try {
       st = Analyzer.analyzeStatement(sql, options, root);
