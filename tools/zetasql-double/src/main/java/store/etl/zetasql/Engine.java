@@ -407,6 +407,9 @@ final class Engine {
   AnalyzerOptions options(Map<String, Type> params) {
     AnalyzerOptions o = new AnalyzerOptions();
     o.setLanguageOptions(language);
+    // BigQuery's default time zone is UTC (ZetaSQL's is America/Los_Angeles): a zone-less
+    // TIMESTAMP literal or DATE(ts) must mean UTC, as in BigQuery.
+    o.setDefaultTimezone("UTC");
     params.forEach(o::addQueryParameter);
     return o;
   }

@@ -29,6 +29,7 @@ public final class Main {
     System.setOut(System.err); // library chatter must not reach the protocol stream
     Gson gson = new Gson();
     Engine engine = new Engine(args.length > 0 ? args[0] : "test-project");
+    Lazy<Analysis> analysis = new Lazy<>(Analysis::new); // only the analysis-only ops pay for its catalog
     out.println("{\"ready\":true}");
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     for (String line; (line = in.readLine()) != null; ) {
@@ -36,7 +37,7 @@ public final class Main {
       JsonObject req = gson.fromJson(line, JsonObject.class);
       JsonObject reply;
       try {
-        reply = handle(engine, req);
+        reply = handle(engine, analysis, req);
         reply.addProperty("ok", true);
       } catch (Engine.BqError e) {
         reply = new JsonObject();
@@ -58,7 +59,22 @@ public final class Main {
     }
   }
 
-  private static JsonObject handle(Engine engine, JsonObject req) throws Engine.BqError {
+  /** Built on first use. */
+  private static final class Lazy<T> {
+    private final java.util.function.Supplier<T> make;
+    private T value;
+
+    Lazy(java.util.function.Supplier<T> make) {
+      this.make = make;
+    }
+
+    T get() {
+      if (value == null) value = make.get();
+      return value;
+    }
+  }
+
+  private static JsonObject handle(Engine engine, Lazy<Analysis> analysis, JsonObject req) throws Engine.BqError {
     String op = req.get("op").getAsString();
     JsonObject r = new JsonObject();
     switch (op) {
@@ -116,6 +132,13 @@ public final class Main {
         r.add("fields", schema);
         r.add("rows", rows);
         r.addProperty("numDmlAffectedRows", Long.toString(res.dmlRows()));
+      }
+      // Analysis only (tests/dbt): BigQuery's language options, declared schemas, no rows.
+      case "defineAnalysisTable" -> analysis.get().define(str(req, "table"), fields(req.getAsJsonArray("fields")));
+      case "analyze" -> {
+        JsonArray schema = new JsonArray();
+        for (SimpleColumn c : analysis.get().analyze(str(req, "sql"))) schema.add(Values.restField(c.getName(), c.getType()));
+        r.add("fields", schema);
       }
       default -> throw new Engine.BqError("invalid", "double: unknown op " + op);
     }
