@@ -55,7 +55,7 @@ const ev = (o: Record<string, string>): Message => ({ key: Object.values(o)[0], 
 const PRODUCTS = Array.from({ length: 10 }, (_, i) => 1200 + i);
 function stockRows(): string[] {
   const r = rng(7);
-  return [...PRODUCTS.flatMap((p) => [1, 2].map((o) => `('${p}', '${p * 10 + o}', ${Math.floor(r() * 7)})`)), "('1300', NULL, 4)"];
+  return [...PRODUCTS.flatMap((p) => [1, 2].map((o) => `('${p}', '${p * 10 + o}', ${Math.floor(r() * 30)})`)), "('1300', NULL, 4)"];
 }
 
 /** Phase "hold": vendors list products, 60 open carts take 1-4 options each; 4 poison events. */
@@ -112,7 +112,7 @@ async function readNew(kafka: Kafka, topic: string, from: Map<number, bigint>): 
       },
     });
   });
-  await Promise.race([done, new Promise((r) => setTimeout(r, 30000))]);
+  await Promise.race([done, new Promise((r) => setTimeout(r, 30000).unref())]);
   await c.disconnect();
   expect(got).toBe(want);
   return { rows, ends };
