@@ -70,6 +70,8 @@ export class AvailabilityStore {
   private readonly stored = new Map<string, bigint>();
   private drainOwed = false;
   private drainedAt = 0;
+  /** Slices and drains wait for load(): a sink used without start() (tests) keeps no availability. */
+  private loaded = false;
 
   constructor(
     private readonly wh: AvailabilityWarehouse,
@@ -96,6 +98,7 @@ export class AvailabilityStore {
       await withTransaction(c, (tx) => markAvailabilityPending(tx, this.ctx.dataset, { all: true }));
     });
     for (const o of await this.wh.readOffsets(this.ctx.cfg.group, this.ctx.topics)) this.stored.set(tpKey(o.topic, o.partition), BigInt(o.offset));
+    this.loaded = true;
     logger.info('stream: availability state store loaded', { rows, ms: Date.now() - t0 });
     await this.drain();
   }
@@ -119,6 +122,7 @@ export class AvailabilityStore {
    * the store, fenced by the store's own offsets, with the products it may have moved marked pending.
    */
   async apply(runId: string, slice: DecodedSlice<DuckStreamEvent>): Promise<void> {
+    if (!this.loaded) return;
     const k = tpKey(slice.topic, slice.partition);
     const first = firstFresh(slice.offsets, this.stored.get(k));
     if (first === slice.offsets.length) return;
@@ -151,6 +155,7 @@ export class AvailabilityStore {
    * failed stays pending (unmerged rows, unpublished events) for the next drain.
    */
   async drain(): Promise<void> {
+    if (!this.loaded) return;
     this.drainOwed = false;
     this.drainedAt = Date.now();
     const { cfg, producer, onCommit } = this.ctx;
