@@ -160,6 +160,9 @@ export class BigQueryDouble {
   private insertIds = new Map<string, Set<string>>();
   private descriptions = new Map<string, string>();
   private seq = 0;
+  private cut: { left: number; match: (r: RecordedRequest) => boolean; executeLast: boolean; reached: () => void } | null = null;
+  /** Every request is refused (a consumer "killed" by cutOff). */
+  private severed = false;
 
   private constructor(private readonly engine: Engine) {}
 
@@ -178,6 +181,7 @@ export class BigQueryDouble {
     this.jobs.clear();
     this.insertIds.clear();
     this.descriptions.clear();
+    this.revive();
   }
 
   /** Stops the engine and removes nock's interception altogether (later suites use real HTTP). */
@@ -193,6 +197,24 @@ export class BigQueryDouble {
     const auth = new OAuth2Client();
     auth.setCredentials({ access_token: 'fake-token', expiry_date: Date.now() + 3600_000 });
     return new BigQuery({ projectId: PROJECT, authClient: auth, autoRetry: false, location: 'EU' } as never);
+  }
+
+  /**
+   * A kill at a known point, for a consumer running in this process: the `n`-th request from now
+   * that `match`es, and every request after it, is answered 503 (the process is gone: nothing it
+   * sends reaches BigQuery any more). With `executeLast` that n-th request is executed first: the
+   * consumer dies right after BigQuery committed, before it heard so. Resolves at that point.
+   * `revive()` ends it (the restarted consumer).
+   */
+  cutOff(match: (r: RecordedRequest) => boolean, n: number, executeLast: boolean): Promise<void> {
+    return new Promise((reached) => {
+      this.cut = { left: n, match, executeLast, reached };
+    });
+  }
+
+  revive(): void {
+    this.cut = null;
+    this.severed = false;
   }
 
   failNext(method: string, path: RegExp, status: number, reason: string, message: string, kind: 'http' | 'job' = 'http'): this {
@@ -270,8 +292,23 @@ export class BigQueryDouble {
         body = rawBody;
       }
     }
-    this.requests.push({ method, path: recordedPath, body, upload });
+    const request: RecordedRequest = { method, path: recordedPath, body, upload };
+    this.requests.push(request);
 
+    const gone: Reply = [503, errorBody(503, 'backendError', 'BigQuery double: the client was cut off (a killed consumer)')];
+    if (this.severed) return gone;
+    if (this.cut?.match(request) && --this.cut.left === 0) {
+      const { executeLast, reached } = this.cut;
+      this.cut = null;
+      if (executeLast) await this.handleNow(method, path, recordedPath, body, upload);
+      this.severed = true;
+      reached();
+      return gone;
+    }
+    return this.handleNow(method, path, recordedPath, body, upload);
+  }
+
+  private async handleNow(method: string, path: string, recordedPath: string, body: any, upload: RecordedRequest['upload']): Promise<Reply> {
     const failure = this.takeFailure(method, recordedPath);
     if (failure?.kind === 'http') return [failure.status, errorBody(failure.status, failure.reason, failure.message)];
 

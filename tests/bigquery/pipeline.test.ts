@@ -4,9 +4,7 @@
  * with a service-account key file generated here, never committed): every destination table,
  * its `_quarantine` rows and the run counts must be identical row for row.
  *
- * Canonical form of a value, the same for both warehouses: NULL as null; INT64 and NUMERIC as
- * decimal strings without trailing zeros; BOOL 'true'/'false'; DATE 'YYYY-MM-DD'; TIMESTAMP as
- * microseconds since the epoch in UTC; STRING as is. Rows are compared as sorted lists.
+ * Values are compared in the canonical form of canonical.ts.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
@@ -19,6 +17,7 @@ import { runBatchJob } from '../../jobs/lib/pipeline';
 import { query } from '../helpers/env';
 import { STORE_EXPORT } from '../helpers/store-export';
 import { BigQueryDouble, describeWithDouble, PROJECT } from './bigquery-double';
+import { canonicalRow, duckCanonical } from './canonical';
 
 // The real client and auth library, their HTTP layers loadable under jest (teeny-request-shim.ts).
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
@@ -26,25 +25,6 @@ jest.mock('gaxios', () => require('./teeny-request-shim').gaxiosWithNativeFetch(
 
 const batch = catalog.destinations.filter((d) => d.mode === 'batch');
 const QUARANTINE_COMPARED = ['destination', 'source', 'file', 'line', 'column_name', 'reason_code', 'reason', 'raw'];
-
-/** A decimal string without trailing zeros ('10.5000' -> '10.5', '3.0' -> '3'). */
-const decimal = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
-
-/** DuckDB expression giving the canonical text of a column. */
-function duckCanonical(name: string, type: ColumnType): string {
-  const q = `"${name}"`;
-  switch (type) {
-    case 'TIMESTAMP':
-      return `CAST(epoch_us(${q}) AS VARCHAR)`;
-    case 'BOOL':
-      return `CASE WHEN ${q} IS NULL THEN NULL WHEN ${q} THEN 'true' ELSE 'false' END`;
-    default:
-      return `CAST(${q} AS VARCHAR)`;
-  }
-}
-
-const canonicalRow = (r: unknown[], types: ColumnType[]) =>
-  JSON.stringify(r.map((v, i) => (v === null || v === undefined ? null : types[i] === 'NUMERIC' || types[i] === 'INT64' ? decimal(String(v)) : String(v))));
 
 describeWithDouble('batch jobs into BigQuery (the executing double) equal the DuckDB warehouse', () => {
   let bq: BigQueryDouble;

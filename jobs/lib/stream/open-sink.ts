@@ -1,7 +1,6 @@
 /** The stream sink WAREHOUSE picks: DuckDB's own stream file, or the BigQuery adapter. */
 import type { Catalog } from '../catalog-types';
 import type { EtlConfig } from '../config';
-import { openWarehouse } from '../warehouse';
 import { streamDuckDbWarehouse, type DuckDbWarehouse } from '../warehouse/duckdb/warehouse';
 import type { Warehouse } from '../warehouse/types';
 import type { StreamConfig } from './config';
@@ -25,7 +24,9 @@ export async function openStreamSink(etl: EtlConfig, cfg: StreamConfig, catalog:
       return { sink: duckDbSink(wh), warehouse: wh, streamFile: wh };
     }
     case 'bigquery': {
-      const wh = await openWarehouse(etl, catalog);
+      // Loaded lazily so the embedded default never pays for the cloud client.
+      const { BigQueryWarehouse } = await import('../warehouse/bigquery/warehouse');
+      const wh = BigQueryWarehouse.fromEnv(undefined, catalog);
       return { sink: bigQuerySink(wh), warehouse: wh, streamFile: null };
     }
   }

@@ -1,10 +1,13 @@
 /**
  * The BigQuery sink: one transaction per slice, through the adapter's applyStreamBatch (rows +
  * quarantined events + offsets, fenced by the group's stored offsets). Dead letters are sent
- * before the write; availability is maintained in DuckDB only.
+ * before the write. Vendor availability is kept by a local state store (availability-store.ts):
+ * each committed slice goes into it, and its drain publishes the transitions and merges the
+ * changed rows into BigQuery.
  */
 import { logger } from '../log';
 import { streamEventId, type Row, type RunRecord, type StreamOffset, type StreamWrite, type Warehouse } from '../warehouse/types';
+import { AvailabilityStore, type AvailabilityWarehouse } from './availability-store';
 import { deadLetterTopic } from './config';
 import { decodeEvent } from './events';
 import type { PutResult, SinkContext, SinkFactory, StreamSink } from './sink';
@@ -18,11 +21,14 @@ export class BigQuerySink implements StreamSink {
   readonly decode = decodeEvent;
   /** Next offset per partition known to be stored (open, then each put): events below are skipped. */
   private readonly stored = new Map<string, bigint>();
+  private readonly availability: AvailabilityStore;
 
   constructor(
-    private readonly wh: Warehouse,
+    private readonly wh: StreamWarehouse,
     private readonly ctx: SinkContext,
-  ) {}
+  ) {
+    this.availability = new AvailabilityStore(wh, ctx);
+  }
 
   get location(): string {
     return this.wh.location;
@@ -30,8 +36,10 @@ export class BigQuerySink implements StreamSink {
 
   async claim(): Promise<void> {}
 
-  start(): Promise<void> {
-    return this.wh.ensureSchema();
+  async start(): Promise<void> {
+    await this.wh.ensureSchema();
+    // Availability's inputs from BigQuery; every product recomputed (what a kill left unpublished goes out).
+    await this.availability.load();
   }
 
   async open(): Promise<StreamOffset[]> {
@@ -40,9 +48,11 @@ export class BigQuerySink implements StreamSink {
     return offsets;
   }
 
-  async put(slices: readonly DecodedSlice<unknown>[]): Promise<{ results: PutResult[]; commitMs: number | null }> {
+  async put(slices: readonly DecodedSlice<unknown>[], more: boolean): Promise<{ results: PutResult[]; commitMs: number | null }> {
     const results: PutResult[] = [];
     for (const slice of slices) results.push(await this.putOne(slice as DecodedSlice<Row>));
+    // The slices are committed: availability never fails them (what fails stays pending).
+    await this.availability.committed(more);
     return { results, commitMs: null };
   }
 
@@ -70,22 +80,35 @@ export class BigQuerySink implements StreamSink {
     }
     const applied = await this.wh.applyStreamBatch(write);
     this.stored.set(tpKey(topic, partition), BigInt(b.offsets[0].offset));
+    // In BigQuery now (applied, or by an earlier attempt of a retried transaction): into the
+    // state store too, which fences by its own offsets.
+    await this.availability.apply(this.ctx.runId, slice).catch((e) =>
+      logger.error('stream: availability state store could not take a committed slice', { error: (e as Error).message }),
+    );
     // Fenced (the group's stored offset was already past it): nothing applied, nothing counted.
     if (!applied) return null;
     return { rows: b.events.length, quarantined: b.quarantine.length, timestamps: b.timestamps };
   }
 
-  async flush(): Promise<void> {}
+  flush(): Promise<void> {
+    return this.availability.flush();
+  }
 
   async stop(runs: readonly RunRecord[]): Promise<void> {
+    // The last drain, bounded: the next start recomputes and publishes what is left.
+    await Promise.race([this.availability.drain(), new Promise((r) => setTimeout(r, 10000).unref())]);
+    await this.availability.close();
     for (const run of runs) {
       await this.wh.recordRun(run).catch((e) => logger.warn('stream: could not record the run', { error: (e as Error).message }));
     }
   }
 }
 
+/** A warehouse taking one transaction per slice that can also hold availability (BigQuery). */
+export type StreamWarehouse = Warehouse & AvailabilityWarehouse;
+
 /** The sink of a warehouse taking one transaction per slice (BigQuery). */
 export const bigQuerySink =
-  (wh: Warehouse): SinkFactory =>
+  (wh: StreamWarehouse): SinkFactory =>
   (ctx) =>
     new BigQuerySink(wh, ctx);

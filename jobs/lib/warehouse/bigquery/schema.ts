@@ -52,6 +52,15 @@ export const STREAM_OFFSETS_SCHEMA: BigQueryTableSchema = {
   ],
 };
 
+/** `vendor_product_availability`: mirrors AVAILABILITY_COLUMNS_DDL (stream-ddl.ts), key vendor+product+option. */
+export const AVAILABILITY_SCHEMA: BigQueryTableSchema = {
+  fields: [
+    field('vendor_id', 'STRING', true), field('product_id', 'STRING', true), field('option_id', 'STRING', true),
+    field('stock', 'INT64', true), field('held_in_open_carts', 'INT64', true), field('available', 'INT64', true),
+    field('sold_out', 'BOOL', true), field('updated_at', 'TIMESTAMP', true),
+  ],
+};
+
 /** Append-only log of the events a stream destination received, one row per event id. */
 export const changelogTable = (dest: DestinationTable): string => `_changelog_${dest.table}`;
 

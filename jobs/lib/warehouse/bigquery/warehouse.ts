@@ -24,6 +24,7 @@ import { duckdbCreateTable } from '../../ddl';
 import { logger } from '../../log';
 import { bigquerySettings } from '../../config';
 import {
+  AVAILABILITY_SCHEMA,
   changelogSchema,
   changelogTable,
   destinationSchema,
@@ -39,6 +40,7 @@ import {
 import type { RetryPolicy } from '../../retry';
 import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from '../types';
 import { DEFAULT_RETRY, withRetry } from './retry';
+import { AVAILABILITY_TABLE } from '../duckdb/stream-ddl';
 
 export { BigQueryPermanentError } from './retry';
 
@@ -122,6 +124,10 @@ export class BigQueryWarehouse implements Warehouse {
       await this.createTable(ds, '_etl_runs', ETL_RUNS_SCHEMA, 'One row per ETL job run.');
       await this.createTable(ds, '_quarantine', QUARANTINE_SCHEMA, 'Rejected source rows and events, with the reason.');
       await this.createTable(ds, '_stream_offsets', STREAM_OFFSETS_SCHEMA, 'Next Kafka offset per consumer group, topic and partition.');
+    }
+    // The speed layer's derived table, in each dataset with stream tables (stream/availability-store.ts).
+    for (const ds of new Set(this.opts.catalog.destinations.filter((d) => d.mode === 'stream').map((d) => this.datasetOf(d)))) {
+      await this.createTable(ds, AVAILABILITY_TABLE, AVAILABILITY_SCHEMA, 'Real-time availability per vendor, product and option.');
     }
     for (const dest of this.opts.catalog.destinations) {
       const ds = this.datasetOf(dest);
@@ -314,6 +320,31 @@ export class BigQueryWarehouse implements Warehouse {
     return out;
   }
 
+  /**
+   * Every row of a table as JSON text (TO_JSON_STRING: INT64 and NUMERIC as their literal digits,
+   * TIMESTAMP as ISO-8601 UTC), for a consumer's local state store to load at start.
+   */
+  async readTableJson(dataset: string, table: string): Promise<string[]> {
+    await this.ensureSchemaOnce();
+    const rows = await this.query(`read ${dataset}.${table}`, `SELECT TO_JSON_STRING(t) AS j FROM ${this.fq(dataset, table)} AS t`, {}, {});
+    return rows.map((r) => String(r.j));
+  }
+
+  /**
+   * Upserts availability rows (JSON objects with AVAILABILITY_SCHEMA's columns) by vendor, product
+   * and option, in one MERGE: one DML job per call, whatever the number of rows.
+   */
+  async mergeAvailability(dataset: string, rowsJson: readonly string[]): Promise<void> {
+    if (rowsJson.length === 0) return;
+    await this.ensureSchemaOnce();
+    await this.query(
+      `upsert ${dataset}.${AVAILABILITY_TABLE}`,
+      mergeUpserts(this.fq(dataset, AVAILABILITY_TABLE), AVAILABILITY_MERGE),
+      { rows: `[${rowsJson.join(',')}]` },
+      { rows: 'STRING' },
+    );
+  }
+
   async close(): Promise<void> {
     // The client holds no connections that need closing.
   }
@@ -381,8 +412,19 @@ const bqIdent = (name: string): string => `\`${name.replace(/`/g, '')}\``;
 const jsonField = (alias: string, name: string, type: ColumnType): string =>
   type === 'STRING' ? `JSON_VALUE(${alias}, '$.${name}')` : `CAST(JSON_VALUE(${alias}, '$.${name}') AS ${type})`;
 
+/** What a MERGE by key needs of a table: its columns with their types, and its key. */
+export interface MergeShape {
+  readonly columns: readonly { readonly name: string; readonly type: ColumnType }[];
+  readonly key: readonly string[];
+}
+
+const AVAILABILITY_MERGE: MergeShape = {
+  columns: AVAILABILITY_SCHEMA.fields.map((f) => ({ name: f.name as string, type: f.type as ColumnType })),
+  key: ['vendor_id', 'product_id', 'option_id'],
+};
+
 /** MERGE by the catalog key; a later row of the batch for the same key wins. */
-export function mergeUpserts(target: string, dest: DestinationTable, fence?: string): string {
+export function mergeUpserts(target: string, dest: MergeShape, fence?: string): string {
   const cols = dest.columns.map((c) => c.name);
   const select = dest.columns.map((c) => `${jsonField('r', c.name, c.type)} AS ${bqIdent(c.name)}`).join(', ');
   const key = dest.key.map(bqIdent).join(', ');
