@@ -15,7 +15,7 @@ import {
   QUARANTINE_SCHEMA,
   STREAM_OFFSETS_SCHEMA,
   type BigQueryTableSchema,
-} from '../../jobs/lib/warehouse/bigquery-schema';
+} from '../../jobs/lib/warehouse/bigquery/schema';
 import { runDbtBuild } from '../../scripts/dbt-run';
 import { EXTRA_TABLES } from '../../scripts/dbt-sources';
 import type { SchemaField, ZetaSqlAnalyzer } from './zetasql-analyzer';

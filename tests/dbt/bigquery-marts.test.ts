@@ -14,7 +14,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
 import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
-import { streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb';
+import { streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse';
 import { runDbtBuild } from '../../scripts/dbt-run';
 import { BigQueryDouble, describeWithDouble, PROJECT } from '../bigquery/bigquery-double';
 import { query } from '../helpers/env';
