@@ -9,6 +9,10 @@ import type { ColumnType } from '../../jobs/lib/catalog-types';
 /** A decimal string without trailing zeros ('10.5000' -> '10.5', '3.0' -> '3'). */
 export const decimal = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
 
+/** A type as BigQuery's REST schema names it (INTEGER, BOOLEAN) in the catalog's words. */
+export const fromRestType = (t: string): ColumnType =>
+  (({ INTEGER: 'INT64', BOOLEAN: 'BOOL' }) as Record<string, ColumnType>)[t] ?? (t as ColumnType);
+
 /** DuckDB expression giving the canonical text of a column. */
 export function duckCanonical(name: string, type: ColumnType): string {
   const q = `"${name}"`;

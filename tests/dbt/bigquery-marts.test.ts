@@ -26,23 +26,11 @@ import { dbtEnv, describeWithDbt } from './dbt-env';
 jest.mock('teeny-request', () => require('../bigquery/teeny-request-shim').loadTeenyRequest());
 jest.mock('gaxios', () => require('../bigquery/teeny-request-shim').gaxiosWithNativeFetch());
 
+import { canonicalRow, duckCanonical, fromRestType } from '../bigquery/canonical';
+
 jest.setTimeout(600_000);
 
 const MARTS = ['user_revenue', 'product_cart_activity', 'vendor_availability'];
-
-/** A decimal string without trailing zeros ('10.5000' -> '10.5', '3.0' -> '3'). */
-const decimal = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
-
-/** DuckDB expression giving the canonical text of a column of this BigQuery (REST) type. */
-function duckCanonical(name: string, type: string): string {
-  const q = `"${name}"`;
-  if (type === 'TIMESTAMP') return `CAST(epoch_us(${q}) AS VARCHAR)`;
-  if (type === 'BOOLEAN') return `CASE WHEN ${q} IS NULL THEN NULL WHEN ${q} THEN 'true' ELSE 'false' END`;
-  return `CAST(${q} AS VARCHAR)`;
-}
-
-const canonicalRow = (r: unknown[], types: string[]) =>
-  JSON.stringify(r.map((v, i) => (v === null || v === undefined ? null : ['NUMERIC', 'INTEGER'].includes(types[i]) ? decimal(String(v)) : String(v))));
 
 /** dbt's `project`.`dataset`.`table` as one quoted name, the form the double's catalog registers (BigQuery accepts both). */
 const oneName = (sql: string): string => sql.replace(/`([^`.]+)`\.`([^`.]+)`\.`([^`.]+)`/g, '`$1.$2.$3`');
@@ -140,8 +128,8 @@ describeWithDbt('dbt marts on BigQuery (the executing double) equal the DuckDB b
       for (const mart of MARTS) {
         const [meta] = await client.dataset('store_marts').table(mart).getMetadata();
         const fields = (meta.schema.fields as { name: string; type: string }[]);
-        const types = fields.map((f) => f.type);
-        const duckRows = (await query(env.DUCKDB_PATH!, `SELECT ${fields.map((f) => duckCanonical(f.name, f.type)).join(', ')} FROM store_marts.${mart}`))
+        const types = fields.map((f) => fromRestType(f.type));
+        const duckRows = (await query(env.DUCKDB_PATH!, `SELECT ${fields.map((f) => duckCanonical(f.name, fromRestType(f.type))).join(', ')} FROM store_marts.${mart}`))
           .map((r) => canonicalRow(r, types)).sort();
         const bqRows = (await bq.sql(`SELECT * FROM \`${PROJECT}.store_marts.${mart}\``)).map((r) => canonicalRow(fields.map((f) => r[f.name]), types)).sort();
         expect({ mart, rows: bqRows }).toEqual({ mart, rows: duckRows });
