@@ -82,7 +82,34 @@ export function streamSettings(env: Env = processEnv()) {
     ...streamFileSettings(env),
     duckdbThreads: s.int('STREAM_DUCKDB_THREADS'),
     snapshotIntervalMs: s.int('STREAM_SNAPSHOT_INTERVAL_MS'),
+    security: kafkaSecuritySettings(env),
   };
+}
+
+export type KafkaSecurityProtocol = 'plaintext' | 'ssl' | 'sasl_plaintext' | 'sasl_ssl';
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+/** How the Kafka clients reach a secured cluster: TLS files (paths) and the SASL login, when the protocol uses them. */
+export interface KafkaSecurity {
+  readonly protocol: KafkaSecurityProtocol;
+  /** TLS (ssl, sasl_ssl): PEM files; no CA file = the system's CAs. */
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+  readonly sasl?: { readonly mechanism: SaslMechanism; readonly username: string; readonly password: string };
+}
+
+/** STREAM_SECURITY_PROTOCOL and what it needs; a sasl_* protocol without its user or password is an error here, not at connect. */
+export function kafkaSecuritySettings(env: Env = processEnv()): KafkaSecurity {
+  const s = settingsOf(env);
+  const protocol = s.choice<KafkaSecurityProtocol>('STREAM_SECURITY_PROTOCOL');
+  const tls = protocol.endsWith('ssl')
+    ? { caFile: s.optionalPath('STREAM_SSL_CA_FILE'), certFile: s.optionalPath('STREAM_SSL_CERT_FILE'), keyFile: s.optionalPath('STREAM_SSL_KEY_FILE') }
+    : undefined;
+  if (tls && !tls.certFile !== !tls.keyFile) throw new Error('STREAM_SSL_CERT_FILE and STREAM_SSL_KEY_FILE go together: set both or neither');
+  if (!protocol.startsWith('sasl_')) return { protocol, tls };
+  const username = s.optionalText('STREAM_SASL_USERNAME');
+  const password = s.optionalText('STREAM_SASL_PASSWORD');
+  if (!username || !password) throw new Error(`STREAM_SECURITY_PROTOCOL=${protocol} needs STREAM_SASL_USERNAME and STREAM_SASL_PASSWORD`);
+  return { protocol, tls, sasl: { mechanism: s.choice<SaslMechanism>('STREAM_SASL_MECHANISM'), username, password } };
 }
 
 /** The kafkajs client's log level (KAFKAJS_LOG_LEVEL). */

@@ -7,7 +7,7 @@
 import { catalog } from '../../catalog';
 import type { StreamDestination } from '../catalog-types';
 import { findSource } from '../catalog-check';
-import { streamFileSettings, streamSettings } from '../config';
+import { type KafkaSecurity, streamFileSettings, streamSettings } from '../config';
 import { UsageError } from '../errors';
 
 export interface StreamConfig {
@@ -43,6 +43,8 @@ export interface StreamConfig {
   readonly snapshotPath: string;
   /** How often the holder publishes the snapshot when something changed, and checks the batch file. */
   readonly snapshotIntervalMs: number;
+  /** TLS and SASL of a secured cluster (STREAM_SECURITY_PROTOCOL ...), used by every client createKafka makes. */
+  readonly security: KafkaSecurity;
 }
 
 /** The state directory and the DuckDB files of the stream layer, from the environment. */

@@ -4,8 +4,10 @@
  * consumer group lives in group.ts; these two (and the producer/outbox using a Producer) are the
  * only modules that use kafkajs.
  */
-import { type Admin, Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry, type Producer, type RetryOptions } from 'kafkajs';
-import { kafkajsLogLevel } from '../config';
+import fs from 'node:fs';
+import { type Admin, Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry, type Producer, type RetryOptions, type SASLOptions } from 'kafkajs';
+import type { ConnectionOptions } from 'node:tls';
+import { type KafkaSecurity, kafkajsLogLevel } from '../config';
 import { logger } from '../log';
 import { retry, RETRY_POLICIES } from '../retry';
 import type { StreamConfig } from './config';
@@ -24,7 +26,58 @@ export const kafkaRetry = (retries: number = RETRY_POLICIES.kafkaClient.retries)
   retries,
 });
 
-/** kafkajs logs go through winston (warn and up unless KAFKAJS_LOG_LEVEL says otherwise). */
+const readPem = (file: string, setting: string): Buffer => {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new Error(`${setting} ${file} cannot be read: ${(e as Error).message}`);
+  }
+};
+
+/** kafkajs's `ssl` and `sasl` options for STREAM_SECURITY_PROTOCOL: TLS for *ssl, a login for sasl_*. */
+export function securityOptions(sec: KafkaSecurity): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: { ssl?: ConnectionOptions | boolean; sasl?: SASLOptions } = {};
+  if (sec.tls) {
+    const { caFile, certFile, keyFile } = sec.tls;
+    const tls: ConnectionOptions = {};
+    if (caFile) tls.ca = [readPem(caFile, 'STREAM_SSL_CA_FILE')];
+    if (certFile) tls.cert = readPem(certFile, 'STREAM_SSL_CERT_FILE');
+    if (keyFile) tls.key = readPem(keyFile, 'STREAM_SSL_KEY_FILE');
+    out.ssl = Object.keys(tls).length > 0 ? tls : true; // true: the system's CAs
+  }
+  if (sec.sasl) {
+    const { mechanism, username, password } = sec.sasl;
+    out.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return out;
+}
+
+/**
+ * A failure a retry cannot mend: the broker refused the login (kafkajs's
+ * KafkaJSSASLAuthenticationError) or its TLS certificate does not check out against the CA.
+ */
+export function isKafkaAuthFailure(e: unknown): boolean {
+  for (let x = e as { name?: string; code?: string; message?: string; cause?: unknown } | undefined; x; x = x.cause as typeof x) {
+    if (x.name === 'KafkaJSSASLAuthenticationError') return true;
+    if (typeof x.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(x.code)) return true;
+  }
+  return false;
+}
+
+/** One line for a refused login or certificate, naming the settings to look at. */
+export function kafkaAuthMessage(cfg: StreamConfig, e: unknown): string {
+  const what = (e as Error).message;
+  const sasl = cfg.security.sasl;
+  return /SASL/i.test((e as Error).name ?? '') || /SASL/.test(what)
+    ? `Kafka at ${cfg.brokers.join(',')} refused the login of '${sasl?.username}' (${sasl?.mechanism}): check STREAM_SASL_USERNAME, STREAM_SASL_PASSWORD and STREAM_SASL_MECHANISM (${what})`
+    : `Kafka at ${cfg.brokers.join(',')}: TLS certificate not trusted, check STREAM_SSL_CA_FILE (${what})`;
+}
+
+/**
+ * kafkajs logs go through winston (warn and up unless KAFKAJS_LOG_LEVEL says otherwise). Every
+ * client (producer, consumer, admin) is made here, so all connect alike: TLS and SASL from
+ * `cfg.security`.
+ */
 export function createKafka(cfg: StreamConfig, clientId = 'store-etl', extra: Partial<KafkaConfig> = {}): Kafka {
   const level = ({ error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG } as const)[
     kafkajsLogLevel()
@@ -38,6 +91,7 @@ export function createKafka(cfg: StreamConfig, clientId = 'store-etl', extra: Pa
       logger.log(LEVELS[l] ?? 'info', `kafka: ${message}`, { namespace, ...rest });
     },
     retry: kafkaRetry(),
+    ...securityOptions(cfg.security),
     ...extra,
   });
 }
@@ -104,7 +158,13 @@ export async function waitForBroker(cfg: StreamConfig, cancelled: () => boolean 
       }
     },
     {
-      giveUp: (e) => new Error(`Kafka broker at ${brokers} did not answer within ${cfg.brokerWaitMs} ms: ${(e as Error).message}`),
+      retryable: (e) => !isKafkaAuthFailure(e),
+      giveUp: (e) =>
+        new Error(
+          isKafkaAuthFailure(e)
+            ? kafkaAuthMessage(cfg, e)
+            : `Kafka broker at ${brokers} did not answer within ${cfg.brokerWaitMs} ms: ${(e as Error).message}`,
+        ),
       onRetry: ({ attempt, delayMs, error }) => {
         if (cancelled()) throw new Error('stopped while waiting for the Kafka broker');
         logger.warn(`stream: waiting for the Kafka broker at ${brokers} (attempt ${attempt}, next try in ${delayMs / 1000} s)`, {
