@@ -8,6 +8,11 @@
  *   node dist/scripts/compose-smoke.js stream OUT.json            topic end offsets once the consumer caught up
  *   node dist/scripts/compose-smoke.js warehouse OUT.json         row counts of the DuckDB warehouse (stack stopped)
  *   node dist/scripts/compose-smoke.js same A.json B.json WHAT [KEY]  the two snapshots (or their KEY parts) are equal
+ *   node dist/scripts/compose-smoke.js ports PS_JSON              published ports on 127.0.0.1 only (and unreachable elsewhere)
+ *   node dist/scripts/compose-smoke.js engine-proxy SOCKET IMAGE STATE_DIR  socket-proxy refuses what a job must not do
+ *   node dist/scripts/compose-smoke.js same-stream A.duckdb B.duckdb  stream tables equal row for row (disturbed vs reference)
+ *   node dist/scripts/compose-smoke.js trigger DAG OUT            unpause DAG and trigger a run (its id to OUT)
+ *   node dist/scripts/compose-smoke.js retried DAG RUN_ID EPOCH   the run succeeded with a new try started <= 120 s after EPOCH
  *
  * Env: AIRFLOW_PORT, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD, BOOTSTRAP_SERVER (the published
  * broker), TOPIC_NAME, TOPIC_GROUP, ETL_STATE_DIR / DUCKDB_PATH, ETL_SOURCE_DIR.
@@ -171,6 +176,36 @@ async function runDags(out: string): Promise<void> {
   // Paused again: nothing new is scheduled between the snapshots of the restarts.
   for (const id of [...BATCH_DAGS, 'dbt_dag']) await setPaused(id, true);
   await writeRuns(out);
+}
+
+// ------------------------------------------------------------------------------------ chaos
+/** Unpauses dagId and triggers a run of it; writes the run id to `out`. */
+async function triggerOne(dagId: string, out: string): Promise<void> {
+  await airflowReady();
+  await setPaused(dagId, false);
+  const run = await trigger(dagId);
+  fs.writeFileSync(out, run.dag_run_id);
+}
+
+/**
+ * After the scheduler was killed (at epoch second `killedAt`) while the run's task ran: the run
+ * succeeds, its task took a new try, and that try started within 2 minutes of the kill.
+ */
+async function retried(dagId: string, runId: string, killedAt: number): Promise<void> {
+  const p = `/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`;
+  const run = await until(`${dagId} ${runId} to finish after the scheduler's restart`, 900_000, async () => {
+    const r = await api<DagRun>(p);
+    return r.state === 'success' || r.state === 'failed' ? r : undefined;
+  });
+  await setPaused(dagId, true);
+  check(run.state === 'success', `${dagId} ${runId} is ${run.state} after the scheduler was killed\n${await taskReport(run)}`);
+  const tis = (await api<{ task_instances: { task_id: string; try_number: number; start_date: string }[] }>(`${p}/taskInstances`)).task_instances;
+  check(tis.length === 1, `expected one task in ${dagId}, got ${tis.length}`);
+  const [ti] = tis;
+  const startedAfter = (Date.parse(ti.start_date) - killedAt * 1000) / 1000;
+  check(ti.try_number >= 2, `${ti.task_id} ran ${ti.try_number} time(s): the try the scheduler's death interrupted was not replaced`);
+  check(startedAfter > 0 && startedAfter <= 120, `${ti.task_id}'s try ${ti.try_number} started ${startedAfter.toFixed(0)} s after the kill (at most 120 s)`);
+  say(`${dagId}: try ${ti.try_number} started ${startedAfter.toFixed(0)} s after the scheduler was killed, run ${run.state}`);
 }
 
 async function writeRuns(out: string): Promise<void> {
@@ -413,6 +448,37 @@ async function warehouse(out: string): Promise<void> {
   });
 }
 
+/**
+ * The stream tables of two stream-layer files are equal row for row (columns holding wall-clock
+ * times, when the stream wrote a row, left out): a disturbed run against an undisturbed one.
+ */
+async function sameStream(a: string, b: string): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const c = await instance.connect();
+  try {
+    await c.run(`ATTACH '${a.replace(/'/g, "''")}' AS x (READ_ONLY)`);
+    await c.run(`ATTACH '${b.replace(/'/g, "''")}' AS y (READ_ONLY)`);
+    const tables = (await rows(c, `SELECT DISTINCT table_name FROM information_schema.tables WHERE table_catalog = 'y' AND table_schema = 'store' AND table_name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY 1`)).map((r) => String(r[0]));
+    const streamTables = catalog.destinations.filter((d) => d.mode === 'stream').map((d) => d.table);
+    check(streamTables.every((t) => tables.includes(t)), `the reference lacks stream tables: has ${tables.join(', ')}`);
+    const diffs: string[] = [];
+    const summary: string[] = [];
+    for (const t of tables) {
+      const cols = (await rows(c, `SELECT column_name FROM information_schema.columns WHERE table_catalog = 'y' AND table_schema = 'store' AND table_name = '${t}' AND data_type NOT LIKE 'TIMESTAMP%' ORDER BY ordinal_position`)).map((r) => `"${String(r[0])}"`).join(', ');
+      const n = async (db: string) => Number((await rows(c, `SELECT count(*) FROM ${db}.store.${t}`))[0][0]);
+      const only = async (p: string, q: string) => Number((await rows(c, `SELECT count(*) FROM (SELECT ${cols} FROM ${p}.store.${t} EXCEPT ALL SELECT ${cols} FROM ${q}.store.${t})`))[0][0]);
+      const [nx, ny, ox, oy] = [await n('x'), await n('y'), await only('x', 'y'), await only('y', 'x')];
+      if (nx !== ny || ox || oy) diffs.push(`store.${t}: ${nx} rows against ${ny}, ${ox} only in the disturbed run, ${oy} only in the reference`);
+      summary.push(`${t} ${ny}`);
+    }
+    check(diffs.length === 0, `stream tables differ from the undisturbed run:\n  ${diffs.join('\n  ')}`);
+    say(`stream tables equal the undisturbed run row for row: ${summary.join(', ')}`);
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+}
+
 /** The two JSON snapshots are equal (or their `key` parts only). */
 function same(a: string, b: string, what: string, key?: string): void {
   const part = (f: string) => {
@@ -425,7 +491,7 @@ function same(a: string, b: string, what: string, key?: string): void {
   say(`${what}: unchanged`);
 }
 
-const USAGE = 'usage: compose-smoke.js airflow-ready | run-dags OUT | runs OUT | stream OUT | warehouse OUT | same A B WHAT [KEY] | ports PS_JSON | engine-proxy SOCKET IMAGE STATE_DIR';
+const USAGE = 'usage: compose-smoke.js airflow-ready | run-dags OUT | runs OUT | stream OUT | warehouse OUT | same A B WHAT [KEY] | ports PS_JSON | engine-proxy SOCKET IMAGE STATE_DIR | same-stream DISTURBED.duckdb REFERENCE.duckdb | trigger DAG OUT | retried DAG RUN_ID KILLED_AT';
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
@@ -438,6 +504,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'warehouse': await warehouse(args[0]); break;
       case 'same': same(args[0], args[1], args[2] ?? 'snapshot', args[3]); break;
       case 'ports': await ports(args[0]); break;
+      case 'same-stream': await sameStream(args[0], args[1]); break;
+      case 'trigger': await triggerOne(args[0], args[1]); break;
+      case 'retried': await airflowReady(); await retried(args[0], args[1], Number(args[2])); break;
       case 'engine-proxy': await engineProxy(args[0], args[1], args[2]); break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); return 0;
       default: process.stderr.write(`${USAGE}\n`); return 64;

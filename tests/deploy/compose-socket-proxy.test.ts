@@ -7,32 +7,11 @@
  *
  * Without podman or its base image the suite is skipped with a printed reason, except in CI.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkEngineProxy, engineCalls, engineRequest } from '../../scripts/compose-smoke';
-import { ROOT } from './env-refs';
-
-const IMAGE = 'store-etl/socket-proxy:latest';
-const BASE_IMAGE = process.env.ETL_BASE_IMAGE ?? 'docker.io/library/node:20-bookworm-slim';
-const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
-env.CONTAINERS_CONF ||= path.join(ROOT, 'docker', 'podman', 'containers.conf');
-const podman = (args: string[], timeout = 600_000) => spawnSync('podman', args, { cwd: ROOT, env, encoding: 'utf8', timeout });
-
-function unavailable(): string | null {
-  if (podman(['--version']).status !== 0) return 'podman is not installed';
-  if (podman(['image', 'exists', BASE_IMAGE]).status !== 0) return `podman has no base image ${BASE_IMAGE} (scripts/setup-podman.sh builds it)`;
-  return null;
-}
-
-const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 30_000) => {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-};
+import { BASE_IMAGE, EngineWithProxy, podman, PROXY_IMAGE as IMAGE, proxyUnavailable as unavailable, startEngineWithProxy } from './compose-proxy';
 
 const reason = unavailable();
 const d = reason ? describe.skip : describe;
@@ -46,41 +25,20 @@ if (reason && process.env.CI === 'true') {
 
 d('socket-proxy in front of a running engine', () => {
   jest.setTimeout(600_000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'socket-proxy-'));
-  const engineSocket = path.join(dir, 'engine.sock');
-  const proxyDir = path.join(dir, 'proxy');
-  const proxySocket = path.join(proxyDir, 'docker.sock');
   // The project folder on the "host" as the proxy is told it; the state folder under it.
-  const project = path.join(dir, 'project');
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), 'socket-proxy-project-'));
   const stateDir = path.join(project, '.state');
-  const name = `socket-proxy-test-${process.pid}`;
-  let service: ChildProcess | undefined;
+  let engine: EngineWithProxy;
+  let engineSocket = '';
+  let proxySocket = '';
 
   beforeAll(async () => {
-    fs.mkdirSync(proxyDir, { mode: 0o777 });
-    fs.chmodSync(proxyDir, 0o777); // the proxy's user (haproxy) creates its socket there
-    fs.mkdirSync(stateDir, { recursive: true });
-    service = spawn('podman', ['system', 'service', '--time=0', `unix://${engineSocket}`], { env, stdio: 'ignore' });
-    await until('the podman API socket', () => fs.existsSync(engineSocket));
-    fs.chmodSync(engineSocket, 0o660);
-    const build = podman(['build', '--layers', '-t', IMAGE, '-f', 'docker/socket-proxy.Dockerfile', '.'], 1_200_000);
-    expect({ status: build.status, log: build.status === 0 ? '' : build.stderr.slice(-2000) }).toEqual({ status: 0, log: '' });
-    const gid = String(fs.statSync(engineSocket).gid);
-    const run = podman([
-      'run', '-d', '--rm', '--name', name, '--network', 'none', '--read-only', '--cap-drop', 'ALL',
-      '--security-opt', 'no-new-privileges', '--group-add', gid,
-      '-v', `${engineSocket}:/run/engine.sock`, '-v', `${proxyDir}:/run/engine-proxy`,
-      '-e', `ENGINE_PROXY_GID=${gid}`, '-e', `ENGINE_PROXY_BASE_DIR=${project}`,
-      '-e', 'ENGINE_PROXY_MOUNT_ROOTS=data_source:./.state:secrets:', IMAGE,
-    ]);
-    expect({ status: run.status, err: run.stderr }).toEqual({ status: 0, err: '' });
-    await until('the proxy socket', async () => fs.existsSync(proxySocket) && (await engineRequest(proxySocket, 'GET', '/_ping').catch(() => ({ status: 0 }))).status === 200);
+    fs.mkdirSync(stateDir);
+    engine = await startEngineWithProxy('data_source:./.state:secrets:', project);
+    ({ engineSocket, proxySocket } = engine);
   });
 
-  afterAll(() => {
-    podman(['rm', '-f', name]);
-    service?.kill();
-  });
+  afterAll(() => engine?.stop());
 
   test('the listening socket is 0660 with the engine socket\'s group', () => {
     const st = fs.statSync(proxySocket);
