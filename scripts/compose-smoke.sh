@@ -234,13 +234,13 @@ phase "stream replay (consumer and broker SIGKILLed mid-replay)"
 service_pid() { podman inspect --format '{{.State.Pid}}' "$(podman ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$1" | head -n1)"; }
 crash() { local pid; pid="$(service_pid "$1")" && [[ "$pid" -gt 0 ]] && kill -KILL "$pid" && log "SIGKILL $1 (pid $pid)"; }
 replay_with_crashes() {
-  # 207 events at 20/s: about 10 s of replay, so the kills land inside it.
-  dc --profile replay run --rm -T producer dist/scripts/produce.js --no-start-broker --rate 20 >"$WORK/producer.log" 2>&1 &
+  # 207 events at 10/s: about 20 s of replay, so the kills land inside it.
+  dc --profile replay run --rm -T producer dist/scripts/produce.js --no-start-broker --rate 10 >"$WORK/producer.log" 2>&1 &
   local producer=$!
-  sleep 3
+  sleep 6
   kill -0 "$producer" 2>/dev/null || { log "the replay ended before the consumer was killed"; wait "$producer"; return 1; }
   crash stream-consumer || return 1
-  sleep 3
+  sleep 6
   kill -0 "$producer" 2>/dev/null || { log "the replay ended before the broker was killed"; wait "$producer"; return 1; }
   crash kafka || return 1
   wait "$producer" || { tail -n 30 "$WORK/producer.log" >&2; return 1; }

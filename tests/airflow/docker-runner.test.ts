@@ -120,16 +120,17 @@ sys.path.insert(0, "dags")
 from etl_task import docker_task
 op = docker_task("t", "store-etl/no-such-image:latest")
 hc = op.cli.create_host_config(mounts=[], mem_limit=op.mem_limit)
-print(json.dumps({k: hc.get(k) for k in ["CapDrop", "SecurityOpt", "ReadonlyRootfs", "Tmpfs", "PidsLimit", "Memory"]}))
+print("HOSTCONFIG", json.dumps({k: hc.get(k) for k in ["CapDrop", "SecurityOpt", "ReadonlyRootfs", "Tmpfs", "PidsLimit", "Memory"]}))
 try:
     op.execute({})
 except Exception as e:
-    print(type(e).__name__, str(e))
+    print("FAILURE", type(e).__name__, str(e))
 `;
       const home = migratedAirflowHome('docker-hardening');
       const r = runIn(airflowEnv(home, { ETL_RUNNER: 'docker', DOCKER_URL: `unix://${engine.proxySocket}`, ETL_STATE_DIR: '/tmp', ETL_SOURCE_DIR: '/tmp' }), path.join(VENV_BIN, 'python'), ['-c', script]);
       expect({ status: r.status, err: r.status === 0 ? '' : output(r) }).toEqual({ status: 0, err: '' });
-      const [hostConfig, failure] = r.stdout.trim().split('\n').slice(-2);
+      const line = (tag: string) => (r.stdout.split('\n').find((l) => l.startsWith(`${tag} `)) ?? '').slice(tag.length + 1);
+      const [hostConfig, failure] = [line('HOSTCONFIG'), line('FAILURE')];
       expect(JSON.parse(hostConfig)).toEqual({
         CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], ReadonlyRootfs: true,
         Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m' }, PidsLimit: 256, Memory: 2 * 1024 ** 3,
