@@ -312,15 +312,27 @@ CHAOS_DAG=dim_vendors_dag
 CHAOS_LABEL="store-etl.task=$CHAOS_DAG.dim_vendors"
 job_containers() { podman ps -aq --filter "label=$CHAOS_LABEL" --filter "label=store-etl.state=$STATE"; }
 kill_scheduler_mid_task() {
-  smoke trigger "$CHAOS_DAG" "$WORK/chaos-run.txt" || return 1
-  local job="" deadline=$((SECONDS + 600))
+  # The job is held at a known point: the warehouse is held open here, so the job waits in its
+  # lock retries (about 37 s) until it is seen running and paused; it cannot finish before its
+  # worker dies.
+  local release="$WORK/chaos-hold" holder job="" deadline
+  rm -f "$release.held" && touch "$release"
+  smoke hold-warehouse "$release" &
+  holder=$!
+  deadline=$((SECONDS + 60))
+  until [[ -f "$release.held" ]] || ((SECONDS > deadline)); do sleep 0.2; done
+  [[ -f "$release.held" ]] || { log "could not hold the warehouse"; rm -f "$release"; return 1; }
+  smoke trigger "$CHAOS_DAG" "$WORK/chaos-run.txt" || { rm -f "$release"; return 1; }
+  deadline=$((SECONDS + 600))
   while [[ -z "$job" ]] && ((SECONDS < deadline)); do
     job="$(podman ps -q --filter "label=$CHAOS_LABEL" --filter "label=store-etl.state=$STATE" --filter status=running | head -n1)"
     [[ -n "$job" ]] || sleep 1
   done
-  [[ -n "$job" ]] || { log "no running job container of $CHAOS_DAG within 600 s"; return 1; }
-  # Held at a known point: the job cannot finish before its worker dies.
-  podman pause "$job" >/dev/null || return 1
+  [[ -n "$job" ]] && podman pause "$job" >/dev/null
+  local paused=$?
+  rm -f "$release"
+  wait "$holder"
+  [[ -n "$job" && $paused -eq 0 ]] || { log "no running job container of $CHAOS_DAG to pause within 600 s"; return 1; }
   echo "$job" >"$WORK/chaos-job.txt"
   date +%s >"$WORK/chaos-killed-at.txt"
   crash airflow-scheduler

@@ -12,6 +12,7 @@
  *   node dist/scripts/compose-smoke.js engine-proxy SOCKET IMAGE STATE_DIR  socket-proxy refuses what a job must not do
  *   node dist/scripts/compose-smoke.js same-stream A.duckdb B.duckdb  stream tables equal row for row (disturbed vs reference)
  *   node dist/scripts/compose-smoke.js trigger DAG OUT            unpause DAG and trigger a run (its id to OUT)
+ *   node dist/scripts/compose-smoke.js hold-warehouse RELEASE     keep writers out of the warehouse until RELEASE is deleted
  *   node dist/scripts/compose-smoke.js retried DAG RUN_ID EPOCH   the run succeeded with a new try started <= 120 s after EPOCH
  *
  * Env: AIRFLOW_PORT, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD, BOOTSTRAP_SERVER (the published
@@ -179,6 +180,18 @@ async function runDags(out: string): Promise<void> {
 }
 
 // ------------------------------------------------------------------------------------ chaos
+/**
+ * Holds the warehouse file open read-only (a writer cannot open it meanwhile, so a batch job
+ * waits in its lock retries) until `release` is deleted; `release`.held tells that it holds.
+ */
+async function holdWarehouse(release: string): Promise<void> {
+  await withWarehouse(async () => {
+    fs.writeFileSync(`${release}.held`, String(process.pid));
+    while (fs.existsSync(release)) await sleep(200);
+  });
+  fs.rmSync(`${release}.held`, { force: true });
+}
+
 /** Unpauses dagId and triggers a run of it; writes the run id to `out`. */
 async function triggerOne(dagId: string, out: string): Promise<void> {
   await airflowReady();
@@ -491,7 +504,7 @@ function same(a: string, b: string, what: string, key?: string): void {
   say(`${what}: unchanged`);
 }
 
-const USAGE = 'usage: compose-smoke.js airflow-ready | run-dags OUT | runs OUT | stream OUT | warehouse OUT | same A B WHAT [KEY] | ports PS_JSON | engine-proxy SOCKET IMAGE STATE_DIR | same-stream DISTURBED.duckdb REFERENCE.duckdb | trigger DAG OUT | retried DAG RUN_ID KILLED_AT';
+const USAGE = 'usage: compose-smoke.js airflow-ready | run-dags OUT | runs OUT | stream OUT | warehouse OUT | same A B WHAT [KEY] | ports PS_JSON | engine-proxy SOCKET IMAGE STATE_DIR | same-stream DISTURBED.duckdb REFERENCE.duckdb | trigger DAG OUT | hold-warehouse RELEASE_FILE | retried DAG RUN_ID KILLED_AT';
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
@@ -506,6 +519,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'ports': await ports(args[0]); break;
       case 'same-stream': await sameStream(args[0], args[1]); break;
       case 'trigger': await triggerOne(args[0], args[1]); break;
+      case 'hold-warehouse': await holdWarehouse(args[0]); break;
       case 'retried': await airflowReady(); await retried(args[0], args[1], Number(args[2])); break;
       case 'engine-proxy': await engineProxy(args[0], args[1], args[2]); break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); return 0;
