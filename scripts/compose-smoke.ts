@@ -246,7 +246,11 @@ async function streamSnapshot(out: string): Promise<void> {
   const group = env.TOPIC_GROUP ?? 'store-etl';
   const kafka = new Kafka({ clientId: 'compose-smoke', brokers: [env.BOOTSTRAP_SERVER ?? 'localhost:29092'], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
-  await admin.connect();
+  // The broker may still be restarting (the chaos phase SIGKILLs it): wait for it to answer.
+  await until('the broker to answer', 180_000, async () => {
+    await admin.connect();
+    return true;
+  });
   try {
     const streamSources = catalog.destinations.filter((d) => d.mode === 'stream').map((d) => d.sources[0]);
     const sourceTopics = streamSources.map((s) => `${prefix}_${s}`);
