@@ -44,7 +44,8 @@ function volumeSources(s: Service): string[] {
 
 /** The last USER of a Dockerfile (the runtime stage's). */
 function dockerfileUser(file: string): string | undefined {
-  const users = [...read(file).matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
+  // Relative to the project (our resolution) or absolute (the CLI resolves the build context).
+  const users = [...fs.readFileSync(path.resolve(ROOT, file), 'utf8').matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
   return users[users.length - 1];
 }
 
