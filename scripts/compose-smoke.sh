@@ -245,8 +245,9 @@ replay_with_crashes() {
   crash kafka || return 1
   wait "$producer" || { tail -n 30 "$WORK/producer.log" >&2; return 1; }
 }
-must "producer replays the stream files once while the consumer and the broker are SIGKILLed" replay_with_crashes
-must "every stream event produced once and consumed" smoke stream "$WORK/topics-1.json"
+# Checks, not musts: lost or doubled events are reported and the later phases still run.
+check "producer replays the stream files once while the consumer and the broker are SIGKILLed" replay_with_crashes
+check "every stream event produced once and consumed" smoke stream "$WORK/topics-1.json"
 # The same topics through a consumer of its own (group, stream file) that nothing disturbs.
 reference() {
   mkdir -p "$STATE/reference" && chown 1000:1000 "$STATE/reference"
