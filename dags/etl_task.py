@@ -10,17 +10,25 @@ listed in .airflowignore because it defines no DAG.
                     without a container engine.
 Warehouse writes go through the Airflow pool ETL_WAREHOUSE_POOL (default `duckdb_warehouse`,
 1 slot) because DuckDB allows one writer at a time.
+
+Job containers (docs/security.md): never pulled (a missing image fails the task at once), run
+without capabilities, with no-new-privileges, a read-only root (tmpfs /tmp), memory and pids
+limits, as the image's non-root user; labelled with their task and state folder, so that the
+container a dead worker left behind is removed when the next try starts.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+from functools import cached_property
 from pathlib import Path
 
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk import BaseOperator
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.providers.standard.operators.bash import BashOperator
+from docker.errors import ImageNotFound
 from docker.types import Mount
 
 RUNNER = os.environ.get("ETL_RUNNER", "docker").strip().lower()
@@ -31,17 +39,74 @@ PROJECT_DIR = Path(os.environ.get("ETL_PROJECT_DIR") or Path(__file__).resolve()
 HOST_PROJECT_DIR = Path(os.environ.get("ETL_HOST_PROJECT_DIR") or PROJECT_DIR)
 # Settings passed through to the job container as they are (paths are mapped, see below).
 PASS_ENV = [
-    "WAREHOUSE", "LOG_LEVEL", "LOG_FORMAT", "DUCKDB_LOCK_RETRIES", "DUCKDB_MEMORY_LIMIT",
+    "WAREHOUSE", "LOG_LEVEL", "DUCKDB_LOCK_RETRIES", "DUCKDB_MEMORY_LIMIT",
     "MAX_RECORD_BYTES", "BATCH_PATH",
     "DBT_TARGET", "DBT_THREADS", "DBT_DOCS", "DBT_LOCK_RETRIES",
 ]
 PASS_ENV_PREFIXES = ("BQ_", "BIGQUERY_", "GCP_", "GOOGLE_CLOUD_")
+# Set for every job, whatever the runner: plain aligned lines read best in the Airflow task log.
+TASK_ENV = {"LOG_FORMAT": "plain"}
+# Labels of the job containers: the task (dag.task) and the host state folder (one deployment).
+TASK_LABEL = "store-etl.task"
+STATE_LABEL = "store-etl.state"
+# The job containers' memory limit (docker's notation: 2g, 512m); DuckDB's own limit
+# (DUCKDB_MEMORY_LIMIT, default 512MB) plus Node must fit in it.
+JOB_MEMORY_LIMIT = os.environ.get("ETL_JOB_MEMORY_LIMIT") or "2g"
+# Host-config settings every job container gets on top of what DockerOperator passes (it has no
+# parameters for them). The jobs write only the mounted state folder and temporary files.
+JOB_HARDENING = {
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+    "read_only": True,
+    "tmpfs": {"/tmp": "rw,nosuid,nodev,size=256m"},
+    "pids_limit": 256,
+}
 
 
 def host_path(value: str) -> str:
     """A path from the environment, relative ones taken from the project folder on the host."""
     path = Path(value)
     return str(path if path.is_absolute() else HOST_PROJECT_DIR / path)
+
+
+class JobContainerOperator(DockerOperator):
+    """DockerOperator for the job images: hardened, never pulls, cleans up after a dead worker."""
+
+    @cached_property
+    def cli(self):
+        client = self.hook.api_client
+        plain = client.create_host_config
+
+        def hardened(*args, **kwargs):
+            return plain(*args, **{**kwargs, **JOB_HARDENING})
+
+        client.create_host_config = hardened
+        return client
+
+    def execute(self, context):
+        try:
+            self.cli.inspect_image(self.image)
+        except ImageNotFound:
+            # DockerOperator would pull it (from a public registry, with the state folder and the
+            # key mounted into whatever it got): a missing image is a deployment error instead.
+            raise AirflowFailException(
+                f"image {self.image} is not on the container engine: build it "
+                f"(docker compose build, or docker/*.Dockerfile); job images are never pulled"
+            ) from None
+        self.labels = {TASK_LABEL: f"{self.dag_id}.{self.task_id}", STATE_LABEL: self.state_dir}
+        self.remove_leftovers()
+        return super().execute(context)
+
+    @property
+    def state_dir(self) -> str:
+        return next(m["Source"] for m in self.mounts if m["Target"] == "/data/state")
+
+    def remove_leftovers(self) -> None:
+        """Containers of this task from earlier tries (their worker died before removing them)."""
+        filters = {"label": [f"{k}={v}" for k, v in self.labels.items()]}
+        for c in self.cli.containers(all=True, filters=filters):
+            self.log.warning("removing job container %s left by an earlier try (%s)", c["Id"][:12], c.get("Status", "?"))
+            self.cli.remove_container(c["Id"], force=True)
 
 
 def docker_task(task_id: str, image: str) -> DockerOperator:
@@ -51,7 +116,7 @@ def docker_task(task_id: str, image: str) -> DockerOperator:
         Mount(target="/data/source", source=source_dir, type="bind", read_only=True),
         Mount(target="/data/state", source=state_dir, type="bind"),
     ]
-    environment = {"ETL_SOURCE_DIR": "/data/source", "ETL_STATE_DIR": "/data/state"}
+    environment = {**TASK_ENV, "ETL_SOURCE_DIR": "/data/source", "ETL_STATE_DIR": "/data/state"}
     if os.environ.get("DUCKDB_PATH"):
         duckdb_path = Path(host_path(os.environ["DUCKDB_PATH"]))
         mounts.append(Mount(target="/data/warehouse", source=str(duckdb_path.parent), type="bind"))
@@ -65,13 +130,14 @@ def docker_task(task_id: str, image: str) -> DockerOperator:
         credentials = host_path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
         mounts.append(Mount(target="/secrets/gcp.json", source=credentials, type="bind", read_only=True))
         private_environment["GOOGLE_APPLICATION_CREDENTIALS"] = "/secrets/gcp.json"
-    return DockerOperator(
+    return JobContainerOperator(
         task_id=task_id,
         image=image,
         docker_url=os.environ.get("DOCKER_URL") or None,  # None: DOCKER_HOST or the default socket
         network_mode=os.environ.get("DOCKER_NETWORK") or None,
         user=os.environ.get("ETL_CONTAINER_USER") or None,  # None: the image's non-root user
         mounts=mounts,
+        mem_limit=JOB_MEMORY_LIMIT,
         environment=environment,
         private_environment=private_environment,
         mount_tmp_dir=False,
@@ -86,6 +152,8 @@ def local_task(task_id: str, command: list[str]) -> BashOperator:
         # The trailing space keeps Airflow from reading a command ending in ".sh" as a template file.
         bash_command=shlex.join(command) + " ",
         cwd=str(PROJECT_DIR),
+        env=TASK_ENV,
+        append_env=True,
         pool=POOL,
     )
 

@@ -32,7 +32,7 @@ with DAG(
     default_args={
         "owner": "store-etl",
         "retries": 2,
-        "retry_delay": timedelta(minutes=5),
+        "retry_delay": timedelta(minutes=1),
     },
     tags=["store-etl", "batch", "store"],
     doc_md=__doc__,

@@ -188,7 +188,8 @@ const updatedAt = col('updated_at', 'TIMESTAMP', 'When the stream last wrote thi
 
 export const catalog: Catalog = assertCatalogConsistent({
   sources,
-  dagDefaults: { schedule: '@daily', startDate: '2024-01-01', retries: 2, retryDelayMinutes: 5 },
+  // Retry delay 1 min: the jobs are short and idempotent, so a try lost with its worker reruns within 2 minutes (docs/production.md).
+  dagDefaults: { schedule: '@daily', startDate: '2024-01-01', retries: 2, retryDelayMinutes: 1 },
   destinations: [
     {
       name: 'store.fact_orders',

@@ -6,12 +6,18 @@
 #      the containers' health checks (podman 4.3 runs them only through systemd), and the pinned
 #      `docker compose` v2 CLI (built from the Go module proxy once, cached in .state/compose/);
 #   2. build: every image of docker-compose.yml + docker-compose.local.yml (podman build, cached);
-#   3. up -d --wait, /api/v2/monitor/health; the stream replayed once (profile replay);
-#   4. the batch DAGs (one triggered through the REST API, the others by their schedule) and
+#   3. up -d --wait, /api/v2/monitor/health; published ports on 127.0.0.1 only; socket-proxy
+#      refuses exec, build, pull, volumes and privileged, root or foreign-mount creates;
+#   4. the stream replayed once (profile replay), slowly, with the consumer and the broker
+#      SIGKILLed mid-replay: every event produced once, and the stream tables equal those of an
+#      undisturbed consumer (its own group and file) row for row;
+#   5. the batch DAGs (one triggered through the REST API, the others by their schedule) and
 #      dbt_dag (triggered) succeed; warehouse row counts checked against the source files;
-#   5. stop/start and down/up: run history, warehouse data and topic offsets survive, and no
+#   6. stop/start and down/up: run history, warehouse data and topic offsets survive, and no
 #      stream event is produced twice;
-#   6. down -v. Nothing is left running (trap), whatever happens.
+#   7. the scheduler SIGKILLed while a job container runs (held paused): the task's next try
+#      starts within 2 minutes, removes that container and succeeds; the warehouse unchanged;
+#   8. down -v. Nothing is left running (trap), whatever happens.
 # Prints each phase with its seconds and ends with `compose-smoke: N passed, M failed` (exit 1 if
 # any check failed).
 #
@@ -174,6 +180,10 @@ set_env ETL_STATE_DIR "$STATE"
 set_env DOCKER_SOCKET "$SOCKET"
 set_env PRODUCER_RATE 500
 set_env ETL_BASE_IMAGE "$BASE_IMAGE"
+# Never uid 0 (npm run secrets would take the checkout's owner, root on CI machines): the
+# images' user node owns the smoke's own state folder.
+set_env ETL_CONTAINER_USER 1000:1000
+chown 1000:1000 "$STATE"
 node dist/scripts/generate-secrets.js --write "$ENV_FILE"
 must "compose config resolves" dc config --quiet
 phase_end
@@ -209,20 +219,54 @@ up_wait() {
 }
 must "docker compose up -d --wait: every service healthy or completed" up_wait
 must "Airflow: /api/v2/monitor/health healthy, DAGs parsed" smoke airflow-ready
+ps_json() { dc ps --format json >"$WORK/ps.json"; }
+check "published ports bound to 127.0.0.1 only (unreachable on the other addresses)" eval 'ps_json && smoke ports "$WORK/ps.json"'
+# socket-proxy's socket as the scheduler gets it (the engine-proxy volume), reached from here.
+proxy_socket="$(podman volume inspect "${PROJECT}_engine-proxy" --format '{{.Mountpoint}}' 2>/dev/null)/docker.sock"
+check "socket-proxy refuses exec, build, pull, volumes and privileged, root or foreign-mount creates" \
+  smoke engine-proxy "$proxy_socket" store-etl/fact_orders:latest "$STATE"
 phase_end
 
-phase "stream replay"
-replay() { dc --profile replay run --rm -T producer >"$WORK/producer.log" 2>&1 || { tail -n 30 "$WORK/producer.log" >&2; return 1; }; }
-must "producer replays the stream files once (profile replay)" replay
-must "every stream event produced once and consumed" smoke stream "$WORK/topics-1.json"
+# ------------------------------------------------------------------------------------ stream + chaos
+phase "stream replay (consumer and broker SIGKILLed mid-replay)"
+# The main process of a compose service's container, SIGKILLed from the host as a crash would
+# end it: the engine restarts it (restart: unless-stopped).
+service_pid() { podman inspect --format '{{.State.Pid}}' "$(podman ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$1" | head -n1)"; }
+crash() { local pid; pid="$(service_pid "$1")" && [[ "$pid" -gt 0 ]] && kill -KILL "$pid" && log "SIGKILL $1 (pid $pid)"; }
+replay_with_crashes() {
+  # 207 events at 10/s: about 20 s of replay, so the kills land inside it.
+  dc --profile replay run --rm -T producer dist/scripts/produce.js --no-start-broker --rate 10 >"$WORK/producer.log" 2>&1 &
+  local producer=$!
+  sleep 6
+  kill -0 "$producer" 2>/dev/null || { log "the replay ended before the consumer was killed"; wait "$producer"; return 1; }
+  crash stream-consumer || return 1
+  sleep 6
+  kill -0 "$producer" 2>/dev/null || { log "the replay ended before the broker was killed"; wait "$producer"; return 1; }
+  crash kafka || return 1
+  wait "$producer" || { tail -n 30 "$WORK/producer.log" >&2; return 1; }
+}
+# Checks, not musts: lost or doubled events are reported and the later phases still run.
+check "producer replays the stream files once while the consumer and the broker are SIGKILLed" replay_with_crashes
+check "every stream event produced once and consumed" smoke stream "$WORK/topics-1.json"
+# The same topics through a consumer of its own (group, stream file) that nothing disturbs.
+reference() {
+  mkdir -p "$STATE/reference" && chown 1000:1000 "$STATE/reference"
+  dc run --rm -T --no-deps -e TOPIC_GROUP=reference -e STREAM_DUCKDB_PATH=/data/state/reference/stream.duckdb \
+    -e STREAM_SNAPSHOT_PATH=/data/state/reference/stream-snapshot.duckdb \
+    stream-consumer dist/jobs/stream-consumer.js --no-start-broker --until-caught-up >"$WORK/reference.log" 2>&1 ||
+    { tail -n 30 "$WORK/reference.log" >&2; return 1; }
+}
+must "an undisturbed consumer reads the same topics" reference
+check "stream tables after the crashes equal the undisturbed consumer's row for row" \
+  smoke same-stream "$STATE/stream-snapshot.duckdb" "$STATE/reference/stream.duckdb"
 phase_end
 
-# ------------------------------------------------------------------------------------ 4. DAGs
+# ------------------------------------------------------------------------------------ 5. DAGs
 phase "DAG runs"
 must "batch DAGs and dbt_dag succeed through DockerOperator" smoke run-dags "$WORK/runs-1.json"
 phase_end
 
-# ------------------------------------------------------------------------------------ 5. restarts
+# ------------------------------------------------------------------------------------ 6. restarts
 phase "stop / start"
 stop_all() { dc stop --timeout 60 >"$WORK/stop.log" 2>&1 || { tail -n 20 "$WORK/stop.log" >&2; return 1; }; }
 must "docker compose stop" stop_all
@@ -263,7 +307,47 @@ check "no stream event produced twice by down/up (Kafka volume, no replay on up)
 check "no derived event published again by down/up" smoke same "$WORK/topics-2.json" "$WORK/topics-3.json" "all topic end offsets" all
 phase_end
 
-# ------------------------------------------------------------------------------------ 6. down -v
+# ------------------------------------------------------------------------------------ scheduler chaos
+phase "scheduler SIGKILLed mid-task"
+CHAOS_DAG=dim_vendors_dag
+CHAOS_LABEL="store-etl.task=$CHAOS_DAG.dim_vendors"
+job_containers() { podman ps -aq --filter "label=$CHAOS_LABEL" --filter "label=store-etl.state=$STATE"; }
+kill_scheduler_mid_task() {
+  # The job is held at a known point: the warehouse is held open here, so the job waits in its
+  # lock retries (about 37 s) until it is seen running and paused; it cannot finish before its
+  # worker dies.
+  local release="$WORK/chaos-hold" holder job="" deadline
+  rm -f "$release.held" && touch "$release"
+  smoke hold-warehouse "$release" &
+  holder=$!
+  deadline=$((SECONDS + 60))
+  until [[ -f "$release.held" ]] || ((SECONDS > deadline)); do sleep 0.2; done
+  [[ -f "$release.held" ]] || { log "could not hold the warehouse"; rm -f "$release"; return 1; }
+  smoke trigger "$CHAOS_DAG" "$WORK/chaos-run.txt" || { rm -f "$release"; return 1; }
+  deadline=$((SECONDS + 600))
+  while [[ -z "$job" ]] && ((SECONDS < deadline)); do
+    job="$(podman ps -q --filter "label=$CHAOS_LABEL" --filter "label=store-etl.state=$STATE" --filter status=running | head -n1)"
+    [[ -n "$job" ]] || sleep 1
+  done
+  [[ -n "$job" ]] && podman pause "$job" >/dev/null
+  local paused=$?
+  rm -f "$release"
+  wait "$holder"
+  [[ -n "$job" && $paused -eq 0 ]] || { log "no running job container of $CHAOS_DAG to pause within 600 s"; return 1; }
+  echo "$job" >"$WORK/chaos-job.txt"
+  date +%s >"$WORK/chaos-killed-at.txt"
+  crash airflow-scheduler
+}
+must "the scheduler is SIGKILLed while a job container of $CHAOS_DAG runs" kill_scheduler_mid_task
+check "the task's next try starts within 2 minutes and the run succeeds" \
+  smoke retried "$CHAOS_DAG" "$(cat "$WORK/chaos-run.txt")" "$(cat "$WORK/chaos-killed-at.txt")"
+check "the dead try's job container was removed, no job container left" eval '[[ -z "$(job_containers)" ]]'
+must "docker compose stop" stop_all
+check "warehouse after the chaos" smoke warehouse "$WORK/warehouse-3.json"
+check "warehouse data equal after the scheduler's crash and the retry" smoke same "$WORK/warehouse-1.json" "$WORK/warehouse-3.json" "warehouse row counts"
+phase_end
+
+# ------------------------------------------------------------------------------------ 8. down -v
 phase "down -v"
 if [[ "$KEEP" == 1 ]]; then
   log "COMPOSE_SMOKE_KEEP=1: the stack stays up (project $PROJECT, socket $SOCKET); remove it with down -v"
@@ -271,7 +355,10 @@ else
   down_v() { dc down -v --remove-orphans --timeout 60 >"$WORK/down.log" 2>&1 || { tail -n 20 "$WORK/down.log" >&2; return 1; }; }
   must "docker compose down -v" down_v
   stack_up=""
-  left() { [[ -z "$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT")" && -z "$(podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT")" ]]; }
-  check "no container or volume of the project left" left
+  left() {
+    [[ -z "$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT")" && -z "$(podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT")" ]] &&
+      [[ -z "$(podman ps -aq --filter "label=store-etl.state=$STATE")" ]]
+  }
+  check "no container (service or job) or volume of the project left" left
 fi
 phase_end

@@ -8,6 +8,12 @@
  *   node dist/scripts/compose-smoke.js stream OUT.json            topic end offsets once the consumer caught up
  *   node dist/scripts/compose-smoke.js warehouse OUT.json         row counts of the DuckDB warehouse (stack stopped)
  *   node dist/scripts/compose-smoke.js same A.json B.json WHAT [KEY]  the two snapshots (or their KEY parts) are equal
+ *   node dist/scripts/compose-smoke.js ports PS_JSON              published ports on 127.0.0.1 only (and unreachable elsewhere)
+ *   node dist/scripts/compose-smoke.js engine-proxy SOCKET IMAGE STATE_DIR  socket-proxy refuses what a job must not do
+ *   node dist/scripts/compose-smoke.js same-stream A.duckdb B.duckdb  stream tables equal row for row (disturbed vs reference)
+ *   node dist/scripts/compose-smoke.js trigger DAG OUT            unpause DAG and trigger a run (its id to OUT)
+ *   node dist/scripts/compose-smoke.js hold-warehouse RELEASE     keep writers out of the warehouse until RELEASE is deleted
+ *   node dist/scripts/compose-smoke.js retried DAG RUN_ID EPOCH   the run succeeded with a new try started <= 120 s after EPOCH
  *
  * Env: AIRFLOW_PORT, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD, BOOTSTRAP_SERVER (the published
  * broker), TOPIC_NAME, TOPIC_GROUP, ETL_STATE_DIR / DUCKDB_PATH, ETL_SOURCE_DIR.
@@ -15,6 +21,9 @@
  * from the source files (lines), never from the runs themselves.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
@@ -171,6 +180,48 @@ async function runDags(out: string): Promise<void> {
   await writeRuns(out);
 }
 
+// ------------------------------------------------------------------------------------ chaos
+/**
+ * Holds the warehouse file open read-only (a writer cannot open it meanwhile, so a batch job
+ * waits in its lock retries) until `release` is deleted; `release`.held tells that it holds.
+ */
+async function holdWarehouse(release: string): Promise<void> {
+  await withWarehouse(async () => {
+    fs.writeFileSync(`${release}.held`, String(process.pid));
+    while (fs.existsSync(release)) await sleep(200);
+  });
+  fs.rmSync(`${release}.held`, { force: true });
+}
+
+/** Unpauses dagId and triggers a run of it; writes the run id to `out`. */
+async function triggerOne(dagId: string, out: string): Promise<void> {
+  await airflowReady();
+  await setPaused(dagId, false);
+  const run = await trigger(dagId);
+  fs.writeFileSync(out, run.dag_run_id);
+}
+
+/**
+ * After the scheduler was killed (at epoch second `killedAt`) while the run's task ran: the run
+ * succeeds, its task took a new try, and that try started within 2 minutes of the kill.
+ */
+async function retried(dagId: string, runId: string, killedAt: number): Promise<void> {
+  const p = `/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`;
+  const run = await until(`${dagId} ${runId} to finish after the scheduler's restart`, 900_000, async () => {
+    const r = await api<DagRun>(p);
+    return r.state === 'success' || r.state === 'failed' ? r : undefined;
+  });
+  await setPaused(dagId, true);
+  check(run.state === 'success', `${dagId} ${runId} is ${run.state} after the scheduler was killed\n${await taskReport(run)}`);
+  const tis = (await api<{ task_instances: { task_id: string; try_number: number; start_date: string }[] }>(`${p}/taskInstances`)).task_instances;
+  check(tis.length === 1, `expected one task in ${dagId}, got ${tis.length}`);
+  const [ti] = tis;
+  const startedAfter = (Date.parse(ti.start_date) - killedAt * 1000) / 1000;
+  check(ti.try_number >= 2, `${ti.task_id} ran ${ti.try_number} time(s): the try the scheduler's death interrupted was not replaced`);
+  check(startedAfter > 0 && startedAfter <= 120, `${ti.task_id}'s try ${ti.try_number} started ${startedAfter.toFixed(0)} s after the kill (at most 120 s)`);
+  say(`${dagId}: try ${ti.try_number} started ${startedAfter.toFixed(0)} s after the scheduler was killed, run ${run.state}`);
+}
+
 async function writeRuns(out: string): Promise<void> {
   const all: DagRun[] = [];
   for (const id of [...BATCH_DAGS, 'dbt_dag']) all.push(...(await runsOf(id)));
@@ -195,7 +246,11 @@ async function streamSnapshot(out: string): Promise<void> {
   const { topicPrefix: prefix, group, brokers } = streamSettings();
   const kafka = new Kafka({ clientId: 'compose-smoke', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
-  await admin.connect();
+  // The broker may still be restarting (the chaos phase SIGKILLs it): wait for it to answer.
+  await until('the broker to answer', 180_000, async () => {
+    await admin.connect();
+    return true;
+  });
   try {
     const streamSources = catalog.destinations.filter((d) => d.mode === 'stream').map((d) => d.sources[0]);
     const sourceTopics = streamSources.map((s) => `${prefix}_${s}`);
@@ -230,6 +285,139 @@ async function streamSnapshot(out: string): Promise<void> {
   } finally {
     await admin.disconnect();
   }
+}
+
+// ------------------------------------------------------------------------------------ engine proxy
+/** One call to the engine API and what socket-proxy must answer (docker/socket-proxy/haproxy.cfg). */
+export interface EngineCall {
+  readonly name: string;
+  readonly method: string;
+  readonly path: string;
+  readonly body?: unknown;
+  readonly expect: 'refused' | 'allowed';
+}
+
+/** An HTTP request on the engine API's unix socket: status and body. */
+export function engineRequest(socket: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    // A string is sent as it is (a body no JSON encoder would write), anything else as JSON.
+    const data = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const req = http.request(
+      { socketPath: socket, method, path: p, headers: { Host: 'engine', ...(data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {}) }, timeout: 30_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${p}: no answer in 30 s`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const V = '/v1.41';
+/** A container create as docker-py sends it, with `host` merged into HostConfig. */
+const create = (image: string, host: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ Image: image, Cmd: ['--help'], ...extra, HostConfig: { CapDrop: ['ALL'], ...host } });
+const bind = (source: string, target = '/data/state') => ({ Mounts: [{ Target: target, Source: source, Type: 'bind', ReadOnly: false }] });
+
+/**
+ * The calls a compromised task could make through the proxy, each refused, and around them the
+ * ones DockerOperator makes, each allowed. `container` is a container created through the proxy
+ * (so a refusal of exec on it is the proxy's, not a 404); `stateDir` a folder jobs may mount.
+ */
+export function engineCalls(image: string, stateDir: string, container: string): EngineCall[] {
+  const refused = (name: string, method: string, p: string, body?: unknown): EngineCall => ({ name, method, path: p, body, expect: 'refused' });
+  const allowed = (name: string, method: string, p: string): EngineCall => ({ name, method, path: p, expect: 'allowed' });
+  const c = `${V}/containers/create`;
+  return [
+    allowed('ping', 'GET', '/_ping'),
+    allowed('version', 'GET', `${V}/version`),
+    allowed('image inspect', 'GET', `${V}/images/${image}/json`),
+    allowed('container inspect', 'GET', `${V}/containers/${container}/json`),
+    allowed('containers by label', 'GET', `${V}/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: ['store-etl.task=x'] }))}`),
+    refused('exec', 'POST', `${V}/containers/${container}/exec`, { Cmd: ['sh'], AttachStdout: true }),
+    refused('copy files into a container', 'PUT', `${V}/containers/${container}/archive?path=/tmp`),
+    refused('build', 'POST', `${V}/build?t=evil`),
+    refused('image pull', 'POST', `${V}/images/create?fromImage=docker.io/library/alpine&tag=latest`),
+    refused('image delete', 'DELETE', `${V}/images/${image}`),
+    refused('volume create', 'POST', `${V}/volumes/create`, { Name: 'evil' }),
+    refused('volume list', 'GET', `${V}/volumes`),
+    refused('network create', 'POST', `${V}/networks/create`, { Name: 'evil' }),
+    refused('the libpod API', 'GET', '/v4.0.0/libpod/containers/json'),
+    refused('create Privileged', 'POST', c, create(image, { Privileged: true })),
+    refused('create privileged (any case, spaces)', 'POST', c, JSON.stringify(create(image, {})).replace('"CapDrop"', '"privileged" :\ttrue, "CapDrop"')),
+    refused('create with a \\u escape', 'POST', c, JSON.stringify(create(image, {})).replace('"CapDrop"', '"Priv\\u0069leged":true,"CapDrop"')),
+    refused('create mounting /', 'POST', c, create(image, bind('/'))),
+    refused('create mounting /etc', 'POST', c, create(image, bind('/etc', '/data/source'))),
+    refused('create mounting a sibling of the state folder', 'POST', c, create(image, bind(`${stateDir}-other`))),
+    refused('create mounting .. out of the state folder', 'POST', c, create(image, bind(`${stateDir}/../..`))),
+    refused('create with Binds', 'POST', c, create(image, { Binds: ['/:/host'] })),
+    refused('create with a named volume', 'POST', c, create(image, { Mounts: [{ Target: '/v', Source: 'evil', Type: 'volume' }] })),
+    refused('create with CapAdd', 'POST', c, create(image, { CapAdd: ['SYS_ADMIN'] })),
+    refused('create in the host PID namespace', 'POST', c, create(image, { PidMode: 'host' })),
+    refused('create as uid 0', 'POST', c, create(image, {}, { User: '0:0' })),
+    refused('create as root', 'POST', c, create(image, {}, { User: 'root' })),
+  ];
+}
+
+/**
+ * Runs engineCalls through the proxy at `socket`: a container create with the state folder
+ * mounted (allowed), the calls, then its removal (allowed). Returns the failures (empty: all held).
+ */
+export async function checkEngineProxy(socket: string, image: string, stateDir: string): Promise<string[]> {
+  const failures: string[] = [];
+  const made = await engineRequest(socket, 'POST', `${V}/containers/create`, create(image, bind(stateDir)));
+  if (made.status !== 201) return [`create with the state folder mounted: HTTP ${made.status} ${made.body.slice(0, 300)} (expected 201)`];
+  const id = (JSON.parse(made.body) as { Id: string }).Id;
+  try {
+    for (const call of engineCalls(image, stateDir, id)) {
+      const r = await engineRequest(socket, call.method, call.path, call.body);
+      const ok = call.expect === 'refused' ? r.status === 403 : r.status >= 200 && r.status < 300;
+      if (!ok) failures.push(`${call.name} (${call.method} ${call.path}): HTTP ${r.status}, expected ${call.expect === 'refused' ? 403 : '2xx'}`);
+    }
+  } finally {
+    const rm = await engineRequest(socket, 'DELETE', `${V}/containers/${id}?force=1`);
+    if (rm.status !== 204) failures.push(`remove the created container: HTTP ${rm.status} (expected 204)`);
+  }
+  return failures;
+}
+
+async function engineProxy(socket: string, image: string, stateDir: string): Promise<void> {
+  const failures = await checkEngineProxy(socket, image, stateDir);
+  check(failures.length === 0, `socket-proxy let through or refused the wrong calls:\n  ${failures.join('\n  ')}`);
+  say(`socket-proxy: ${engineCalls(image, stateDir, 'x').filter((c) => c.expect === 'refused').length} calls refused, the job's calls allowed`);
+}
+
+// ------------------------------------------------------------------------------------ ports
+/** A TCP connect to host:port: true when something accepts it within 3 s. */
+function reachable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, timeout: 3000 });
+    s.on('connect', () => { s.destroy(); resolve(true); });
+    s.on('timeout', () => { s.destroy(); resolve(false); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * Every published port is bound to 127.0.0.1 (`docker compose ps --format json` in PS_JSON) and
+ * answers there but not on this machine's other addresses.
+ */
+async function ports(psJson: string): Promise<void> {
+  const text = fs.readFileSync(psJson, 'utf8').trim();
+  // One JSON array, or one object per line, depending on the CLI version.
+  const list = (text.startsWith('[') ? JSON.parse(text) : text.split('\n').filter(Boolean).map((l) => JSON.parse(l))) as { Service: string; Publishers?: { URL: string; PublishedPort: number }[] }[];
+  const published = list.flatMap((c) => (c.Publishers ?? []).filter((p) => p.PublishedPort > 0).map((p) => ({ service: c.Service, ...p })));
+  check(published.length >= 2, `expected Airflow's and Kafka's published ports, found ${JSON.stringify(published)}`);
+  const open = published.filter((p) => p.URL !== '127.0.0.1');
+  check(open.length === 0, `ports published beyond the loopback: ${JSON.stringify(open)}`);
+  const others = Object.values(os.networkInterfaces()).flat().filter((a) => a && a.family === 'IPv4' && !a.internal).map((a) => a!.address);
+  for (const p of published) {
+    check(await reachable('127.0.0.1', p.PublishedPort), `${p.service}: 127.0.0.1:${p.PublishedPort} does not answer`);
+    for (const addr of others) check(!(await reachable(addr, p.PublishedPort)), `${p.service}: ${addr}:${p.PublishedPort} answers (only the loopback should)`);
+  }
+  say(`ports: ${published.map((p) => `${p.service} 127.0.0.1:${p.PublishedPort}`).join(', ')}; not reachable on ${others.join(', ') || '(no other address)'}`);
 }
 
 // ------------------------------------------------------------------------------------ warehouse
@@ -277,6 +465,37 @@ async function warehouse(out: string): Promise<void> {
   });
 }
 
+/**
+ * The stream tables of two stream-layer files are equal row for row (columns holding wall-clock
+ * times, when the stream wrote a row, left out): a disturbed run against an undisturbed one.
+ */
+async function sameStream(a: string, b: string): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const c = await instance.connect();
+  try {
+    await c.run(`ATTACH '${a.replace(/'/g, "''")}' AS x (READ_ONLY)`);
+    await c.run(`ATTACH '${b.replace(/'/g, "''")}' AS y (READ_ONLY)`);
+    const tables = (await rows(c, `SELECT DISTINCT table_name FROM information_schema.tables WHERE table_catalog = 'y' AND table_schema = 'store' AND table_name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY 1`)).map((r) => String(r[0]));
+    const streamTables = catalog.destinations.filter((d) => d.mode === 'stream').map((d) => d.table);
+    check(streamTables.every((t) => tables.includes(t)), `the reference lacks stream tables: has ${tables.join(', ')}`);
+    const diffs: string[] = [];
+    const summary: string[] = [];
+    for (const t of tables) {
+      const cols = (await rows(c, `SELECT column_name FROM information_schema.columns WHERE table_catalog = 'y' AND table_schema = 'store' AND table_name = '${t}' AND data_type NOT LIKE 'TIMESTAMP%' ORDER BY ordinal_position`)).map((r) => `"${String(r[0])}"`).join(', ');
+      const n = async (db: string) => Number((await rows(c, `SELECT count(*) FROM ${db}.store.${t}`))[0][0]);
+      const only = async (p: string, q: string) => Number((await rows(c, `SELECT count(*) FROM (SELECT ${cols} FROM ${p}.store.${t} EXCEPT ALL SELECT ${cols} FROM ${q}.store.${t})`))[0][0]);
+      const [nx, ny, ox, oy] = [await n('x'), await n('y'), await only('x', 'y'), await only('y', 'x')];
+      if (nx !== ny || ox || oy) diffs.push(`store.${t}: ${nx} rows against ${ny}, ${ox} only in the disturbed run, ${oy} only in the reference`);
+      summary.push(`${t} ${ny}`);
+    }
+    check(diffs.length === 0, `stream tables differ from the undisturbed run:\n  ${diffs.join('\n  ')}`);
+    say(`stream tables equal the undisturbed run row for row: ${summary.join(', ')}`);
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+}
+
 /** The two JSON snapshots are equal (or their `key` parts only). */
 function same(a: string, b: string, what: string, key?: string): void {
   const part = (f: string) => {
@@ -289,7 +508,7 @@ function same(a: string, b: string, what: string, key?: string): void {
   say(`${what}: unchanged`);
 }
 
-const USAGE = 'usage: compose-smoke.js airflow-ready | run-dags OUT | runs OUT | stream OUT | warehouse OUT | same A B WHAT [KEY]';
+const USAGE = 'usage: compose-smoke.js airflow-ready | run-dags OUT | runs OUT | stream OUT | warehouse OUT | same A B WHAT [KEY] | ports PS_JSON | engine-proxy SOCKET IMAGE STATE_DIR | same-stream DISTURBED.duckdb REFERENCE.duckdb | trigger DAG OUT | hold-warehouse RELEASE_FILE | retried DAG RUN_ID KILLED_AT';
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
@@ -301,6 +520,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'stream': await streamSnapshot(args[0]); break;
       case 'warehouse': await warehouse(args[0]); break;
       case 'same': same(args[0], args[1], args[2] ?? 'snapshot', args[3]); break;
+      case 'ports': await ports(args[0]); break;
+      case 'same-stream': await sameStream(args[0], args[1]); break;
+      case 'trigger': await triggerOne(args[0], args[1]); break;
+      case 'hold-warehouse': await holdWarehouse(args[0]); break;
+      case 'retried': await airflowReady(); await retried(args[0], args[1], Number(args[2])); break;
+      case 'engine-proxy': await engineProxy(args[0], args[1], args[2]); break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); return 0;
       default: process.stderr.write(`${USAGE}\n`); return 64;
     }

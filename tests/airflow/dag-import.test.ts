@@ -91,13 +91,14 @@ describeWith([missingAirflow()], 'generated DAGs in Airflow (DagBag)', () => {
         network_mode: 'host',
         auto_remove: 'success',
         mount_tmp_dir: false,
-        environment: { ETL_SOURCE_DIR: '/data/source', ETL_STATE_DIR: '/data/state' },
+        // LOG_FORMAT is the task's own (plain lines in the task log), whatever the scheduler's.
+        environment: { LOG_FORMAT: 'plain', ETL_SOURCE_DIR: '/data/source', ETL_STATE_DIR: '/data/state' },
       });
       expect(t.mounts).toEqual([
         { target: '/data/source', source: '/srv/etl/source', ro: true },
         { target: '/data/state', source: path.join(ROOT, 'relative-state'), ro: false },
       ]);
-      expect(t.private_env_names).toEqual(['DUCKDB_LOCK_RETRIES', 'LOG_FORMAT', 'LOG_LEVEL', 'WAREHOUSE']);
+      expect(t.private_env_names).toEqual(['DUCKDB_LOCK_RETRIES', 'LOG_LEVEL', 'WAREHOUSE']);
     }
     expect(bag.dags.dbt_dag.timetable).toBe('NullTimetable');
     expect(bag.dags.dbt_dag.tasks[0]).toMatchObject({ operator: 'DockerOperator', image: 'store-etl/dbt:latest' });

@@ -15,7 +15,8 @@ for dag_id, dag in sorted(bag.dags.items()):
     for task in dag.tasks:
         info = {
             "task_id": task.task_id,
-            "operator": type(task).__name__,
+            # Airflow's operator class: dags/etl_task.py subclasses DockerOperator (JobContainerOperator).
+            "operator": next(c.__name__ for c in type(task).__mro__ if c.__module__.startswith("airflow.")),
             "pool": task.pool,
             "retries": task.retries,
             "retry_delay_s": task.retry_delay.total_seconds(),

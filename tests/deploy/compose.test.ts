@@ -74,12 +74,12 @@ describe('docker-compose.yml', () => {
     expect(names).toEqual(
       expect.arrayContaining([
         'postgres', 'airflow-init', 'airflow-apiserver', 'airflow-scheduler', 'airflow-dag-processor',
-        'airflow-triggerer', 'kafka', 'stream-consumer', 'producer', 'dbt',
+        'airflow-triggerer', 'kafka', 'stream-consumer', 'producer', 'dbt', 'socket-proxy',
       ]),
     );
     // Airflow 3 components and their commands; the API server on 8080.
     expect(services['airflow-apiserver'].command).toBe('api-server');
-    expect(services['airflow-apiserver'].ports).toContain('${AIRFLOW_PORT:-8080}:8080');
+    expect(services['airflow-apiserver'].ports).toEqual(['${AIRFLOW_BIND:-127.0.0.1}:${AIRFLOW_PORT:-8080}:8080']);
     expect(services['airflow-scheduler'].command).toBe('scheduler');
     expect(services['airflow-dag-processor'].command).toBe('dag-processor');
     expect(services['airflow-triggerer'].command).toBe('triggerer');
@@ -104,19 +104,29 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  test('only the scheduler (it runs the tasks) mounts the Docker socket; every Airflow component runs the DAGs with the docker runner', () => {
-    const socketMounts = (s: Service) => ((s.volumes ?? []) as string[]).filter((v) => v.endsWith(':/var/run/docker.sock'));
-    expect(socketMounts(services['airflow-scheduler'])).toEqual(['${DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock']);
+  test('only socket-proxy mounts the engine socket, only the scheduler (it runs the tasks) reaches the proxy; every Airflow component runs the DAGs with the docker runner', () => {
+    const volumesOf = (s: Service) => (s.volumes ?? []) as string[];
+    const engineSocket = '${DOCKER_SOCKET:-/var/run/docker.sock}';
+    for (const [name, s] of Object.entries(services)) {
+      const raw = volumesOf(s).filter((v) => v.startsWith(`${engineSocket}:`) || /docker\.sock|podman\.sock/.test(v.split(':')[0]));
+      expect({ name, raw }).toEqual({ name, raw: name === 'socket-proxy' ? [`${engineSocket}:/run/engine.sock`] : [] });
+      const proxied = volumesOf(s).filter((v) => v.startsWith('engine-proxy:'));
+      expect({ name, proxied }).toEqual({ name, proxied: ['socket-proxy', 'airflow-scheduler'].includes(name) ? ['engine-proxy:/run/engine-proxy'] : [] });
+    }
+    // The proxy has no network; the scheduler joins the socket's group to use it.
+    expect(services['socket-proxy'].network_mode).toBe('none');
+    expect(services['socket-proxy'].build).toEqual({ context: '.', dockerfile: 'docker/socket-proxy.Dockerfile' });
+    expect(dependsOn(services['airflow-scheduler'])['socket-proxy'].condition).toBe('service_healthy');
     expect(services['airflow-scheduler'].group_add).toEqual([expect.stringMatching(/^\$\{DOCKER_GID:\?/)]);
     for (const name of ['airflow-init', 'airflow-apiserver', 'airflow-dag-processor', 'airflow-triggerer']) {
-      expect({ name, sockets: socketMounts(services[name]), group_add: services[name].group_add }).toEqual({ name, sockets: [], group_add: undefined });
+      expect({ name, group_add: services[name].group_add }).toEqual({ name, group_add: undefined });
     }
     for (const name of ['airflow-apiserver', 'airflow-scheduler', 'airflow-dag-processor', 'airflow-triggerer']) {
       const s = services[name];
       expect(s.volumes).toContain('./dags:/opt/airflow/dags:ro');
       const env = envOf(s);
       expect(env.ETL_RUNNER).toBe('docker');
-      expect(env.DOCKER_URL).toBe('unix:///var/run/docker.sock');
+      expect(env.DOCKER_URL).toBe('unix:///run/engine-proxy/docker.sock');
       // Secrets come from .env only, and compose refuses to start without them.
       for (const k of ['AIRFLOW__CORE__FERNET_KEY', 'AIRFLOW__API__SECRET_KEY', 'AIRFLOW__API_AUTH__JWT_SECRET']) {
         expect(env[k]).toMatch(new RegExp(`^\\$\\{${k}:\\?`));
@@ -169,7 +179,7 @@ describe('docker-compose.yml', () => {
     const example = fs.readFileSync(path.join(ROOT, '.env.example'), 'utf8');
     const hostPort = /^KAFKA_HOST_PORT=(\d+)$/m.exec(example)?.[1];
     expect(/^BOOTSTRAP_SERVER=localhost:(\d+)$/m.exec(example)?.[1]).toBe(hostPort);
-    expect(services.kafka.ports).toEqual([`\${KAFKA_HOST_PORT:-${hostPort}}:29092`]);
+    expect(services.kafka.ports).toEqual([`127.0.0.1:\${KAFKA_HOST_PORT:-${hostPort}}:29092`]);
     expect(envOf(services.kafka).KAFKA_ADVERTISED_LISTENERS).toContain(`HOST://localhost:\${KAFKA_HOST_PORT:-${hostPort}}`);
   });
 

@@ -76,6 +76,9 @@ describe('names read by the tasks (scan sanity)', () => {
     const reads = refsInPython(ETL_TASK);
     for (const n of ['ETL_RUNNER', 'ETL_HOST_PROJECT_DIR', 'DOCKER_URL', 'ETL_CONTAINER_USER', 'DUCKDB_PATH', 'DBT_TARGET']) expect(reads).toContain(n);
     expect([...setByTask].sort()).toEqual(['DUCKDB_PATH', 'ETL_SOURCE_DIR', 'ETL_STATE_DIR', 'GOOGLE_APPLICATION_CREDENTIALS']);
+    // LOG_FORMAT is the task's own (plain lines in the Airflow task log), never the scheduler's.
+    expect(/TASK_ENV\s*=\s*\{\s*"LOG_FORMAT":\s*"plain"\s*\}/.test(ETL_TASK)).toBe(true);
+    expect(passList).not.toContain('LOG_FORMAT');
     expect(passPrefixes).toEqual(expect.arrayContaining(['BIGQUERY_', 'GCP_']));
   });
   test('dbt-build.sh: the scan finds its settings', () => {
@@ -113,7 +116,7 @@ describe.each(resolvers)('compose stack, resolved by %s', (_how, resolve) => {
     expect(unreached).toEqual([]);
   });
 
-  test('the values in .env reach the task runner (scheduler), which alone has the Docker socket', () => {
+  test('the values in .env reach the task runner (scheduler), which alone reaches the engine (through socket-proxy)', () => {
     const config = resolve(envFile({ ETL_CONTAINER_USER: '1234:1234', DBT_THREADS: '3', DBT_DOCS: '0', DBT_LOCK_RETRIES: '7', DUCKDB_PATH: '/data/wh/w.duckdb', DOCKER_SOCKET: '/run/podman/podman.sock' }));
     const s = config.services['airflow-scheduler'];
     const env = environmentOf(s);
@@ -121,8 +124,11 @@ describe.each(resolvers)('compose stack, resolved by %s', (_how, resolve) => {
     const sockets = (svc: Record<string, any>) =>
       (svc.volumes ?? [])
         .map((v: any) => (typeof v === 'string' ? v : `${v.source}:${v.target}`))
-        .filter((v: string) => v.endsWith(':/var/run/docker.sock'));
-    expect(sockets(s)).toEqual(['/run/podman/podman.sock:/var/run/docker.sock']);
+        .filter((v: string) => v.endsWith(':/run/engine.sock') || v.endsWith(':/run/engine-proxy'));
+    // The engine's socket goes to the proxy; the scheduler gets the proxy's socket and its group.
+    expect(sockets(config.services['socket-proxy'])).toEqual(['/run/podman/podman.sock:/run/engine.sock', expect.stringMatching(/engine-proxy:\/run\/engine-proxy$/)]);
+    expect(environmentOf(config.services['socket-proxy']).ENGINE_PROXY_GID).toBe('991');
+    expect(sockets(s)).toEqual([expect.stringMatching(/engine-proxy:\/run\/engine-proxy$/)]);
     expect((s.group_add ?? []).map(String)).toEqual(['991']);
     for (const name of ['airflow-apiserver', 'airflow-dag-processor', 'airflow-triggerer', 'airflow-init']) {
       expect({ name, sockets: sockets(config.services[name]) }).toEqual({ name, sockets: [] });
