@@ -44,8 +44,8 @@ export function checkHeader(
   const absent = expected.filter((c) => !found.includes(c));
   const added = found.filter((c) => !expected.includes(c));
   const strict = contract === 'freeze';
-  // Key columns are never optional; under freeze no column is.
-  const missing = strict ? absent : absent.filter((c) => source.key.includes(c));
+  // Key columns are never optional; under freeze no column is. The error names every absent one.
+  const missing = strict || absent.some((c) => source.key.includes(c)) ? absent : [];
   const unexpected = strict ? added : [];
   if (missing.length > 0) {
     const other = source.delimiter === '\t' ? ',' : '\t';
