@@ -5,13 +5,14 @@
  * (lib/ddl.ts), Airflow DAGs (scripts/make-dags.ts) and dbt sources are derived from it.
  * Adding a destination table = one entry in `destinations` + its transform in jobs/transforms/.
  */
-import type {
-  Catalog,
-  DestinationColumn,
-  SourceColumn,
-  SourceTable,
+import {
+  type Catalog,
+  type DestinationColumn,
+  type DestinationTable,
+  type SourceColumn,
+  type SourceTable,
 } from './lib/catalog-types';
-import { assertCatalogConsistent } from './lib/catalog-check';
+import { assertCatalogConsistent, contractOf, withContract } from './lib/catalog-check';
 
 /** Identifiers: digits, at most 20 (any unsigned 64-bit number; the store's longest has 10). */
 const id = (name: string): SourceColumn => ({ name, type: 'id', rules: { maxLength: 20 } });
@@ -190,7 +191,7 @@ export const catalog: Catalog = assertCatalogConsistent({
   sources,
   // Retry delay 1 min: the jobs are short and idempotent, so a try lost with its worker reruns within 2 minutes (docs/production.md).
   dagDefaults: { schedule: '@daily', startDate: '2024-01-01', retries: 2, retryDelayMinutes: 1 },
-  destinations: [
+  destinations: ([
     {
       name: 'store.fact_orders',
       dataset: 'store',
@@ -345,5 +346,5 @@ export const catalog: Catalog = assertCatalogConsistent({
         updatedAt,
       ],
     },
-  ],
+  ] satisfies DestinationTable[]).map((d: DestinationTable) => withContract(d, contractOf(d))),
 });

@@ -104,9 +104,11 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   }
   await consumer.stop();
   await warehouse.close();
+  const drift = consumer.drift();
   process.stdout.write(
     Object.entries(consumer.stats)
-      .map(([t, s]) => `${t}: ${s.rows} rows, ${s.quarantined} quarantined, ${s.batches} batches`)
+      .map(([t, s]) => `${t}: ${s.rows} rows, ${s.quarantined} quarantined, ${s.batches} batches` +
+        (drift[t] ?? []).map((f) => `\n  drift ${f.kind} ${JSON.stringify(f.field)}: ${f.rows} events ${f.action}`).join(''))
       .join('\n') + '\n',
   );
   return 0;

@@ -1,4 +1,4 @@
-import type { Catalog, DestinationTable, SourceTable } from './catalog-types';
+import { type Catalog, DEFAULT_CONTRACT, type DestinationTable, RESCUED_DATA_COLUMN, type SchemaContract, type SourceTable } from './catalog-types';
 
 /**
  * Rejects a catalog whose parts disagree (a key naming a missing column, a job naming a
@@ -59,6 +59,17 @@ export function assertCatalogConsistent(catalog: Catalog): Catalog {
       if (!sources.has(s)) problems.push(`destination ${d.name}: unknown source ${s}`);
     }
     const cols = new Map(d.columns.map((c) => [c.name, c]));
+    // The rescued column exists exactly where the contract can fill it, last, as JSON text.
+    const rescued = cols.get(RESCUED_DATA_COLUMN);
+    if ((contractOf(d) === 'rescue') !== (rescued !== undefined)) {
+      problems.push(`destination ${d.name}: ${RESCUED_DATA_COLUMN} must be a column exactly when the contract is rescue`);
+    }
+    if (rescued && (rescued.type !== 'STRING' || !rescued.nullable || d.columns[d.columns.length - 1] !== rescued)) {
+      problems.push(`destination ${d.name}: ${RESCUED_DATA_COLUMN} must be the last column, a nullable STRING`);
+    }
+    for (const s of d.sources) {
+      if (sources.get(s)?.columns.some((c) => c.name === RESCUED_DATA_COLUMN)) problems.push(`source ${s}: ${RESCUED_DATA_COLUMN} is reserved`);
+    }
     for (const k of d.key) {
       const c = cols.get(k);
       if (!c) problems.push(`destination ${d.name}: key column ${k} is not a column`);
@@ -81,6 +92,21 @@ export function assertCatalogConsistent(catalog: Catalog): Catalog {
   }
   if (problems.length > 0) throw new Error(`catalog is inconsistent:\n- ${problems.join('\n- ')}`);
   return catalog;
+}
+
+/** A destination's schema contract (the catalog's default when it names none). */
+export const contractOf = (d: { readonly contract?: SchemaContract }): SchemaContract => d.contract ?? DEFAULT_CONTRACT;
+
+/**
+ * A destination under `contract`, with its contract's column: `_rescued_data` (JSON text; NULL
+ * when nothing was rescued) last exactly when the contract is rescue. The catalog builds every
+ * destination with it; tests use it to try a table under another contract.
+ */
+export function withContract<D extends DestinationTable>(d: D, contract: SchemaContract): D {
+  const columns = d.columns.filter((c) => c.name !== RESCUED_DATA_COLUMN);
+  if (contract !== 'rescue') return { ...d, contract, columns };
+  const rescued = { name: RESCUED_DATA_COLUMN, type: 'STRING', nullable: true, description: 'Values of fields the catalog does not declare, as a JSON object (NULL when none).' } as const;
+  return { ...d, contract, columns: [...columns, rescued] };
 }
 
 export function findSource(catalog: Catalog, name: string): SourceTable {

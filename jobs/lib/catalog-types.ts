@@ -81,6 +81,23 @@ export interface DagSettings {
   readonly image?: string;
 }
 
+/**
+ * What a table does with drift: a field or column its source does not declare (added), and a
+ * declared nullable one that is absent (missing). Key and non-nullable columns are never
+ * optional, and a value of the wrong type is quarantined, whatever the contract.
+ *  - rescue (default): the row loads; added values are kept as a JSON object in the
+ *    destination's `_rescued_data` column (NULL when nothing is rescued); missing -> NULL
+ *  - freeze: a file with drift fails the job, an event with drift is quarantined
+ *  - discard_value: the row loads; added values are dropped (and counted); missing -> NULL
+ *  - discard_row: the row is quarantined (`schema_drift`) with the field named
+ */
+export type SchemaContract = 'rescue' | 'freeze' | 'discard_value' | 'discard_row';
+
+export const DEFAULT_CONTRACT: SchemaContract = 'rescue';
+
+/** The column holding rescued values (JSON text), on every destination whose contract rescues. */
+export const RESCUED_DATA_COLUMN = '_rescued_data';
+
 interface DestinationBase {
   /** Fully qualified: `<dataset>.<table>`. */
   readonly name: string;
@@ -91,6 +108,8 @@ interface DestinationBase {
   readonly key: readonly string[];
   readonly columns: readonly DestinationColumn[];
   readonly dag?: DagSettings;
+  /** Schema contract for drift in this table's sources (default `rescue`, see SchemaContract). */
+  readonly contract?: SchemaContract;
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Warehouse DDL derived from the catalog. */
-import type { ColumnType, DestinationTable, SourceTable, SourceType } from './catalog-types';
+import { type ColumnType, type DestinationTable, RESCUED_DATA_COLUMN, type SourceTable, type SourceType } from './catalog-types';
 import { stagedColumns } from './catalog-check';
 
 export const DUCKDB_TYPES: Record<ColumnType, string> = {
@@ -40,12 +40,16 @@ export function duckdbCreateTable(dest: DestinationTable, qualified: string, orR
 export const stagingTableName = (source: SourceTable | string): string =>
   `src_${typeof source === 'string' ? source : source.name}`;
 
-/** Staging table for a source: `_line` (1-based line in the file) then the staged columns. */
+/**
+ * Staging table for a source: `_line` (1-based line in the file), the staged columns, then
+ * `_rescued_data` (the row's values of columns the catalog does not declare, as JSON text; NULL
+ * when none: a transform selects it for a destination whose contract rescues).
+ */
 export function duckdbCreateStagingTable(source: SourceTable): string {
   const cols = stagedColumns(source).map(
     (c) => `${quoteIdent(c.name)} ${DUCKDB_TYPES[SOURCE_TO_COLUMN_TYPE[c.type]]}`,
   );
-  return `CREATE TABLE ${stagingTableName(source)} (_line BIGINT NOT NULL, ${cols.join(', ')})`;
+  return `CREATE TABLE ${stagingTableName(source)} (_line BIGINT NOT NULL, ${cols.join(', ')}, ${quoteIdent(RESCUED_DATA_COLUMN)} VARCHAR)`;
 }
 
 /** Columns of the quarantine tables (staging and warehouse alike). */

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { parse } from 'csv-parse';
-import type { SourceTable } from './catalog-types';
+import type { SchemaContract, SourceTable } from './catalog-types';
 import { DEFAULT_MAX_RECORD_BYTES } from './config';
 import { SourceFileError } from './errors';
 import { checkHeader, type HeaderInfo } from './header';
@@ -28,7 +28,11 @@ import type { RawRecord } from './schema';
 const EXCERPT_BYTES = 200;
 
 export type ExtractedRow =
-  | { readonly kind: 'record'; readonly line: number; readonly record: RawRecord; readonly raw: string; readonly trimmed: number }
+  | {
+      readonly kind: 'record'; readonly line: number; readonly record: RawRecord; readonly raw: string; readonly trimmed: number;
+      /** Values of the header's columns the catalog does not declare (schema drift), trimmed, empty -> null. */
+      readonly added?: readonly (readonly [string, string | null])[];
+    }
   | { readonly kind: 'malformed'; readonly line: number; readonly fieldCount: number; readonly raw: string }
   | { readonly kind: 'too_long'; readonly line: number; readonly length: number; readonly limit: number; readonly excerpt: string };
 
@@ -156,6 +160,8 @@ function checkFile(file: string, expected: string, dir: string): number {
 export interface ExtractLimits {
   /** Longest record in bytes; a longer one is quarantined as `record_too_long`. */
   readonly maxRecordBytes: number;
+  /** The table's schema contract: whether the header may add or lack columns (header.ts). */
+  readonly contract?: SchemaContract;
 }
 
 /** Opens a source file, reads and checks its header; `rows()` then streams the data rows. */
@@ -249,10 +255,11 @@ export async function openSource(
     throw new SourceFileError(file, first.line, null,
       `the header line is ${cut?.length ?? 'more than'} bytes, longer than MAX_RECORD_BYTES (${limits.maxRecordBytes}): is this the source file?`);
   }
-  const header: HeaderInfo = { ...checkHeader(source, file, first.chunk.record, first.line), bom };
+  const header: HeaderInfo = { ...checkHeader(source, file, first.chunk.record, first.line, limits.contract), bom };
 
   const positions = source.columns.map((c) => header.found.indexOf(c.name));
   const width = header.found.length;
+  const addedAt = header.added.map((name) => [name, header.found.indexOf(name)] as const);
 
   async function* batches(): AsyncGenerator<ExtractedRow[]> {
     // The header may have come alone in the first read: then the rows start with the next one.
@@ -282,12 +289,20 @@ export async function openSource(
         const record: RawRecord = {};
         let trimmed = 0;
         for (let i = 0; i < positions.length; i++) {
-          const v = chunk.record[positions[i]];
+          // A column the header lacks (a missing nullable one, schema drift) reads as empty.
+          const v = positions[i] < 0 ? '' : chunk.record[positions[i]];
           const t = v.trim();
           if (t.length !== v.length) trimmed++;
           record[source.columns[i].name] = t === '' ? null : t;
         }
-        out.push({ kind: 'record', line, record, raw, trimmed });
+        if (addedAt.length === 0) out.push({ kind: 'record', line, record, raw, trimmed });
+        else {
+          const added = addedAt.map(([name, at]) => {
+            const t = chunk.record[at].trim();
+            return [name, t === '' ? null : t] as const;
+          });
+          out.push({ kind: 'record', line, record, raw, trimmed, added });
+        }
       }
       yield out;
     }

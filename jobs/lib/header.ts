@@ -2,8 +2,12 @@
  * The header check both staging strategies share (exact: csv-parse's first record; bulk: the
  * file's first line split on the delimiter): the names, trimmed, must be the catalog's columns,
  * in any order, each once. A mismatch is a SourceFileError naming the file, line and column.
+ * The table's schema contract decides per file (docs/schema-contracts.md): under `freeze` an
+ * added or missing column fails the file; under the other contracts added columns and missing
+ * nullable (non-key) ones are drift, returned for the rows to handle. A missing key column
+ * fails the file under every contract.
  */
-import type { SourceTable } from './catalog-types';
+import type { SchemaContract, SourceTable } from './catalog-types';
 import { SourceFileError } from './errors';
 import { shown } from './pii';
 
@@ -11,12 +15,22 @@ export interface HeaderInfo {
   readonly found: readonly string[];
   readonly padded: readonly string[];
   readonly bom: boolean;
+  /** Header names the catalog does not declare (drift, in header order); none under freeze. */
+  readonly added: readonly string[];
+  /** Nullable catalog columns the header lacks (drift: loaded as NULL or per contract). */
+  readonly missing: readonly string[];
 }
 
 const DELIMITER_NAMES: Record<string, string> = { '\t': 'tab', ',': 'comma' };
 export const delimiterName = (d: string): string => DELIMITER_NAMES[d] ?? JSON.stringify(d);
 
-export function checkHeader(source: SourceTable, file: string, fields: readonly string[], line: number): Omit<HeaderInfo, 'bom'> {
+export function checkHeader(
+  source: SourceTable,
+  file: string,
+  fields: readonly string[],
+  line: number,
+  contract: SchemaContract = 'freeze',
+): Omit<HeaderInfo, 'bom'> {
   const found = fields.map((h) => h.trim());
   const padded = fields.filter((h) => h.trim() !== h).map((h) => h.trim());
   const expected = source.columns.map((c) => c.name);
@@ -27,8 +41,12 @@ export function checkHeader(source: SourceTable, file: string, fields: readonly 
   const col = (h: string) => (plain(h) ? h : null);
   const dupes = found.filter((h, i) => found.indexOf(h) !== i);
   if (dupes.length > 0) throw new SourceFileError(file, line, col(dupes[0]), `column ${name(dupes[0])} appears twice in the header`);
-  const missing = expected.filter((c) => !found.includes(c));
-  const unexpected = found.filter((c) => !expected.includes(c));
+  const absent = expected.filter((c) => !found.includes(c));
+  const added = found.filter((c) => !expected.includes(c));
+  const strict = contract === 'freeze';
+  // Key columns are never optional; under freeze no column is. The error names every absent one.
+  const missing = strict || absent.some((c) => source.key.includes(c)) ? absent : [];
+  const unexpected = strict ? added : [];
   if (missing.length > 0) {
     const other = source.delimiter === '\t' ? ',' : '\t';
     const hint =
@@ -45,5 +63,5 @@ export function checkHeader(source: SourceTable, file: string, fields: readonly 
       `unexpected column${unexpected.length > 1 ? 's' : ''} ${unexpected.map(name).join(', ')} not in the catalog (expected: ${expected.join(', ')})`,
     );
   }
-  return { found, padded };
+  return strict ? { found, padded, added: [], missing: [] } : { found, padded, added, missing: absent };
 }

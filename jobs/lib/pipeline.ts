@@ -12,8 +12,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { BatchDestination, Catalog } from './catalog-types';
-import { findDestination, findSource } from './catalog-check';
+import { type BatchDestination, type Catalog, RESCUED_DATA_COLUMN } from './catalog-types';
+import { contractOf, findDestination, findSource } from './catalog-check';
 import { checkStagedSources, hasDuplicateKeys } from './checks';
 import type { EtlConfig } from './config';
 import { quoteIdent } from './ddl';
@@ -43,11 +43,14 @@ export const newRunId = (table: string, at = new Date()): string =>
 /** The transform's SQL: a SELECT over `src_<source>` tables yielding the destination's columns. */
 export function transformSql(dest: BatchDestination): string {
   const file = path.join(__dirname, '..', 'transforms', `${dest.transform}.sql`);
+  let sql: string;
   try {
-    return fs.readFileSync(file, 'utf8').replace(/;\s*$/, '');
+    sql = fs.readFileSync(file, 'utf8').replace(/;\s*$/, '');
   } catch {
     throw new Error(`transform for ${dest.name} not found: ${file}`);
   }
+  // Transforms select the sources' rescued values; a table whose contract does not rescue has no column for them.
+  return dest.columns.some((c) => c.name === RESCUED_DATA_COLUMN) ? sql : `SELECT * EXCLUDE (${RESCUED_DATA_COLUMN}) FROM (${sql})`;
 }
 
 export async function runBatchJob(catalog: Catalog, tableName: string, config: EtlConfig): Promise<JobResult> {
@@ -91,6 +94,7 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
       sourceDir: config.sourceDir,
       maxRecordBytes: config.maxRecordBytes,
       batchPath: config.batchPath,
+      contract: contractOf(dest),
     };
     const stagingPaths: Record<string, StagingPath> = {};
     for (const name of dest.sources) {

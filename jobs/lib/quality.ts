@@ -3,6 +3,7 @@
  * Written as a JSON artifact (.state/reports/) and stored with the run in `_etl_runs.report`;
  * `formatJobSummary` renders the readable console version.
  */
+import type { FieldDrift } from './drift';
 import { printable } from './pii';
 import type { ReasonCode } from './schema';
 
@@ -30,6 +31,16 @@ export interface SourceQuality {
   readonly scientificNotationIds: { readonly count: number; readonly samples: readonly string[] };
   readonly duplicateKeys: { readonly count: number; readonly samples: readonly string[] };
   readonly orphanForeignKeys: readonly OrphanCheck[];
+  /**
+   * Schema drift of the file (docs/schema-contracts.md): header columns the catalog does not
+   * declare, nullable ones it lacks, and per field the rows it occurred in and what the
+   * contract did with them.
+   */
+  readonly schemaDrift: {
+    readonly added: readonly string[];
+    readonly missing: readonly string[];
+    readonly fields: readonly FieldDrift[];
+  };
 }
 
 export interface OrphanCheck {
@@ -87,6 +98,7 @@ export function formatJobSummary(r: JobReport): string {
     if (s.valuesTrimmed) notes.push(`trimmed values=${s.valuesTrimmed}`);
     if (s.invalidUtf8.values) notes.push(`U+FFFD in ${s.invalidUtf8.values} values (${s.invalidUtf8.columns.join(',')})`);
     for (const o of s.orphanForeignKeys) if (o.count) notes.push(`orphan ${o.columns.join('+')}->${o.references}=${o.count}`);
+    for (const f of s.schemaDrift.fields) notes.push(`drift ${f.kind} ${printable(JSON.stringify(f.field))}: ${f.rows} ${f.action}`);
     if (s.bom) notes.push('BOM');
     if (s.crlfLines) notes.push(`CRLF lines=${s.crlfLines}`);
     lines.push(

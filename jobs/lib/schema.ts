@@ -27,6 +27,7 @@ export type ReasonCode =
   | 'derived_out_of_range' //  price x quantity would not fit its destination type
   | 'record_too_long' //       longer than MAX_RECORD_BYTES: cut, never held in memory
   | 'missing_field' //         an event without one of the source's fields
+  | 'schema_drift' //          a field added or missing, quarantined by the contract discard_row
   | 'bad_event';
 
 export interface RowError {

@@ -208,3 +208,21 @@ describe('every fault shape agrees on both paths', () => {
     expect(o.result.stagingPaths.orders_paid_creditcard).toBe('exact');
   });
 });
+
+test('schema drift shapes agree: an added column, a missing nullable column, both with faulty rows', async () => {
+  const fixture = (f: string) => fs.readFileSync(path.join(STORE_EXPORT, f), 'utf8').split('\n');
+  const dir = tempDir('agree-drift');
+  for (const f of fs.readdirSync(STORE_EXPORT)) fs.copyFileSync(path.join(STORE_EXPORT, f), path.join(dir, f));
+  // vendor: one more column (some values empty), padded names and values kept from the fixture.
+  const vendor = fixture('vendor.txt');
+  fs.writeFileSync(path.join(dir, 'vendor.txt'), vendor.map((l, i) => (l === '' ? l : `${l}\t${i === 0 ? 'vendor_country' : i % 3 === 0 ? '' : `C${i}`}`)).join('\n'));
+  // order: tracking_number (nullable) dropped.
+  const order = fixture('order.txt');
+  const at = order[0].split('\t').findIndex((h) => h.trim() === 'tracking_number');
+  fs.writeFileSync(path.join(dir, 'order.txt'), order.map((l) => (l === '' ? l : l.split('\t').filter((_, j) => j !== at).join('\t'))).join('\n'));
+  const vendors = await expectAgreement('dim_vendors', dir);
+  expect(vendors.bulk.result.report.sources[0].schemaDrift.added).toEqual(['vendor_country']);
+  expect(vendors.bulk.rows.filter((r) => r[r.length - 1] !== null).length).toBeGreaterThan(10);
+  const orders = await expectAgreement('fact_orders', dir);
+  expect(orders.bulk.result.report.sources.find((s) => s.source === 'order')!.schemaDrift.missing).toEqual(['tracking_number']);
+});

@@ -89,10 +89,13 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
   try {
     why = gate(file, source, ctx.maxRecordBytes);
     if (why !== null) return { fallback: why };
-    header = { ...checkHeader(source, file, firstLine(file, ctx.maxRecordBytes).split(source.delimiter), 1), bom: false };
+    header = { ...checkHeader(source, file, firstLine(file, ctx.maxRecordBytes).split(source.delimiter), 1, ctx.contract), bom: false };
   } catch (e) {
     return { fallback: e instanceof Error && e.name === 'SourceFileError' ? 'header does not match the catalog' : `pre-scan failed: ${(e as Error).message}` };
   }
+  // A file with drift (an added or missing column, the contract allowing it) is the exact path's:
+  // its rows are handled per contract by the shared row code; a file without keeps this SQL.
+  if (header.added.length > 0 || header.missing.length > 0) return { fallback: 'schema drift: columns added or missing in the header' };
   lap('gate');
   const c = ctx.connection;
   const delimiterRe = source.delimiter === '\t' ? '\\t' : source.delimiter;
@@ -208,7 +211,7 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
   if (anyFlagged || reread.length > 0) {
     const rows = await c.createAppender(stagingTableName(source));
     const quarantine = await c.createAppender(QUARANTINE_TABLE);
-    const stageRow = rowStager(ctx, source, file, header.found, rows, quarantine, tally);
+    const stageRow = rowStager(ctx, source, file, header, rows, quarantine, tally);
     const take = (line: number, text: string) => {
       const row = extractedRow(source, header, line, text);
       if (row === 'blank') blankLines++;

@@ -13,13 +13,13 @@ import { rowStager, sourceQuality, Tally } from './rows';
 
 export async function stageExact(ctx: StageContext, source: SourceTable): Promise<SourceQuality> {
   const c = ctx.connection;
-  const reader = await openSource(source, ctx.sourceDir, { maxRecordBytes: ctx.maxRecordBytes });
+  const reader = await openSource(source, ctx.sourceDir, { maxRecordBytes: ctx.maxRecordBytes, contract: ctx.contract });
   await c.run(duckdbCreateStagingTable(source));
   const rows = await c.createAppender(stagingTableName(source));
   const quarantine = await c.createAppender(QUARANTINE_TABLE);
   const tally = new Tally();
   const progress = createProgress(`${source.file}`, reader.sizeBytes);
-  const stageRow = rowStager(ctx, source, reader.file, reader.header.found, rows, quarantine, tally);
+  const stageRow = rowStager(ctx, source, reader.file, reader.header, rows, quarantine, tally);
   try {
     for await (const batch of reader.batches()) {
       for (const row of batch) stageRow(row);

@@ -3,7 +3,7 @@
  * table (one row per rejected source row: file, line, column, reason, redacted raw).
  */
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
-import type { SourceTable } from '../catalog-types';
+import type { SchemaContract, SourceTable } from '../catalog-types';
 import { QUARANTINE_COLUMNS_DDL } from '../ddl';
 
 export const QUARANTINE_TABLE = 'quarantine';
@@ -16,6 +16,8 @@ export interface StageContext {
   readonly maxRecordBytes: number;
   /** `bulk`: DuckDB reads and checks files, the exact path takes flagged rows (default exact). */
   readonly batchPath?: 'bulk' | 'exact';
+  /** The destination's schema contract for drift in its source files (default freeze: none allowed). */
+  readonly contract?: SchemaContract;
 }
 
 export async function createQuarantineTable(c: DuckDBConnection): Promise<void> {

@@ -7,8 +7,9 @@
 import type { DuckDBAppender } from '@duckdb/node-api';
 import type { SourceTable } from '../catalog-types';
 import type { ExtractedRow } from '../extract';
+import { DriftTally, driftReason, rescuedJson, rescuedValue } from '../drift';
 import { delimiterName, type HeaderInfo } from '../header';
-import { redactRaw } from '../pii';
+import { piiColumns, redactRaw } from '../pii';
 import type { SourceQuality } from '../quality';
 import { type ReasonCode, type RowError, rowValidator, stagedValues } from '../schema';
 import { appendQuarantine, type StageContext } from './quarantine';
@@ -26,6 +27,8 @@ export class Tally {
   fffdValues = 0;
   readonly sciSamples: string[] = [];
   sciCount = 0;
+  /** Schema drift per field (set by the row stager when the header has any). */
+  drift: DriftTally | null = null;
 
   reason(code: ReasonCode, n = 1) {
     this.byReason.set(code, (this.byReason.get(code) ?? 0) + n);
@@ -40,17 +43,48 @@ export function rowStager(
   ctx: StageContext,
   source: SourceTable,
   file: string,
-  headerFound: readonly string[],
+  header: Pick<HeaderInfo, 'found' | 'added' | 'missing'>,
   rows: DuckDBAppender,
   quarantine: DuckDBAppender,
   tally: Tally,
 ): (row: ExtractedRow) => void {
+  const headerFound = header.found;
+  const contract = ctx.contract ?? 'freeze';
+  // Drift is decided per file by the header (header.ts): columns added, nullable ones missing.
+  const drifted = header.added.length > 0 || header.missing.length > 0;
+  const drift = drifted ? (tally.drift ??= new DriftTally(source, contract, ctx.destination)) : null;
+  /** Counts the row's drift; the first drift that quarantines it (discard_row), if any. */
+  const driftOf = (row: Extract<ExtractedRow, { kind: 'record' }>): RowError | null => {
+    let quarantined: RowError | null = null;
+    for (const name of header.missing) {
+      if (drift!.see(name, 'missing', null) === 'quarantined') {
+        quarantined ??= { column: name, code: 'schema_drift', reason: driftReason(name, 'missing', 'column') };
+      }
+    }
+    for (const [name, v] of row.added ?? []) {
+      if (v !== null && drift!.see(name, 'added', v) === 'quarantined') {
+        quarantined ??= { column: null, code: 'schema_drift', reason: driftReason(name, 'added', 'column') };
+      }
+    }
+    return quarantined;
+  };
   // Compiled on the first row that needs it: the bulk path often hands over none, and a
   // compile costs ~30 ms (a tenth of a small job).
   let validator: ReturnType<typeof rowValidator> | undefined;
-  const reject = (line: number, err: RowError, raw: string, redacted = false) => {
+  // Values of added columns are masked like any value of the source (rescuedValue) before the
+  // column policy redacts the rest: drift is never a way around masking.
+  const addedAt = piiColumns(source).length > 0 ? header.added.map((name) => headerFound.indexOf(name)) : [];
+  const redacted = (raw: string): string => {
+    const fields = addedAt.length > 0 && !(source.delimiter === ',' && raw.includes('"')) ? raw.split(source.delimiter) : null;
+    if (fields?.length === headerFound.length) {
+      for (const i of addedAt) if (fields[i].trim() !== '') fields[i] = rescuedValue(source, fields[i]);
+      return redactRaw(source, headerFound, fields.join(source.delimiter));
+    }
+    return redactRaw(source, headerFound, raw);
+  };
+  const reject = (line: number, err: RowError, raw: string, isRedacted = false) => {
     appendQuarantine(quarantine, ctx, source, file, line, err.column, err.code, err.reason,
-      redacted ? raw : redactRaw(source, headerFound, raw));
+      isRedacted ? raw : redacted(raw));
     tally.rowsQuarantined++;
     tally.reason(err.code);
   };
@@ -82,12 +116,18 @@ export function rowStager(
         }
       }
       const errors = (validator ??= rowValidator(source)).validate(row.record);
-      if (errors.length === 0) {
+      // A row's type errors come first (quarantined as without drift); then its drift by contract.
+      const dropped = errors.length === 0 && drift ? driftOf(row) : null;
+      if (dropped) reject(row.line, dropped, row.raw);
+      else if (errors.length === 0) {
         rows.appendBigInt(BigInt(row.line));
         for (const v of stagedValues(source, row.record)) {
           if (v === null) rows.appendNull();
           else rows.appendVarchar(v);
         }
+        const rescued = contract === 'rescue' && row.added ? rescuedJson(source, row.added) : null;
+        if (rescued === null) rows.appendNull();
+        else rows.appendVarchar(rescued);
         rows.endRow();
         tally.rowsLoaded++;
       } else {
@@ -141,5 +181,6 @@ export function sourceQuality(
     scientificNotationIds: { count: tally.sciCount, samples: tally.sciSamples },
     duplicateKeys: { count: 0, samples: [] },
     orphanForeignKeys: [],
+    schemaDrift: { added: header.added, missing: header.missing, fields: tally.drift?.list(false) ?? [] },
   };
 }

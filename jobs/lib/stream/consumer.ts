@@ -18,6 +18,8 @@ import type { StreamDestination } from '../catalog-types';
 import { logger } from '../log';
 import type { RunRecord } from '../warehouse/types';
 import { availabilityTopic, deadLetterTopic, sourceOf, topicFor, type StreamConfig } from './config';
+import type { FieldDrift } from '../drift';
+import { streamDrift } from './events';
 import { GroupMember, tpKey, type PartitionOffset, type TopicTarget } from './group';
 import { createKafka, ensureTopics, idempotentProducer, waitForBroker } from './kafka';
 import { CommitScheduler } from './scheduler';
@@ -258,6 +260,11 @@ export class StreamConsumer {
     logger.info('stream: stopped', { stats: this.stats });
   }
 
+  /** Schema drift per field seen by this process, per destination (status output, docs/schema-contracts.md). */
+  drift(): Record<string, FieldDrift[]> {
+    return Object.fromEntries(this.opts.tables.map((dest) => [dest.name, streamDrift(dest, sourceOf(dest))]));
+  }
+
   /** One run per table that applied something. */
   private runs(): RunRecord[] {
     const endedAt = new Date();
@@ -278,7 +285,8 @@ export class StreamConsumer {
           rowsOut: s.rows,
           status: crashed ? ('failed' as const) : ('success' as const),
           error: crashed?.message ?? null,
-          report: JSON.stringify({ batches: s.batches }),
+          // Schema drift per field this process saw (docs/schema-contracts.md): in _etl_runs.report.
+          report: JSON.stringify({ batches: s.batches, drift: streamDrift(dest, sourceOf(dest)) }),
         };
       });
   }

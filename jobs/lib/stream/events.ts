@@ -12,9 +12,10 @@
  * encoding): a JSON 1 or true is not a flag. A poison event becomes a quarantine reason, never
  * an error.
  */
-import type { SourceTable, StreamDestination } from '../catalog-types';
+import { RESCUED_DATA_COLUMN, type SourceTable, type StreamDestination } from '../catalog-types';
+import { DriftTally, driftReason, rescuedJson } from '../drift';
 import { fieldPattern, stagedSql } from '../rule-patterns';
-import { stagedColumns } from '../catalog-check';
+import { contractOf, stagedColumns } from '../catalog-check';
 import { maskCardRuns, printable, redactEvent } from '../pii';
 import { normalizeRecord, rowValidator, stagedValues, type RawRecord, type RowError, type RowValidator } from '../schema';
 import type { CellValue, Row } from '../warehouse/types';
@@ -49,10 +50,17 @@ function eventFields(
   source: SourceTable,
   obj: Record<string, unknown>,
   text: string,
+  /** Whether a missing non-key field reads as null (the contract allows drift). */
+  optional: boolean,
 ): { values: Record<string, string | null> } | { error: { column: string; code: string; reason: string } } {
   const out: Record<string, string | null> = {};
   for (const c of source.columns) {
     if (!(c.name in obj)) {
+      // A key field is never optional (nor is any under freeze).
+      if (optional && !source.key.includes(c.name)) {
+        out[c.name] = null;
+        continue;
+      }
       return { error: { column: c.name, code: 'missing_field', reason: `event has no '${c.name}' field (send null for an empty value)` } };
     }
     const v = obj[c.name];
@@ -104,8 +112,10 @@ interface Decoder {
   readonly fastText: RegExp | null;
   readonly fields: ReadonlySet<string>;
   /** Per destination column: index into stagedValues, 'now' (updated_at) or -1 (null). */
-  readonly plan: readonly (number | 'now')[];
+  readonly plan: readonly (number | 'now' | 'rescued')[];
   readonly names: readonly string[];
+  /** Drift of this destination's events, per field, for this process (status output, warnings). */
+  readonly drift: DriftTally;
 }
 
 const decoders = new WeakMap<StreamDestination, Decoder>();
@@ -119,8 +129,9 @@ function decoderFor(dest: StreamDestination, source: SourceTable): Decoder {
       fast: fastPattern(source),
       fastText: stagedColumns(source).every((c) => stagedSql(c, 'x') !== null) ? fastPattern(source, false) : null,
       fields: new Set(source.columns.map((c) => c.name)),
-      plan: dest.columns.map((c) => (c.name === 'updated_at' ? 'now' : staged.indexOf(c.name))),
+      plan: dest.columns.map((c) => (c.name === 'updated_at' ? 'now' : c.name === RESCUED_DATA_COLUMN ? 'rescued' : staged.indexOf(c.name))),
       names: dest.columns.map((c) => c.name),
+      drift: new DriftTally(source, contractOf(dest), dest.name),
     };
     decoders.set(dest, d);
   }
@@ -194,10 +205,14 @@ export function decodeEvent(
     source.columns.forEach((c, i) => {
       record[c.name] = groups[`c${i}`] ?? null;
     });
-    return { ok: true, event: destinationRow(decoder, stagedValues(source, record), now) };
+    return { ok: true, event: destinationRow(decoder, stagedValues(source, record), now, null) };
   }
   return decodeEventExact(dest, source, value, now);
 }
+
+/** This process's drift per field of a stream destination's events (for the consumer's status). */
+export const streamDrift = (dest: StreamDestination, source: SourceTable): ReturnType<DriftTally['list']> =>
+  decoderFor(dest, source).drift.list();
 
 /** An accepted event as the DuckDB sink takes it: its own text, or a row (warehouse/duckdb/stream-write.ts). */
 export type DecodedEventText = Decoded<string | Row>;
@@ -243,11 +258,13 @@ export function decodeEventExact(
     return { ok: false, column: null, code: 'bad_event', reason: 'event is not a JSON object' };
   }
   const decoder = decoderFor(dest, source);
-  const unknown = Object.keys(parsed).filter((k) => !decoder.fields.has(k));
-  if (unknown.length > 0) {
+  const contract = contractOf(dest);
+  const obj = parsed as Record<string, unknown>;
+  const unknown = Object.keys(obj).filter((k) => !decoder.fields.has(k));
+  if (unknown.length > 0 && contract === 'freeze') {
     return { ok: false, column: unknown[0], code: 'bad_event', reason: `event has unknown field(s): ${unknown.map((u) => JSON.stringify(maskCardRuns(u).slice(0, 40))).join(', ')}` };
   }
-  const fields = eventFields(source, parsed as Record<string, unknown>, text);
+  const fields = eventFields(source, obj, text, contract !== 'freeze');
   if ('error' in fields) return { ok: false, ...fields.error };
   const record = normalizeRecord(source, fields.values);
   const errors = decoder.validator.validate(record);
@@ -259,15 +276,42 @@ export function decodeEventExact(
       reason: errors.map((e) => e.reason).join('; '),
     };
   }
-  return { ok: true, event: destinationRow(decoder, stagedValues(source, record), now) };
+  // Drift, by the contract (freeze has returned above): counted per field, then rescued,
+  // discarded, or the event quarantined. An unknown field sent as null carries no value.
+  let rescued: string | null = null;
+  const missing = source.columns.filter((c) => !(c.name in obj));
+  if (unknown.length > 0 || missing.length > 0) {
+    const added = unknown.map((k) => [k, eventText(obj[k], text, k)] as const);
+    let dropped: RejectedEvent | null = null;
+    for (const c of missing) {
+      if (decoder.drift.see(c.name, 'missing', null, now) === 'quarantined') {
+        dropped ??= { ok: false, column: c.name, code: 'schema_drift', reason: driftReason(c.name, 'missing', 'field') };
+      }
+    }
+    for (const [k, v] of added) {
+      if (v !== null && decoder.drift.see(k, 'added', v, now) === 'quarantined') {
+        dropped ??= { ok: false, column: null, code: 'schema_drift', reason: driftReason(k, 'added', 'field') };
+      }
+    }
+    if (dropped) return dropped;
+    if (contract === 'rescue') rescued = rescuedJson(source, added);
+  }
+  return { ok: true, event: destinationRow(decoder, stagedValues(source, record), now, rescued) };
 }
 
-function destinationRow(decoder: Decoder, staged: readonly (string | null)[], now: Date): Row {
+/** An unknown field's value as text, verbatim: a string as it is, a number its literal, anything else its JSON; null stays null. */
+function eventText(v: unknown, text: string, name: string): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return v;
+  return typeof v === 'number' ? numberLiteral(text, name, v) : JSON.stringify(v);
+}
+
+function destinationRow(decoder: Decoder, staged: readonly (string | null)[], now: Date, rescued: string | null): Row {
   const row: Record<string, CellValue> = {};
   const { plan, names } = decoder;
   for (let i = 0; i < plan.length; i++) {
     const from = plan[i];
-    row[names[i]] = from === 'now' ? now : from < 0 ? null : staged[from];
+    row[names[i]] = from === 'now' ? now : from === 'rescued' ? rescued : from < 0 ? null : staged[from];
   }
   return row;
 }
