@@ -70,7 +70,9 @@ describeWithDouble('BigQuery adapter on the executing double', () => {
   async function stage(d: BatchDestination, insertSql: string, quarantine: string[] = []): Promise<(r: RunRecord) => StagedBatch> {
     await conn.run(`DROP TABLE IF EXISTS result; DROP TABLE IF EXISTS quarantine`);
     await conn.run(duckdbCreateTable(d, 'result'));
-    await conn.run(insertSql);
+    // The rows are written as the transform writes them: every column but the rescued data (NULL).
+    const written = d.columns.filter((c) => c.name !== '_rescued_data').map((c) => `"${c.name}"`).join(', ');
+    await conn.run(insertSql.replace(/^INSERT INTO result (?=VALUES|SELECT)/, `INSERT INTO result (${written}) `));
     await conn.run(`CREATE TABLE quarantine (${QUARANTINE_COLUMNS_DDL})`);
     for (const q of quarantine) await conn.run(`INSERT INTO quarantine VALUES ${q}`);
     return (r) => tableBatch(conn, 'result', 'quarantine', r);
@@ -98,7 +100,7 @@ describeWithDouble('BigQuery adapter on the executing double', () => {
         'status:STRING:REQUIRED', 'error:STRING:NULLABLE', 'report:STRING:NULLABLE',
       ]);
       const [changelog] = await client.dataset('store').table('_changelog_fact_shoppingcarts').getMetadata();
-      expect(changelog.schema.fields.map((f: any) => f.name)).toEqual(['_event_id', '_consumer_group', '_ingested_at', 'shopping_cart_id', 'status', 'updated_at']);
+      expect(changelog.schema.fields.map((f: any) => f.name)).toEqual(['_event_id', '_consumer_group', '_ingested_at', 'shopping_cart_id', 'status', 'updated_at', '_rescued_data']);
       expect(await count('_stream_offsets')).toBe(0);
     });
 
@@ -131,12 +133,12 @@ describeWithDouble('BigQuery adapter on the executing double', () => {
         {
           order_id: '1001', user_id: '7', credit_card_masked: '************6084', total_item: '3', shipping_fee: '10.5',
           tax: '0.08', total_cost: '130.25', order_date: '2024-04-30', delivery_date: null, ship_name: 'Ann',
-          ship_address: '1 Main St', tracking_number: 'TRK1', is_delivered: 'true',
+          ship_address: '1 Main St', tracking_number: 'TRK1', is_delivered: 'true', _rescued_data: null,
         },
         {
           order_id: '1002', user_id: null, credit_card_masked: null, total_item: '12345678901', shipping_fee: null,
           tax: null, total_cost: null, order_date: null, delivery_date: null, ship_name: 'Bob "B"',
-          ship_address: null, tracking_number: null, is_delivered: 'false',
+          ship_address: null, tracking_number: null, is_delivered: 'false', _rescued_data: null,
         },
       ]);
       expect(await bq.sql(`SELECT * FROM ${fq('_quarantine')}`)).toEqual([
@@ -178,7 +180,7 @@ describeWithDouble('BigQuery adapter on the executing double', () => {
       expect(bq.find('POST', /insertAll/)).toHaveLength(0);
       expect(await count('dim_vendors')).toBe(5000);
       expect(await bq.sql(`SELECT * FROM ${fq('dim_vendors')} WHERE vendor_id = '5000'`)).toEqual([
-        { vendor_id: '5000', vendor_name: 'Vendor 5000', vendor_phone: null, vendor_email: 'v5000@example.com' },
+        { vendor_id: '5000', vendor_name: 'Vendor 5000', vendor_phone: null, vendor_email: 'v5000@example.com', _rescued_data: null },
       ]);
     });
 
