@@ -34,6 +34,15 @@ import {
 // Generous: the CLI tests start several processes; on a shared 2-core machine under load that takes minutes.
 jest.setTimeout(600000);
 
+/** Polls `done` every 50 ms; fails with `what` after `timeoutMs`. */
+async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** mulberry32: the kill timing is random but reproducible (STREAM_TEST_SEED replays a run). */
 function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -308,34 +317,45 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
   });
 
   it('a broker restart during consumption loses nothing', async () => {
-    const e = testEnv({ maxBatchBytes: 4000 });
+    // Commits of at most 500 events: the first commit leaves most of the 4,000 to do.
+    const e = testEnv({ maxBatchBytes: 4000, commitMaxEvents: 500 });
     const topic = cartsTopic(e);
     await ensureTopics(e.kafka, e.cfg, [topic]);
     const first = Array.from({ length: 4000 }, (_, i) => cartItem(100000 + i, 1400, 1401, 2));
     await produce(e.kafka, topic, first);
-    process.env.ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS = '10';
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
+    // The precondition is made, not hoped for: after its first commit the consumer is held before
+    // the next one (ETL_TEST_STREAM_HOLD_FILE), the broker is stopped while it is held, then released.
+    const hold = path.join(e.dir, 'hold');
+    process.env.ETL_TEST_STREAM_HOLD_FILE = hold;
+    let armed = false;
+    const onCommit = (c: CommitInfo) => {
+      if (c.kind === 'batch' && !armed) {
+        armed = true;
+        fs.writeFileSync(hold, '');
+      }
+    };
+    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse), onCommit });
     try {
       await consumer.start();
-      const t0 = Date.now();
-      while (consumer.stats[CARTS.name].rows === 0 && Date.now() - t0 < 60000) await new Promise((r) => setTimeout(r, 50));
+      await waitFor(() => fs.existsSync(`${hold}.held`) && consumer.stats[CARTS.name].rows > 0, 120000, 'the consumer held after its first commit');
       const before = consumer.stats[CARTS.name].rows;
       expect(before).toBeGreaterThan(0);
+      expect(before).toBeLessThanOrEqual(500);
       await stopBroker();
-      await new Promise((r) => setTimeout(r, 1000));
+      fs.rmSync(hold);
+      await waitFor(() => !fs.existsSync(`${hold}.held`), 30000, 'the consumer to go on');
       await startBroker();
       const second = Array.from({ length: 1000 }, (_, i) => cartItem(200000 + i, 1400, 1401, 2));
       await produce(e.kafka, topic, second);
       await consumer.waitCaughtUp(await endOffsets(e.kafka, [topic]), 180000);
-      // The broker went down mid-consumption (a precondition of this test, not a given), and the
-      // run's own count is exact: nothing applied twice across the outage.
-      expect(before).toBeLessThan(first.length);
       // The idempotent producer put each event in the topic once, across the restart.
       const ends = await endOffsets(e.kafka, [topic]);
       expect([...ends.values()].reduce((a, b) => a + Number(b), 0)).toBe(5000);
+      // The run's own count is exact: nothing applied twice across the outage.
       expect(consumer.stats[CARTS.name]).toMatchObject({ rows: 5000, quarantined: 0 });
     } finally {
-      delete process.env.ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS;
+      delete process.env.ETL_TEST_STREAM_HOLD_FILE;
+      fs.rmSync(hold, { force: true });
       await consumer.stop();
     }
     expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_carts_has_products')).toBe(5000);
