@@ -185,11 +185,17 @@ export function airflowApiSettings(env: Env = processEnv()): { port: number; adm
 export const dockerSocketSetting = (env: Env = processEnv()): string => settingsOf(env).path('DOCKER_SOCKET');
 
 /** Hooks of the atomicity tests, inert unless set (ETL_TEST_* in the spec). */
-export function testHooks(env: Env = processEnv()): { failBeforeCommit: boolean; pauseBeforeCommitMs: number; streamPauseBeforeCommitMs: number } {
+export function testHooks(env: Env = processEnv()): {
+  failBeforeCommit: boolean;
+  pauseBeforeCommitMs: number;
+  streamPauseBeforeCommitMs: number;
+  streamHoldFile: string | undefined;
+} {
   const s = settingsOf(env);
   return {
     failBeforeCommit: s.flag('ETL_TEST_FAIL_BEFORE_COMMIT'),
     pauseBeforeCommitMs: s.int('ETL_TEST_PAUSE_BEFORE_COMMIT_MS'),
     streamPauseBeforeCommitMs: s.int('ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS'),
+    streamHoldFile: s.optionalPath('ETL_TEST_STREAM_HOLD_FILE'),
   };
 }

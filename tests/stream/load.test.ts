@@ -69,6 +69,15 @@ function describeGroup(group: string): Promise<{ topic: string; partition: numbe
   });
 }
 
+/** Polls `done` every 50 ms; fails with `what` after `timeoutMs`. */
+async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Data rows of a source file (not blank, header skipped), cells trimmed: an independent reading. */
 function fileRows(file: string): string[][] {
   const lines = fs.readFileSync(path.join(ROOT, 'data_source', file), 'utf8').split(/\r?\n/).slice(1);
@@ -171,6 +180,41 @@ describeWithBroker('stream layer under load (local Kafka broker)', () => {
       const end = ends.get(`${topic}:${r.partition}`)!.toString();
       expect(r).toMatchObject({ current: end, end, lag: '0' });
     }
+  });
+
+  it("a SIGTERM mid-catch-up: kafka-consumer-groups agrees with _stream_offsets on every partition, commits finished while stopping included", async () => {
+    const cli = ensureBuilt();
+    const e = testEnv({ commitMaxEvents: 100, maxBatchBytes: 4000 });
+    const topic = cartsTopic(e);
+    const N = 3000;
+    await ensureTopics(e.kafka, e.cfg, [topic]);
+    await produce(e.kafka, topic, Array.from({ length: N }, (_, i) => cartItem(700000 + i, 1200, 1201, 1)), 50);
+    // The consumer holds before its first commit with more fetched slices queued behind it; the
+    // SIGTERM arrives there, so every commit of the run finishes while it stops.
+    const hold = path.join(e.dir, 'hold');
+    fs.writeFileSync(hold, '');
+    const child = spawn(process.execPath, [cli, '--table', 'fact_carts_has_products', '--no-start-broker'], {
+      cwd: ROOT,
+      env: { ...e.childEnv, ETL_TEST_STREAM_HOLD_FILE: hold, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    await waitFor(() => fs.existsSync(`${hold}.held`), 120000, 'the consumer to hold before its first commit');
+    child.kill('SIGTERM');
+    await waitFor(() => err.includes('stream: stopping'), 30000, 'the consumer to log that it stops');
+    fs.rmSync(hold);
+    expect(await exited).toBe(0);
+    const stored = await query(e.warehouse, `SELECT partition, next_offset FROM store._stream_offsets WHERE consumer_group = '${e.cfg.group}'`);
+    const storedBy = new Map(stored.map((r) => [Number(r.partition), String(r.next_offset)]));
+    const total = stored.reduce((a, r) => a + Number(r.next_offset), 0);
+    // Mid-catch-up: something was committed, not everything (the hold and back-pressure make it so).
+    expect(total).toBeGreaterThan(100);
+    expect(total).toBeLessThan(N);
+    const rows = (await describeGroup(e.cfg.group)).filter((r) => r.topic === topic);
+    expect(rows).toHaveLength(e.cfg.partitions);
+    for (const r of rows) expect({ partition: r.partition, current: r.current }).toEqual({ partition: r.partition, current: storedBy.get(r.partition) ?? '-' });
   });
 
   it('a consumer started before the broker waits for it (with a log line) and then consumes', async () => {

@@ -335,6 +335,8 @@ export const SPEC: readonly Setting[] = [
     doc: 'Test hook, leave unset: holds the batch load transaction open this many ms so a test can kill the process.' },
   { name: 'ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS', kind: 'int', default: '0', section: 'internal', usedBy: 'tests only',
     doc: 'Test hook, leave unset: holds the stream transaction open this many ms so a test can kill the process.' },
+  { name: 'ETL_TEST_STREAM_HOLD_FILE', kind: 'path', defaultDoc: 'unset', section: 'internal', usedBy: 'tests only',
+    doc: 'Test hook, leave unset: while this file exists the stream consumer holds before each group commit (and writes `<file>.held` while it waits), so a test can act at that point and release it by deleting the file.' },
   { name: 'REFERENCE_DATA_DIR', kind: 'path', default: '../shared/reference-data/alibaba-sample', section: 'internal', usedBy: 'tests',
     doc: "The store's real export for the conformance suite (tests/conformance; skipped when absent)." },
   { name: 'CHROMIUM_PATH', kind: 'path', default: '/usr/bin/chromium', section: 'internal', usedBy: 'tests',

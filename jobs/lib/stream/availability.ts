@@ -27,6 +27,8 @@ import { randomUUID } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { quoteIdent } from '../ddl';
+import { logger } from '../log';
+import { maskCardRuns } from '../pii';
 import { utcTimestamp } from '../sql/quote';
 import { withTransaction, type SqlRunner } from '../sql/statements';
 import { AVAILABILITY_TABLE } from '../warehouse/duckdb/stream-ddl';
@@ -89,6 +91,11 @@ export async function markAvailabilityPending(c: SqlRunner, dataset: string, sco
  * changed rows, queues the transition events in the outbox and removes the products from the
  * pending table in ONE short transaction. A kill between steps leaves the rest pending: no change
  * is lost and, because each step compares with the stored state, no event is queued twice.
+ *
+ * Data never stops the drain: a step that fails is retried one product at a time, and a product
+ * that fails alone is parked (`_availability_parked`, with the reason) while the rest move. A
+ * parked product is left out of the steps; when touched again (or at start, where every product
+ * is pending) it is retried alone: it leaves the parked table once its step succeeds.
  */
 export async function drainAvailability(
   c: DuckDBConnection,
@@ -99,33 +106,82 @@ export async function drainAvailability(
 ): Promise<number> {
   const ds = quoteIdent(dataset);
   let events = 0;
-  for (;;) {
+  const run = async (products: readonly string[]): Promise<void> => {
     const t0 = Date.now();
-    const n = await withTransaction(c, async (tx) => {
-      // The next products in order until their availability rows reach maxRows (at least one product).
-      const step = (
-        await c.runAndReadAll(
-          `WITH p AS (
-             SELECT q.product_id,
-                    (SELECT COUNT(*) FROM ${ds}.dim_products d WHERE d.product_id = q.product_id AND d.option_id IS NOT NULL)
-                    * GREATEST((SELECT COUNT(*) FROM ${ds}.fact_products_sold_vendor v WHERE v.product_id = q.product_id), 1) AS n
-             FROM ${ds}._availability_pending q ORDER BY q.product_id LIMIT $1
-           ), c AS (SELECT product_id, n, SUM(n) OVER (ORDER BY product_id) - n AS before FROM p)
-           SELECT product_id FROM c WHERE before + n <= $2 OR before = 0 ORDER BY product_id`,
-          [maxRows, maxRows],
-        )
-      ).getRowObjectsJS().map((r) => String(r.product_id));
-      if (step.length === 0) return null;
-      const queued = await refreshAvailability(c, dataset, step, broadcastTopic, new Date());
-      await tx.run(`DELETE FROM ${ds}._availability_pending WHERE list_contains($1::VARCHAR[], product_id)`, [listValue(step)], [
-        LIST(VARCHAR),
-      ]);
-      return { products: step.length, events: queued };
-    });
-    if (n === null) return events;
-    events += n.events;
-    onStep?.({ products: n.products, events: n.events, ms: Date.now() - t0 });
+    const n = await availabilityStep(c, dataset, products, broadcastTopic);
+    events += n;
+    onStep?.({ products: products.length, events: n, ms: Date.now() - t0 });
+  };
+  const alone = async (product: string): Promise<void> => {
+    try {
+      await run([product]);
+    } catch (e) {
+      await parkProduct(c, dataset, product, (e as Error).message);
+    }
+  };
+  for (;;) {
+    // The next products in order until their availability rows reach maxRows (at least one product).
+    const step = (
+      await c.runAndReadAll(
+        `WITH p AS (
+           SELECT q.product_id,
+                  (SELECT COUNT(*) FROM ${ds}.dim_products d WHERE d.product_id = q.product_id AND d.option_id IS NOT NULL)
+                  * GREATEST((SELECT COUNT(*) FROM ${ds}.fact_products_sold_vendor v WHERE v.product_id = q.product_id), 1) AS n
+           FROM ${ds}._availability_pending q
+           WHERE q.product_id NOT IN (SELECT product_id FROM ${ds}._availability_parked)
+           ORDER BY q.product_id LIMIT $1
+         ), c AS (SELECT product_id, n, SUM(n) OVER (ORDER BY product_id) - n AS before FROM p)
+         SELECT product_id FROM c WHERE before + n <= $2 OR before = 0 ORDER BY product_id`,
+        [maxRows, maxRows],
+      )
+    ).getRowObjectsJS().map((r) => String(r.product_id));
+    if (step.length === 0) break;
+    try {
+      await run(step);
+    } catch {
+      // Which product failed is not known: each alone, the failing ones parked.
+      for (const product of step) await alone(product);
+    }
   }
+  // Parked products touched again: retried alone (a later event, or a fix, may have cured them).
+  const parked = (
+    await c.runAndReadAll(
+      `SELECT product_id FROM ${ds}._availability_pending
+       WHERE product_id IN (SELECT product_id FROM ${ds}._availability_parked) ORDER BY product_id`,
+    )
+  ).getRowObjectsJS().map((r) => String(r.product_id));
+  for (const product of parked) await alone(product);
+  return events;
+}
+
+/** One step: recomputes `products`, queues their events, takes them off the pending and parked tables; one transaction. */
+function availabilityStep(c: DuckDBConnection, dataset: string, products: readonly string[], broadcastTopic: string): Promise<number> {
+  const ds = quoteIdent(dataset);
+  return withTransaction(c, async (tx) => {
+    const queued = await refreshAvailability(c, dataset, products, broadcastTopic, new Date());
+    for (const table of ['_availability_pending', '_availability_parked']) {
+      await tx.run(`DELETE FROM ${ds}.${table} WHERE list_contains($1::VARCHAR[], product_id)`, [listValue([...products])], [LIST(VARCHAR)]);
+    }
+    return queued;
+  });
+}
+
+/**
+ * Parks a product whose step failed alone: the reason recorded (card-like digit runs masked, as
+ * in every reason), the product off the pending table, so the drain goes on without it.
+ */
+async function parkProduct(c: DuckDBConnection, dataset: string, product: string, error: string): Promise<void> {
+  const ds = quoteIdent(dataset);
+  const reason = maskCardRuns(error);
+  await withTransaction(c, async (tx) => {
+    await tx.run(
+      `INSERT INTO ${ds}._availability_parked VALUES ($1, $2, $3::TIMESTAMP)
+       ON CONFLICT (product_id) DO UPDATE SET reason = excluded.reason, parked_at = excluded.parked_at`,
+      [product, reason, utcTimestamp(new Date())],
+    );
+    await tx.run(`DELETE FROM ${ds}._availability_pending WHERE product_id = $1`, [product]);
+  });
+  logger.warn('stream: availability of a product parked after its step failed; the others go on', { product_id: product, reason });
 }
 
 /**

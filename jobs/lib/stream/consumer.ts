@@ -91,7 +91,7 @@ export class StreamConsumer {
     this.scheduler = new CommitScheduler(this.sink, cfg, {
       settled: (slice, r) => this.settled(slice, r),
       failed: (slice, e) => this.commitFailed(slice, e),
-      committed: (offsets) => this.group.commit(offsets),
+      committed: async (offsets) => void (await this.group.commit(offsets)),
     });
     this.group = new GroupMember({
       kafka: this.kafka,
@@ -245,16 +245,22 @@ export class StreamConsumer {
       logger.info('stream: stopped (standby)');
       return;
     }
-    // The group's offsets for monitoring: where the warehouse is, for the partitions held now.
-    await this.group.commit(
+    // Still a member while the commits in flight finish: each commits its offsets to the group
+    // (a member that left cannot commit). No new fetch is handed over meanwhile.
+    this.group.stopFetching();
+    // The slices already handed to the group commit are committed (and counted) before the run is recorded.
+    await this.scheduler.idle();
+    // The group's offsets for monitoring, once more before leaving: the warehouse's, for the
+    // partitions held now (a commit refused during a rebalance is repaired here).
+    await this.loadPositions().catch((e) => logger.warn('stream: reading stored offsets at stop failed', { error: (e as Error).message }));
+    const committed = await this.group.commit(
       [...this.positions].map(([k, offset]) => {
         const i = k.lastIndexOf(':');
         return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)), offset };
       }),
     );
+    if (!committed) logger.warn('stream: offsets not committed to the Kafka group at stop; the next start commits them');
     await this.group.leave();
-    // The slices already handed to the group commit are committed (and counted) before the run is recorded.
-    await this.scheduler.idle();
     await this.sink.stop(this.runs());
     await this.producer.disconnect().catch(() => undefined);
     logger.info('stream: stopped', { stats: this.stats });

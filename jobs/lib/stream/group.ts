@@ -61,6 +61,8 @@ export class GroupMember {
   assigned = new Set<string>();
   private consumer: Consumer | null = null;
   private ready: Promise<void> = Promise.resolve();
+  /** Stopping: fetched batches are no longer handed over (the member stays until leave()). */
+  private fetching = true;
 
   constructor(private readonly opts: GroupOptions) {}
 
@@ -114,15 +116,32 @@ export class GroupMember {
 
   /**
    * Commits warehouse offsets to the group, for monitoring only: partitions assigned to this
-   * member; a failure (evicted, rebalancing) is logged and repaired by the next join.
+   * member; a failure (evicted, rebalancing) is logged and repaired by the next join or the stop.
+   * False when it failed.
    */
-  async commit(offsets: readonly PartitionOffset[]): Promise<void> {
+  async commit(offsets: readonly PartitionOffset[]): Promise<boolean> {
     const mine = offsets.filter((o) => this.assigned.has(tpKey(o.topic, o.partition)));
-    if (mine.length === 0 || !this.consumer) return;
+    if (mine.length === 0 || !this.consumer) return true;
     try {
       await this.consumer.commitOffsets(mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() })));
+      return true;
     } catch (e) {
       logger.debug('stream: kafka offset commit failed (the warehouse offset is authoritative)', { error: (e as Error).message });
+      return false;
+    }
+  }
+
+  /**
+   * The first step of a stop: fetched batches are no longer handed over and the topics are
+   * paused, but the member stays in the group, so the commits still in flight commit their
+   * offsets to it; leave() follows once they are done.
+   */
+  stopFetching(): void {
+    this.fetching = false;
+    try {
+      this.consumer?.pause([...this.opts.targets.keys()].map((topic) => ({ topic })));
+    } catch (e) {
+      logger.debug('stream: pause skipped', { error: (e as Error).message });
     }
   }
 
@@ -132,7 +151,8 @@ export class GroupMember {
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     await this.ready;
-    if (!isRunning() || isStale() || batch.messages.length === 0) return;
+    const running = () => this.fetching && isRunning() && !isStale();
+    if (!running() || batch.messages.length === 0) return;
     const { topic, partition } = batch;
     const target = this.opts.targets.get(topic);
     if (!target) return;
@@ -144,7 +164,7 @@ export class GroupMember {
     }, 500);
     try {
       for (let i = 0; i < batch.messages.length; ) {
-        if (!isRunning() || isStale()) return;
+        if (!running()) return;
         const part = batch.messages.slice(i, i + scheduler.sliceEvents);
         i += part.length;
         // Decoded now, while the commit before runs; the slice keeps numbers, not `part`: its
@@ -152,7 +172,7 @@ export class GroupMember {
         // seeks the partition back to them, a redelivered slice is fenced.
         if (!(await scheduler.submit(decodeSlice(topic, partition, target, part, this.opts)))) return;
         resolveOffset(part[part.length - 1].offset);
-        await scheduler.backPressure(() => isRunning() && !isStale());
+        await scheduler.backPressure(running);
       }
     } finally {
       clearInterval(beat);

@@ -44,7 +44,9 @@ export class Housekeeping {
   async repair(c: DuckDBConnection, markAll: () => Promise<void>): Promise<void> {
     if (this.wh.holds) await refreshProductMirror(c, this.ctx.cfg.batchDuckdbPath, this.ctx.dataset, this.mirror);
     await markAll();
-    await this.afterCommit(c);
+    // Never fails the start (a failing product is parked; anything else stays pending and is
+    // retried after the next commit): a restart must not become a crash loop.
+    await this.drainAfterCommit(c);
     if (this.wh.holds) {
       // The first periodic snapshot one interval from now (a request or the stop publish sooner).
       this.periodicFrom = Date.now();

@@ -1,7 +1,7 @@
 /**
  * The stream file's bookkeeping tables, created by DuckDbWarehouse.ensureSchema in a file with
- * stream tables: stored offsets, the outbox (and its parked messages), vendor availability and
- * its pending products. The stream layer writes them (stream/outbox.ts, stream/availability.ts);
+ * stream tables: stored offsets, the outbox (and its parked messages), vendor availability, its
+ * pending products and the products parked after a failed step. The stream layer writes them (stream/outbox.ts, stream/availability.ts);
  * their shape lives here, with the warehouse that creates them.
  */
 
@@ -23,6 +23,12 @@ export const OUTBOX_PARKED_DDL = `${OUTBOX_COLUMNS_DDL.replace(' PRIMARY KEY', '
 /** Products whose availability must be recomputed (written with the batch, drained in bounded steps). */
 export const AVAILABILITY_PENDING_DDL = 'product_id VARCHAR PRIMARY KEY';
 
+/**
+ * Products whose availability step failed on their own (e.g. held quantities that overflow):
+ * left out of the drain with the reason, retried one at a time when touched again or at start.
+ */
+export const AVAILABILITY_PARKED_DDL = 'product_id VARCHAR PRIMARY KEY, reason VARCHAR NOT NULL, parked_at TIMESTAMP NOT NULL';
+
 /** Bookkeeping tables the stream layer needs in each dataset. */
 export const STREAM_BOOKKEEPING_DDL = (dataset: string): string[] => [
   `CREATE TABLE IF NOT EXISTS ${dataset}._stream_offsets (consumer_group VARCHAR NOT NULL, topic VARCHAR NOT NULL, ` +
@@ -34,4 +40,5 @@ export const STREAM_BOOKKEEPING_DDL = (dataset: string): string[] => [
   `CREATE TABLE IF NOT EXISTS ${dataset}._stream_outbox_parked (${OUTBOX_PARKED_DDL})`,
   `CREATE TABLE IF NOT EXISTS ${dataset}.${AVAILABILITY_TABLE} (${AVAILABILITY_COLUMNS_DDL})`,
   `CREATE TABLE IF NOT EXISTS ${dataset}._availability_pending (${AVAILABILITY_PENDING_DDL})`,
+  `CREATE TABLE IF NOT EXISTS ${dataset}._availability_parked (${AVAILABILITY_PARKED_DDL})`,
 ];
