@@ -75,8 +75,10 @@ async function measureNative(table: string, dataDir: string, stateDir: string): 
       const select = stagedColumns(s)
         .map((col) => (col.type === 'bool01' ? `${quoteIdent(col.name)} = 1 AS ${quoteIdent(col.name)}` : quoteIdent(col.name)))
         .join(', ');
+      // Staged sources carry the schema contract's rescued values (NULL without drift): the same
+      // transform SQL reads them, so the native tables have the column too.
       await c.run(
-        `CREATE TEMP TABLE ${stagingTableName(s)} AS SELECT ${select} FROM read_csv(${sqlString(path.join(dataDir, s.file))},
+        `CREATE TEMP TABLE ${stagingTableName(s)} AS SELECT ${select}, NULL::VARCHAR AS _rescued_data FROM read_csv(${sqlString(path.join(dataDir, s.file))},
            delim = ${sqlString(s.delimiter)}, header = true, quote = '', columns = {${cols}})`,
       );
       const r = await c.runAndReadAll(`SELECT count(*)::BIGINT FROM ${stagingTableName(s)}`);
