@@ -60,6 +60,8 @@ function printedTopUsers(stdout: string): string[][] {
 describeWith([missingDbt(), brokerUnavailableReason()], 'npm start ends with its summary and the top of user_revenue', () => {
   jest.setTimeout(600_000);
   let brokerWasUp = true;
+  /** npm start's broker keeps its state under the run's ETL_STATE_DIR: stopped from there. */
+  let brokerState: string | undefined;
 
   beforeAll(async () => {
     brokerWasUp = await portOpen(BROKER_HOST, Number(BROKER_PORT));
@@ -67,7 +69,7 @@ describeWith([missingDbt(), brokerUnavailableReason()], 'npm start ends with its
 
   afterAll(async () => {
     // Started by this suite's npm start: stop it (npm start itself leaves it running, and says so).
-    if (!brokerWasUp && (await portOpen(BROKER_HOST, Number(BROKER_PORT)))) await stopBroker();
+    if (!brokerWasUp && (await portOpen(BROKER_HOST, Number(BROKER_PORT)))) await stopBroker(brokerState);
   });
 
   test('batch + stream + dbt on the fixture: dbt output in a log file, the summary last', async () => {
@@ -80,6 +82,7 @@ describeWith([missingDbt(), brokerUnavailableReason()], 'npm start ends with its
       TOPIC_NAME: `dbtstart${suffix}`,
       TOPIC_GROUP: `dbtstart${suffix}`,
     });
+    brokerState = path.join(env.ETL_STATE_DIR!, 'kafka');
     const r = runNode('scripts/start.js', [], env as Record<string, string>);
     const log = `${r.stdout}\n${r.stderr}`;
     expect({ status: r.status, tail: r.status === 0 ? '' : log.slice(-4000) }).toEqual({ status: 0, tail: '' });

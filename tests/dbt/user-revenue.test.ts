@@ -148,11 +148,11 @@ describeWithDbt('dbt marts on the store export fixture', () => {
       await stream.ensureSchema();
       await stream.close();
       await exec(streamFile, [
-        // cart c1 open, c2 closed, c3 has no status yet (counts as open)
-        `INSERT INTO store.fact_shoppingcarts VALUES ('9001', true, ${ts}), ('9002', false, ${ts})`,
+        // cart c1 open, c2 closed, c3 has no status yet (counts as open); nothing rescued (NULL)
+        `INSERT INTO store.fact_shoppingcarts VALUES ('9001', true, ${ts}, NULL), ('9002', false, ${ts}, NULL)`,
         `INSERT INTO store.fact_carts_has_products VALUES
-           ('9001', '${p}', '${a}', 3, ${ts}), ('9002', '${p}', '${a}', 5, ${ts}), ('9003', '${p}', '${a}', 2, ${ts})`,
-        `INSERT INTO store.fact_products_sold_vendor VALUES ('5000', '${p}', ${ts})`,
+           ('9001', '${p}', '${a}', 3, ${ts}, NULL), ('9002', '${p}', '${a}', 5, ${ts}, NULL), ('9003', '${p}', '${a}', 2, ${ts}, NULL)`,
+        `INSERT INTO store.fact_products_sold_vendor VALUES ('5000', '${p}', ${ts}, NULL)`,
         // the stream layer's availability for option B of another vendor
         `INSERT INTO store.vendor_product_availability VALUES
            ('5100', '${p}', '${b}', 7, 7, 0, true, TIMESTAMP '2026-01-02 00:00:00')`,

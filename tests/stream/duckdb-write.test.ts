@@ -157,6 +157,8 @@ test('a stream file made with keyed stream tables is rebuilt without the key, ro
     expect(out.keys).toBe(0);
     expect(out.notNull).toBe(2);
     expect(out.rows).toEqual([['1', true, '2020-01-01 00:00:00'], ['2', false, '2020-01-02 00:00:00']]);
+    // The older file's table gains the schema contract's column, NULL for its rows.
+    expect(await wh.withConnection(async (c) => (await c.runAndReadAll(`SELECT count(*) FROM store.fact_shoppingcarts WHERE _rescued_data IS NULL`)).getRowsJS()[0][0])).toBe(2n);
     // Upserts work on the rebuilt table.
     await wh.withConnection((c) => applyStreamWritesDuckDb(c, [{
       destination: STATUS, source: CART_STATUS, consumerGroup: 'g', quarantine: [], offsets: [{ topic: 't', partition: 0, offset: '1' }],

@@ -80,4 +80,5 @@ export async function ensureBroker(bootstrap: string): Promise<boolean> {
 let startedOn: Record<string, string> = {};
 
 export const startBroker = (): Promise<string> => runScript('start.sh', startedOn);
-export const stopBroker = (): Promise<string> => runScript('stop.sh');
+/** Stops the local broker of this checkout, or the one whose KAFKA_STATE_DIR is `stateDir` (e.g. a run with its own ETL_STATE_DIR). */
+export const stopBroker = (stateDir?: string): Promise<string> => runScript('stop.sh', stateDir ? { KAFKA_STATE_DIR: stateDir } : {});

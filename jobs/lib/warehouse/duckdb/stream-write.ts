@@ -50,7 +50,7 @@ const cellText = (v: CellValue): string | null => {
 /**
  * A stream file made when stream tables had a primary key (upserted with ON CONFLICT) keeps
  * working, but pays the index on every write: rebuild such a table without it, once, in one
- * transaction (same columns, same rows).
+ * transaction (the catalog's columns, same rows).
  */
 export async function dropStreamPrimaryKeys(c: DuckDBConnection, dests: readonly StreamDestination[]): Promise<void> {
   // One look at the file's primary keys for all of them (start-up work).
@@ -65,7 +65,8 @@ export async function dropStreamPrimaryKeys(c: DuckDBConnection, dests: readonly
     const rebuilt = `${quoteIdent(dest.dataset)}.${quoteIdent(`${dest.table}__unkeyed`)}`;
     await withTransaction(c, async (tx) => {
       await tx.run(duckdbCreateTable(dest, rebuilt, true));
-      await tx.run(`INSERT INTO ${rebuilt} SELECT * FROM ${target}`);
+      // By name: a file older than the schema contracts has no rescued-data column (NULL here).
+      await tx.run(`INSERT INTO ${rebuilt} BY NAME SELECT * FROM ${target}`);
       await tx.run(`DROP TABLE ${target}`);
       await tx.run(`ALTER TABLE ${rebuilt} RENAME TO ${quoteIdent(dest.table)}`);
     });

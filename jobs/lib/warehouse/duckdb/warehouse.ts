@@ -13,7 +13,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { findSource } from '../../catalog-check';
-import type { BatchDestination, Catalog, DestinationTable, StreamDestination } from '../../catalog-types';
+import { RESCUED_DATA_COLUMN, type BatchDestination, type Catalog, type DestinationTable, type StreamDestination } from '../../catalog-types';
 import { duckdbCreateTable, ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL, quoteIdent } from '../../ddl';
 import { logger } from '../../log';
 import { retry, RETRY_POLICIES } from '../../retry';
@@ -139,6 +139,10 @@ export class DuckDbWarehouse implements Warehouse {
     await this.withConnection(async (c) => {
       for (const s of this.schemaStatements('')) await c.run(s);
       await dropStreamPrimaryKeys(c, this.destinations.filter((d): d is StreamDestination => d.mode === 'stream'));
+      // A file made before schema contracts: its tables gain the rescued-data column (NULL).
+      for (const d of this.destinations.filter((x) => x.columns.some((col) => col.name === RESCUED_DATA_COLUMN))) {
+        await c.run(`ALTER TABLE ${quoteIdent(d.dataset)}.${quoteIdent(d.table)} ADD COLUMN IF NOT EXISTS ${quoteIdent(RESCUED_DATA_COLUMN)} VARCHAR`);
+      }
     });
   }
 
