@@ -18,6 +18,7 @@
  * an event depend on how commits were grouped. Each phase only adds held units or only releases
  * them, so each option flips at most once per phase whatever the grouping.
  */
+import { mulberry32 } from '../../scripts/generate-data';
 import type { Kafka, Message } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
 import type { ColumnType, StreamDestination } from '../../jobs/lib/catalog-types';
@@ -37,16 +38,7 @@ jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyReques
 const FAST_RETRY = { retries: 2, baseDelayMs: 1, maxDelayMs: 5 };
 const fq = (t: string) => `\`${PROJECT}.store.${t}\``;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 type Events = Record<'carts_has_products' | 'shoppingcart' | 'product_sold_vendor', Message[]>;
 const ev = (o: Record<string, string>): Message => ({ key: Object.values(o)[0], value: JSON.stringify(o) });

@@ -1,16 +1,7 @@
 /** Generated card numbers for the PII property tests: Luhn-valid digits, written any way. */
 
-/** A small seeded PRNG (mulberry32): the same cases on every run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32, the generator's): the same cases on every run. */
+export { mulberry32 } from '../../scripts/generate-data';
 
 export const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
 

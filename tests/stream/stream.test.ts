@@ -3,6 +3,7 @@
  * warehouse per test. Every test uses its own topic prefix and consumer group.
  * Events carry distinct keys where rows are counted: upserts by key collapse repeated keys.
  */
+import { mulberry32 } from '../../scripts/generate-data';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -44,16 +45,7 @@ async function waitFor(done: () => boolean, timeoutMs: number, what: string): Pr
 }
 
 /** mulberry32: the kill timing is random but reproducible (STREAM_TEST_SEED replays a run). */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seededRandom = mulberry32;
 
 const CARTS = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;
 const cartsTopic = (e: TestEnv) => topicFor(e.cfg, 'carts_has_products');
