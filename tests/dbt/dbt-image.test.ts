@@ -65,7 +65,9 @@ describeWith([missingAirflow(), missingPodman()], 'dbt_dag through DockerOperato
     );
     const log = `${r.stdout}${r.stderr}`;
     expect({ status: r.status, log: r.status === 0 ? '' : output(r) }).toEqual({ status: 0, log: '' });
-    expect(log).toContain('DockerOperator');
+    // The job images' DockerOperator subclass (dags/etl_task.py: hardened, never pulls) ran the image.
+    expect(log).toContain('JobContainerOperator');
+    expect(log).toContain('Starting docker container from image store-etl/dbt:latest');
     expect(log).toMatch(/Done\. PASS=\d+ WARN=1 ERROR=0/);
     expect(log).toMatch(/DagRun Finished: dag_id=dbt_dag.*state=success/);
 
