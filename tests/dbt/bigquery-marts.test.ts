@@ -10,7 +10,6 @@
  * trailing zeros, BOOL 'true'/'false', TIMESTAMP as microseconds since the epoch (UTC).
  */
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
 import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
@@ -20,7 +19,7 @@ import { BigQueryDouble, describeWithDouble, PROJECT } from '../bigquery/bigquer
 import { query } from '../helpers/env';
 import { STORE_EXPORT } from '../helpers/store-export';
 import { compileOffline, tableName, warehouseSchemas, writeDummyKeyfile, type Manifest } from './bigquery-analysis';
-import { dbtEnv, describeWithDbt } from './dbt-env';
+import { dbtEnv, describeWithDbt, execDuckDb } from './dbt-env';
 
 // The real client and auth library, their HTTP layers loadable under jest (as in tests/bigquery).
 jest.mock('teeny-request', () => require('../bigquery/teeny-request-shim').loadTeenyRequest());
@@ -47,17 +46,6 @@ function streamRows(table: (name: string) => string, product: string, optA: stri
     `INSERT INTO ${table('vendor_product_availability')} (vendor_id, product_id, option_id, stock, held_in_open_carts, available, sold_out, updated_at)
        VALUES ('5100', '${product}', '${optB}', 7, 7, 0, true, TIMESTAMP '2026-01-02 00:00:00')`,
   ];
-}
-
-async function duckExec(dbPath: string, statements: string[]): Promise<void> {
-  const instance = await DuckDBInstance.create(dbPath);
-  const c = await instance.connect();
-  try {
-    for (const s of statements) await c.run(s);
-  } finally {
-    c.closeSync();
-    instance.closeSync();
-  }
 }
 
 describeWithDbt('dbt marts on BigQuery (the executing double) equal the DuckDB build', () => {
@@ -91,7 +79,7 @@ describeWithDbt('dbt marts on BigQuery (the executing double) equal the DuckDB b
       const stream = streamDuckDbWarehouse(streamFile, catalog);
       await stream.ensureSchema();
       await stream.close();
-      await duckExec(streamFile, streamRows((t) => `store.${t}`, product, optA, optB));
+      await execDuckDb(streamFile, streamRows((t) => `store.${t}`, product, optA, optB));
       manifest = await compileOffline(env, () => undefined);
       // Tables the models read that the batch jobs do not create on BigQuery: empty, with their schema.
       for (const s of Object.values(manifest.sources)) {

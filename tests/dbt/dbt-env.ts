@@ -4,6 +4,7 @@
  * reading dbt's run_results.json.
  */
 import fs from 'node:fs';
+import { DuckDBInstance } from '@duckdb/node-api';
 import path from 'node:path';
 import { ROOT, tempDir } from '../helpers/env';
 
@@ -71,4 +72,16 @@ export function runResults(targetPath: string, name = 'run_results.json'): NodeR
 /** A short line per failed/errored/warned node, for assertion messages. */
 export function problems(results: readonly NodeResult[]): string[] {
   return results.filter((r) => !['success', 'pass'].includes(r.status)).map((r) => `${r.status}: ${r.unique_id}`);
+}
+
+/** Runs statements on a DuckDB file (opened for them, closed after): rows a test puts in place. */
+export async function execDuckDb(dbPath: string, statements: readonly string[]): Promise<void> {
+  const instance = await DuckDBInstance.create(dbPath);
+  const c = await instance.connect();
+  try {
+    for (const s of statements) await c.run(s);
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
 }

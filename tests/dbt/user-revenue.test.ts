@@ -17,7 +17,7 @@ import { streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse
 import { runDbtBuild, topUserRevenue } from '../../scripts/dbt-run';
 import { query, ROOT, runNode } from '../helpers/env';
 import { expectedUserRevenue as revenueOf, readAll, STORE_EXPORT, toUnits, unitsToText } from '../helpers/store-export';
-import { dbtEnv, describeWithDbt, problems, runResults } from './dbt-env';
+import { dbtEnv, describeWithDbt, execDuckDb, problems, runResults } from './dbt-env';
 
 jest.setTimeout(600_000);
 
@@ -25,17 +25,6 @@ const facts = readAll(STORE_EXPORT);
 const expectedUserRevenue = () => revenueOf(facts);
 
 // ---- the warehouse -----------------------------------------------------------------------
-
-async function exec(dbPath: string, statements: string[]): Promise<void> {
-  const instance = await DuckDBInstance.create(dbPath);
-  const c = await instance.connect();
-  try {
-    for (const s of statements) await c.run(s);
-  } finally {
-    c.closeSync();
-    instance.closeSync();
-  }
-}
 
 describeWithDbt('dbt marts on the store export fixture', () => {
   const { env } = dbtEnv('dbt-ref', { ETL_SOURCE_DIR: STORE_EXPORT });
@@ -147,7 +136,7 @@ describeWithDbt('dbt marts on the store export fixture', () => {
       const stream = streamDuckDbWarehouse(streamFile, catalog);
       await stream.ensureSchema();
       await stream.close();
-      await exec(streamFile, [
+      await execDuckDb(streamFile, [
         // cart c1 open, c2 closed, c3 has no status yet (counts as open); nothing rescued (NULL)
         `INSERT INTO store.fact_shoppingcarts VALUES ('9001', true, ${ts}, NULL), ('9002', false, ${ts}, NULL)`,
         `INSERT INTO store.fact_carts_has_products VALUES
