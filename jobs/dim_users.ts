@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** Batch job for store.dim_users (see the catalog). Usage: node dist/jobs/dim_users.js --help */
+import { catalog } from './catalog';
 import { main, runJobCli } from './lib/cli';
 
-main(() => runJobCli('store.dim_users'));
+main(() => runJobCli(catalog, 'store.dim_users'));

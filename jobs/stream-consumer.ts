@@ -19,7 +19,7 @@ const HELP = `Usage: node dist/jobs/stream-consumer.js [--table NAME]... [--unti
 
 Consumes the stream topics into the warehouse, exactly once (rows and consumed offsets are
 committed in one transaction; a restart resumes from the stored offsets). Tables (default: all):
-${streamDestinations()
+${streamDestinations(catalog)
   .map((d) => `  ${d.name.padEnd(34)} topic $TOPIC_NAME_${d.sources[0]}`)
   .join('\n')}
 Also keeps store.vendor_product_availability current and publishes sold-out / back-in-stock
@@ -55,13 +55,13 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
     HELP,
   );
   if (values === 'help') return 0;
-  const tables = resolveStreamTables(values.table);
+  const tables = resolveStreamTables(catalog, values.table);
   const cfg = loadStreamConfig();
   if (!values['no-start-broker']) await ensureBroker(cfg.brokers.join(','));
   const etl = loadConfig();
   // DuckDB: the stream layer's own file, held by this process until it exits.
   const { sink, warehouse } = await openStreamSink(etl, cfg, catalog);
-  const consumer = new StreamConsumer({ cfg, tables, sink });
+  const consumer = new StreamConsumer({ catalog, cfg, tables, sink });
   let signalled = false;
   const done = new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {

@@ -167,7 +167,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   fs.mkdirSync(benchDir, { recursive: true });
   const base = loadStreamConfig();
   await ensureBroker(base.brokers.join(','));
-  const tables = streamDestinations();
+  const tables = streamDestinations(catalog);
   const sources = ['carts_has_products', 'shoppingcart', 'product_sold_vendor'];
   const log = (s: string) => process.stderr.write(s + '\n');
 
@@ -192,7 +192,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const produceSeconds = await produceWorkload(producer, cfg, workload(N, products), null);
   const batches: BatchInfo[] = [];
   const commits: CommitInfo[] = [];
-  const consumer = new StreamConsumer({
+  const consumer = new StreamConsumer({ catalog,
     cfg, tables, sink: duckDbSink(warehouse), kafka, onBatch: (b) => batches.push(b), onCommit: (c) => commits.push(c),
   });
   log('consuming into DuckDB (availability on) ...');
@@ -247,7 +247,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const lwarehouse = streamDuckDbWarehouse(lcfg.duckdbPath, catalog, lcfg.duckdbThreads);
   await seedProducts(new DuckDbWarehouse({ path: lcfg.batchDuckdbPath, lockRetries: 10, catalog }), products);
   const lcommits: CommitInfo[] = [];
-  const lconsumer = new StreamConsumer({
+  const lconsumer = new StreamConsumer({ catalog,
     cfg: lcfg,
     tables,
     sink: duckDbSink(lwarehouse),

@@ -3,6 +3,7 @@
  * Replays the stream source files through Kafka: npm run produce -- [--rate N|unlimited]
  * [--table NAME]... [--source-dir DIR]. See --help.
  */
+import { catalog } from '../jobs/catalog';
 import { ENV_HELP, main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { UsageError } from '../jobs/lib/errors';
@@ -43,13 +44,13 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const rateText = values.rate ?? String(DEFAULT_RATE);
   const rate = rateText === 'unlimited' || rateText === '0' ? null : Number(rateText);
   if (rate !== null && !(rate > 0)) throw new UsageError(`--rate must be a positive number or 'unlimited', got '${rateText}'`);
-  const tables = resolveStreamTables(values.table);
+  const tables = resolveStreamTables(catalog, values.table);
   const cfg = loadStreamConfig();
   if (!values['no-start-broker']) await ensureBroker(cfg.brokers.join(','));
   const sourceDir = loadConfig(undefined, values['source-dir'] ? { sourceDir: values['source-dir'] } : {}).sourceDir;
   // Carts reference vendors' products and carts: send the vendor mapping and carts first.
   const order = ['product_sold_vendor', 'shoppingcart', 'carts_has_products'];
-  const sources = tables.map(sourceOf).sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  const sources = tables.map((d) => sourceOf(catalog, d)).sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   const r = await replaySources({ cfg, sourceDir, sources, rate });
   for (const [name, s] of Object.entries(r.perSource)) {
     process.stdout.write(`${name}: ${s.sent} events -> ${s.topic}${s.rejected ? `, ${s.rejected} invalid rows not sent` : ''}\n`);

@@ -39,14 +39,14 @@ export async function runStreamOnce(opts: {
   const cfg = loadStreamConfig(undefined, opts.stream ?? {});
   await ensureBroker(cfg.brokers.join(','));
   const kafka = createKafka(cfg);
-  const tables = streamDestinations();
+  const tables = streamDestinations(catalog);
   const order = ['product_sold_vendor', 'shoppingcart', 'carts_has_products'];
-  const sources = tables.map(sourceOf).sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  const sources = tables.map((d) => sourceOf(catalog, d)).sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   const etl = loadConfig();
   // DuckDB: the stream layer's own file, held from start to the end of this run (closed below,
   // so dbt can copy it afterwards).
   const { sink, warehouse, streamFile } = await openStreamSink(etl, cfg, catalog);
-  const consumer = new StreamConsumer({ cfg, tables, sink, kafka });
+  const consumer = new StreamConsumer({ catalog, cfg, tables, sink, kafka });
   try {
     // Start consuming first (stored offsets = where the last run stopped), then replay.
     await consumer.start();

@@ -4,8 +4,7 @@
  * failed, 64 usage. Errors print one clear line, not a stack trace (LOG_LEVEL=debug adds it).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { catalog } from '../catalog';
-import type { BatchDestination } from './catalog-types';
+import type { BatchDestination, Catalog } from './catalog-types';
 import { findDestination } from './catalog-check';
 import { loadConfig } from './config';
 import { envHelp } from './config/render';
@@ -47,8 +46,8 @@ export function reportError(e: unknown): number {
   return code;
 }
 
-/** Entry point of every per-table job module. */
-export async function runJobCli(table: string, argv = process.argv.slice(2)): Promise<number> {
+/** Entry point of every per-table job module (the catalog is passed in: jobs/lib knows no concrete store). */
+export async function runJobCli(catalog: Catalog, table: string, argv = process.argv.slice(2)): Promise<number> {
   try {
     const dest = findDestination(catalog, table);
     if (dest.mode !== 'batch') throw new UsageError(`${dest.name} is not a batch table`);

@@ -110,7 +110,7 @@ test('a stream table is not a batch job: the job CLI and the pipeline both refus
   const stream = catalog.destinations.find((d) => d.mode === 'stream')!;
   const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
-    expect(await runJobCli(stream.name, [])).toBe(64);
+    expect(await runJobCli(catalog, stream.name, [])).toBe(64);
     expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(new RegExp(`error: ${stream.name} is not a batch table`));
   } finally {
     stderr.mockRestore();

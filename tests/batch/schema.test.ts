@@ -65,7 +65,7 @@ test('every batch destination has its job file, naming its own table', () => {
     if (d.mode !== 'batch') continue;
     const file = path.join(__dirname, '..', '..', 'jobs', `${d.table}.ts`);
     expect(fs.existsSync(file)).toBe(true);
-    expect(fs.readFileSync(file, 'utf8')).toContain(`runJobCli('${d.name}')`);
+    expect(fs.readFileSync(file, 'utf8')).toContain(`runJobCli(catalog, '${d.name}')`);
     expect(fs.existsSync(path.join(__dirname, '..', '..', 'jobs', 'transforms', `${d.transform}.sql`))).toBe(true);
   }
 });

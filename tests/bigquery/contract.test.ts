@@ -375,11 +375,11 @@ describeWithDouble('BigQuery adapter on the executing double', () => {
           batch: { topic, partition, messages },
           resolveOffset: () => undefined, heartbeat: async () => undefined, isRunning: () => true, isStale: () => false,
         });
-      const fenced = new StreamConsumer({ cfg, tables: [carts], sink: bigQuerySink(wh) });
+      const fenced = new StreamConsumer({ catalog, cfg, tables: [carts], sink: bigQuerySink(wh) });
       await feed(fenced, 0);
       expect(fenced.stats[carts.name]).toEqual({ rows: 0, quarantined: 0, batches: 0 });
       expect(await count('fact_shoppingcarts')).toBe(0);
-      const applied = new StreamConsumer({ cfg, tables: [carts], sink: bigQuerySink(wh) });
+      const applied = new StreamConsumer({ catalog, cfg, tables: [carts], sink: bigQuerySink(wh) });
       await feed(applied, 1);
       expect(applied.stats[carts.name]).toEqual({ rows: 2, quarantined: 0, batches: 1 });
       expect((await cartsNow()).map((r) => [r.shopping_cart_id, r.status])).toEqual([['11', 'true'], ['12', 'false']]);

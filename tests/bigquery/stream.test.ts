@@ -123,7 +123,7 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
   });
 
   describeWithBroker('on the local broker', () => {
-    const tables = streamDestinations();
+    const tables = streamDestinations(catalog);
 
     it('same events, replayed, with two kills of the BigQuery consumer: every table and the availability transitions equal', async () => {
       const duck = testEnv({ commitMaxEvents: 50, maxBatchBytes: 3000 });
@@ -139,7 +139,7 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
       for (const e of [duck, big]) await ensureTopics(e.kafka, e.cfg, [...topicsOf(e), availabilityTopic(e.cfg)]);
 
       const consume = async (e: TestEnv, sinkOf: () => ReturnType<typeof duckDbSink>) => {
-        const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: sinkOf() });
+        const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables, sink: sinkOf() });
         await consumer.start();
         await consumer.waitCaughtUp(await endOffsets(e.kafka, topicsOf(e)), 120_000);
         await consumer.stop();
@@ -151,7 +151,7 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
       /** The BigQuery consumer killed at its `n`-th stream transaction, then a new one to the end. */
       const consumeWithKill = async (n: number, afterCommit: boolean) => {
         const cut = bq.cutOff(isStreamTransaction, n, afterCommit);
-        const killed = new StreamConsumer({ cfg: big.cfg, tables, sink: bqSink() });
+        const killed = new StreamConsumer({ catalog, cfg: big.cfg, tables, sink: bqSink() });
         await killed.start();
         await cut;
         await killed.stop(); // nothing it sends reaches BigQuery any more

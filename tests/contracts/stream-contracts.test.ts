@@ -93,7 +93,7 @@ describeWithBroker('the issue\'s 10 cart updates with an added field', () => {
     await produce(e.kafka, topic, ids.map((id) => ({ key: id, value: JSON.stringify({ shopping_cart_id: id, status: '1', channel: 'mobile' }) })));
     // The count is per process: decoding tests above may have seen `channel` already.
     const before = streamDrift(CARTS, SRC).find((f) => f.field === 'channel')?.rows ?? 0;
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
     await consumer.start();
     try {
       await consumer.waitCaughtUp(await endOffsets(e.kafka, [topic]), 120_000);

@@ -38,7 +38,7 @@ const cartsTopic = (e: TestEnv) => topicFor(e.cfg, 'carts_has_products');
 
 async function consume(e: TestEnv, tables: StreamDestination[], onCommit?: (c: CommitInfo) => void): Promise<StreamConsumer> {
   const topics = tables.map((d) => topicFor(e.cfg, d.sources[0]));
-  const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse), onCommit });
+  const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables, sink: duckDbSink(e.warehouse), onCommit });
   await consumer.start();
   try {
     await consumer.waitCaughtUp(await endOffsets(e.kafka, topics), 180000);
@@ -262,7 +262,7 @@ describeWithBroker('stream layer under load (local Kafka broker)', () => {
 
   it('the producer on fresh topics sends N events and the topics hold exactly N', async () => {
     const e = testEnv();
-    const sources = streamDestinations().map(sourceOf);
+    const sources = streamDestinations(catalog).map((d) => sourceOf(catalog, d));
     const r = await replaySources({ cfg: e.cfg, sourceDir: path.join(ROOT, 'data_source'), sources, rate: null, kafka: e.kafka, progress: false });
     // Independent count: every non-blank data row of the three files is a valid event.
     const expected = sources.map((s) => fileRows(s.file).length);

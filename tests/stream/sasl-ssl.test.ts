@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Message } from 'kafkajs';
+import { catalog } from '../../jobs/catalog';
 import { kafkaSecuritySettings, type KafkaSecurity } from '../../jobs/lib/config';
 import { jarsAvailable, kafkaStateDir, portOpen } from '../../jobs/lib/stream/broker';
 import { availabilityTopic, streamDestinations, topicFor, type StreamConfig } from '../../jobs/lib/stream/config';
@@ -121,14 +122,14 @@ suite('a secured Kafka (SASL_SSL listener, SCRAM users, TLS from a CA of the tes
   it('produce -> consume -> availability over SASL_SSL (SCRAM-SHA-512), a sold-out event on the broadcast topic', async () => {
     const e = testEnv({ brokers: [BOOTSTRAP], security: securityOf(securityEnv(dir)) });
     expect(e.cfg.security).toMatchObject({ protocol: 'sasl_ssl', sasl: { mechanism: 'scram-sha-512', username: USER } });
-    const tables = streamDestinations();
+    const tables = streamDestinations(catalog);
     const topics = tables.map((d) => topicFor(e.cfg, d.sources[0]));
     await e.batch.ensureSchema();
     await e.batch.withConnection(async (c) => {
       await c.run(`INSERT INTO store.dim_products (product_id, option_id, stock_quantity) VALUES ('1200', '1201', 3), ('1200', '1202', 5)`);
     });
     await ensureTopics(e.kafka, e.cfg, [...topics, availabilityTopic(e.cfg)]);
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
     const ev = (o: Record<string, string>): Message => ({ key: Object.values(o)[0], value: JSON.stringify(o) });
     const step = async (source: string, msgs: Message[]) => {
       await produce(e.kafka, topicFor(e.cfg, source), msgs);

@@ -56,7 +56,7 @@ async function consumeUntilCaughtUp(
   topics: string[],
   onCommit?: (c: CommitInfo) => void,
 ): Promise<StreamConsumer> {
-  const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse), onCommit });
+  const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables, sink: duckDbSink(e.warehouse), onCommit });
   await consumer.start();
   try {
     await consumer.waitCaughtUp(await endOffsets(e.kafka, topics), 120000);
@@ -282,7 +282,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const e = testEnv();
     const topic = cartsTopic(e);
     await ensureTopics(e.kafka, e.cfg, [topic]);
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
     await consumer.start();
     try {
       const good = (from: number) => Array.from({ length: 50 }, (_, i) => cartItem(from + i, 1200, 1201, 1));
@@ -326,7 +326,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
         fs.writeFileSync(hold, '');
       }
     };
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse), onCommit });
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse), onCommit });
     try {
       await consumer.start();
       await waitFor(() => fs.existsSync(`${hold}.held`) && consumer.stats[CARTS.name].rows > 0, 120000, 'the consumer held after its first commit');
@@ -356,7 +356,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
 
   it('carts consuming an option\'s stock put a sold-out event on the broadcast topic, and back_in_stock when a cart closes', async () => {
     const e = testEnv();
-    const tables = streamDestinations();
+    const tables = streamDestinations(catalog);
     const topics = tables.map((d) => topicFor(e.cfg, d.sources[0]));
     // Stock is the batch layer's: seeded in the batch file, mirrored into the stream file at start.
     await e.batch.ensureSchema();
@@ -365,7 +365,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
         ('1200', '1201', 3), ('1200', '1202', 5), ('1300', '1301', 1)`);
     });
     await ensureTopics(e.kafka, e.cfg, [...topics, availabilityTopic(e.cfg)]);
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
     const step = async (topic: string, msgs: Message[]) => {
       await produce(e.kafka, topicFor(e.cfg, topic), msgs);
       await consumer.waitCaughtUp(await endOffsets(e.kafka, topics), 60000);
@@ -401,7 +401,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
   it("a product whose availability step fails is parked with the reason; the others move and are broadcast; the consumer starts, and starts again", async () => {
     const cli = ensureBuilt();
     const e = testEnv();
-    const tables = streamDestinations();
+    const tables = streamDestinations(catalog);
     const topics = tables.map((d) => topicFor(e.cfg, d.sources[0]));
     await e.batch.ensureSchema();
     await e.batch.withConnection(async (c) => {
@@ -416,7 +416,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
                    SELECT (9000 + i)::VARCHAR, '1500', '1501', 999999999999999999, now() FROM range(11) t(i)`);
     });
     await ensureTopics(e.kafka, e.cfg, [...topics, availabilityTopic(e.cfg)]);
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
     const step = async (topic: string, msgs: Message[]) => {
       await produce(e.kafka, topicFor(e.cfg, topic), msgs);
       await consumer.waitCaughtUp(await endOffsets(e.kafka, topics), 60000);
@@ -458,7 +458,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
 
   it('availability follows a dim_products reload in the batch file (mirrored while the consumer runs)', async () => {
     const e = testEnv({ snapshotIntervalMs: 200 });
-    const tables = streamDestinations();
+    const tables = streamDestinations(catalog);
     const topics = tables.map((d) => topicFor(e.cfg, d.sources[0]));
     await e.batch.ensureSchema();
     const loadStock = (stock: number) =>
@@ -471,7 +471,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
       });
     await loadStock(2);
     await ensureTopics(e.kafka, e.cfg, [...topics, availabilityTopic(e.cfg)]);
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables, sink: duckDbSink(e.warehouse) });
     const ev = (o: Record<string, string>) => ({ key: Object.values(o)[0], value: JSON.stringify(o) });
     const row = async () =>
       (await query(e.warehouse, "SELECT stock, held_in_open_carts, available, sold_out FROM store.vendor_product_availability WHERE option_id = '1701'"))[0];
@@ -508,7 +508,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     const N = 700;
     await ensureTopics(e.kafka, e.cfg, [cartsTopic(e)]);
     await produce(e.kafka, cartsTopic(e), Array.from({ length: N }, (_, i) => cartItem(800000 + i, 1800, 1801, 1 + (i % 4))));
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse) });
     await consumer.start();
     try {
       await consumer.waitCaughtUp(await endOffsets(e.kafka, [cartsTopic(e)]), 60000);

@@ -140,7 +140,7 @@ describeWithBroker('stream validation on the local broker', () => {
     await produce(e.kafka, carts, [good(1), good(2), ...cartPoison, good(3), { key: 'n', value: '{"shopping_cart_id":4,"product_id":"1200","option_id":"1201","quantity":"1"}' }]);
     await produce(e.kafka, shop, [{ key: '10', value: '{"shopping_cart_id":"10","status":"1"}' }, ...shopPoison]);
 
-    const consumer = new StreamConsumer({ cfg: e.cfg, tables: [CARTS, SHOPPINGCARTS], sink: duckDbSink(e.warehouse) });
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables: [CARTS, SHOPPINGCARTS], sink: duckDbSink(e.warehouse) });
     await consumer.start();
     try {
       await consumer.waitCaughtUp(await endOffsets(e.kafka, [carts, shop]), 120000);

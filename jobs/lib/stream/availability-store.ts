@@ -18,7 +18,6 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
-import { catalog } from '../../catalog';
 import type { ColumnType, DestinationTable } from '../catalog-types';
 import { DUCKDB_TYPES, quoteIdent } from '../ddl';
 import { logger } from '../log';
@@ -59,13 +58,7 @@ export interface AvailabilityWarehouse {
 const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
 export class AvailabilityStore {
-  private readonly local = new DuckDbWarehouse({
-    path: ':memory:',
-    lockRetries: 0,
-    catalog,
-    hold: true,
-    destinations: (d) => d.mode === 'stream' || d.name === `${d.dataset}.dim_products`,
-  });
+  private readonly local: DuckDbWarehouse;
   /** Next offset per partition already in the store: its own fence (it may lag the warehouse's). */
   private readonly stored = new Map<string, bigint>();
   private drainOwed = false;
@@ -76,7 +69,15 @@ export class AvailabilityStore {
   constructor(
     private readonly wh: AvailabilityWarehouse,
     private readonly ctx: SinkContext,
-  ) {}
+  ) {
+    this.local = new DuckDbWarehouse({
+      path: ':memory:',
+      lockRetries: 0,
+      catalog: ctx.catalog,
+      hold: true,
+      destinations: (d) => d.mode === 'stream' || d.name === `${d.dataset}.dim_products`,
+    });
+  }
 
   private get ds(): string {
     return quoteIdent(this.ctx.dataset);
@@ -89,7 +90,7 @@ export class AvailabilityStore {
   async load(): Promise<void> {
     const t0 = Date.now();
     await this.local.ensureSchema();
-    const tables = catalog.destinations.filter((d) => d.dataset === this.ctx.dataset && (d.mode === 'stream' || d.table === 'dim_products'));
+    const tables = this.ctx.catalog.destinations.filter((d) => d.dataset === this.ctx.dataset && (d.mode === 'stream' || d.table === 'dim_products'));
     let rows = 0;
     await this.local.withConnection(async (c) => {
       for (const d of tables) rows += await this.copyIn(c, d.table, d.columns);

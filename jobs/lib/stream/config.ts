@@ -4,8 +4,7 @@
  * `<TOPIC_NAME>_dead_letter` for poison events, `<TOPIC_NAME>_vendor_availability` for the
  * sold-out / back-in-stock broadcast.
  */
-import { catalog } from '../../catalog';
-import type { StreamDestination } from '../catalog-types';
+import type { Catalog, StreamDestination } from '../catalog-types';
 import { findSource } from '../catalog-check';
 import { type KafkaSecurity, streamFileSettings, streamSettings } from '../config';
 import { UsageError } from '../errors';
@@ -57,10 +56,10 @@ export function loadStreamConfig(env?: NodeJS.ProcessEnv, overrides: Partial<Str
 }
 
 /** The stream destinations of the catalog, in a stable order. */
-export const streamDestinations = (): StreamDestination[] =>
+export const streamDestinations = (catalog: Catalog): StreamDestination[] =>
   catalog.destinations.filter((d): d is StreamDestination => d.mode === 'stream');
 
-export const sourceOf = (dest: StreamDestination) => findSource(catalog, dest.sources[0]);
+export const sourceOf = (catalog: Catalog, dest: StreamDestination) => findSource(catalog, dest.sources[0]);
 
 export const topicFor = (cfg: Pick<StreamConfig, 'topicPrefix'>, sourceName: string): string =>
   `${cfg.topicPrefix}_${sourceName}`;
@@ -70,8 +69,8 @@ export const availabilityTopic = (cfg: Pick<StreamConfig, 'topicPrefix'>): strin
 
 /** Accepts `store.fact_shoppingcarts`, `fact_shoppingcarts` or the source name `shoppingcart`. */
 /** The stream tables named by `--table` options (each may list several, comma-separated); all when none. */
-export function resolveStreamTables(options: readonly string[] | undefined): StreamDestination[] {
-  const all = streamDestinations();
+export function resolveStreamTables(catalog: Catalog, options: readonly string[] | undefined): StreamDestination[] {
+  const all = streamDestinations(catalog);
   const names = (options ?? []).flatMap((t) => t.split(',')).filter(Boolean);
   if (names.length === 0) return all;
   return names.map((n) => {

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka, Producer } from 'kafkajs';
-import type { StreamDestination } from '../catalog-types';
+import type { Catalog, StreamDestination } from '../catalog-types';
 import { logger } from '../log';
 import type { RunRecord } from '../warehouse/types';
 import { availabilityTopic, deadLetterTopic, sourceOf, topicFor, type StreamConfig } from './config';
@@ -48,6 +48,8 @@ export interface TableStats {
 
 export interface StreamConsumerOptions {
   readonly cfg: StreamConfig;
+  /** The store's catalog (jobs/catalog.ts), handed down: the stream layer knows no concrete store. */
+  readonly catalog: Catalog;
   readonly tables: readonly StreamDestination[];
   /** The warehouse side, e.g. duckDbSink(streamDuckDbWarehouse(...)) or bigQuerySink(warehouse). */
   readonly sink: SinkFactory;
@@ -75,13 +77,14 @@ export class StreamConsumer {
     const { cfg } = opts;
     this.kafka = opts.kafka ?? createKafka(cfg, 'store-etl-consumer');
     for (const dest of opts.tables) {
-      const source = sourceOf(dest);
+      const source = sourceOf(opts.catalog, dest);
       this.targets.set(topicFor(cfg, source.name), { dest, source });
       this.stats[dest.name] = { rows: 0, quarantined: 0, batches: 0 };
     }
     this.producer = idempotentProducer(this.kafka);
     this.sink = opts.sink({
       cfg,
+      catalog: opts.catalog,
       runId: this.runId,
       topics: this.topics,
       dataset: opts.tables[0]?.dataset ?? 'store',
@@ -268,7 +271,7 @@ export class StreamConsumer {
 
   /** Schema drift per field seen by this process, per destination (status output, docs/schema-contracts.md). */
   drift(): Record<string, FieldDrift[]> {
-    return Object.fromEntries(this.opts.tables.map((dest) => [dest.name, streamDrift(dest, sourceOf(dest))]));
+    return Object.fromEntries(this.opts.tables.map((dest) => [dest.name, streamDrift(dest, sourceOf(this.opts.catalog, dest))]));
   }
 
   /** One run per table that applied something. */
@@ -292,7 +295,7 @@ export class StreamConsumer {
           status: crashed ? ('failed' as const) : ('success' as const),
           error: crashed?.message ?? null,
           // Schema drift per field this process saw (docs/schema-contracts.md): in _etl_runs.report.
-          report: JSON.stringify({ batches: s.batches, drift: streamDrift(dest, sourceOf(dest)) }),
+          report: JSON.stringify({ batches: s.batches, drift: streamDrift(dest, sourceOf(this.opts.catalog, dest)) }),
         };
       });
   }

@@ -8,7 +8,7 @@
  *
  *   claim   -> start -> open (again on every join) -> put ... (flush when the queue is empty) -> stop
  */
-import type { SourceTable, StreamDestination } from '../catalog-types';
+import type { Catalog, SourceTable, StreamDestination } from '../catalog-types';
 import type { RunRecord, StreamOffset } from '../warehouse/types';
 import type { Producer } from 'kafkajs';
 import type { StreamConfig } from './config';
@@ -34,6 +34,7 @@ export interface CommitInfo {
 
 export interface SinkContext {
   readonly cfg: StreamConfig;
+  readonly catalog: Catalog;
   readonly runId: string;
   /** The topics consumed (their stored offsets are this group's). */
   readonly topics: readonly string[];
