@@ -31,12 +31,16 @@ from airflow.providers.standard.operators.bash import BashOperator
 from docker.errors import ImageNotFound
 from docker.types import Mount
 
-RUNNER = os.environ.get("ETL_RUNNER", "docker").strip().lower()
-POOL = os.environ.get("ETL_WAREHOUSE_POOL", "duckdb_warehouse")
+# Every setting through the module make-dags generates from jobs/lib/config/spec.ts: its
+# defaults are the spec's, and an empty value counts as unset, as everywhere in the project.
+from etl_settings import setting
+
+RUNNER = setting("ETL_RUNNER").strip().lower()
+POOL = setting("ETL_WAREHOUSE_POOL")
 # The project folder (dist/, data_source/, .state/); this file lives in its dags/ folder.
-PROJECT_DIR = Path(os.environ.get("ETL_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
+PROJECT_DIR = Path(setting("ETL_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
 # The same folder as the container engine's host sees it (differs if Airflow runs in a container).
-HOST_PROJECT_DIR = Path(os.environ.get("ETL_HOST_PROJECT_DIR") or PROJECT_DIR)
+HOST_PROJECT_DIR = Path(setting("ETL_HOST_PROJECT_DIR") or PROJECT_DIR)
 # Settings passed through to the job container as they are (paths are mapped, see below).
 PASS_ENV = [
     "WAREHOUSE", "LOG_LEVEL", "DUCKDB_LOCK_RETRIES", "DUCKDB_MEMORY_LIMIT",
@@ -51,7 +55,7 @@ TASK_LABEL = "store-etl.task"
 STATE_LABEL = "store-etl.state"
 # The job containers' memory limit (docker's notation: 2g, 512m); DuckDB's own limit
 # (DUCKDB_MEMORY_LIMIT, default 512MB) plus Node must fit in it.
-JOB_MEMORY_LIMIT = os.environ.get("ETL_JOB_MEMORY_LIMIT") or "2g"
+JOB_MEMORY_LIMIT = setting("ETL_JOB_MEMORY_LIMIT")
 # Host-config settings every job container gets on top of what DockerOperator passes (it has no
 # parameters for them). The jobs write only the mounted state folder and temporary files.
 JOB_HARDENING = {
@@ -110,15 +114,15 @@ class JobContainerOperator(DockerOperator):
 
 
 def docker_task(task_id: str, image: str) -> DockerOperator:
-    source_dir = host_path(os.environ.get("ETL_SOURCE_DIR", "data_source"))
-    state_dir = host_path(os.environ.get("ETL_STATE_DIR", ".state"))
+    source_dir = host_path(setting("ETL_SOURCE_DIR"))
+    state_dir = host_path(setting("ETL_STATE_DIR"))
     mounts = [
         Mount(target="/data/source", source=source_dir, type="bind", read_only=True),
         Mount(target="/data/state", source=state_dir, type="bind"),
     ]
     environment = {**TASK_ENV, "ETL_SOURCE_DIR": "/data/source", "ETL_STATE_DIR": "/data/state"}
-    if os.environ.get("DUCKDB_PATH"):
-        duckdb_path = Path(host_path(os.environ["DUCKDB_PATH"]))
+    if setting("DUCKDB_PATH"):
+        duckdb_path = Path(host_path(setting("DUCKDB_PATH")))
         mounts.append(Mount(target="/data/warehouse", source=str(duckdb_path.parent), type="bind"))
         environment["DUCKDB_PATH"] = f"/data/warehouse/{duckdb_path.name}"
     private_environment = {
@@ -126,16 +130,16 @@ def docker_task(task_id: str, image: str) -> DockerOperator:
         for name, value in os.environ.items()
         if name in PASS_ENV or name.startswith(PASS_ENV_PREFIXES)
     }
-    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
-        credentials = host_path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
+    if setting("GOOGLE_APPLICATION_CREDENTIALS"):
+        credentials = host_path(setting("GOOGLE_APPLICATION_CREDENTIALS"))
         mounts.append(Mount(target="/secrets/gcp.json", source=credentials, type="bind", read_only=True))
         private_environment["GOOGLE_APPLICATION_CREDENTIALS"] = "/secrets/gcp.json"
     return JobContainerOperator(
         task_id=task_id,
         image=image,
-        docker_url=os.environ.get("DOCKER_URL") or None,  # None: DOCKER_HOST or the default socket
-        network_mode=os.environ.get("DOCKER_NETWORK") or None,
-        user=os.environ.get("ETL_CONTAINER_USER") or None,  # None: the image's non-root user
+        docker_url=setting("DOCKER_URL"),  # None: DOCKER_HOST or the default socket
+        network_mode=setting("DOCKER_NETWORK"),
+        user=setting("ETL_CONTAINER_USER"),  # None: the image's non-root user
         mounts=mounts,
         mem_limit=JOB_MEMORY_LIMIT,
         environment=environment,

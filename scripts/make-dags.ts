@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { catalog as storeCatalog } from '../jobs/catalog';
 import type { Catalog, DagSettings, DestinationTable } from '../jobs/lib/catalog-types';
+import { SPEC } from '../jobs/lib/config/spec';
 
 export const TEMPLATE = 'etl_dag.py.tmpl';
 /** Marks files this generator owns in dags/: only those are ever overwritten or removed. */
@@ -154,12 +155,55 @@ export function projectRoot(from = __dirname): string {
   throw new Error(`no project folder (package.json + dag_templates/) above ${from} or ${process.cwd()}`);
 }
 
+/** The generated module the DAGs read their settings through (dags/etl_task.py imports it). */
+export const DAG_SETTINGS_FILE = 'etl_settings.py';
+
+/** The spec's settings a DAG file reads: those used by DAGs, and those used by all. */
+export const dagSettingNames = (): string[] =>
+  SPEC.filter((s) => /\bDAGs\b/.test(s.usedBy) || s.usedBy === 'all').map((s) => s.name);
+
+/**
+ * dags/etl_settings.py: each DAG setting's default as the spec declares it (None: no default, or one
+ * derived at run time), and `setting(name)` with the spec's rule (an empty value is an unset one).
+ * So Python never re-derives a default; a change in jobs/lib/config/spec.ts reaches it through make-dags.
+ */
+export function renderDagSettings(): string {
+  const names = dagSettingNames();
+  const defaults = names.map((n) => `    ${JSON.stringify(n)}: ${py(SPEC.find((s) => s.name === n)!.default ?? null)},`).join('\n');
+  return `"""
+The settings the DAGs read, with their defaults from jobs/lib/config/spec.ts (documented in
+docs/configuration.md). ${GENERATED_MARKER} from the spec: do not edit; listed in
+.airflowignore because it defines no DAG.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULTS: dict[str, str | None] = {
+${defaults}
+}
+
+
+def setting(name: str) -> str | None:
+    """The value of a DAG setting: the environment's, or the spec's default when unset or empty."""
+    if name not in DEFAULTS:
+        raise KeyError(f"{name} is not a DAG setting of jobs/lib/config/spec.ts")
+    value = os.environ.get(name, "")
+    return value if value.strip() != "" else DEFAULTS[name]
+`;
+}
+
 /** File name -> content of every generated DAG. */
 export function renderDags(cat: Catalog = storeCatalog, root = projectRoot()): Map<string, string> {
   const template = fs.readFileSync(path.join(root, 'dag_templates', TEMPLATE), 'utf8');
   if (!template.includes(GENERATED_MARKER)) throw new Error(`${TEMPLATE} lacks the marker '${GENERATED_MARKER}'`);
   return new Map(dagSpecs(cat).map((s) => [s.file, render(template, s.vars)]));
 }
+
+/** File name -> content of every generated file of dags/: the DAGs and their settings module. */
+export const renderDagsFolder = (cat: Catalog = storeCatalog, root = projectRoot()): Map<string, string> =>
+  new Map([...renderDags(cat, root), [DAG_SETTINGS_FILE, renderDagSettings()]]);
 
 /** Differences between dags/ and the rendered DAGs: files to write and generated files to remove. */
 export function diffDags(dagsDir: string, rendered: Map<string, string>): { changed: string[]; stale: string[] } {
@@ -178,16 +222,17 @@ export function diffDags(dagsDir: string, rendered: Map<string, string>): { chan
 
 function main(argv: string[]): number {
   if (argv.includes('--help')) {
-    console.log('usage: npm run make-dags [-- --check]\nRenders dag_templates/ into dags/ from jobs/catalog.ts.');
+    console.log('usage: npm run make-dags [-- --check]\nRenders dag_templates/ into dags/ from jobs/catalog.ts, and dags/etl_settings.py from jobs/lib/config/spec.ts.');
     return 0;
   }
   const root = projectRoot();
   const dagsDir = path.join(root, 'dags');
-  const rendered = renderDags(storeCatalog, root);
+  const rendered = renderDagsFolder(storeCatalog, root);
+  const dagCount = rendered.size - 1;
   const { changed, stale } = diffDags(dagsDir, rendered);
   if (argv.includes('--check')) {
     if (changed.length + stale.length === 0) {
-      console.log(`dags/ is up to date (${rendered.size} DAGs)`);
+      console.log(`dags/ is up to date (${dagCount} DAGs and ${DAG_SETTINGS_FILE})`);
       return 0;
     }
     console.error(`dags/ is out of date: changed ${changed.join(', ') || '-'}; stale ${stale.join(', ') || '-'}`);
@@ -198,7 +243,7 @@ function main(argv: string[]): number {
   for (const f of changed) fs.writeFileSync(path.join(dagsDir, f), rendered.get(f)!);
   for (const f of stale) fs.rmSync(path.join(dagsDir, f));
   console.log(
-    `make-dags: ${rendered.size} DAGs in dags/ (${[...rendered.keys()].join(', ')}); ` +
+    `make-dags: ${dagCount} DAGs and ${DAG_SETTINGS_FILE} in dags/ (${[...rendered.keys()].join(', ')}); ` +
       `${changed.length} written, ${stale.length} removed`,
   );
   return 0;

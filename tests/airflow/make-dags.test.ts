@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import type { Catalog } from '../../jobs/lib/catalog-types';
-import { dagSpecs, diffDags, py, render, renderDags } from '../../scripts/make-dags';
+import { SPEC } from '../../jobs/lib/config/spec';
+import { DAG_SETTINGS_FILE, dagSpecs, diffDags, py, render, renderDags, renderDagsFolder } from '../../scripts/make-dags';
 import { ROOT, runNode } from '../helpers/env';
 
 const DAGS = path.join(ROOT, 'dags');
@@ -22,7 +23,7 @@ function pyValue(source: string, name: string): string {
 
 describe('make-dags', () => {
   test('the committed dags/ are exactly what the generator renders (no diff, nothing stale)', () => {
-    const rendered = renderDags();
+    const rendered = renderDagsFolder();
     const { changed, stale } = diffDags(DAGS, rendered);
     expect({ changed, stale }).toEqual({ changed: [], stale: [] });
     const onDisk = fs.readdirSync(DAGS).filter((f) => f.endsWith('.py')).sort();
@@ -34,7 +35,7 @@ describe('make-dags', () => {
     const r = runNode('scripts/make-dags.js', ['--check']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain(`dags/ is up to date (${batchTables.length + 1} DAGs)`);
+    expect(r.stdout).toContain(`dags/ is up to date (${batchTables.length + 1} DAGs and etl_settings.py)`);
   });
 
   test('one DAG per batch destination plus dbt_dag; stream tables get none', () => {
@@ -87,6 +88,24 @@ describe('make-dags', () => {
     const other = dagSpecs(custom).find((s) => s.file === 'dim_users_dag.py')!;
     expect(other.vars.schedule).toBe('"@daily"');
     expect(other.vars.retries).toBe(String(catalog.dagDefaults.retries));
+  });
+
+  test('the DAGs read their settings through the generated module, with the spec\'s defaults', () => {
+    const src = fs.readFileSync(path.join(DAGS, DAG_SETTINGS_FILE), 'utf8');
+    // Independent of the generator: the names the hand-written task module asks for, each with its spec default.
+    const task = fs.readFileSync(path.join(DAGS, 'etl_task.py'), 'utf8');
+    const asked = [...new Set([...task.matchAll(/setting\("([A-Z_]+)"\)/g)].map((m) => m[1]))];
+    expect(asked.length).toBeGreaterThanOrEqual(10);
+    for (const name of asked) {
+      const spec = SPEC.find((s) => s.name === name);
+      expect(spec).toBeDefined();
+      expect(src).toContain(`    "${name}": ${spec!.default === undefined ? 'None' : `"${spec!.default}"`},`);
+    }
+    expect(src).toContain('"ETL_RUNNER": "docker",');
+    expect(src).toContain('"ETL_JOB_MEMORY_LIMIT": "2g",');
+    // No default is re-derived in Python: the environment is read only through setting().
+    expect(task).not.toMatch(/os\.environ\.get\(/);
+    expect(task).not.toMatch(/os\.environ\[/);
   });
 
   test('bad settings and template mistakes are rejected', () => {

@@ -70,6 +70,8 @@ export function refsInPython(text: string): string[] {
     ...all(text, new RegExp(`os\\.environ\\.get\\(\\s*['"]${UPPER}['"]`, 'g')),
     ...all(text, new RegExp(`os\\.environ\\[\\s*['"]${UPPER}['"]\\s*\\]`, 'g')),
     ...all(text, new RegExp(`os\\.getenv\\(\\s*['"]${UPPER}['"]`, 'g')),
+    // The DAGs' settings module generated from the spec (dags/etl_settings.py): setting("NAME").
+    ...all(text, new RegExp(`\\bsetting\\(\\s*['"]${UPPER}['"]`, 'g')),
     ...all(text, new RegExp(`['"]${UPPER}['"]\\s+(?:not\\s+)?in\\s+os\\.environ`, 'g')),
     // Jinja in templates: {{ env_var('NAME') }} is dbt's; Airflow's is var/conn, not env.
     ...all(text, new RegExp(`env_var\\(\\s*['"]${NAME}['"]`, 'g')),

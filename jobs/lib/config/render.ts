@@ -87,7 +87,9 @@ NAME...\` prints \`export\` lines (secrets are never printed). The shell scripts
 \`scripts/config-env.sh\`, which runs that command (and, before \`npm run build\`, compiles the
 config command alone first: it needs only Node and TypeScript). Scripts that run before
 \`npm ci\` has installed TypeScript (\`npm run setup\` and its parts) keep their own defaults, which
-\`tests/deploy/env.test.ts\` holds equal to the spec's.
+\`tests/deploy/env.test.ts\` holds equal to the spec's. The DAGs (which run where Node may not be)
+read their settings through \`dags/etl_settings.py\`, which \`npm run make-dags\` generates from the
+spec: its defaults are the spec's, with the same empty-is-unset rule.
 
 Logs are structured (winston) and go to stderr, results to stdout. Every command prints its own
 variables with \`--help\` (e.g. \`node dist/jobs/fact_orders.js --help\`).`;

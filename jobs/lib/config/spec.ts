@@ -96,7 +96,7 @@ export const SPEC: readonly Setting[] = [
   { name: 'ETL_STATE_DIR', kind: 'path', default: '.state', section: 'general', active: true, usedBy: 'all',
     doc: 'Local state: the DuckDB files, reports, scratch, logs (logs/dbt-build.log), dbt profiles, the local Kafka broker (KAFKA_STATE_DIR) and the host Airflow home (AIRFLOW_HOME).' },
   { name: 'DUCKDB_PATH', kind: 'path', derive: under('ETL_STATE_DIR', 'warehouse.duckdb'), defaultDoc: '$ETL_STATE_DIR/warehouse.duckdb', example: '.state/warehouse.duckdb',
-    section: 'general', usedBy: 'jobs, consumers, dbt',
+    section: 'general', usedBy: 'jobs, consumers, dbt, DAGs',
     doc: "The batch DuckDB warehouse file (the consumers only read its dim_products, for their stock mirror)." },
   { name: 'DUCKDB_LOCK_RETRIES', kind: 'int', default: '10', section: 'general', active: true, usedBy: 'jobs',
     doc: 'How often a batch job retries the DuckDB file while another process writes it, before failing. The consumers do not retry: a second consumer waits as a standby instead.' },
