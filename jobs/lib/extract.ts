@@ -12,6 +12,9 @@
  *    caller quarantines it (fields were not separated as the header says)
  *  - a line longer than the record limit (MAX_RECORD_BYTES): cut before csv-parse sees it and
  *    yielded as `too_long` with a short excerpt, so memory does not grow with a line's length
+ *  - a line of more than MAX_PARSED_FIELDS fields: counted (native searches) and cut before
+ *    csv-parse sees it, then yielded as `malformed` with its count and text, so memory does not
+ *    grow with a line's field count either (csv-parse would make a string per field)
  *  - an unclosed quote (comma source): a file error at the line where the quote opens
  */
 import fs from 'node:fs';
@@ -62,10 +65,24 @@ const BATCH = 2048;
 
 /** Stands in for an over-long line in what csv-parse reads (no delimiter, no quote in it). */
 const TOO_LONG = '\u0000record too long\u0000';
+/** Stands in for a line of too many fields, likewise. */
+const WIDE = '\u0000record too wide\u0000';
+
+/**
+ * Most fields csv-parse is given in one line: a line with more is counted by the limiter and
+ * never parsed (no catalog header comes near it; a header with more is a file error).
+ */
+export const MAX_PARSED_FIELDS = 1024;
 
 interface Cut {
   readonly length: number;
   readonly excerpt: string;
+}
+
+/** A line of more than MAX_PARSED_FIELDS fields: its count and its text as csv-parse's raw would give it. */
+interface WideCut {
+  readonly fieldCount: number;
+  readonly raw: string;
 }
 
 /**
@@ -73,20 +90,38 @@ interface Cut {
  * otherwise hold a whole record in memory (and a 200 MB line many times over): at most `limit`
  * bytes of a line are ever buffered. An over-long line is replaced by TOO_LONG (its newline
  * kept, so line numbers hold) and its length and first bytes are queued in `cuts`.
+ *
+ * Likewise a line of more than MAX_PARSED_FIELDS fields is replaced by WIDE and its field count
+ * and text queued in `wide`: csv-parse would hold a string per field. Only a line of at least
+ * MAX_PARSED_FIELDS bytes can have that many, so a normal row costs one comparison. The count is
+ * csv-parse's only where the line is a record of its own and no quote can group fields: the
+ * delimiter is one byte, the file has no quoting (tab) or no quote so far (comma), and the line
+ * starts a record by csv-parse's record delimiter (found, as csv-parse does, at the first line
+ * break: LF, or CRLF where the line must end with CR; a file of CR line ends is never cut).
  */
 class LineLimiter extends Transform {
   private pending: Buffer[] = [];
   private pendingLen = 0;
   private over: { length: number; excerpt: Buffer } | null = null;
   readonly cuts: Cut[] = [];
+  readonly wide: WideCut[] = [];
+  /** csv-parse's record delimiter, as it will find it at the first line break (null: none yet). */
+  private breaks: 'lf' | 'crlf' | 'cr' | null = null;
+  /** Whether the next line starts a record (under CRLF, a line break without CR does not end one). */
+  private recordStart = true;
+  /** A quote in a comma-separated file: fields may be grouped, so no line is counted any more. */
+  private quoted = false;
 
-  constructor(private readonly limit: number) {
+  /** `delimiter`: the source's delimiter; `quoting`: whether csv-parse honours quotes in it. */
+  constructor(private readonly limit: number, private readonly delimiter: string, private readonly quoting: boolean) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, data?: Buffer) => void): void {
     const out: Buffer[] = [];
     let start = 0;
+    // Conservative: a quote anywhere in this chunk stops counting from its first line on.
+    if (this.quoting && !this.quoted && chunk.indexOf(QUOTE) !== -1) this.quoted = true;
     for (;;) {
       const nl = chunk.indexOf(10, start);
       const end = nl === -1 ? chunk.length : nl + 1;
@@ -119,15 +154,63 @@ class LineLimiter extends Transform {
       this.cuts.push({ length: this.over.length, excerpt: this.over.excerpt.toString('utf8') });
       out.push(Buffer.from(TOO_LONG));
       this.over = null;
+      this.breaks ??= 'lf';
+      this.recordStart = this.breaks === 'lf';
     } else {
-      out.push(...this.pending);
+      const endsWithCr = this.pendingLen > 0 && lastByte(this.pending) === CR;
+      if (newline && this.breaks === null) this.breaks = breakOf(this.pending);
+      const fields = this.pendingLen >= MAX_PARSED_FIELDS && this.countable(endsWithCr || !newline) ? this.fieldCount() : 0;
+      if (fields > MAX_PARSED_FIELDS) {
+        const text = Buffer.concat(this.pending).toString('utf8');
+        this.wide.push({ fieldCount: fields, raw: endsWithCr ? text.slice(0, -1) : text });
+        out.push(Buffer.from(endsWithCr ? `${WIDE}\r` : WIDE));
+      } else {
+        out.push(...this.pending);
+      }
+      this.recordStart = this.breaks === 'lf' || (this.breaks === 'crlf' && endsWithCr);
     }
     if (newline) out.push(NEWLINE);
     this.pending = [];
     this.pendingLen = 0;
   }
+
+  /** Whether csv-parse's field count of the pending line is its delimiters plus one (see the class). */
+  private countable(endsRecord: boolean): boolean {
+    if (this.delimiter.length !== 1 || this.quoted || !this.recordStart) return false;
+    return this.breaks === 'lf' || (this.breaks === 'crlf' && endsRecord) || (this.breaks === null && endsRecord);
+  }
+
+  private fieldCount(): number {
+    const d = this.delimiter.charCodeAt(0);
+    let n = 1;
+    for (const seg of this.pending) for (let i = seg.indexOf(d); i !== -1; i = seg.indexOf(d, i + 1)) n++;
+    return n;
+  }
 }
 const NEWLINE = Buffer.from('\n');
+const CR = 13;
+const QUOTE = 34;
+
+const lastByte = (segs: readonly Buffer[]): number => {
+  const seg = segs[segs.length - 1];
+  return seg[seg.length - 1];
+};
+
+/**
+ * The record delimiter csv-parse finds at a file's first line break, from the file's first line
+ * (which an LF ends): the first CR or LF. A CR that is the line's last byte makes CRLF.
+ */
+function breakOf(segs: readonly Buffer[]): 'lf' | 'crlf' | 'cr' {
+  let offset = 0;
+  let length = 0;
+  for (const seg of segs) length += seg.length;
+  for (const seg of segs) {
+    const i = seg.indexOf(CR);
+    if (i !== -1) return offset + i === length - 1 ? 'crlf' : 'cr';
+    offset += seg.length;
+  }
+  return 'lf';
+}
 
 /** Why a path cannot be read as a source file, in words ("is a directory", "symlink loop"). */
 function checkFile(file: string, expected: string, dir: string): number {
@@ -200,7 +283,7 @@ export async function openSource(
   });
   // The line a record that fails to parse starts on: the line after the last good record.
   let lastRecordLine = 0;
-  const limiter = new LineLimiter(limits.maxRecordBytes);
+  const limiter = new LineLimiter(limits.maxRecordBytes, source.delimiter, source.delimiter === ',');
   const input = fs.createReadStream(file);
   input.on('error', (e) => parser.destroy(e));
   input.pipe(counting).pipe(limiter).pipe(parser);
@@ -255,6 +338,11 @@ export async function openSource(
     throw new SourceFileError(file, first.line, null,
       `the header line is ${cut?.length ?? 'more than'} bytes, longer than MAX_RECORD_BYTES (${limits.maxRecordBytes}): is this the source file?`);
   }
+  if (first.chunk.raw.startsWith(WIDE)) {
+    const cut = limiter.wide.shift();
+    throw new SourceFileError(file, first.line, null,
+      `the header line has ${cut?.fieldCount ?? 'more than'} fields, more than ${MAX_PARSED_FIELDS}: is this the source file?`);
+  }
   const header: HeaderInfo = { ...checkHeader(source, file, first.chunk.record, first.line, limits.contract), bom };
 
   const positions = source.columns.map((c) => header.found.indexOf(c.name));
@@ -280,6 +368,11 @@ export async function openSource(
             cut = cut ?? next;
           }
           out.push({ kind: 'too_long', line, length: cut?.length ?? 0, limit: limits.maxRecordBytes, excerpt: cut?.excerpt ?? '' });
+          continue;
+        }
+        const wide = raw === WIDE ? limiter.wide.shift() : undefined;
+        if (wide) {
+          out.push({ kind: 'malformed', line, fieldCount: wide.fieldCount, raw: wide.raw });
           continue;
         }
         if (chunk.record.length !== width) {
