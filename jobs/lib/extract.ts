@@ -25,6 +25,7 @@ import type { SchemaContract, SourceTable } from './catalog-types';
 import { DEFAULT_MAX_RECORD_BYTES } from './config';
 import { SourceFileError } from './errors';
 import { checkHeader, type HeaderInfo } from './header';
+import { firstLineBreak, isRecordStart, type LineBreak, type ParseState, readLine, RECORD_START } from './staging/record-fields';
 import type { RawRecord } from './schema';
 
 /** Characters of an over-long record kept for the quarantine (before redaction). */
@@ -91,13 +92,13 @@ interface WideCut {
  * bytes of a line are ever buffered. An over-long line is replaced by TOO_LONG (its newline
  * kept, so line numbers hold) and its length and first bytes are queued in `cuts`.
  *
- * Likewise a line of more than MAX_PARSED_FIELDS fields is replaced by WIDE and its field count
- * and text queued in `wide`: csv-parse would hold a string per field. Only a line of at least
- * MAX_PARSED_FIELDS bytes can have that many, so a normal row costs one comparison. The count is
- * csv-parse's only where the line is a record of its own and no quote can group fields: the
- * delimiter is one byte, the file has no quoting (tab) or no quote so far (comma), and the line
- * starts a record by csv-parse's record delimiter (found, as csv-parse does, at the first line
- * break: LF, or CRLF where the line must end with CR; a file of CR line ends is never cut).
+ * Likewise a line that is a record of more than MAX_PARSED_FIELDS fields is replaced by WIDE and
+ * its field count and text queued in `wide`: csv-parse would make a string per field. Only a line
+ * of at least MAX_PARSED_FIELDS bytes can have that many, so a normal row costs one comparison.
+ * The count is csv-parse's (staging/record-fields.ts): the limiter follows csv-parse's records
+ * through the text it passes on, quotes included, which costs a search per line only in a chunk
+ * with a quote. Not followed (nothing cut): a file whose first line has a quote or a CR before
+ * its end (CR line ends), and a source whose delimiter is more than one byte.
  */
 class LineLimiter extends Transform {
   private pending: Buffer[] = [];
@@ -105,27 +106,29 @@ class LineLimiter extends Transform {
   private over: { length: number; excerpt: Buffer } | null = null;
   readonly cuts: Cut[] = [];
   readonly wide: WideCut[] = [];
-  /** csv-parse's record delimiter, as it will find it at the first line break (null: none yet). */
-  private breaks: 'lf' | 'crlf' | 'cr' | null = null;
-  /** Whether the next line starts a record (under CRLF, a line break without CR does not end one). */
-  private recordStart = true;
-  /** A quote in a comma-separated file: fields may be grouped, so no line is counted any more. */
-  private quoted = false;
+  /** csv-parse's record delimiter, found at the first line break; 'other': records not followed. */
+  private breaks: LineBreak | 'other' | null;
+  private state: ParseState = RECORD_START;
+  /** Whether the pending line has a quote (only looked for in a quoting source, in a chunk with one). */
+  private lineHasQuote = false;
+  private readonly delimiterByte: number;
 
   /** `delimiter`: the source's delimiter; `quoting`: whether csv-parse honours quotes in it. */
-  constructor(private readonly limit: number, private readonly delimiter: string, private readonly quoting: boolean) {
+  constructor(private readonly limit: number, delimiter: string, private readonly quoting: boolean) {
     super();
+    this.delimiterByte = delimiter.charCodeAt(0);
+    this.breaks = Buffer.byteLength(delimiter) === 1 ? null : 'other';
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, data?: Buffer) => void): void {
     const out: Buffer[] = [];
+    const quotes = this.quoting && chunk.indexOf(QUOTE) !== -1;
     let start = 0;
-    // Conservative: a quote anywhere in this chunk stops counting from its first line on.
-    if (this.quoting && !this.quoted && chunk.indexOf(QUOTE) !== -1) this.quoted = true;
     for (;;) {
       const nl = chunk.indexOf(10, start);
       const end = nl === -1 ? chunk.length : nl + 1;
       const seg = chunk.subarray(start, nl === -1 ? end : nl);
+      if (quotes && !this.lineHasQuote && seg.indexOf(QUOTE) !== -1) this.lineHasQuote = true;
       if (this.over) this.over.length += seg.length;
       else if (this.pendingLen + seg.length > this.limit) {
         const head = Buffer.concat([...this.pending, seg.subarray(0, EXCERPT_BYTES)]).subarray(0, EXCERPT_BYTES);
@@ -150,67 +153,44 @@ class LineLimiter extends Transform {
   }
 
   private endLine(out: Buffer[], newline: boolean): void {
+    // What csv-parse will read of this line: the line, or a stand-in for it.
+    let text: Buffer;
     if (this.over) {
       this.cuts.push({ length: this.over.length, excerpt: this.over.excerpt.toString('utf8') });
-      out.push(Buffer.from(TOO_LONG));
+      text = Buffer.from(TOO_LONG);
       this.over = null;
-      this.breaks ??= 'lf';
-      this.recordStart = this.breaks === 'lf';
+      if (newline) this.breaks ??= 'lf';
     } else {
-      const endsWithCr = this.pendingLen > 0 && lastByte(this.pending) === CR;
-      if (newline && this.breaks === null) this.breaks = breakOf(this.pending);
-      const fields = this.pendingLen >= MAX_PARSED_FIELDS && this.countable(endsWithCr || !newline) ? this.fieldCount() : 0;
-      if (fields > MAX_PARSED_FIELDS) {
-        const text = Buffer.concat(this.pending).toString('utf8');
-        this.wide.push({ fieldCount: fields, raw: endsWithCr ? text.slice(0, -1) : text });
-        out.push(Buffer.from(endsWithCr ? `${WIDE}\r` : WIDE));
-      } else {
-        out.push(...this.pending);
-      }
-      this.recordStart = this.breaks === 'lf' || (this.breaks === 'crlf' && endsWithCr);
+      text = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
+      if (newline && this.breaks === null) this.breaks = this.lineHasQuote ? 'other' : (firstLineBreak(text) ?? 'other');
     }
+    const breaks = this.breaks ?? 'lf'; // null: the file's only line, ended by the end of the file
+    if (breaks !== 'other') {
+      const long = text.length >= MAX_PARSED_FIELDS;
+      if (long || this.lineHasQuote || !isRecordStart(this.state)) {
+        const read = readLine(text, this.state, this.delimiterByte, this.quoting, breaks, newline);
+        if (long && isRecordStart(this.state) && read.recordEnds && read.delimiters + 1 > MAX_PARSED_FIELDS) {
+          const crEnd = text[text.length - 1] === CR;
+          const raw = text.toString('utf8');
+          // The raw text as extract gives it from csv-parse's: without the line's final CR.
+          this.wide.push({ fieldCount: read.delimiters + 1, raw: crEnd ? raw.slice(0, -1) : raw });
+          text = Buffer.from(crEnd ? `${WIDE}\r` : WIDE);
+        }
+        this.state = read.state;
+      } else if (breaks === 'crlf' && newline && text[text.length - 1] !== CR) {
+        this.state = { inQuote: false, fieldEmpty: false }; // a bare LF under CRLF is text
+      }
+    }
+    out.push(text);
     if (newline) out.push(NEWLINE);
     this.pending = [];
     this.pendingLen = 0;
-  }
-
-  /** Whether csv-parse's field count of the pending line is its delimiters plus one (see the class). */
-  private countable(endsRecord: boolean): boolean {
-    if (this.delimiter.length !== 1 || this.quoted || !this.recordStart) return false;
-    return this.breaks === 'lf' || (this.breaks === 'crlf' && endsRecord) || (this.breaks === null && endsRecord);
-  }
-
-  private fieldCount(): number {
-    const d = this.delimiter.charCodeAt(0);
-    let n = 1;
-    for (const seg of this.pending) for (let i = seg.indexOf(d); i !== -1; i = seg.indexOf(d, i + 1)) n++;
-    return n;
+    this.lineHasQuote = false;
   }
 }
 const NEWLINE = Buffer.from('\n');
 const CR = 13;
 const QUOTE = 34;
-
-const lastByte = (segs: readonly Buffer[]): number => {
-  const seg = segs[segs.length - 1];
-  return seg[seg.length - 1];
-};
-
-/**
- * The record delimiter csv-parse finds at a file's first line break, from the file's first line
- * (which an LF ends): the first CR or LF. A CR that is the line's last byte makes CRLF.
- */
-function breakOf(segs: readonly Buffer[]): 'lf' | 'crlf' | 'cr' {
-  let offset = 0;
-  let length = 0;
-  for (const seg of segs) length += seg.length;
-  for (const seg of segs) {
-    const i = seg.indexOf(CR);
-    if (i !== -1) return offset + i === length - 1 ? 'crlf' : 'cr';
-    offset += seg.length;
-  }
-  return 'lf';
-}
 
 /** Why a path cannot be read as a source file, in words ("is a directory", "symlink loop"). */
 function checkFile(file: string, expected: string, dir: string): number {

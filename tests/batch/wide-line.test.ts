@@ -11,7 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import { MAX_PARSED_FIELDS, openSource, type ExtractedRow } from '../../jobs/lib/extract';
+import { mulberry32 } from '../../scripts/generate-data';
 import { ROOT, tempDir } from '../helpers/env';
+import { csvParse, randomCsv } from './csv-reference';
 import { header, quarantine, row, writeSources } from './faulty-files';
 
 /** The most fields csv-parse produced for one record, over every parser made in this file. */
@@ -98,7 +100,7 @@ describe('the exact reader never parses a wide line field by field', () => {
     expect(widest).toBe(4);
   });
 
-  test('the comma source: an unquoted wide line is counted; after a quote, csv-parse counts (quotes group fields)', async () => {
+  test('the comma source: quotes are honoured in the count, and a wide line inside a quoted field is text', async () => {
     const h = header('orders_paid_creditcard');
     const unquoted = await readAll('orders_paid_creditcard', `${h}\n${wide(3000, ',')}\n4111111111111111,1000\n`);
     expect(unquoted.rows.map(brief)).toEqual([
@@ -106,13 +108,46 @@ describe('the exact reader never parses a wide line field by field', () => {
       { kind: 'record', line: 3 },
     ]);
     expect(widest).toBe(2);
-    // A quoted field holding the delimiter: two fields, not three, in the count too.
-    const quotedLine = `"a,b",${wide(3000, ',')}`;
-    const quoted = await readAll('orders_paid_creditcard', `${h}\n"4111111111111111",1000\n${quotedLine}\n`);
+    // A quoted field holding the delimiter and an escaped quote is one field; a quote inside a
+    // field is text; a record spanning two lines comes before.
+    const quotedLine = `"a,""b",x"y,${wide(3000, ',')}`;
+    const quoted = await readAll('orders_paid_creditcard', `${h}\n"4111\n111111111111",1000\n${quotedLine}\n`);
     expect(quoted.rows.map(brief)).toEqual([
       { kind: 'record', line: 2 },
-      { kind: 'malformed', line: 3, fieldCount: 3001, raw: quotedLine },
+      { kind: 'malformed', line: 4, fieldCount: 3002, raw: quotedLine },
     ]);
+    expect(widest).toBe(2);
+    // Lines inside a quoted field are not records of their own: csv-parse reads them (one field).
+    const inside = `"${wide(2000, ',')}\n${wide(2000, ',')}",1000`;
+    const spanning = await readAll('orders_paid_creditcard', `${h}\n${inside}\n`);
+    expect(spanning.rows.map(brief)).toEqual([{ kind: 'record', line: 2 }]);
+  });
+
+  /** Wide lines among random quoted text: every row is csv-parse's, and most wide lines are counted, not parsed. */
+  test('random comma files with wide lines: the rows csv-parse gives unguarded', async () => {
+    const random = mulberry32(2121);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+    const wideLine = (n: number) => Array.from({ length: n }, () => pick(['1', '"q"', '"a,b"', '""', 'x"y', ''])).join(',');
+    let counted = 0;
+    for (let k = 0; k < 40; k++) {
+      const eol = k % 2 === 1 ? '\r\n' : '\n';
+      const lines = [header('orders_paid_creditcard')];
+      for (let j = 0; j < 8; j++) {
+        lines.push(random() < 0.4 ? wideLine(1100 + Math.floor(random() * 3000)) : randomCsv(random, ',', eol === '\r\n').toString('utf8').split(/\r?\n/)[1] ?? '');
+      }
+      const text = Buffer.from(lines.join(eol) + eol);
+      let expected: ReturnType<typeof csvParse>;
+      try {
+        expected = csvParse(text, ',').slice(1);
+      } catch {
+        continue; // a quote never closed: a file error
+      }
+      const { rows } = await readAll('orders_paid_creditcard', text);
+      const got = rows.map((r) => (r.kind === 'malformed' ? { fields: r.fieldCount, raw: r.raw } : { fields: 2, raw: r.kind === 'record' ? r.raw : '' }));
+      expect(got).toEqual(expected.filter((r) => !r.blank).map(({ fields, raw }) => ({ fields, raw })));
+      if (widest <= MAX_PARSED_FIELDS && expected.some((r) => r.fields > MAX_PARSED_FIELDS)) counted++;
+    }
+    expect(counted).toBeGreaterThan(10);
   });
 
   test('a header of more than MAX_PARSED_FIELDS fields is a file error', async () => {

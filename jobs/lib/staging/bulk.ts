@@ -31,6 +31,7 @@ import type { RawRecord } from '../schema';
 import { sqlString } from '../sql/quote';
 import { countLines, firstLine, gate, MAX_SKIPPED, type Prescan, readLines } from './file-scan';
 import { QUARANTINE_TABLE, type StageContext } from './quarantine';
+import { fieldCount } from './record-fields';
 import { rowStager, sourceQuality, Tally } from './rows';
 
 /** Logs (debug) each step of a file's bulk staging with its duration: what a profile needs. */
@@ -52,16 +53,10 @@ const SKIPS = '_bulk_skips';
 const INVALID_ENCODING = 'INVALID ENCODING';
 const PAGE = 10_000;
 
-/** Fields of a line split on `delimiter` (no quoting: the gate sent quoted files to the exact path). */
-function fieldCount(text: string, delimiter: string): number {
-  let n = 1;
-  for (let i = text.indexOf(delimiter); i !== -1; i = text.indexOf(delimiter, i + delimiter.length)) n++;
-  return n;
-}
-
 /** The file's fields as the exact path's extract gives them: a blank line, a wrong field count, or a record. */
 function extractedRow(source: SourceTable, header: HeaderInfo, line: number, text: string): ExtractedRow | 'blank' {
-  // Counted before splitting: a line of 100,000 fields is not made into as many strings.
+  // Counted before splitting (no quoting: the gate sent quoted files to the exact path), so a
+  // line of 100,000 fields is not made into as many strings.
   const count = fieldCount(text, source.delimiter);
   // csv-parse sees a whitespace-only line as blank.
   if (count === 1 && text.trim() === '') return 'blank';
