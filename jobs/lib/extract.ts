@@ -103,7 +103,8 @@ interface WideCut {
 class LineLimiter extends Transform {
   private pending: Buffer[] = [];
   private pendingLen = 0;
-  private over: { length: number; excerpt: Buffer } | null = null;
+  /** The over-long line being skipped: its length, first bytes, and whether its last byte so far is CR. */
+  private over: { length: number; excerpt: Buffer; endsWithCr: boolean } | null = null;
   readonly cuts: Cut[] = [];
   readonly wide: WideCut[] = [];
   /** csv-parse's record delimiter, found at the first line break; 'other': records not followed. */
@@ -129,10 +130,13 @@ class LineLimiter extends Transform {
       const end = nl === -1 ? chunk.length : nl + 1;
       const seg = chunk.subarray(start, nl === -1 ? end : nl);
       if (quotes && !this.lineHasQuote && seg.indexOf(QUOTE) !== -1) this.lineHasQuote = true;
-      if (this.over) this.over.length += seg.length;
-      else if (this.pendingLen + seg.length > this.limit) {
+      if (this.over) {
+        this.over.length += seg.length;
+        if (seg.length > 0) this.over.endsWithCr = seg[seg.length - 1] === CR;
+      } else if (this.pendingLen + seg.length > this.limit) {
         const head = Buffer.concat([...this.pending, seg.subarray(0, EXCERPT_BYTES)]).subarray(0, EXCERPT_BYTES);
-        this.over = { length: this.pendingLen + seg.length, excerpt: Buffer.from(head) };
+        const last = seg.length > 0 ? seg : this.pending[this.pending.length - 1];
+        this.over = { length: this.pendingLen + seg.length, excerpt: Buffer.from(head), endsWithCr: last[last.length - 1] === CR };
         this.pending = [];
         this.pendingLen = 0;
       } else if (seg.length > 0) {
@@ -157,7 +161,8 @@ class LineLimiter extends Transform {
     let text: Buffer;
     if (this.over) {
       this.cuts.push({ length: this.over.length, excerpt: this.over.excerpt.toString('utf8') });
-      text = Buffer.from(TOO_LONG);
+      // The line's CR is kept: under CRLF line ends, csv-parse ends the record only at CR LF.
+      text = Buffer.from(this.over.endsWithCr ? `${TOO_LONG}\r` : TOO_LONG);
       this.over = null;
       if (newline) this.breaks ??= 'lf';
     } else {
