@@ -4,11 +4,12 @@
  * job on a normal file. Generates (streaming, never in memory) a source folder whose vendor.txt
  * holds a 200 MB line - without any delimiter, or as one 200 MB field - or a line of 100,000
  * fields (within MAX_RECORD_BYTES, so the bulk path reads it), and runs the built job in a child
- * process per case; the child reports its own peak RSS (process.resourceUsage) at exit. The
- * record limit (MAX_RECORD_BYTES, docs/batch.md) cuts a long line before csv-parse, and the bulk
- * path never splits a line of the wrong field count, so the peak should depend neither on the
- * line's length nor on its field count. Prints figures and whether each case stayed under the
- * stated bound; asserts no time.
+ * process per case and staging strategy (BATCH_PATH bulk, then exact); the child reports its own
+ * peak RSS (process.resourceUsage) at exit. The record limit (MAX_RECORD_BYTES, docs/batch.md)
+ * cuts a long line before csv-parse, a line of very many fields is counted rather than parsed,
+ * and the bulk path never splits a line of the wrong field count, so the peak should depend
+ * neither on the line's length nor on its field count. Prints figures and whether each case
+ * stayed under the stated bound; asserts no time.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,12 +20,13 @@ import { main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { UsageError } from '../jobs/lib/errors';
 
-const HELP = `Usage: npm run bench:memory -- [--mb N] [--fields F] [--wide-only] [--bound-mb B] [--keep]
+const HELP = `Usage: npm run bench:memory -- [--mb N] [--fields F] [--wide-only] [--paths P] [--bound-mb B] [--keep]
 
 Writes a source folder with one N MB line (default 200), and one with a line of F fields
 (default 100000, about 2 bytes each: under MAX_RECORD_BYTES), into a temp folder, runs the
-dim_vendors job on each and on a normal folder, each in its own process, and prints each run's
-peak RSS and time. A case passes when its peak exceeds the normal run's by less than B MB
+dim_vendors job on each and on a normal folder, each in its own process, under each staging
+strategy of P (default bulk,exact: BATCH_PATH), and prints each run's peak RSS and time. A case
+passes when its peak exceeds the normal run's under the same strategy by less than B MB
 (default 64, the bound stated in docs/batch.md). --wide-only runs the normal and the F-field
 cases only. --keep leaves the generated folders in place.`;
 
@@ -59,7 +61,7 @@ interface Measure {
   readonly seconds: number;
 }
 
-function measure(name: string, sourceDir: string, stateDir: string): Measure {
+function measure(name: string, sourceDir: string, stateDir: string, batchPath: string): Measure {
   const rssFile = path.join(stateDir, 'maxrss');
   fs.mkdirSync(stateDir, { recursive: true });
   const hook = path.join(stateDir, 'rss-hook.js');
@@ -69,7 +71,7 @@ function measure(name: string, sourceDir: string, stateDir: string): Measure {
   const r = spawnSync(process.execPath, ['--require', hook, path.join(ROOT, 'dist/jobs/dim_vendors.js'), '--source-dir', sourceDir], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { ...process.env, ETL_STATE_DIR: stateDir, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', BATCH_PATH: loadConfig().batchPath },
+    env: { ...process.env, ETL_STATE_DIR: stateDir, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', BATCH_PATH: batchPath },
     maxBuffer: 1 << 24,
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -83,6 +85,7 @@ main(async () => {
     mb: { type: 'string' },
     fields: { type: 'string' },
     'wide-only': { type: 'boolean' },
+    paths: { type: 'string' },
     'bound-mb': { type: 'string' },
     keep: { type: 'boolean' },
   }, HELP);
@@ -93,6 +96,10 @@ main(async () => {
   const fields = Number(values.fields ?? 100_000);
   if (!Number.isInteger(fields) || fields < 5) throw new UsageError(`--fields must be a whole number above 4, got '${values.fields}'`);
   if (!(bound > 0)) throw new UsageError(`--bound-mb must be a positive number, got '${values['bound-mb']}'`);
+  const paths = (values.paths ?? 'bulk,exact').split(',');
+  if (paths.length === 0 || paths.some((p) => p !== 'bulk' && p !== 'exact')) {
+    throw new UsageError(`--paths must list bulk and/or exact, comma-separated, got '${values.paths}'`);
+  }
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-memory-'));
   const wide: [string, (write: (s: string) => void) => void] = [`line of ${fields} fields`, (write) => {
@@ -111,27 +118,31 @@ main(async () => {
     }],
     wide,
   ];
-  const results: Measure[] = [];
+  // results[case][path]
+  const results: Measure[][] = [];
   try {
     for (const [i, [name, body]] of cases.entries()) {
       const src = path.join(work, `src-${i}`);
       writeVendors(src, body);
-      results.push(measure(name, src, path.join(work, `state-${i}`)));
+      results.push(paths.map((p) => measure(name, src, path.join(work, `state-${i}-${p}`), p)));
       fs.rmSync(src, { recursive: true, force: true });
     }
   } finally {
     if (!values.keep) fs.rmSync(work, { recursive: true, force: true });
   }
-  const base = results[0].peakRssMb;
-  const out = [`dim_vendors, one process per case (BATCH_PATH=${loadConfig().batchPath}; record limit: MAX_RECORD_BYTES=${loadConfig().maxRecordBytes})`,
-    `bound: a case peaks under ${bound} MB more RSS than the normal file, whatever its line's length or field count`];
-  out.push(`${'case'.padEnd(30)}${'exit'.padStart(5)}${'peak RSS MB'.padStart(13)}${'over normal'.padStart(13)}${'seconds'.padStart(9)}  bound`);
+  const out = [`dim_vendors, one process per case and staging strategy (record limit: MAX_RECORD_BYTES=${loadConfig().maxRecordBytes})`,
+    `bound: a case peaks under ${bound} MB more RSS than the normal file under the same strategy, whatever its line's length or field count`];
+  out.push(`${'case'.padEnd(30)}${paths.map((p) => `${`${p}: peak MB`.padStart(17)}${'over'.padStart(6)}${'s'.padStart(6)}`).join('')}  bound`);
   let ok = true;
-  for (const m of results) {
-    const over = m.peakRssMb - base;
-    const pass = m.status === 0 && over < bound;
-    if (m !== results[0]) ok &&= pass;
-    out.push(`${m.name.padEnd(30)}${String(m.status).padStart(5)}${m.peakRssMb.toFixed(0).padStart(13)}${over.toFixed(0).padStart(13)}${m.seconds.toFixed(1).padStart(9)}  ${m === results[0] ? '-' : pass ? `ok (< ${bound} MB over)` : 'EXCEEDED'}`);
+  for (const [c, row] of results.entries()) {
+    const cells = row.map((m, j) => {
+      const over = m.peakRssMb - results[0][j].peakRssMb;
+      const pass = m.status === 0 && over < bound;
+      if (c > 0) ok &&= pass;
+      return { text: `${(m.status === 0 ? m.peakRssMb.toFixed(0) : `exit ${m.status}`).padStart(17)}${(c === 0 ? '-' : over.toFixed(0)).padStart(6)}${m.seconds.toFixed(1).padStart(6)}`, pass };
+    });
+    const verdict = c === 0 ? '-' : cells.every((x) => x.pass) ? `ok (< ${bound} MB over)` : 'EXCEEDED';
+    out.push(`${row[0].name.padEnd(30)}${cells.map((x) => x.text).join('')}  ${verdict}`);
   }
   process.stdout.write(out.join('\n') + '\n');
   return ok ? 0 : 1;

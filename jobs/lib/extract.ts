@@ -12,6 +12,9 @@
  *    caller quarantines it (fields were not separated as the header says)
  *  - a line longer than the record limit (MAX_RECORD_BYTES): cut before csv-parse sees it and
  *    yielded as `too_long` with a short excerpt, so memory does not grow with a line's length
+ *  - a line of more than MAX_PARSED_FIELDS fields: counted (native searches) and cut before
+ *    csv-parse sees it, then yielded as `malformed` with its count and text, so memory does not
+ *    grow with a line's field count either (csv-parse would make a string per field)
  *  - an unclosed quote (comma source): a file error at the line where the quote opens
  */
 import fs from 'node:fs';
@@ -22,6 +25,7 @@ import type { SchemaContract, SourceTable } from './catalog-types';
 import { DEFAULT_MAX_RECORD_BYTES } from './config';
 import { SourceFileError } from './errors';
 import { checkHeader, type HeaderInfo } from './header';
+import { firstLineBreak, isRecordStart, type LineBreak, type ParseState, readLine, RECORD_START } from './staging/record-fields';
 import type { RawRecord } from './schema';
 
 /** Characters of an over-long record kept for the quarantine (before redaction). */
@@ -62,10 +66,24 @@ const BATCH = 2048;
 
 /** Stands in for an over-long line in what csv-parse reads (no delimiter, no quote in it). */
 const TOO_LONG = '\u0000record too long\u0000';
+/** Stands in for a line of too many fields, likewise. */
+const WIDE = '\u0000record too wide\u0000';
+
+/**
+ * Most fields csv-parse is given in one line: a line with more is counted by the limiter and
+ * never parsed (no catalog header comes near it; a header with more is a file error).
+ */
+export const MAX_PARSED_FIELDS = 1024;
 
 interface Cut {
   readonly length: number;
   readonly excerpt: string;
+}
+
+/** A line of more than MAX_PARSED_FIELDS fields: its count and its text as csv-parse's raw would give it. */
+interface WideCut {
+  readonly fieldCount: number;
+  readonly raw: string;
 }
 
 /**
@@ -73,28 +91,52 @@ interface Cut {
  * otherwise hold a whole record in memory (and a 200 MB line many times over): at most `limit`
  * bytes of a line are ever buffered. An over-long line is replaced by TOO_LONG (its newline
  * kept, so line numbers hold) and its length and first bytes are queued in `cuts`.
+ *
+ * Likewise a line that is a record of more than MAX_PARSED_FIELDS fields is replaced by WIDE and
+ * its field count and text queued in `wide`: csv-parse would make a string per field. Only a line
+ * of at least MAX_PARSED_FIELDS bytes can have that many, so a normal row costs one comparison.
+ * The count is csv-parse's (staging/record-fields.ts): the limiter follows csv-parse's records
+ * through the text it passes on, quotes included, which costs a search per line only in a chunk
+ * with a quote. Not followed (nothing cut): a file whose first line has a quote or a CR before
+ * its end (CR line ends), and a source whose delimiter is more than one byte.
  */
 class LineLimiter extends Transform {
   private pending: Buffer[] = [];
   private pendingLen = 0;
-  private over: { length: number; excerpt: Buffer } | null = null;
+  /** The over-long line being skipped: its length, first bytes, and whether its last byte so far is CR. */
+  private over: { length: number; excerpt: Buffer; endsWithCr: boolean } | null = null;
   readonly cuts: Cut[] = [];
+  readonly wide: WideCut[] = [];
+  /** csv-parse's record delimiter, found at the first line break; 'other': records not followed. */
+  private breaks: LineBreak | 'other' | null;
+  private state: ParseState = RECORD_START;
+  /** Whether the pending line has a quote (only looked for in a quoting source, in a chunk with one). */
+  private lineHasQuote = false;
+  private readonly delimiterByte: number;
 
-  constructor(private readonly limit: number) {
+  /** `delimiter`: the source's delimiter; `quoting`: whether csv-parse honours quotes in it. */
+  constructor(private readonly limit: number, delimiter: string, private readonly quoting: boolean) {
     super();
+    this.delimiterByte = delimiter.charCodeAt(0);
+    this.breaks = Buffer.byteLength(delimiter) === 1 ? null : 'other';
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, data?: Buffer) => void): void {
     const out: Buffer[] = [];
+    const quotes = this.quoting && chunk.indexOf(QUOTE) !== -1;
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(10, start);
       const end = nl === -1 ? chunk.length : nl + 1;
       const seg = chunk.subarray(start, nl === -1 ? end : nl);
-      if (this.over) this.over.length += seg.length;
-      else if (this.pendingLen + seg.length > this.limit) {
+      if (quotes && !this.lineHasQuote && seg.indexOf(QUOTE) !== -1) this.lineHasQuote = true;
+      if (this.over) {
+        this.over.length += seg.length;
+        if (seg.length > 0) this.over.endsWithCr = seg[seg.length - 1] === CR;
+      } else if (this.pendingLen + seg.length > this.limit) {
         const head = Buffer.concat([...this.pending, seg.subarray(0, EXCERPT_BYTES)]).subarray(0, EXCERPT_BYTES);
-        this.over = { length: this.pendingLen + seg.length, excerpt: Buffer.from(head) };
+        const last = seg.length > 0 ? seg : this.pending[this.pending.length - 1];
+        this.over = { length: this.pendingLen + seg.length, excerpt: Buffer.from(head), endsWithCr: last[last.length - 1] === CR };
         this.pending = [];
         this.pendingLen = 0;
       } else if (seg.length > 0) {
@@ -115,19 +157,45 @@ class LineLimiter extends Transform {
   }
 
   private endLine(out: Buffer[], newline: boolean): void {
+    // What csv-parse will read of this line: the line, or a stand-in for it.
+    let text: Buffer;
     if (this.over) {
       this.cuts.push({ length: this.over.length, excerpt: this.over.excerpt.toString('utf8') });
-      out.push(Buffer.from(TOO_LONG));
+      // The line's CR is kept: under CRLF line ends, csv-parse ends the record only at CR LF.
+      text = Buffer.from(this.over.endsWithCr ? `${TOO_LONG}\r` : TOO_LONG);
       this.over = null;
+      if (newline) this.breaks ??= 'lf';
     } else {
-      out.push(...this.pending);
+      text = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
+      if (newline && this.breaks === null) this.breaks = this.lineHasQuote ? 'other' : (firstLineBreak(text) ?? 'other');
     }
+    const breaks = this.breaks ?? 'lf'; // null: the file's only line, ended by the end of the file
+    if (breaks !== 'other') {
+      const long = text.length >= MAX_PARSED_FIELDS;
+      if (long || this.lineHasQuote || !isRecordStart(this.state)) {
+        const read = readLine(text, this.state, this.delimiterByte, this.quoting, breaks, newline);
+        if (long && isRecordStart(this.state) && read.recordEnds && read.delimiters + 1 > MAX_PARSED_FIELDS) {
+          const crEnd = text[text.length - 1] === CR;
+          const raw = text.toString('utf8');
+          // The raw text as extract gives it from csv-parse's: without the line's final CR.
+          this.wide.push({ fieldCount: read.delimiters + 1, raw: crEnd ? raw.slice(0, -1) : raw });
+          text = Buffer.from(crEnd ? `${WIDE}\r` : WIDE);
+        }
+        this.state = read.state;
+      } else if (breaks === 'crlf' && newline && text[text.length - 1] !== CR) {
+        this.state = { inQuote: false, fieldEmpty: false }; // a bare LF under CRLF is text
+      }
+    }
+    out.push(text);
     if (newline) out.push(NEWLINE);
     this.pending = [];
     this.pendingLen = 0;
+    this.lineHasQuote = false;
   }
 }
 const NEWLINE = Buffer.from('\n');
+const CR = 13;
+const QUOTE = 34;
 
 /** Why a path cannot be read as a source file, in words ("is a directory", "symlink loop"). */
 function checkFile(file: string, expected: string, dir: string): number {
@@ -200,7 +268,7 @@ export async function openSource(
   });
   // The line a record that fails to parse starts on: the line after the last good record.
   let lastRecordLine = 0;
-  const limiter = new LineLimiter(limits.maxRecordBytes);
+  const limiter = new LineLimiter(limits.maxRecordBytes, source.delimiter, source.delimiter === ',');
   const input = fs.createReadStream(file);
   input.on('error', (e) => parser.destroy(e));
   input.pipe(counting).pipe(limiter).pipe(parser);
@@ -255,6 +323,11 @@ export async function openSource(
     throw new SourceFileError(file, first.line, null,
       `the header line is ${cut?.length ?? 'more than'} bytes, longer than MAX_RECORD_BYTES (${limits.maxRecordBytes}): is this the source file?`);
   }
+  if (first.chunk.raw.startsWith(WIDE)) {
+    const cut = limiter.wide.shift();
+    throw new SourceFileError(file, first.line, null,
+      `the header line has ${cut?.fieldCount ?? 'more than'} fields, more than ${MAX_PARSED_FIELDS}: is this the source file?`);
+  }
   const header: HeaderInfo = { ...checkHeader(source, file, first.chunk.record, first.line, limits.contract), bom };
 
   const positions = source.columns.map((c) => header.found.indexOf(c.name));
@@ -280,6 +353,11 @@ export async function openSource(
             cut = cut ?? next;
           }
           out.push({ kind: 'too_long', line, length: cut?.length ?? 0, limit: limits.maxRecordBytes, excerpt: cut?.excerpt ?? '' });
+          continue;
+        }
+        const wide = raw === WIDE ? limiter.wide.shift() : undefined;
+        if (wide) {
+          out.push({ kind: 'malformed', line, fieldCount: wide.fieldCount, raw: wide.raw });
           continue;
         }
         if (chunk.record.length !== width) {

@@ -42,6 +42,15 @@ describe('records longer than MAX_RECORD_BYTES', () => {
     expect(leaks(await everythingWritten(run), { cards: [card, '4929123456780000'] })).toEqual([]);
   });
 
+  test('in a CRLF file, the row after an over-long line is read, at its own line', async () => {
+    const lines = [header('vendor'), row('vendor', 1, 'A', '555', 'a@x.io'), row('vendor', 2, 'V'.repeat(3000), '555', 'v@x.io'),
+      row('vendor', 3, 'C', '555', 'c@x.io'), row('vendor', 4, 'D', '555', 'd@x.io')];
+    const run = runJob('dim_vendors', writeSources({}, { 'vendor.txt': lines.join('\r\n') + '\r\n' }), { MAX_RECORD_BYTES: '2048' });
+    expect(run.status).toBe(0);
+    expect(accounting(run, 'dim_vendors').vendor).toEqual([4, 3, 1]);
+    expect((await quarantine(run.db)).map((q) => [q.line, q.code])).toEqual([[3, 'record_too_long']]);
+  });
+
   test('an over-long first line is a file error, not a header', () => {
     const run = runJob('dim_vendors', writeSources({}, { 'vendor.txt': `${'z'.repeat(5000)}\n1\tA\t1\ta@b.c\n` }), { MAX_RECORD_BYTES: '2048' });
     expect(run.status).toBe(2);

@@ -31,6 +31,7 @@ import type { RawRecord } from '../schema';
 import { sqlString } from '../sql/quote';
 import { countLines, firstLine, gate, MAX_SKIPPED, type Prescan, readLines } from './file-scan';
 import { QUARANTINE_TABLE, type StageContext } from './quarantine';
+import { fieldCount } from './record-fields';
 import { rowStager, sourceQuality, Tally } from './rows';
 
 /** Logs (debug) each step of a file's bulk staging with its duration: what a profile needs. */
@@ -54,10 +55,13 @@ const PAGE = 10_000;
 
 /** The file's fields as the exact path's extract gives them: a blank line, a wrong field count, or a record. */
 function extractedRow(source: SourceTable, header: HeaderInfo, line: number, text: string): ExtractedRow | 'blank' {
-  const fields = text.split(source.delimiter);
+  // Counted before splitting (no quoting: the gate sent quoted files to the exact path), so a
+  // line of 100,000 fields is not made into as many strings.
+  const count = fieldCount(text, source.delimiter);
   // csv-parse sees a whitespace-only line as blank.
-  if (fields.length === 1 && text.trim() === '') return 'blank';
-  if (fields.length !== header.found.length) return { kind: 'malformed', line, fieldCount: fields.length, raw: text };
+  if (count === 1 && text.trim() === '') return 'blank';
+  if (count !== header.found.length) return { kind: 'malformed', line, fieldCount: count, raw: text };
+  const fields = text.split(source.delimiter);
   const record: RawRecord = {};
   let trimmed = 0;
   for (const col of source.columns) {
@@ -111,7 +115,7 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
     return { col, ...f, pattern: key.has(name) ? f.pattern : `${f.pattern}?` };
   });
   const rowOk = [
-    `regexp_full_match(_text, ${sqlString(checks.map((k) => k.pattern).join(delimiterRe))})`,
+    '_m',
     ...checks.filter((k) => !k.checked).map((k) => `(${field(k.col.name)} IS NULL OR coalesce(${rangeOkSql(k.col, field(k.col.name))}, false))`),
   ].join(' AND ');
   const staged = stagedColumns(source);
@@ -131,11 +135,13 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
             ${unstaged.map((col, j) => `${field(col.name)} IS NULL AS n${j}, `).join('')}
             CASE WHEN _bad THEN coalesce(_text, '') END AS _text
      FROM (SELECT *, NOT coalesce(${rowOk}, false) AS _bad
-       FROM (SELECT line AS _text, string_split(line, ${sqlString(source.delimiter)}) AS _f
+       -- Only a matching line is split (it has the header's fields): one of 100,000 fields is not.
+       FROM (SELECT _text, _m, CASE WHEN _m THEN string_split(_text, ${sqlString(source.delimiter)}) END AS _f
+       FROM (SELECT line AS _text, regexp_full_match(line, ${sqlString(checks.map((k) => k.pattern).join(delimiterRe))}) AS _m
          FROM read_csv(${sqlString(file)}, columns = {'line': 'VARCHAR'}, header = false, skip = 1,
            delim = '', quote = '', escape = '', new_line = '\\n', auto_detect = false, strict_mode = true,
            null_padding = false, max_line_size = ${Math.max(2_097_152, ctx.maxRecordBytes + 16)},
-           store_rejects = true, rejects_table = '_bulk_rejects', rejects_scan = '_bulk_scan')))`,
+           store_rejects = true, rejects_table = '_bulk_rejects', rejects_scan = '_bulk_scan'))))`,
   ).then(() => null, (e: Error) => e);
   // Lines are counted while DuckDB reads (the main thread; DuckDB has its own threads).
   let scan: Prescan;
