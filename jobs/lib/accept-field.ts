@@ -29,13 +29,17 @@ export function acceptFieldDuckDb(dest: DestinationTable, field: string, column 
 WHERE ${value} IS NOT NULL`;
 }
 
-/** BigQuery (standard SQL), the same statement; `project` qualifies the dataset. */
-export function acceptFieldBigQuery(dest: DestinationTable, project: string, field: string, column = field): string {
+/**
+ * BigQuery (GoogleSQL), the same statement on `table` (`project.dataset.table` in backticks):
+ * run by BigQueryWarehouse.acceptField. JSON_REMOVE works on the JSON type, hence PARSE_JSON and
+ * TO_JSON_STRING back to the STRING column.
+ */
+export function acceptFieldBigQuery(dest: DestinationTable, table: string, field: string, column = field): string {
   const col = acceptedColumn(dest, column);
   const path = `'$.${JSON.stringify(field).replace(/'/g, "\\'")}'`;
   const value = `SAFE_CAST(JSON_VALUE(${RESCUED_DATA_COLUMN}, ${path}) AS ${BIGQUERY_TYPES[col.type]})`;
   const removed = `NULLIF(TO_JSON_STRING(JSON_REMOVE(PARSE_JSON(${RESCUED_DATA_COLUMN}), ${path})), '{}')`;
-  return `UPDATE \`${project}.${dest.dataset}.${dest.table}\` SET \`${column}\` = ${value}, ${RESCUED_DATA_COLUMN} = ${removed}
+  return `UPDATE ${table} SET \`${column}\` = ${value}, ${RESCUED_DATA_COLUMN} = ${removed}
 WHERE ${value} IS NOT NULL`;
 }
 
