@@ -2,13 +2,13 @@
  * npm run accept-field -- <table> <field> [column]: after the catalog declares the column, fills
  * it from `_rescued_data` for the rows already loaded and removes the key from `_rescued_data`,
  * in the configured warehouse: DuckDB (the stream file for a stream table, the batch file for a
- * batch one) or, with WAREHOUSE=bigquery, BigQuery (the table gains the column first).
+ * batch one) or, with WAREHOUSE=bigquery, BigQuery. The table gains the column first if it lacks it.
  */
 import fs from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../jobs/catalog';
 import { findDestination } from '../jobs/lib/catalog-check';
-import { acceptFieldDuckDb } from '../jobs/lib/accept-field';
+import { acceptFieldDuckDb, addAcceptedColumnDuckDb } from '../jobs/lib/accept-field';
 import type { DestinationTable } from '../jobs/lib/catalog-types';
 import { loadConfig } from '../jobs/lib/config';
 import { streamFiles } from '../jobs/lib/stream/config';
@@ -19,6 +19,7 @@ async function acceptOnDuckDb(dest: DestinationTable, field: string, column?: st
   const db = await DuckDBInstance.create(file);
   const c = await db.connect();
   try {
+    await c.run(addAcceptedColumnDuckDb(dest, column ?? field));
     return Number((await c.run(acceptFieldDuckDb(dest, field, column))).rowsChanged);
   } finally {
     c.closeSync();

@@ -2,8 +2,8 @@
  * Accepting a drifted field: once the catalog declares the column (and DDL, schemas, DAGs and
  * dbt sources are regenerated), the rows already loaded get the column filled from their
  * `_rescued_data`, and the key removed from it (NULL when nothing is left). A value that does
- * not convert to the column's type stays rescued, so nothing is lost. One statement per
- * warehouse, built here from the catalog.
+ * not convert to the column's type stays rescued, so nothing is lost. The table gains the column
+ * first when it lacks it. The statements of both warehouses, built here from the catalog.
  */
 import { type DestinationTable, RESCUED_DATA_COLUMN } from './catalog-types';
 import { DUCKDB_TYPES, quoteIdent } from './ddl';
@@ -16,6 +16,15 @@ function acceptedColumn(dest: DestinationTable, column: string) {
   if (!col) throw new Error(`${dest.name} has no column '${column}' in the catalog: add it first (docs/schema-contracts.md)`);
   if (!dest.columns.some((c) => c.name === RESCUED_DATA_COLUMN)) throw new Error(`${dest.name} does not rescue (its contract is not rescue): nothing to accept`);
   return col;
+}
+
+/**
+ * DuckDB: the accepted column on a table made before it (appended, NULL in the rows there; a no-op
+ * when it exists). BigQuery's adapter does the same in ensureSchema.
+ */
+export function addAcceptedColumnDuckDb(dest: DestinationTable, column: string): string {
+  const col = acceptedColumn(dest, column);
+  return `ALTER TABLE ${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)} ADD COLUMN IF NOT EXISTS ${quoteIdent(column)} ${DUCKDB_TYPES[col.type]}`;
 }
 
 /** DuckDB: fills `column` from `_rescued_data.<field>` where it converts, and removes the key there. */

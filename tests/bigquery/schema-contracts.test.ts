@@ -10,7 +10,7 @@
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
-import { acceptFieldDuckDb } from '../../jobs/lib/accept-field';
+import { acceptFieldDuckDb, addAcceptedColumnDuckDb } from '../../jobs/lib/accept-field';
 import { findDestination, findSource } from '../../jobs/lib/catalog-check';
 import { type Catalog, RESCUED_DATA_COLUMN, type StreamDestination } from '../../jobs/lib/catalog-types';
 import { duckdbCreateTable } from '../../jobs/lib/ddl';
@@ -119,6 +119,17 @@ describeWithDouble('schema contracts on BigQuery (the executing double)', () => 
     expect(await bq.sql(`SELECT _event_id, _rescued_data FROM ${fq(changelogTable(CARTS))}`)).toEqual([{ _event_id: 't-0-0', _rescued_data: '{"channel":"mobile"}' }]);
   });
 
+  test('the double serves ALTER TABLE ... ADD COLUMN as BigQuery does: an existing column, NOT NULL and other actions refused', async () => {
+    await warehouse().ensureSchema();
+    const t = fq(CARTS.table);
+    expect(await bq.sqlError(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS _rescued_data STRING`)).toBeNull();
+    expect((await bq.sqlError(`ALTER TABLE ${t} ADD COLUMN _rescued_data STRING`))?.message).toMatch(/Column already exists: _rescued_data/);
+    expect((await bq.sqlError(`ALTER TABLE ${t} ADD COLUMN n INT64 NOT NULL`))?.message).toMatch(/Cannot add REQUIRED column n/);
+    expect((await bq.sqlError(`ALTER TABLE ${t} DROP COLUMN status`))?.message).toMatch(/not supported by the double/);
+    expect((await bq.sqlError(`ALTER TABLE ${t} ADD COLUMN n INTEGR`))?.reason).toBe('invalidQuery');
+    expect((await schemaOf(bq, CARTS.table)).map((f) => f[0])).toEqual(CARTS.columns.map((c) => c.name));
+  });
+
   test('a missing REQUIRED catalog column is an error: BigQuery cannot add it to an existing table', async () => {
     const client = bq.client();
     await client.createDataset('store', { location: 'EU' });
@@ -151,9 +162,10 @@ describeWithDouble('schema contracts on BigQuery (the executing double)', () => 
     const c = await db.connect();
     try {
       await c.run('CREATE SCHEMA store');
-      await c.run(duckdbCreateTable(ACCEPTED, 'store.fact_shoppingcarts'));
+      await c.run(duckdbCreateTable(CARTS, 'store.fact_shoppingcarts'));
       const lit = (v: unknown) => (v === null || v === undefined ? 'NULL' : v instanceof Date ? `TIMESTAMP ${sqlString(v.toISOString().replace('T', ' ').replace('Z', ''))}` : sqlString(String(v)));
       await c.run(`INSERT INTO store.fact_shoppingcarts (shopping_cart_id, status, updated_at, _rescued_data) VALUES ${rows.map((r) => `(${[r.shopping_cart_id, r.status, r.updated_at, r[RESCUED_DATA_COLUMN]].map(lit).join(', ')})`).join(', ')}`);
+      await c.run(addAcceptedColumnDuckDb(ACCEPTED, 'items'));
       expect(Number((await c.run(acceptFieldDuckDb(ACCEPTED, 'items'))).rowsChanged)).toBe(changed);
       const onDuck = (await c.runAndReadAll('SELECT shopping_cart_id, items::VARCHAR AS items, _rescued_data FROM store.fact_shoppingcarts ORDER BY 1')).getRowObjectsJS().map(asTriple);
       expect(onDuck).toEqual(expected);

@@ -7,7 +7,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
 import { findDestination } from '../../jobs/lib/catalog-check';
 import type { DestinationTable } from '../../jobs/lib/catalog-types';
-import { acceptFieldBigQuery, acceptFieldDuckDb } from '../../jobs/lib/accept-field';
+import { acceptFieldBigQuery, acceptFieldDuckDb, addAcceptedColumnDuckDb } from '../../jobs/lib/accept-field';
 import { duckdbCreateTable } from '../../jobs/lib/ddl';
 
 const base = findDestination(catalog, 'fact_shoppingcarts');
@@ -21,12 +21,15 @@ test('DuckDB: the column is filled from _rescued_data and the key removed; a bad
   const db = await DuckDBInstance.create(':memory:');
   const c = await db.connect();
   await c.run('CREATE SCHEMA store');
-  await c.run(duckdbCreateTable(accepted, 'store.fact_shoppingcarts'));
+  // Loaded before the catalog had `items`: the old shape.
+  await c.run(duckdbCreateTable(base, 'store.fact_shoppingcarts'));
   await c.run(`INSERT INTO store.fact_shoppingcarts VALUES
-    ('1', true, now(), NULL, '{"items":"3","channel":"mobile"}'),
-    ('2', true, now(), NULL, '{"items":"4"}'),
-    ('3', true, now(), NULL, '{"items":"many"}'),
-    ('4', true, now(), NULL, NULL)`);
+    ('1', true, now(), '{"items":"3","channel":"mobile"}'),
+    ('2', true, now(), '{"items":"4"}'),
+    ('3', true, now(), '{"items":"many"}'),
+    ('4', true, now(), NULL)`);
+  await c.run(addAcceptedColumnDuckDb(accepted, 'items'));
+  await c.run(addAcceptedColumnDuckDb(accepted, 'items')); // a no-op the second time
   const r = await c.run(acceptFieldDuckDb(accepted, 'items'));
   expect(r.rowsChanged).toBe(2);
   const rows = (await c.runAndReadAll('SELECT shopping_cart_id, items::INTEGER, _rescued_data FROM store.fact_shoppingcarts ORDER BY 1')).getRowsJS();
