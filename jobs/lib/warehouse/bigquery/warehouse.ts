@@ -17,6 +17,8 @@
  *   offsets are then applied in ONE transaction (MERGE by the catalog key), so the destination and
  *   `_stream_offsets` move together: resuming from readOffsets neither loses nor re-applies a batch.
  *   A transaction whose outcome was lost and that is retried is harmless (MERGE is idempotent).
+ * - Schema evolution: ensureSchema adds the catalog columns an existing destination or changelog
+ *   lacks (`_rescued_data` on tables made before the schema contracts, an accepted field).
  */
 import { BigQuery, type BigQueryOptions, type Query, type Table } from '@google-cloud/bigquery';
 import type { BatchDestination, Catalog, ColumnType, DestinationTable } from '../../catalog-types';
@@ -372,7 +374,7 @@ export class BigQueryWarehouse implements Warehouse {
   /**
    * Accepting a field (jobs/lib/accept-field.ts): fills `column` from `_rescued_data` in the rows
    * already loaded and removes the key there. The table gains the column first (ensureSchema).
-   * Returns the rows changed.
+   * Returns the rows changed. A retry after a lost reply changes nothing more (the keys are gone).
    */
   async acceptField(dest: DestinationTable, field: string, column = field): Promise<number> {
     await this.ensureSchemaOnce();
