@@ -1,41 +1,47 @@
 /**
  * npm run accept-field -- <table> <field> [column]: after the catalog declares the column, fills
- * it from `_rescued_data` for the rows already loaded in the DuckDB warehouse (the stream file
- * for a stream table, the batch file for a batch one) and removes the key from `_rescued_data`.
- * `--bigquery <project>` prints the BigQuery statement instead (run it with bq or the console).
+ * it from `_rescued_data` for the rows already loaded and removes the key from `_rescued_data`,
+ * in the configured warehouse: DuckDB (the stream file for a stream table, the batch file for a
+ * batch one) or, with WAREHOUSE=bigquery, BigQuery. The table gains the column first if it lacks it.
  */
 import fs from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../jobs/catalog';
 import { findDestination } from '../jobs/lib/catalog-check';
-import { acceptFieldBigQuery, acceptFieldDuckDb } from '../jobs/lib/accept-field';
+import { acceptFieldDuckDb, addAcceptedColumnDuckDb } from '../jobs/lib/accept-field';
+import type { DestinationTable } from '../jobs/lib/catalog-types';
 import { loadConfig } from '../jobs/lib/config';
 import { streamFiles } from '../jobs/lib/stream/config';
 
-async function main(argv: string[]): Promise<number> {
-  const bq = argv.indexOf('--bigquery');
-  const project = bq >= 0 ? argv[bq + 1] : null;
-  const [table, field, column] = argv.filter((_, i) => bq < 0 || (i !== bq && i !== bq + 1));
-  if (!table || !field || (bq >= 0 && !project)) {
-    process.stderr.write('usage: npm run accept-field -- <table> <field> [column] [--bigquery <project>]\n');
-    return 64;
-  }
-  const dest = findDestination(catalog, table);
-  if (project) {
-    process.stdout.write(`${acceptFieldBigQuery(dest, project, field, column)};\n`);
-    return 0;
-  }
+async function acceptOnDuckDb(dest: DestinationTable, field: string, column?: string): Promise<number> {
   const file = dest.mode === 'stream' ? streamFiles().duckdbPath : loadConfig().duckdbPath;
   if (!fs.existsSync(file)) throw new Error(`no warehouse file at ${file}`);
   const db = await DuckDBInstance.create(file);
   const c = await db.connect();
   try {
-    const r = await c.run(acceptFieldDuckDb(dest, field, column));
-    process.stdout.write(`${dest.name}: ${r.rowsChanged} rows got '${column ?? field}' from ${'_rescued_data'}\n`);
+    await c.run(addAcceptedColumnDuckDb(dest, column ?? field));
+    return Number((await c.run(acceptFieldDuckDb(dest, field, column))).rowsChanged);
   } finally {
     c.closeSync();
     db.closeSync();
   }
+}
+
+async function acceptOnBigQuery(dest: DestinationTable, field: string, column?: string): Promise<number> {
+  const { BigQueryWarehouse } = await import('../jobs/lib/warehouse/bigquery/warehouse');
+  return BigQueryWarehouse.fromEnv(undefined, catalog).acceptField(dest, field, column);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [table, field, column] = argv;
+  if (!table || !field) {
+    process.stderr.write('usage: npm run accept-field -- <table> <field> [column]   (WAREHOUSE=bigquery for BigQuery)\n');
+    return 64;
+  }
+  const dest = findDestination(catalog, table);
+  const { warehouse } = loadConfig();
+  const rows = warehouse === 'bigquery' ? await acceptOnBigQuery(dest, field, column) : await acceptOnDuckDb(dest, field, column);
+  process.stdout.write(`${dest.name} (${warehouse}): ${rows} rows got '${column ?? field}' from _rescued_data\n`);
   return 0;
 }
 

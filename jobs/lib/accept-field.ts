@@ -2,8 +2,8 @@
  * Accepting a drifted field: once the catalog declares the column (and DDL, schemas, DAGs and
  * dbt sources are regenerated), the rows already loaded get the column filled from their
  * `_rescued_data`, and the key removed from it (NULL when nothing is left). A value that does
- * not convert to the column's type stays rescued, so nothing is lost. One statement per
- * warehouse, built here from the catalog.
+ * not convert to the column's type stays rescued, so nothing is lost. The table gains the column
+ * first when it lacks it. The statements of both warehouses, built here from the catalog.
  */
 import { type DestinationTable, RESCUED_DATA_COLUMN } from './catalog-types';
 import { DUCKDB_TYPES, quoteIdent } from './ddl';
@@ -18,6 +18,15 @@ function acceptedColumn(dest: DestinationTable, column: string) {
   return col;
 }
 
+/**
+ * DuckDB: the accepted column on a table made before it (appended, NULL in the rows there; a no-op
+ * when it exists). BigQuery's adapter does the same in ensureSchema.
+ */
+export function addAcceptedColumnDuckDb(dest: DestinationTable, column: string): string {
+  const col = acceptedColumn(dest, column);
+  return `ALTER TABLE ${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)} ADD COLUMN IF NOT EXISTS ${quoteIdent(column)} ${DUCKDB_TYPES[col.type]}`;
+}
+
 /** DuckDB: fills `column` from `_rescued_data.<field>` where it converts, and removes the key there. */
 export function acceptFieldDuckDb(dest: DestinationTable, field: string, column = field): string {
   const col = acceptedColumn(dest, column);
@@ -29,13 +38,17 @@ export function acceptFieldDuckDb(dest: DestinationTable, field: string, column 
 WHERE ${value} IS NOT NULL`;
 }
 
-/** BigQuery (standard SQL), the same statement; `project` qualifies the dataset. */
-export function acceptFieldBigQuery(dest: DestinationTable, project: string, field: string, column = field): string {
+/**
+ * BigQuery (GoogleSQL), the same statement on `table` (`project.dataset.table` in backticks):
+ * run by BigQueryWarehouse.acceptField. JSON_REMOVE works on the JSON type, hence PARSE_JSON and
+ * TO_JSON_STRING back to the STRING column.
+ */
+export function acceptFieldBigQuery(dest: DestinationTable, table: string, field: string, column = field): string {
   const col = acceptedColumn(dest, column);
   const path = `'$.${JSON.stringify(field).replace(/'/g, "\\'")}'`;
   const value = `SAFE_CAST(JSON_VALUE(${RESCUED_DATA_COLUMN}, ${path}) AS ${BIGQUERY_TYPES[col.type]})`;
   const removed = `NULLIF(TO_JSON_STRING(JSON_REMOVE(PARSE_JSON(${RESCUED_DATA_COLUMN}), ${path})), '{}')`;
-  return `UPDATE \`${project}.${dest.dataset}.${dest.table}\` SET \`${column}\` = ${value}, ${RESCUED_DATA_COLUMN} = ${removed}
+  return `UPDATE ${table} SET \`${column}\` = ${value}, ${RESCUED_DATA_COLUMN} = ${removed}
 WHERE ${value} IS NOT NULL`;
 }
 

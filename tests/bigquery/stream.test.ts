@@ -18,17 +18,20 @@
  * an event depend on how commits were grouped. Each phase only adds held units or only releases
  * them, so each option flips at most once per phase whatever the grouping.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { mulberry32 } from '../../scripts/generate-data';
 import type { Kafka, Message } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
 import type { ColumnType, StreamDestination } from '../../jobs/lib/catalog-types';
 import { availabilityTopic, streamDestinations, topicFor } from '../../jobs/lib/stream/config';
-import { StreamConsumer } from '../../jobs/lib/stream/consumer';
+import { StreamConsumer, type CommitInfo } from '../../jobs/lib/stream/consumer';
+import { startBroker, stopBroker } from '../../jobs/lib/stream/broker';
 import { endOffsets, ensureTopics } from '../../jobs/lib/stream/kafka';
 import { bigQuerySink } from '../../jobs/lib/stream/sink-bigquery';
 import { duckDbSink } from '../../jobs/lib/stream/sink-duckdb';
 import { BigQueryWarehouse } from '../../jobs/lib/warehouse/bigquery/warehouse';
-import { describeWithBroker, produce, query, testEnv, type TestEnv } from '../stream/helpers';
+import { describeWithBroker, cartItem, produce, query, testEnv, type TestEnv } from '../stream/helpers';
 import { BigQueryDouble, describeWithDouble, PROJECT, type RecordedRequest } from './bigquery-double';
 import { canonicalRow, duckCanonical } from './canonical';
 
@@ -50,7 +53,12 @@ function stockRows(): string[] {
   return [...PRODUCTS.flatMap((p) => [1, 2].map((o) => `('${p}', '${p * 10 + o}', ${Math.floor(r() * 30)})`)), "('1300', NULL, 4)"];
 }
 
-/** Phase "hold": vendors list products, 60 open carts take 1-4 options each; 4 poison events. */
+/**
+ * Phase "hold": vendors list products, 60 open carts take 1-4 options each; 7 poison events
+ * (not JSON, a scientific-notation id, a non-integer quantity, one beyond INT64 and one above the
+ * catalog's bound, a non-flag status, a non-integer vendor id); drift the contract rescues (added fields, a missing status);
+ * a huge valid quantity held in an open cart.
+ */
 function holdEvents(): Events {
   const r = rng(11);
   const items: Message[] = [];
@@ -71,8 +79,16 @@ function holdEvents(): Events {
   items.push(ev({ shopping_cart_id: '2.5E+3', product_id: '1200', option_id: '12001', quantity: '1' })); // scientific-notation id
   items.push(ev({ shopping_cart_id: '998', product_id: '1200', option_id: '12001', quantity: '1.5' })); // non-integer quantity
   carts.push(ev({ shopping_cart_id: '997', status: 'yes' })); // not a flag
+  // Drift under the default contract (rescue) and extreme values.
+  items.push(ev({ shopping_cart_id: '101', product_id: '1201', option_id: '12011', quantity: '2', coupon: 'X1' })); // added field: rescued
+  items.push(ev({ shopping_cart_id: '996', product_id: '1202', option_id: '12021', quantity: '99999999999999999999' })); // beyond INT64
+  items.push(ev({ shopping_cart_id: '992', product_id: '1204', option_id: '12041', quantity: '4000000000' })); // above the catalog's 999,999
+  items.push(ev({ shopping_cart_id: '994', product_id: '1203', option_id: '12031', quantity: '999999' })); // huge, valid: held in an open cart
+  carts.push(ev({ shopping_cart_id: '994', status: '1', channel: 'mobile' })); // added field: rescued
+  carts.push(ev({ shopping_cart_id: '993' })); // missing nullable status: NULL
   const listings = PRODUCTS.map((p, i) => ev({ vendor_id: String(5000 + (i % 4)), product_id: String(p) }));
   listings.push(ev({ vendor_id: '5009', product_id: '1200' }), ev({ vendor_id: '5009', product_id: '1300' }));
+  listings.push(ev({ vendor_id: 'abc', product_id: '1200' })); // not an integer id
   return { carts_has_products: items, shoppingcart: carts, product_sold_vendor: listings };
 }
 
@@ -110,8 +126,47 @@ async function readNew(kafka: Kafka, topic: string, from: Map<number, bigint>): 
   return { rows, ends };
 }
 
+async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const isStreamTransaction = (r: RecordedRequest): boolean =>
   r.method === 'POST' && /\/jobs$/.test(r.path) && String((r.body as any)?.configuration?.query?.query ?? '').startsWith('DECLARE stale');
+
+/**
+ * Every stream table of `tables`, availability, `_quarantine` and the groups' `_stream_offsets`,
+ * in the canonical form, from DuckDB (`duck`'s stream file) and from the double (`big`'s group).
+ */
+async function canonicalTables(bq: BigQueryDouble, duck: TestEnv, big: TestEnv, tables: StreamDestination[]): Promise<Record<string, { duck: string[]; bq: string[] }>> {
+  const out: Record<string, { duck: string[]; bq: string[] }> = {};
+  const strip = (e: TestEnv) => (t: unknown) => String(t).replace(e.cfg.topicPrefix, 'T');
+  for (const d of [...tables, { table: 'vendor_product_availability', columns: AVAIL_COLUMNS } as unknown as StreamDestination]) {
+    const cols = d.columns.filter((c) => c.name !== 'updated_at');
+    const types = cols.map((c) => c.type);
+    out[d.table] = {
+      duck: (await query(duck.warehouse, `SELECT ${cols.map((c) => duckCanonical(c.name, c.type)).join(', ')} FROM store.${d.table}`))
+        .map((r) => canonicalRow(Object.values(r), types)).sort(),
+      bq: (await bq.sql(`SELECT * FROM ${fq(d.table)}`)).map((r) => canonicalRow(cols.map((c) => r[c.name]), types)).sort(),
+    };
+  }
+  const q = ['destination', 'source', 'file', 'line', 'column_name', 'reason_code', 'reason', 'raw'];
+  const qTypes: ColumnType[] = ['STRING', 'STRING', 'STRING', 'INT64', 'STRING', 'STRING', 'STRING', 'STRING'];
+  const qRow = (e: TestEnv, r: Record<string, unknown>) => canonicalRow(q.map((c) => (c === 'file' ? strip(e)(r[c]) : r[c])), qTypes);
+  out._quarantine = {
+    duck: (await query(duck.warehouse, `SELECT ${q.map((c) => `CAST(${c} AS VARCHAR) AS ${c}`).join(', ')} FROM store._quarantine`)).map((r) => qRow(duck, r)).sort(),
+    bq: (await bq.sql(`SELECT * FROM ${fq('_quarantine')}`)).map((r) => qRow(big, r)).sort(),
+  };
+  const oRow = (e: TestEnv, r: Record<string, unknown>) => canonicalRow([strip(e)(r.topic), r.partition, r.next_offset], ['STRING', 'INT64', 'INT64']);
+  out._stream_offsets = {
+    duck: (await query(duck.warehouse, `SELECT topic, CAST(partition AS VARCHAR) AS partition, CAST(next_offset AS VARCHAR) AS next_offset FROM store._stream_offsets WHERE consumer_group = '${duck.cfg.group}'`)).map((r) => oRow(duck, r)).sort(),
+    bq: (await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`)).map((r) => oRow(big, r)).sort(),
+  };
+  return out;
+}
 
 describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing double): same tables', () => {
   let bq: BigQueryDouble;
@@ -159,35 +214,8 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
         return consume(big, bqSink);
       };
 
-      const canonical = async () => {
-        const out: Record<string, { duck: string[]; bq: string[] }> = {};
-        const strip = (e: TestEnv) => (t: unknown) => String(t).replace(e.cfg.topicPrefix, 'T');
-        for (const d of [...tables, { table: 'vendor_product_availability', columns: AVAIL_COLUMNS } as unknown as StreamDestination]) {
-          const cols = d.columns.filter((c) => c.name !== 'updated_at');
-          const types = cols.map((c) => c.type);
-          out[d.table] = {
-            duck: (await query(duck.warehouse, `SELECT ${cols.map((c) => duckCanonical(c.name, c.type)).join(', ')} FROM store.${d.table}`))
-              .map((r) => canonicalRow(Object.values(r), types)).sort(),
-            bq: (await bq.sql(`SELECT * FROM ${fq(d.table)}`)).map((r) => canonicalRow(cols.map((c) => r[c.name]), types)).sort(),
-          };
-        }
-        const q = ['destination', 'source', 'file', 'line', 'column_name', 'reason_code', 'reason', 'raw'];
-        const qTypes: ColumnType[] = ['STRING', 'STRING', 'STRING', 'INT64', 'STRING', 'STRING', 'STRING', 'STRING'];
-        const qRow = (e: TestEnv, r: Record<string, unknown>) => canonicalRow(q.map((c) => (c === 'file' ? strip(e)(r[c]) : r[c])), qTypes);
-        out._quarantine = {
-          duck: (await query(duck.warehouse, `SELECT ${q.map((c) => `CAST(${c} AS VARCHAR) AS ${c}`).join(', ')} FROM store._quarantine`)).map((r) => qRow(duck, r)).sort(),
-          bq: (await bq.sql(`SELECT * FROM ${fq('_quarantine')}`)).map((r) => qRow(big, r)).sort(),
-        };
-        const oRow = (e: TestEnv, r: Record<string, unknown>) => canonicalRow([strip(e)(r.topic), r.partition, r.next_offset], ['STRING', 'INT64', 'INT64']);
-        out._stream_offsets = {
-          duck: (await query(duck.warehouse, `SELECT topic, CAST(partition AS VARCHAR) AS partition, CAST(next_offset AS VARCHAR) AS next_offset FROM store._stream_offsets WHERE consumer_group = '${duck.cfg.group}'`)).map((r) => oRow(duck, r)).sort(),
-          bq: (await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`)).map((r) => oRow(big, r)).sort(),
-        };
-        return out;
-      };
-
       const expectEqual = async (label: string) => {
-        const c = await canonical();
+        const c = await canonicalTables(bq, duck, big, tables);
         for (const [table, { duck: d, bq: b }] of Object.entries(c)) {
           expect({ label, table, rows: b }).toEqual({ label, table, rows: d });
         }
@@ -215,9 +243,12 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
       await consume(big, bqSink);
       const c1 = await expectEqual('events');
       expect(c1.fact_carts_has_products.duck.length).toBeGreaterThan(60);
-      expect(c1.fact_shoppingcarts.duck).toHaveLength(60);
+      expect(c1.fact_shoppingcarts.duck).toHaveLength(62);
+      expect(c1.fact_shoppingcarts.duck.filter((r) => r.includes('channel'))).toHaveLength(1);
+      expect(c1.fact_carts_has_products.duck.filter((r) => r.includes('coupon'))).toHaveLength(1);
+      expect(c1.vendor_product_availability.duck.filter((r) => Number(JSON.parse(r)[4]) >= 999_999)).toHaveLength(1); // held_in_open_carts
       expect(c1.fact_products_sold_vendor.duck).toHaveLength(12);
-      expect(c1._quarantine.duck).toHaveLength(4);
+      expect(c1._quarantine.duck).toHaveLength(7);
       expect(c1.vendor_product_availability.duck).toHaveLength(22); // 10 products x 2 options, and 1200 by a second vendor
       const t1 = await transitions();
       expect(t1.duck.length).toBeGreaterThan(0);
@@ -238,7 +269,7 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
       await consume(duck, duckSink);
       await consumeWithKill(3, true);
       const c3 = await expectEqual('replayed, killed after a commit');
-      expect(c3._quarantine.duck).toHaveLength(8);
+      expect(c3._quarantine.duck).toHaveLength(14);
       const t3 = await transitions();
       expect(t3.duck.length).toBeGreaterThan(0);
       expect(t3.bq).toEqual(t3.duck);
@@ -250,6 +281,75 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
       await expectEqual('release replayed, killed before a commit');
       const t4 = await transitions();
       expect(t4.bq).toEqual(t4.duck);
+    }, 600_000);
+
+    it('a broker restart during consumption loses nothing: 0 lost, 0 duplicated, offsets exact, tables equal to DuckDB\'s', async () => {
+      await bq.reset();
+      const carts = tables.filter((d) => d.table === 'fact_carts_has_products');
+      // Commits of at most 500 events: the first commit leaves most of the 4,000 to do.
+      const duck = testEnv({ maxBatchBytes: 4000, commitMaxEvents: 500 });
+      const big = testEnv({ maxBatchBytes: 4000, commitMaxEvents: 500 });
+      const wh = new BigQueryWarehouse({ client: bq.client(), projectId: PROJECT, location: 'EU', catalog, retry: FAST_RETRY });
+      const topicOf = (e: TestEnv) => topicFor(e.cfg, carts[0].sources[0]);
+      const batchOf = (from: number, n: number) => Array.from({ length: n }, (_, i) => cartItem(from + i, 1400, 1401, 2));
+      for (const e of [duck, big]) {
+        await ensureTopics(e.kafka, e.cfg, [topicOf(e)]);
+        await produce(e.kafka, topicOf(e), batchOf(100000, 4000));
+      }
+      // DuckDB, without an outage: the reference (a consumer run to the end, outside the hold).
+      const reference = async () => {
+        const c = new StreamConsumer({ cfg: duck.cfg, tables: carts, sink: duckDbSink(duck.warehouse) });
+        await c.start();
+        await c.waitCaughtUp(await endOffsets(duck.kafka, [topicOf(duck)]), 180_000);
+        await c.stop();
+      };
+      await reference();
+
+      // BigQuery: held after its first commit (ETL_TEST_STREAM_HOLD_FILE), the broker stopped while
+      // it is held, the commit released during the outage, the broker started again.
+      const hold = path.join(big.dir, 'hold');
+      process.env.ETL_TEST_STREAM_HOLD_FILE = hold;
+      let armed = false;
+      const onCommit = (c: CommitInfo) => {
+        if (c.kind === 'batch' && !armed) {
+          armed = true;
+          fs.writeFileSync(hold, '');
+        }
+      };
+      const consumer = new StreamConsumer({ cfg: big.cfg, tables: carts, sink: bigQuerySink(wh), onCommit });
+      try {
+        await consumer.start();
+        await waitFor(() => fs.existsSync(`${hold}.held`) && consumer.stats[carts[0].name].rows > 0, 120_000, 'the consumer held after its first commit');
+        const before = consumer.stats[carts[0].name].rows;
+        expect(before).toBeGreaterThan(0);
+        expect(before).toBeLessThanOrEqual(500);
+        await stopBroker();
+        fs.rmSync(hold);
+        await waitFor(() => !fs.existsSync(`${hold}.held`), 30_000, 'the consumer to go on');
+        await startBroker();
+        for (const e of [duck, big]) await produce(e.kafka, topicOf(e), batchOf(200000, 1000));
+        await consumer.waitCaughtUp(await endOffsets(big.kafka, [topicOf(big)]), 180_000);
+        // The idempotent producer put each event in the topic once, across the restart.
+        const ends = await endOffsets(big.kafka, [topicOf(big)]);
+        expect([...ends.values()].reduce((a, b) => a + Number(b), 0)).toBe(5000);
+        expect(consumer.stats[carts[0].name]).toMatchObject({ rows: 5000, quarantined: 0 });
+      } finally {
+        delete process.env.ETL_TEST_STREAM_HOLD_FILE;
+        fs.rmSync(hold, { force: true });
+        await consumer.stop();
+      }
+      await reference();
+      // 0 lost, 0 duplicated: 5,000 rows, 5,000 distinct events in the changelog (insertIds).
+      expect(await bq.sql(`SELECT COUNT(*) AS n FROM ${fq('fact_carts_has_products')}`)).toEqual([{ n: '5000' }]);
+      expect(await bq.sql(`SELECT COUNT(*) AS n, COUNT(DISTINCT _event_id) AS d FROM ${fq('_changelog_fact_carts_has_products')}`)).toEqual([{ n: '5000', d: '5000' }]);
+      // Offsets exact: per partition the topic's end; and every table equal to DuckDB's.
+      const ends = await endOffsets(big.kafka, [topicOf(big)]);
+      const offsets = await bq.sql(`SELECT \`partition\`, next_offset FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`);
+      expect(Object.fromEntries(offsets.map((r) => [String(r.partition), String(r.next_offset)])))
+        .toEqual(Object.fromEntries([...ends].filter(([, v]) => v > 0n).map(([k, v]) => [k.slice(k.lastIndexOf(':') + 1), String(v)])));
+      const c = await canonicalTables(bq, duck, big, carts);
+      expect(c.fact_carts_has_products.duck).toHaveLength(5000);
+      for (const [table, { duck: d, bq: b }] of Object.entries(c)) expect({ table, rows: b }).toEqual({ table, rows: d });
     }, 600_000);
   });
 });

@@ -78,8 +78,11 @@ export class BigQuerySink implements StreamSink {
     if (b.dlq.length > 0) {
       await producer.send({ topic: deadLetterTopic(cfg), acks: -1, messages: b.dlq.map((d) => deadLetterMessage(slice, d)) });
     }
+    const t0 = Date.now();
     const applied = await this.wh.applyStreamBatch(write);
     this.stored.set(tpKey(topic, partition), BigInt(b.offsets[0].offset));
+    // One transaction of the consumer, reported as the DuckDB sink reports its group commit.
+    this.ctx.onCommit?.({ kind: 'batch', ms: Date.now() - t0, events: b.events.length + b.quarantine.length });
     // In BigQuery now (applied, or by an earlier attempt of a retried transaction): into the
     // state store too, which fences by its own offsets.
     await this.availability.apply(this.ctx.runId, slice).catch((e) =>

@@ -17,6 +17,8 @@
  *   offsets are then applied in ONE transaction (MERGE by the catalog key), so the destination and
  *   `_stream_offsets` move together: resuming from readOffsets neither loses nor re-applies a batch.
  *   A transaction whose outcome was lost and that is retried is harmless (MERGE is idempotent).
+ * - Schema evolution: ensureSchema adds the catalog columns an existing destination or changelog
+ *   lacks (`_rescued_data` on tables made before the schema contracts, an accepted field).
  */
 import { BigQuery, type BigQueryOptions, type Query, type Table } from '@google-cloud/bigquery';
 import type { BatchDestination, Catalog, ColumnType, DestinationTable } from '../../catalog-types';
@@ -41,6 +43,7 @@ import type { RetryPolicy } from '../../retry';
 import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from '../types';
 import { DEFAULT_RETRY, withRetry } from './retry';
 import { AVAILABILITY_TABLE } from '../duckdb/stream-ddl';
+import { acceptFieldBigQuery } from '../../accept-field';
 
 export { BigQueryPermanentError } from './retry';
 
@@ -131,11 +134,33 @@ export class BigQueryWarehouse implements Warehouse {
     }
     for (const dest of this.opts.catalog.destinations) {
       const ds = this.datasetOf(dest);
-      await this.createTable(ds, dest.table, destinationSchema(dest), dest.description);
+      await this.createOrWidenTable(ds, dest.table, destinationSchema(dest), dest.description);
       if (dest.mode === 'stream') {
-        await this.createTable(ds, changelogTable(dest), changelogSchema(dest), `Events applied to ${dest.table}.`);
+        await this.createOrWidenTable(ds, changelogTable(dest), changelogSchema(dest), `Events applied to ${dest.table}.`);
       }
     }
+  }
+
+  /**
+   * Creates a catalog table, or, when it exists, adds the catalog columns it lacks: a table made
+   * before the schema contracts gains `_rescued_data`, one made before a field was accepted gains
+   * that column (ALTER TABLE ... ADD COLUMN IF NOT EXISTS, NULL in the rows already there). One
+   * tables.get per existing table; no DDL job when nothing is missing, so it stays idempotent.
+   */
+  private async createOrWidenTable(ds: string, table: string, schema: BigQueryTableSchema, description: string): Promise<void> {
+    if (await this.createTable(ds, table, schema, description)) return;
+    const [meta] = await withRetry(`read schema of ${ds}.${table}`, this.retry, () => this.table(ds, table).getMetadata());
+    const have = new Set(((meta as { schema?: { fields?: { name: string }[] } }).schema?.fields ?? []).map((f) => f.name.toLowerCase()));
+    const missing = schema.fields.filter((f) => !have.has(String(f.name).toLowerCase()));
+    if (missing.length === 0) return;
+    const required = missing.filter((f) => f.mode === 'REQUIRED').map((f) => f.name);
+    if (required.length > 0) {
+      // BigQuery adds only NULLABLE columns to a table that has rows.
+      throw new Error(`${ds}.${table} lacks the REQUIRED column(s) ${required.join(', ')} of the catalog: BigQuery cannot add them to an existing table`);
+    }
+    const adds = missing.map((f) => `ADD COLUMN IF NOT EXISTS ${bqIdent(String(f.name))} ${f.type}`).join(', ');
+    await this.query(`add columns to ${ds}.${table}`, `ALTER TABLE ${this.fq(ds, table)} ${adds}`, {}, {});
+    logger.info('bigquery: table gained catalog columns', { table: `${ds}.${table}`, columns: missing.map((f) => f.name) });
   }
 
   private ensureSchemaOnce(): Promise<void> {
@@ -148,8 +173,9 @@ export class BigQueryWarehouse implements Warehouse {
     return this.schemaReady;
   }
 
-  private async createTable(ds: string, table: string, schema: BigQueryTableSchema, description: string): Promise<void> {
-    await withRetry(`create table ${ds}.${table}`, this.retry, () =>
+  /** Creates the table unless it exists; true when it was created. */
+  private async createTable(ds: string, table: string, schema: BigQueryTableSchema, description: string): Promise<boolean> {
+    return withRetry(`create table ${ds}.${table}`, this.retry, () =>
       ignoreAlreadyExists(
         this.opts.client.dataset(ds).createTable(table, { schema: { fields: schema.fields }, description, location: this.opts.location }),
       ),
@@ -345,6 +371,21 @@ export class BigQueryWarehouse implements Warehouse {
     );
   }
 
+  /**
+   * Accepting a field (jobs/lib/accept-field.ts): fills `column` from `_rescued_data` in the rows
+   * already loaded and removes the key there. The table gains the column first (ensureSchema).
+   * Returns the rows changed. A retry after a lost reply changes nothing more (the keys are gone).
+   */
+  async acceptField(dest: DestinationTable, field: string, column = field): Promise<number> {
+    await this.ensureSchemaOnce();
+    const sql = acceptFieldBigQuery(dest, this.fq(this.datasetOf(dest), dest.table), field, column);
+    return withRetry(`accept ${field} into ${dest.name}`, this.retry, async () => {
+      const [job] = await this.opts.client.createQueryJob({ query: sql, location: this.opts.location, jobPrefix: 'store_etl_' } as Query);
+      const [, , response] = await job.getQueryResults();
+      return Number((response as { numDmlAffectedRows?: string } | undefined)?.numDmlAffectedRows ?? 0);
+    });
+  }
+
   async close(): Promise<void> {
     // The client holds no connections that need closing.
   }
@@ -374,11 +415,13 @@ export class BigQueryWarehouse implements Warehouse {
 
 // ------------------------------------------------------------------ helpers
 
-async function ignoreAlreadyExists(p: Promise<unknown>): Promise<void> {
+/** True when `p` created something, false when it already existed (HTTP 409). */
+async function ignoreAlreadyExists(p: Promise<unknown>): Promise<boolean> {
   try {
     await p;
+    return true;
   } catch (e) {
-    if ((e as { code?: number }).code === 409) return;
+    if ((e as { code?: number }).code === 409) return false;
     throw e;
   }
 }

@@ -22,6 +22,9 @@ import com.google.zetasql.ZetaSQLOptions.ProductMode;
 import com.google.zetasql.ZetaSQLType.TypeKind;
 import com.google.zetasql.parser.ASTNodes.ASTCreateTableStatement;
 import com.google.zetasql.resolvedast.ResolvedCreateStatementEnums.CreateMode;
+import com.google.zetasql.resolvedast.ResolvedNodes.ResolvedAddColumnAction;
+import com.google.zetasql.resolvedast.ResolvedNodes.ResolvedAlterAction;
+import com.google.zetasql.resolvedast.ResolvedNodes.ResolvedAlterTableStmt;
 import com.google.zetasql.resolvedast.ResolvedNodes.ResolvedColumnDefinition;
 import com.google.zetasql.resolvedast.ResolvedNodes.ResolvedCreateTableAsSelectStmt;
 import com.google.zetasql.resolvedast.ResolvedNodes.ResolvedCreateTableStmt;
@@ -316,6 +319,10 @@ final class Engine {
       createFromDdl(sql, (ResolvedCreateTableStmtBase) st, options, values);
       return Result.EMPTY;
     }
+    if (st instanceof ResolvedAlterTableStmt a) {
+      alterTable(a);
+      return Result.EMPTY;
+    }
     if (st instanceof ResolvedDropStmt d) {
       if (!d.getObjectType().equalsIgnoreCase("TABLE")) throw new BqError("invalidQuery", "DROP " + d.getObjectType() + " is not supported by the double");
       String[] dt = datasetAndTable(d.getNamePath());
@@ -374,6 +381,38 @@ final class Engine {
       }
     }
     tables.put(t.dataset + "." + t.name, t.withRows(rows));
+  }
+
+  /**
+   * ALTER TABLE ... ADD COLUMN [IF NOT EXISTS]: the only ALTER action served. As in BigQuery, an
+   * added column is NULLABLE (NOT NULL is refused) and NULL in every existing row.
+   */
+  private void alterTable(ResolvedAlterTableStmt st) throws BqError {
+    String[] dt = datasetAndTable(st.getNamePath());
+    Table t = tables.get(dt[0] + "." + dt[1]);
+    if (t == null && st.getIsIfExists()) return;
+    if (t == null) throw new BqError("notFound", "Not found: Table " + project + ":" + dt[0] + "." + dt[1]);
+    List<Field> fields = new ArrayList<>(t.fields);
+    for (ResolvedAlterAction action : st.getAlterActionList()) {
+      if (!(action instanceof ResolvedAddColumnAction add)) {
+        throw new BqError("invalidQuery", "ALTER TABLE action not supported by the double: " + action.getClass().getSimpleName());
+      }
+      ResolvedColumnDefinition c = add.getColumnDefinition();
+      boolean exists = fields.stream().anyMatch(f -> f.name().equalsIgnoreCase(c.getName()));
+      if (exists && add.getIsIfNotExists()) continue;
+      if (exists) throw new BqError("invalidQuery", "Column already exists: " + c.getName());
+      if (c.getAnnotations() != null && c.getAnnotations().getNotNull()) {
+        throw new BqError("invalidQuery", "Cannot add REQUIRED column " + c.getName() + " to table " + dt[0] + "." + dt[1]);
+      }
+      fields.add(new Field(c.getName(), c.getType(), false));
+    }
+    List<List<Value>> rows = new ArrayList<>();
+    for (List<Value> r : t.rows) {
+      List<Value> row = new ArrayList<>(r);
+      for (int i = r.size(); i < fields.size(); i++) row.add(Value.createNullValue(fields.get(i).type()));
+      rows.add(row);
+    }
+    tables.put(dt[0] + "." + dt[1], new Table(t.dataset, t.name, fields, rows));
   }
 
   private void createFromDdl(String sql, ResolvedCreateTableStmtBase st, AnalyzerOptions options, Map<String, Value> values) throws BqError {
