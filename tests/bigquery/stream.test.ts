@@ -298,7 +298,7 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
       }
       // DuckDB, without an outage: the reference (a consumer run to the end, outside the hold).
       const reference = async () => {
-        const c = new StreamConsumer({ cfg: duck.cfg, tables: carts, sink: duckDbSink(duck.warehouse) });
+        const c = new StreamConsumer({ catalog, cfg: duck.cfg, tables: carts, sink: duckDbSink(duck.warehouse) });
         await c.start();
         await c.waitCaughtUp(await endOffsets(duck.kafka, [topicOf(duck)]), 180_000);
         await c.stop();
@@ -316,7 +316,7 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
           fs.writeFileSync(hold, '');
         }
       };
-      const consumer = new StreamConsumer({ cfg: big.cfg, tables: carts, sink: bigQuerySink(wh), onCommit });
+      const consumer = new StreamConsumer({ catalog, cfg: big.cfg, tables: carts, sink: bigQuerySink(wh), onCommit });
       try {
         await consumer.start();
         await waitFor(() => fs.existsSync(`${hold}.held`) && consumer.stats[carts[0].name].rows > 0, 120_000, 'the consumer held after its first commit');
