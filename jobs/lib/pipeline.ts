@@ -26,6 +26,7 @@ import { maskQuarantineRows } from './quarantine-mask';
 import { createQuarantineTable, QUARANTINE_TABLE } from './staging/quarantine';
 import { stageSource, type StagingPath } from './staging/stage';
 import { openDuckDb } from './sql/duckdb-file';
+import { renderTransform } from './transform-render';
 import { openWarehouse } from './warehouse';
 import type { RunRecord, Warehouse } from './warehouse/types';
 
@@ -40,17 +41,10 @@ export interface JobResult {
 export const newRunId = (table: string, at = new Date()): string =>
   `${table}-${at.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${crypto.randomBytes(3).toString('hex')}`;
 
-/** The transform's SQL: a SELECT over `src_<source>` tables yielding the destination's columns. */
+/** The transform's SQL for DuckDB: a SELECT over the scratch database's `src_<source>` tables. */
 export function transformSql(dest: BatchDestination): string {
-  const file = path.join(__dirname, '..', 'transforms', `${dest.transform}.sql`);
-  let sql: string;
-  try {
-    sql = fs.readFileSync(file, 'utf8').replace(/;\s*$/, '');
-  } catch {
-    throw new Error(`transform for ${dest.name} not found: ${file}`);
-  }
   // Transforms select the sources' rescued values; a table whose contract does not rescue has no column for them.
-  return dest.columns.some((c) => c.name === RESCUED_DATA_COLUMN) ? sql : `SELECT * EXCLUDE (${RESCUED_DATA_COLUMN}) FROM (${sql})`;
+  return renderTransform(dest.transform, { dialect: 'duckdb', dropRescued: !dest.columns.some((c) => c.name === RESCUED_DATA_COLUMN) });
 }
 
 export async function runBatchJob(catalog: Catalog, tableName: string, config: EtlConfig): Promise<JobResult> {
