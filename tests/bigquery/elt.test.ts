@@ -1,0 +1,106 @@
+/**
+ * ELT (BATCH_MODE=elt) on the executing BigQuery double: the five batch jobs on the committed
+ * fixture give the same destination tables, `_quarantine` rows and run counts, row for row, as
+ * ETL into BigQuery and as the DuckDB warehouse (canonical.ts's form); what the ELT uploads is
+ * Parquet with no card number in clear; its staging tables are gone after the run.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { maskCardRuns } from '../../jobs/lib/pii';
+import { STORE_EXPORT } from '../helpers/store-export';
+import { BigQueryDouble, describeWithDouble } from './bigquery-double';
+import { BATCH, bigQueryEnv, readTarget, runJob, stagingTables, type Target } from './elt-helpers';
+
+jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
+jest.mock('gaxios', () => require('./teeny-request-shim').gaxiosWithNativeFetch());
+
+/** Every row of a Parquet file as the text of its values (for the PII check). */
+async function parquetText(bytes: Buffer, dir: string): Promise<string> {
+  const file = path.join(dir, `upload-${Math.random().toString(36).slice(2)}.parquet`);
+  fs.writeFileSync(file, bytes);
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  try {
+    const rows = (await c.runAndReadAll(`SELECT * FROM read_parquet('${file}')`)).getRowsJS();
+    return rows.map((r) => r.map((v) => (v === null ? '' : String(v))).join('\t')).join('\n');
+  } finally {
+    c.closeSync();
+    db.closeSync();
+    fs.rmSync(file);
+  }
+}
+
+describeWithDouble('ELT: checks and transforms in BigQuery (the executing double)', () => {
+  let bq: BigQueryDouble;
+  let dir: string;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    bq = await BigQueryDouble.start();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-elt-'));
+    Object.assign(process.env, bigQueryEnv(dir));
+    delete process.env.BIGQUERY_DATASET;
+  }, 120_000);
+
+  afterAll(async () => {
+    await bq?.stop();
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('ELT, ETL and the DuckDB warehouse give identical tables, quarantine and run counts on the fixture', async () => {
+    const duck: Target = { kind: 'duckdb', path: path.join(dir, 'warehouse.duckdb') };
+    const etl: Target = { kind: 'bigquery', mode: 'etl', dataset: 'etl' };
+    const elt: Target = { kind: 'bigquery', mode: 'elt', dataset: 'elt' };
+    const uploads: Record<string, Record<string, number>> = {};
+    for (const target of [duck, etl, elt]) {
+      const before = bq.requests.length;
+      for (const d of BATCH) {
+        const r = await runJob(d.table, target, STORE_EXPORT, dir);
+        expect(r.run.status).toBe('success');
+      }
+      if (target.kind === 'bigquery') {
+        const formats: Record<string, number> = {};
+        for (const req of bq.requests.slice(before)) {
+          const f = req.upload?.metadata?.configuration?.load?.sourceFormat;
+          if (f) formats[f] = (formats[f] ?? 0) + req.upload!.bytes;
+        }
+        uploads[target.mode] = formats;
+      }
+    }
+    // ETL uploads the finished tables as NDJSON, ELT the staged sources as Parquet: nothing else.
+    expect(Object.keys(uploads.etl)).toEqual(['NEWLINE_DELIMITED_JSON']);
+    expect(Object.keys(uploads.elt)).toEqual(['PARQUET']);
+    // eslint-disable-next-line no-console
+    console.log(`bytes uploaded on the fixture: ETL ${uploads.etl.NEWLINE_DELIMITED_JSON} (NDJSON), ELT ${uploads.elt.PARQUET} (Parquet)`);
+
+    const fromDuck = await readTarget(duck, bq);
+    const fromEtl = await readTarget(etl, bq);
+    const fromElt = await readTarget(elt, bq);
+    for (const d of BATCH) expect({ table: d.table, n: fromDuck[d.table].length > 0 }).toEqual({ table: d.table, n: true });
+    expect(fromDuck._quarantine.length).toBeGreaterThan(0);
+    expect(fromDuck._quarantine.some((r) => r.includes('duplicate_key'))).toBe(true);
+    expect(fromDuck._etl_runs).toHaveLength(BATCH.length);
+    for (const table of Object.keys(fromDuck)) {
+      expect({ table, rows: fromElt[table] }).toEqual({ table, rows: fromDuck[table] });
+      expect({ table, rows: fromEtl[table] }).toEqual({ table, rows: fromDuck[table] });
+    }
+    expect(await stagingTables(bq, 'elt')).toEqual([]);
+  }, 600_000);
+
+  test('what ELT uploads holds no card number in clear (masked at staging), though the fixture has some', async () => {
+    const cards = fs.readFileSync(path.join(STORE_EXPORT, 'user_has_creditcard.txt'), 'utf8');
+    expect(maskCardRuns(cards)).not.toEqual(cards);
+    bq.requests.length = 0;
+    for (const d of BATCH) await runJob(d.table, { kind: 'bigquery', mode: 'elt', dataset: 'pii' }, STORE_EXPORT, dir);
+    const uploaded = bq.requests.filter((r) => r.upload?.binary);
+    expect(uploaded.length).toBeGreaterThan(BATCH.length);
+    let text = '';
+    for (const r of uploaded) text += `${await parquetText(r.upload!.binary!, dir)}\n`;
+    expect(text).toMatch(/\*{4}[- ]?\*{4}/);
+    expect(maskCardRuns(text)).toEqual(text);
+  }, 300_000);
+});
