@@ -33,7 +33,9 @@ import { fromRestType } from './canonical';
 export const PROJECT = 'test-project';
 export const BASE = 'https://bigquery.googleapis.com';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const HERE = path.resolve(__dirname, '..', '..');
+/** The repository (also when this file runs compiled, from dist/tests/bigquery: scripts/bench-elt.ts). */
+const ROOT = path.basename(HERE) === 'dist' ? path.dirname(HERE) : HERE;
 const STATE = settingsOf(processEnv(), ROOT).path('ZETASQL_STATE_DIR');
 
 /** Why the engine cannot start here (not built: `bash scripts/setup-zetasql.sh`), or null. */
@@ -128,9 +130,9 @@ class Engine {
     });
   }
 
-  static async start(): Promise<Engine> {
+  static async start(heap = '512m'): Promise<Engine> {
     const cp = [path.join(STATE, 'build', 'classes'), path.join(STATE, 'libs', '*')].join(path.delimiter);
-    const proc = spawn('java', ['-Xmx512m', '-cp', cp, 'store.etl.zetasql.Main', PROJECT], { stdio: 'pipe' });
+    const proc = spawn('java', [`-Xmx${heap}`, '-cp', cp, 'store.etl.zetasql.Main', PROJECT], { stdio: 'pipe' });
     const lines = readline.createInterface({ input: proc.stdout });
     await new Promise<void>((resolve, reject) => {
       let err = '';
@@ -179,8 +181,9 @@ export class BigQueryDouble {
   private constructor(private readonly engine: Engine) {}
 
   /** Starts the engine (once per test file) and intercepts BigQuery's and Google's token endpoints. */
-  static async start(): Promise<BigQueryDouble> {
-    const double = new BigQueryDouble(await Engine.start());
+  static async start(opts: { readonly heap?: string } = {}): Promise<BigQueryDouble> {
+    // heap: the JVM's -Xmx (default 512m), for benchmarks holding large tables.
+    const double = new BigQueryDouble(await Engine.start(opts.heap));
     double.intercept();
     return double;
   }
