@@ -50,7 +50,16 @@ export function transformSql(dest: BatchDestination): string {
   return renderTransform(dest.transform, { dialect: 'duckdb', dropRescued: !dest.columns.some((c) => c.name === RESCUED_DATA_COLUMN) });
 }
 
-export async function runBatchJob(catalog: Catalog, tableName: string, config: EtlConfig): Promise<JobResult> {
+/**
+ * Runs one batch job. `warehouse` replaces the one `config` names (scripts/bench-elt.ts measures
+ * what a job would upload with a counting stand-in).
+ */
+export async function runBatchJob(
+  catalog: Catalog,
+  tableName: string,
+  config: EtlConfig,
+  opts: { readonly warehouse?: Warehouse } = {},
+): Promise<JobResult> {
   const dest = findDestination(catalog, tableName);
   if (dest.mode !== 'batch') {
     throw new UsageError(`${dest.name} is a stream table: it is loaded by the Kafka consumer, not a batch job`);
@@ -61,7 +70,7 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
   const startedAt = new Date();
   const runId = newRunId(dest.table, startedAt);
   const log = logger.child({ job: dest.name, runId });
-  const warehouse = await openWarehouse(config, catalog);
+  const warehouse = opts.warehouse ?? (await openWarehouse(config, catalog));
   // Scratch is an in-memory database that spills to its own temp folder past the memory limit:
   // nothing to clean up after a crash but that folder, and no disk writes for small inputs.
   const scratchDir = path.join(config.stateDir, 'tmp', runId);
