@@ -1,14 +1,19 @@
 /**
  * ELT (BATCH_MODE=elt) on the executing BigQuery double: the five batch jobs on the committed
- * fixture give the same destination tables, `_quarantine` rows and run counts, row for row, as
- * ETL into BigQuery and as the DuckDB warehouse (canonical.ts's form); what the ELT uploads is
- * Parquet with no card number in clear; its staging tables are gone after the run.
+ * fixture, and on a generated set with faults, give the same destination tables, `_quarantine`
+ * rows and run counts, row for row, as ETL into BigQuery and as the DuckDB warehouse
+ * (canonical.ts's form); what the ELT uploads is Parquet with no card number in clear; its
+ * staging tables are gone after the run; BATCH_MODE=elt with WAREHOUSE=duckdb is refused.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { catalog } from '../../jobs/catalog';
+import { loadConfig } from '../../jobs/lib/config';
+import { runBatchJob } from '../../jobs/lib/pipeline';
 import { maskCardRuns } from '../../jobs/lib/pii';
+import { generate } from '../../scripts/generate-data';
 import { STORE_EXPORT } from '../helpers/store-export';
 import { BigQueryDouble, describeWithDouble } from './bigquery-double';
 import { BATCH, bigQueryEnv, readTarget, runJob, stagingTables, type Target } from './elt-helpers';
@@ -51,15 +56,16 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('ELT, ETL and the DuckDB warehouse give identical tables, quarantine and run counts on the fixture', async () => {
-    const duck: Target = { kind: 'duckdb', path: path.join(dir, 'warehouse.duckdb') };
-    const etl: Target = { kind: 'bigquery', mode: 'etl', dataset: 'etl' };
-    const elt: Target = { kind: 'bigquery', mode: 'elt', dataset: 'elt' };
+  /** Runs the five jobs into DuckDB, ETL and ELT; checks each wrote something and all three agree. */
+  async function threeWays(sourceDir: string, tag: string) {
+    const duck: Target = { kind: 'duckdb', path: path.join(dir, `${tag}.duckdb`) };
+    const etl: Target = { kind: 'bigquery', mode: 'etl', dataset: `etl_${tag}` };
+    const elt: Target = { kind: 'bigquery', mode: 'elt', dataset: `elt_${tag}` };
     const uploads: Record<string, Record<string, number>> = {};
     for (const target of [duck, etl, elt]) {
       const before = bq.requests.length;
       for (const d of BATCH) {
-        const r = await runJob(d.table, target, STORE_EXPORT, dir);
+        const r = await runJob(d.table, target, sourceDir, dir);
         expect(r.run.status).toBe('success');
       }
       if (target.kind === 'bigquery') {
@@ -75,7 +81,7 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
     expect(Object.keys(uploads.etl)).toEqual(['NEWLINE_DELIMITED_JSON']);
     expect(Object.keys(uploads.elt)).toEqual(['PARQUET']);
     // eslint-disable-next-line no-console
-    console.log(`bytes uploaded on the fixture: ETL ${uploads.etl.NEWLINE_DELIMITED_JSON} (NDJSON), ELT ${uploads.elt.PARQUET} (Parquet)`);
+    console.log(`bytes uploaded (${tag}): ETL ${uploads.etl.NEWLINE_DELIMITED_JSON} (NDJSON), ELT ${uploads.elt.PARQUET} (Parquet)`);
 
     const fromDuck = await readTarget(duck, bq);
     const fromEtl = await readTarget(etl, bq);
@@ -88,8 +94,33 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
       expect({ table, rows: fromElt[table] }).toEqual({ table, rows: fromDuck[table] });
       expect({ table, rows: fromEtl[table] }).toEqual({ table, rows: fromDuck[table] });
     }
-    expect(await stagingTables(bq, 'elt')).toEqual([]);
+    expect(await stagingTables(bq, elt.dataset)).toEqual([]);
+    return fromDuck;
+  }
+
+  test('ELT, ETL and the DuckDB warehouse give identical tables, quarantine and run counts on the fixture', async () => {
+    await threeWays(STORE_EXPORT, 'fixture');
   }, 600_000);
+
+  test('the same on a generated set with faults (bad values, duplicate keys, orphans)', async () => {
+    const data = path.join(dir, 'faulty');
+    await generate({ orders: 300, out: data, seed: 23, faults: true, faultRate: 0.2 });
+    const rows = await threeWays(data, 'faulty');
+    const reasons = new Set(rows._quarantine.map((r) => JSON.parse(r)[5]));
+    // The faults reach the quarantine by several reasons, the checks' among them.
+    expect(reasons.size).toBeGreaterThan(2);
+    expect([...reasons].sort()).toEqual(expect.arrayContaining(['duplicate_key']));
+  }, 600_000);
+
+  test('BATCH_MODE=elt with WAREHOUSE=duckdb is a usage error (exit 64) naming both settings', async () => {
+    const config = loadConfig({ ...process.env, WAREHOUSE: 'duckdb', BATCH_MODE: 'elt' }, { sourceDir: STORE_EXPORT, stateDir: path.join(dir, 'usage') });
+    const err = await runBatchJob(catalog, 'dim_vendors', config).catch((e) => e);
+    expect(err.exitCode).toBe(64);
+    expect(err.message).toMatch(/BATCH_MODE=elt needs WAREHOUSE=bigquery/);
+    expect(loadConfig({ WAREHOUSE: 'bigquery' }).batchMode).toBe('elt');
+    expect(loadConfig({ WAREHOUSE: 'duckdb' }).batchMode).toBe('etl');
+    expect(loadConfig({ WAREHOUSE: 'bigquery', BATCH_MODE: 'etl' }).batchMode).toBe('etl');
+  });
 
   test('what ELT uploads holds no card number in clear (masked at staging), though the fixture has some', async () => {
     const cards = fs.readFileSync(path.join(STORE_EXPORT, 'user_has_creditcard.txt'), 'utf8');
