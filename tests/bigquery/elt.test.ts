@@ -14,6 +14,7 @@ import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
 import { maskCardRuns } from '../../jobs/lib/pii';
 import { generate } from '../../scripts/generate-data';
+import { sourceFolder } from '../helpers/env';
 import { STORE_EXPORT } from '../helpers/store-export';
 import { BigQueryDouble, describeWithDouble } from './bigquery-double';
 import { BATCH, bigQueryEnv, readTarget, runJob, stagingTables, type Target } from './elt-helpers';
@@ -110,6 +111,23 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
     // The faults reach the quarantine by several reasons, the checks' among them.
     expect(reasons.size).toBeGreaterThan(2);
     expect([...reasons].sort()).toEqual(expect.arrayContaining(['duplicate_key']));
+  }, 600_000);
+
+  test('the same with rescued values in two sources of one table (a shared field name, escapes), merged alike', async () => {
+    // Undeclared columns appended to two sources of fact_orders (schema contract rescue, the default).
+    const withColumns = (file: string, cols: string[], value: (line: number) => string[]) => {
+      const lines = fs.readFileSync(path.join(STORE_EXPORT, file), 'utf8').split('\n');
+      return lines.map((l, i) => (l.trim() === '' ? l : i === 0 ? `${l}\t${cols.join('\t')}` : `${l}\t${value(i).join('\t')}`)).join('\n');
+    };
+    const data = sourceFolder(STORE_EXPORT, {
+      'order.txt': withColumns('order.txt', ['note', 'channel'], (i) => [i % 3 === 0 ? '' : `order "${i}" <&> \\ é`, i % 2 ? 'web' : '']),
+      'orders_placed_user.txt': withColumns('orders_placed_user.txt', ['note'], (i) => [i % 4 === 0 ? '' : `placed ${i}`]),
+    });
+    const rows = await threeWays(data, 'rescued');
+    const rescued = rows.fact_orders.map((r) => JSON.parse(r).at(-1)).filter((v: string | null) => v !== null);
+    // Some rows merge both sources' values (the later source's "note" wins), some hold one source's only.
+    expect(rescued.some((v: string) => v.includes('"channel"') && v.includes('"note":"placed'))).toBe(true);
+    expect(rescued.some((v: string) => v.includes('"note":"order \\"'))).toBe(true);
   }, 600_000);
 
   test('BATCH_MODE=elt with WAREHOUSE=duckdb is a usage error (exit 64) naming both settings', async () => {
