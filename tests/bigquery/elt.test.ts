@@ -14,6 +14,7 @@ import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
 import { maskCardRuns } from '../../jobs/lib/pii';
 import { generate } from '../../scripts/generate-data';
+import { row, writeSources } from '../batch/faulty-files';
 import { sourceFolder } from '../helpers/env';
 import { STORE_EXPORT } from '../helpers/store-export';
 import { BigQueryDouble, describeWithDouble } from './bigquery-double';
@@ -89,7 +90,6 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
     const fromElt = await readTarget(elt, bq);
     for (const d of BATCH) expect({ table: d.table, n: fromDuck[d.table].length > 0 }).toEqual({ table: d.table, n: true });
     expect(fromDuck._quarantine.length).toBeGreaterThan(0);
-    expect(fromDuck._quarantine.some((r) => r.includes('duplicate_key'))).toBe(true);
     expect(fromDuck._etl_runs).toHaveLength(BATCH.length);
     for (const table of Object.keys(fromDuck)) {
       expect({ table, rows: fromElt[table] }).toEqual({ table, rows: fromDuck[table] });
@@ -100,7 +100,8 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
   }
 
   test('ELT, ETL and the DuckDB warehouse give identical tables, quarantine and run counts on the fixture', async () => {
-    await threeWays(STORE_EXPORT, 'fixture');
+    const rows = await threeWays(STORE_EXPORT, 'fixture');
+    expect(rows._quarantine.some((r) => r.includes('duplicate_key'))).toBe(true);
   }, 600_000);
 
   test('the same on a generated set with faults (bad values, duplicate keys, orphans)', async () => {
@@ -128,6 +129,31 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
     // Some rows merge both sources' values (the later source's "note" wins), some hold one source's only.
     expect(rescued.some((v: string) => v.includes('"channel"') && v.includes('"note":"placed'))).toBe(true);
     expect(rescued.some((v: string) => v.includes('"note":"order \\"'))).toBe(true);
+  }, 600_000);
+
+  test('the same when a derived-value rule quarantines (a cost over DECIMAL(18,4) by a hair) and one just fits', async () => {
+    const data = writeSources({
+      orders_has_products: [
+        row('orders_has_products', 1003, 1200, 1205, '100000'), // 999999999 x 100000 fits
+        row('orders_has_products', 1004, 1200, 1205, '100001'), // 99999999999999 + 999999999 does not
+      ],
+      products_has_options: [row('products_has_options', 1200, 1205, 3, '999999999', 0, 'z')],
+    });
+    const rows = await threeWays(data, 'derived');
+    const derived = rows._quarantine.map((r) => JSON.parse(r)).filter((r) => r[5] === 'derived_out_of_range');
+    expect(derived.map((r) => [r[1], r[3], r[6]])).toEqual([
+      ['orders_has_products', '6', 'raw_cost = quantity 100001 x price 999999999.0000 (products_has_options line 4) does not fit DECIMAL(18,4)'],
+    ]);
+  }, 600_000);
+
+  test('a duplicate whose free text holds a card number: its quarantine row masked alike (the free-text rule, applied to rows the checks wrote in BigQuery)', async () => {
+    const card = '4111 1111 1111 1111';
+    const data = writeSources({ user: [row('user', 2001, 'again', 'pw-x', `Paid with ${card}`, 'Addr', 'a@x.io', '555-0101')] });
+    const rows = await threeWays(data, 'freetext');
+    const dup = rows._quarantine.map((r) => JSON.parse(r)).filter((r) => r[5] === 'duplicate_key' && r[1] === 'user');
+    expect(dup).toHaveLength(1);
+    expect(dup[0][7]).toContain('Paid with **** **** **** 1111');
+    expect(dup[0][7]).not.toContain(card);
   }, 600_000);
 
   test('BATCH_MODE=elt with WAREHOUSE=duckdb is a usage error (exit 64) naming both settings', async () => {
