@@ -120,7 +120,6 @@ export async function runBatchJob(
     }
     if (config.batchMode === 'elt') {
       const elt = await loadElt({ warehouse, catalog, dest, runId, config, scratchDir, connection: c, startedAt, phase }, sources);
-      sources = elt.report.sources as SourceQuality[];
       const reportPath = writeReport(config, elt.report);
       log.info('job succeeded', { mode: 'elt', rowsOut: elt.run.rowsOut, quarantined: elt.run.rowsQuarantined, bytesUploaded: elt.bytesUploaded, report: reportPath });
       return { ...elt, reportPath, stagingPaths };

@@ -26,14 +26,17 @@ import { renderTransform } from '../transform-render';
 import type { EltColumn, EltTarget, RunRecord } from '../warehouse/types';
 import { bqIdent, derivedParams, derivedScript, duplicateKeysScript, foreignKeyQuery } from './checks-sql';
 
-/** The quarantine table's columns, from the one DDL both warehouses use. */
+/**
+ * The quarantine table's columns, from the one DDL both warehouses use. Staging columns are all
+ * NULLABLE: DuckDB writes Parquet columns as optional, and `_quarantine` itself checks REQUIRED.
+ */
 export const QUARANTINE_COLUMNS: EltColumn[] = QUARANTINE_COLUMNS_DDL.split(', ').map((def) => {
   const [name, type] = def.split(' ');
-  return { name, type: type === 'BIGINT' ? 'INT64' : 'STRING', nullable: !def.endsWith('NOT NULL') };
+  return { name, type: type === 'BIGINT' ? 'INT64' : 'STRING', nullable: true };
 });
 
 const stagedSourceColumns = (source: SourceTable): EltColumn[] => [
-  { name: '_line', type: 'INT64', nullable: false },
+  { name: '_line', type: 'INT64', nullable: true },
   ...stagedColumns(source).map((c) => ({ name: c.name, type: SOURCE_TO_COLUMN_TYPE[c.type], nullable: true })),
   { name: RESCUED_DATA_COLUMN, type: 'STRING', nullable: true },
 ];
