@@ -15,7 +15,7 @@ import type { ReasonCode } from './schema';
 import { QUARANTINE_TABLE, type StageContext } from './staging/quarantine';
 
 /** Moves rows from a source's loaded to its quarantined count, under a reason. */
-function moved(q: SourceQuality, code: ReasonCode, n: number): SourceQuality {
+export function moved(q: SourceQuality, code: ReasonCode, n: number): SourceQuality {
   if (n === 0) return q;
   return {
     ...q,

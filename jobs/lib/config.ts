@@ -40,7 +40,14 @@ export interface EtlConfig {
    * null (unset, the default): no ceiling.
    */
   readonly maxQuarantineShare: number | null;
+  /**
+   * Where a batch job checks and transforms: `etl` in its scratch DuckDB (then uploads the
+   * table), `elt` in BigQuery (it uploads the staged sources). Default elt on BigQuery.
+   */
+  readonly batchMode: BatchMode;
 }
+
+export type BatchMode = 'etl' | 'elt';
 
 export type BatchPath = 'bulk' | 'exact';
 
@@ -60,6 +67,7 @@ export function loadConfig(env: Env = processEnv(), overrides: Partial<EtlConfig
     maxRecordBytes: s.int('MAX_RECORD_BYTES'),
     batchPath: s.choice<BatchPath>('BATCH_PATH'),
     maxQuarantineShare: s.optionalShare('MAX_QUARANTINE_SHARE'),
+    batchMode: s.choice<BatchMode>('BATCH_MODE'),
     ...overrides,
   };
 }

@@ -5,6 +5,8 @@
  *   -> guard (no empty replace, the quarantine ceiling)
  *   -> load through the warehouse adapter: transform (jobs/transforms/<t>.sql) and atomic replace
  *   -> report.
+ * With BATCH_MODE=elt (BigQuery) the checks, guard and transform run in the warehouse instead,
+ * over the staged sources uploaded as Parquet (elt/elt-run.ts): same rules, same results.
  * Staging runs in a scratch DuckDB of the job's own (in memory, spilling to disk), so the
  * warehouse is locked only for the transform and the swap, whichever warehouse it is.
  */
@@ -26,6 +28,8 @@ import { maskQuarantineRows } from './quarantine-mask';
 import { createQuarantineTable, QUARANTINE_TABLE } from './staging/quarantine';
 import { stageSource, type StagingPath } from './staging/stage';
 import { openDuckDb } from './sql/duckdb-file';
+import { EltRun } from './elt/elt-run';
+import { renderTransform } from './transform-render';
 import { openWarehouse } from './warehouse';
 import type { RunRecord, Warehouse } from './warehouse/types';
 
@@ -40,28 +44,33 @@ export interface JobResult {
 export const newRunId = (table: string, at = new Date()): string =>
   `${table}-${at.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${crypto.randomBytes(3).toString('hex')}`;
 
-/** The transform's SQL: a SELECT over `src_<source>` tables yielding the destination's columns. */
+/** The transform's SQL for DuckDB: a SELECT over the scratch database's `src_<source>` tables. */
 export function transformSql(dest: BatchDestination): string {
-  const file = path.join(__dirname, '..', 'transforms', `${dest.transform}.sql`);
-  let sql: string;
-  try {
-    sql = fs.readFileSync(file, 'utf8').replace(/;\s*$/, '');
-  } catch {
-    throw new Error(`transform for ${dest.name} not found: ${file}`);
-  }
   // Transforms select the sources' rescued values; a table whose contract does not rescue has no column for them.
-  return dest.columns.some((c) => c.name === RESCUED_DATA_COLUMN) ? sql : `SELECT * EXCLUDE (${RESCUED_DATA_COLUMN}) FROM (${sql})`;
+  return renderTransform(dest.transform, { dialect: 'duckdb', dropRescued: !dest.columns.some((c) => c.name === RESCUED_DATA_COLUMN) });
 }
 
-export async function runBatchJob(catalog: Catalog, tableName: string, config: EtlConfig): Promise<JobResult> {
+/**
+ * Runs one batch job. `warehouse` replaces the one `config` names (scripts/bench-elt.ts measures
+ * what a job would upload with a counting stand-in).
+ */
+export async function runBatchJob(
+  catalog: Catalog,
+  tableName: string,
+  config: EtlConfig,
+  opts: { readonly warehouse?: Warehouse } = {},
+): Promise<JobResult> {
   const dest = findDestination(catalog, tableName);
   if (dest.mode !== 'batch') {
     throw new UsageError(`${dest.name} is a stream table: it is loaded by the Kafka consumer, not a batch job`);
   }
+  if (config.batchMode === 'elt' && config.warehouse !== 'bigquery') {
+    throw new UsageError(`BATCH_MODE=elt needs WAREHOUSE=bigquery (the checks and transform run in the warehouse); with WAREHOUSE=${config.warehouse} use BATCH_MODE=etl`);
+  }
   const startedAt = new Date();
   const runId = newRunId(dest.table, startedAt);
   const log = logger.child({ job: dest.name, runId });
-  const warehouse = await openWarehouse(config, catalog);
+  const warehouse = opts.warehouse ?? (await openWarehouse(config, catalog));
   // Scratch is an in-memory database that spills to its own temp folder past the memory limit:
   // nothing to clean up after a crash but that folder, and no disk writes for small inputs.
   const scratchDir = path.join(config.stateDir, 'tmp', runId);
@@ -108,6 +117,12 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
       if (q.rowsRead === 0) {
         throw new SourceFileError(path.join(config.sourceDir, q.file), null, null, 'no data rows (header only): refusing to replace the table with nothing');
       }
+    }
+    if (config.batchMode === 'elt') {
+      const elt = await loadElt({ warehouse, catalog, dest, runId, config, scratchDir, connection: c, startedAt, phase }, sources);
+      const reportPath = writeReport(config, elt.report);
+      log.info('job succeeded', { mode: 'elt', rowsOut: elt.run.rowsOut, quarantined: elt.run.rowsQuarantined, bytesUploaded: elt.bytesUploaded, report: reportPath });
+      return { ...elt, reportPath, stagingPaths };
     }
     sources = await checkStagedSources(ctx, catalog, dest, sources);
     // Every quarantine row is in: card numbers masked once, before anything reads or copies them.
@@ -164,6 +179,64 @@ export async function runBatchJob(catalog: Catalog, tableName: string, config: E
     removeScratch();
     trackScratch(scratchDir, false);
     await warehouse.close();
+  }
+}
+
+/**
+ * ELT: the staged sources and quarantine rows go up as Parquet, the checks, guard and transform
+ * run in the warehouse, and the destination is swapped in one transaction; the run's staging
+ * tables are dropped after success and failure alike (a killed run's by the next run).
+ */
+async function loadElt(
+  j: {
+    warehouse: Warehouse; catalog: Catalog; dest: BatchDestination; runId: string; config: EtlConfig;
+    scratchDir: string; connection: DuckDBConnection; startedAt: Date; phase: ReturnType<typeof phaseTimer>;
+  },
+  staged: SourceQuality[],
+): Promise<{ run: RunRecord; report: JobReport; bytesUploaded: number }> {
+  const { dest, config, phase } = j;
+  const target = j.warehouse.elt;
+  if (!target) throw new UsageError(`BATCH_MODE=elt: the ${j.warehouse.kind} warehouse cannot run the transform itself (use BATCH_MODE=etl)`);
+  // Local quarantine rows are masked before they leave the container, as in ETL before the load.
+  await maskQuarantineRows(j.connection, QUARANTINE_TABLE);
+  const elt = new EltRun({
+    target, catalog: j.catalog, dest, runId: j.runId, sourceDir: config.sourceDir, scratchDir: j.scratchDir,
+    connection: j.connection, quarantineTable: QUARANTINE_TABLE,
+  });
+  const inWarehouse = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof WarehouseError || e instanceof SourceFileError) throw e;
+      throw new WarehouseError(`ELT of ${dest.name} in ${j.warehouse.kind} (${j.warehouse.location}) failed at ${what}: ${oneLine(e)}`);
+    }
+  };
+  try {
+    await inWarehouse('sweep', () => elt.sweepLeftovers());
+    await inWarehouse('upload', () => elt.upload());
+    phase('uploaded', { bytes: elt.bytesUploaded });
+    const sources = await inWarehouse('checks', () => elt.check(staged));
+    assertQuarantineShare(sources, config);
+    phase('checked in warehouse');
+    const rowsOut = await inWarehouse('transform', () => elt.transform());
+    if (rowsOut === 0) throw emptyResult(dest, sources, config);
+    const dupes = await inWarehouse('key check', () => elt.duplicateResultKeys());
+    if (dupes > 0) throw new Error(`transform ${dest.transform} produced ${dupes} duplicate keys (${dest.key.join(', ')})`);
+    phase('transformed in warehouse', { rowsOut });
+    const samples = sources.some((q) => q.rowsQuarantined > 0) ? await inWarehouse('samples', () => elt.quarantineSamples()) : [];
+    const report = buildReport(j.runId, dest, j.startedAt, new Date(), sources, rowsOut, samples);
+    if (!report.accountingBalanced) throw new Error(`accounting does not balance for ${dest.name}: see the report`);
+    const run = runRecord(j.runId, dest, j.startedAt, new Date(report.endedAt), sources, rowsOut, 'success', null, report);
+    await inWarehouse('commit', () => elt.commit(run));
+    phase('loaded');
+    return { run, report, bytesUploaded: elt.bytesUploaded };
+  } finally {
+    try {
+      await elt.dropStaging();
+    } catch (e) {
+      // A warehouse gone (or this process dying) leaves them to the next run's sweep.
+      logger.warn('elt: could not drop the staging tables of the run; the next run drops them', { job: dest.name, error: oneLine(e) });
+    }
   }
 }
 

@@ -7,9 +7,7 @@ SELECT
     u.email,
     u.phone,
     uc.credit_card_number AS credit_card_masked,
-    -- Values of undeclared columns (schema contract rescue), every source's merged
-    -- (the usual row has none: NULL without building JSON).
-    CASE WHEN u._rescued_data IS NULL AND uc._rescued_data IS NULL THEN NULL
-        ELSE nullif(json_merge_patch(coalesce(u._rescued_data, '{}'), coalesce(uc._rescued_data, '{}'))::VARCHAR, '{}') END AS _rescued_data
+    -- Values of undeclared columns (schema contract rescue), every source's merged (render.ts).
+    {{ merge_rescued(u, uc) }} AS _rescued_data
 FROM src_user AS u
 LEFT JOIN src_user_has_creditcard AS uc ON uc.user_id = u.user_id

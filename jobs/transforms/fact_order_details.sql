@@ -7,10 +7,8 @@ SELECT
     d.quantity,
     po.price,
     po.price * d.quantity AS raw_cost,
-    -- Values of undeclared columns (schema contract rescue), every source's merged
-    -- (the usual row has none: NULL without building JSON).
-    CASE WHEN d._rescued_data IS NULL AND po._rescued_data IS NULL THEN NULL
-        ELSE nullif(json_merge_patch(coalesce(d._rescued_data, '{}'), coalesce(po._rescued_data, '{}'))::VARCHAR, '{}') END AS _rescued_data
+    -- Values of undeclared columns (schema contract rescue), every source's merged (render.ts).
+    {{ merge_rescued(d, po) }} AS _rescued_data
 FROM src_orders_has_products AS d
 LEFT JOIN src_products_has_options AS po
     ON po.product_id = d.product_id AND po.option_id = d.option_id

@@ -14,10 +14,8 @@ SELECT
     o.ship_address,
     o.tracking_number,
     o.delivery_status AS is_delivered,
-    -- Values of undeclared columns (schema contract rescue), every source's merged
-    -- (the usual row has none: NULL without building JSON).
-    CASE WHEN o._rescued_data IS NULL AND pu._rescued_data IS NULL AND pc._rescued_data IS NULL THEN NULL
-        ELSE nullif(json_merge_patch(coalesce(o._rescued_data, '{}'), coalesce(pu._rescued_data, '{}'), coalesce(pc._rescued_data, '{}'))::VARCHAR, '{}') END AS _rescued_data
+    -- Values of undeclared columns (schema contract rescue), every source's merged (render.ts).
+    {{ merge_rescued(o, pu, pc) }} AS _rescued_data
 FROM src_order AS o
 LEFT JOIN src_orders_placed_user AS pu ON pu.order_id = o.order_id
 LEFT JOIN src_orders_paid_creditcard AS pc ON pc.order_id = o.order_id

@@ -7,8 +7,9 @@
  * job with the analyzer's message.
  *
  * Served: datasets.insert/get, tables.insert/get/delete, tabledata.insertAll (insertId
- * de-duplication), the multipart upload of a load job (NDJSON typed by the job's schema,
- * WRITE_TRUNCATE / WRITE_APPEND, all-or-nothing), jobs.insert for queries, jobs.query, jobs.get,
+ * de-duplication), the multipart upload of a load job (NDJSON typed by the job's schema, or
+ * PARQUET read by DuckDB into the same typed rows; WRITE_TRUNCATE / WRITE_APPEND, all-or-nothing),
+ * tables.list, jobs.insert for queries, jobs.query, jobs.get,
  * jobs.getQueryResults (rows as f/v, TIMESTAMP as int64 microseconds as the client asks).
  * `failNext` injects faults (HTTP errors, a job ending in error) for the retry tests.
  *
@@ -17,17 +18,24 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import nock from 'nock';
 import { OAuth2Client } from 'google-auth-library';
 import { BigQuery } from '@google-cloud/bigquery';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { processEnv, settingsOf } from '../../jobs/lib/config/settings';
+import type { ColumnType } from '../../jobs/lib/catalog-types';
+import { duckdbNdjsonSelect } from '../../jobs/lib/warehouse/bigquery/schema';
+import { fromRestType } from './canonical';
 
 export const PROJECT = 'test-project';
 export const BASE = 'https://bigquery.googleapis.com';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const HERE = path.resolve(__dirname, '..', '..');
+/** The repository (also when this file runs compiled, from dist/tests/bigquery: scripts/bench-elt.ts). */
+const ROOT = path.basename(HERE) === 'dist' ? path.dirname(HERE) : HERE;
 const STATE = settingsOf(processEnv(), ROOT).path('ZETASQL_STATE_DIR');
 
 /** Why the engine cannot start here (not built: `bash scripts/setup-zetasql.sh`), or null. */
@@ -60,7 +68,13 @@ export interface RecordedRequest {
   readonly path: string;
   readonly body: unknown;
   /** For a multipart load upload: the job metadata and the uploaded data. */
-  readonly upload?: { readonly metadata: Record<string, any>; readonly data: string };
+  readonly upload?: {
+    readonly metadata: Record<string, any>;
+    readonly data: string;
+    /** The uploaded data's bytes as sent (binary formats such as PARQUET: `data` is then empty). */
+    readonly bytes: number;
+    readonly binary?: Buffer;
+  };
 }
 
 interface Failure {
@@ -116,9 +130,9 @@ class Engine {
     });
   }
 
-  static async start(): Promise<Engine> {
+  static async start(heap = '512m'): Promise<Engine> {
     const cp = [path.join(STATE, 'build', 'classes'), path.join(STATE, 'libs', '*')].join(path.delimiter);
-    const proc = spawn('java', ['-Xmx512m', '-cp', cp, 'store.etl.zetasql.Main', PROJECT], { stdio: 'pipe' });
+    const proc = spawn('java', [`-Xmx${heap}`, '-cp', cp, 'store.etl.zetasql.Main', PROJECT], { stdio: 'pipe' });
     const lines = readline.createInterface({ input: proc.stdout });
     await new Promise<void>((resolve, reject) => {
       let err = '';
@@ -167,8 +181,9 @@ export class BigQueryDouble {
   private constructor(private readonly engine: Engine) {}
 
   /** Starts the engine (once per test file) and intercepts BigQuery's and Google's token endpoints. */
-  static async start(): Promise<BigQueryDouble> {
-    const double = new BigQueryDouble(await Engine.start());
+  static async start(opts: { readonly heap?: string } = {}): Promise<BigQueryDouble> {
+    // heap: the JVM's -Xmx (default 512m), for benchmarks holding large tables.
+    const double = new BigQueryDouble(await Engine.start(opts.heap));
     double.intercept();
     return double;
   }
@@ -220,6 +235,16 @@ export class BigQueryDouble {
   failNext(method: string, path: RegExp, status: number, reason: string, message: string, kind: 'http' | 'job' = 'http'): this {
     this.failures.push({ method, path, status, reason, message, kind });
     return this;
+  }
+
+  /** Bytes of data uploaded by load jobs so far, per sourceFormat (what crossed the wire). */
+  uploadedBytes(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.requests) {
+      const format = r.upload?.metadata?.configuration?.load?.sourceFormat;
+      if (format) out[format] = (out[format] ?? 0) + r.upload!.bytes;
+    }
+    return out;
   }
 
   find(method: string, path: RegExp): RecordedRequest[] {
@@ -283,7 +308,9 @@ export class BigQueryDouble {
     let body: any = rawBody;
     let upload: RecordedRequest['upload'];
     if (typeof rawBody === 'string' && contentType?.startsWith('multipart/related')) {
-      upload = parseMultipart(rawBody, contentType);
+      // nock hands over a body that is not valid UTF-8 (a binary upload) as hex.
+      const boundary = /boundary=([^;]+)/.exec(contentType)?.[1] ?? '';
+      upload = rawBody.includes(`--${boundary}`) ? parseMultipart(rawBody, contentType) : parseBinaryMultipart(Buffer.from(rawBody, 'hex'), contentType);
       body = upload.metadata;
     } else if (typeof rawBody === 'string' && rawBody.length > 0) {
       try {
@@ -319,7 +346,7 @@ export class BigQueryDouble {
       const jobId: string = meta?.jobReference?.jobId ?? `job_${++this.seq}`;
       const job: JobState = { kind: meta?.configuration?.load ? 'load' : 'query', meta };
       if (failure?.kind === 'job') job.error = { reason: failure.reason, message: failure.message };
-      else if (job.kind === 'load') await this.runLoad(job, upload?.data ?? '');
+      else if (job.kind === 'load') await this.runLoad(job, upload?.data ?? '', upload?.binary);
       else await this.runQuery(job, meta.configuration.query);
       this.jobs.set(jobId, job);
       return [200, this.jobResource(jobId, job)];
@@ -354,6 +381,16 @@ export class BigQueryDouble {
       if (!r.ok) return engineError(r);
       return [200, { datasetReference: { projectId: PROJECT, datasetId: m[1] }, id: `${PROJECT}:${m[1]}`, location: 'EU' }];
     }
+    if (method === 'GET' && (m = /\/datasets\/([^/]+)\/tables$/.exec(path))) {
+      const r = await this.engine.call('listTables', { dataset: m[1] });
+      if (!r.ok) return engineError(r);
+      return [200, {
+        kind: 'bigquery#tableList', totalItems: r.tables.length,
+        tables: (r.tables as string[]).map((t) => ({
+          kind: 'bigquery#table', id: `${PROJECT}:${m![1]}.${t}`, tableReference: { projectId: PROJECT, datasetId: m![1], tableId: t }, type: 'TABLE',
+        })),
+      }];
+    }
     if (method === 'POST' && (m = /\/datasets\/([^/]+)\/tables$/.exec(path))) {
       const table = body.tableReference.tableId;
       const r = await this.engine.call('createTable', { dataset: m[1], table, fields: body.schema?.fields ?? [] });
@@ -376,8 +413,19 @@ export class BigQueryDouble {
     return [404, errorBody(404, 'notFound', `BigQuery double: no route for ${method} ${path}`)];
   }
 
-  private async runLoad(job: JobState, data: string): Promise<void> {
+  private async runLoad(job: JobState, data: string, binary?: Buffer): Promise<void> {
     const cfg = job.meta.configuration.load;
+    if (cfg.sourceFormat === 'PARQUET') {
+      let rows: unknown[];
+      try {
+        rows = await parquetRows(binary ?? Buffer.alloc(0), cfg.schema?.fields ?? null);
+      } catch (e) {
+        job.error = { reason: 'invalid', message: `Error while reading data, error message: ${(e as Error).message.split('\n')[0]}` };
+        return;
+      }
+      await this.loadRows(job, rows);
+      return;
+    }
     if (cfg.sourceFormat !== 'NEWLINE_DELIMITED_JSON') {
       job.error = { reason: 'invalid', message: `BigQuery double: sourceFormat ${cfg.sourceFormat} is not served` };
       return;
@@ -393,6 +441,12 @@ export class BigQueryDouble {
         return;
       }
     }
+    await this.loadRows(job, rows);
+  }
+
+  /** Rows of BigQuery's JSON input form into the load job's table, typed by its schema. */
+  private async loadRows(job: JobState, rows: unknown[]): Promise<void> {
+    const cfg = job.meta.configuration.load;
     const r = await this.engine.call('load', {
       dataset: cfg.destinationTable.datasetId, table: cfg.destinationTable.tableId, fields: cfg.schema?.fields ?? null,
       write: cfg.writeDisposition ?? 'WRITE_APPEND', create: cfg.createDisposition ?? 'CREATE_IF_NEEDED', rows,
@@ -468,7 +522,59 @@ function errorBody(code: number, reason: string, message: string) {
   return { error: { code, message, errors: [{ reason, message, domain: 'global' }], status: reason } };
 }
 
-function parseMultipart(raw: string, contentType: string): { metadata: Record<string, any>; data: string } {
+/** PARQUET's types as BigQuery types them when a load job gives no schema. */
+const PARQUET_TYPES: [RegExp, ColumnType][] = [
+  [/^(BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER)$/, 'INT64'], [/^DECIMAL/, 'NUMERIC'], [/^BOOLEAN$/, 'BOOL'],
+  [/^DATE$/, 'DATE'], [/^TIMESTAMP/, 'TIMESTAMP'], [/^VARCHAR$/, 'STRING'],
+];
+
+/**
+ * A PARQUET upload as rows of BigQuery's JSON input form: DuckDB reads the file and renders each
+ * row as the NDJSON path would (numbers as exact decimal strings), typed by the job's schema
+ * (or the file's own types), so both formats go through the same typing in the engine.
+ */
+async function parquetRows(bytes: Buffer, fields: { name: string; type: string }[] | null): Promise<unknown[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-double-parquet-'));
+  const file = path.join(dir, 'upload.parquet');
+  fs.writeFileSync(file, bytes);
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  try {
+    const from = `read_parquet('${file.replace(/'/g, "''")}')`;
+    const described = (await c.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`)).getRowsJS().map(([n, t]) => [String(n), String(t)] as const);
+    const columns = fields
+      ? fields.map((f) => ({ name: f.name, type: fromRestType(f.type) }))
+      : described.map(([name, t]) => {
+          const type = PARQUET_TYPES.find(([re]) => re.test(t))?.[1];
+          if (!type) throw new Error(`PARQUET column ${name} of type ${t} is not served by the double`);
+          return { name, type };
+        });
+    const present = new Set(described.map(([n]) => n));
+    const missing = columns.filter((col) => !present.has(col.name));
+    // A schema column the file lacks is NULL, as BigQuery loads it (REQUIRED ones then fail in the engine).
+    const sub = `(SELECT *${missing.map((col) => `, NULL AS "${col.name}"`).join('')} FROM ${from})`;
+    const lines = (await c.runAndReadAll(duckdbNdjsonSelect(columns, sub))).getRowsJS();
+    return lines.map(([line]) => JSON.parse(String(line)));
+  } finally {
+    c.closeSync();
+    db.closeSync();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A multipart upload whose data part is binary: metadata (JSON) and the data's bytes. */
+function parseBinaryMultipart(raw: Buffer, contentType: string): NonNullable<RecordedRequest['upload']> {
+  const boundary = /boundary=([^;]+)/.exec(contentType)?.[1] ?? '';
+  // latin1 maps bytes 1:1 to characters, so offsets in the text are offsets in the buffer.
+  const text = raw.toString('latin1');
+  const parts = text.split(`--${boundary}`).filter((p) => p.trim() !== '' && p.trim() !== '--');
+  const bodyOf = (p: string) => p.replace(/^\r?\n/, '').slice(p.replace(/^\r?\n/, '').search(/\r?\n\r?\n/)).replace(/^\r?\n\r?\n/, '').replace(/\r?\n$/, '');
+  const metadata = JSON.parse(Buffer.from(bodyOf(parts[0]), 'latin1').toString('utf8'));
+  const binary = Buffer.from(bodyOf(parts[1] ?? ''), 'latin1');
+  return { metadata, data: '', bytes: binary.length, binary };
+}
+
+function parseMultipart(raw: string, contentType: string): NonNullable<RecordedRequest["upload"]> {
   const boundary = /boundary=([^;]+)/.exec(contentType)?.[1] ?? '';
   const parts = raw
     .split(`--${boundary}`)
@@ -479,5 +585,5 @@ function parseMultipart(raw: string, contentType: string): { metadata: Record<st
     const after = p.slice(sep).replace(/^\r?\n\r?\n/, '');
     return after.replace(/\r?\n$/, '');
   });
-  return { metadata: JSON.parse(bodies[0]), data: bodies[1] ?? '' };
+  return { metadata: JSON.parse(bodies[0]), data: bodies[1] ?? '', bytes: Buffer.byteLength(bodies[1] ?? '') };
 }

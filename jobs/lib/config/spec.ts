@@ -115,6 +115,10 @@ export const SPEC: readonly Setting[] = [
   { name: 'BATCH_PATH', kind: 'choice', values: ['bulk', 'exact'], default: 'bulk', section: 'batch', usedBy: 'jobs',
     doc: 'How jobs stage a source file: bulk (DuckDB reads it, rules compiled to SQL, flagged rows re-checked by csv-parse + ajv) or exact (every row through csv-parse + ajv); same results (docs/batch.md).' },
 
+  { name: 'BATCH_MODE', kind: 'choice', values: ['etl', 'elt'], derive: (get) => (get('WAREHOUSE') === 'bigquery' ? 'elt' : 'etl'),
+    defaultDoc: 'elt with WAREHOUSE=bigquery, etl otherwise', example: 'etl', section: 'batch', usedBy: 'jobs',
+    doc: 'etl: a job transforms in its own scratch DuckDB and uploads the finished table; elt (BigQuery only): it uploads the validated sources as Parquet and the checks and transform run in BigQuery (docs/production.md, "ETL or ELT"). elt with WAREHOUSE=duckdb is refused.' },
+
   // ------------------------------------------------------------------ bigquery
   { name: 'GCP_PROJECT_ID', kind: 'text', section: 'bigquery', active: true, defaultDoc: '(none)', usedBy: 'BigQuery, dbt',
     doc: 'Google Cloud project that holds the dataset; required with WAREHOUSE=bigquery.' },

@@ -119,5 +119,38 @@ export interface Warehouse {
   applyStreamBatch(write: StreamWrite): Promise<boolean>;
   /** Offsets stored by applyStreamBatch for this group (empty when none). */
   readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]>;
+  /** Present on a warehouse that can check and transform staged sources itself (BATCH_MODE=elt). */
+  readonly elt?: EltTarget;
   close(): Promise<void>;
+}
+
+/** A column of an ELT staging or result table. */
+export interface EltColumn {
+  readonly name: string;
+  readonly type: import('../catalog-types').ColumnType;
+  readonly nullable: boolean;
+}
+
+/**
+ * ELT (BATCH_MODE=elt): what a warehouse that runs the checks and the transform itself offers a
+ * job (BigQuery). Tables named here live in the destination's dataset; the SQL is the
+ * warehouse's own dialect (jobs/lib/elt/ writes it).
+ */
+export interface EltTarget {
+  /** A table of the destination's dataset, quoted for the warehouse's SQL. */
+  tableRef(dest: BatchDestination, table: string): string;
+  /** The names of the tables in the destination's dataset. */
+  listTables(dest: BatchDestination): Promise<string[]>;
+  /** Uploads a Parquet file into `table` (created or replaced, typed by `columns`); returns the bytes sent. */
+  loadParquet(dest: BatchDestination, table: string, file: string, columns: readonly EltColumn[]): Promise<number>;
+  /** Creates an empty table (replacing one of that name). */
+  createTable(dest: BatchDestination, table: string, columns: readonly EltColumn[]): Promise<void>;
+  /** Runs a query or script; parameters are STRING (`@name`, NULL for null). Returns the last statement's rows. */
+  query(what: string, sql: string, params?: Readonly<Record<string, string | null>>): Promise<Record<string, unknown>[]>;
+  dropTable(dest: BatchDestination, table: string): Promise<void>;
+  /**
+   * In one transaction: the destination's rows become `resultTable`'s, its quarantine rows
+   * `quarantineTable`'s, and `run` is recorded. Readers see the old table or the new one.
+   */
+  replaceFromStaging(dest: BatchDestination, resultTable: string, quarantineTable: string, run: RunRecord): Promise<void>;
 }

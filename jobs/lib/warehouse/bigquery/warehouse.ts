@@ -40,7 +40,8 @@ import {
   type BigQueryTableSchema,
 } from './schema';
 import type { RetryPolicy } from '../../retry';
-import type { RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from '../types';
+import type { EltTarget, RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from '../types';
+import { bigQueryElt } from './elt';
 import { DEFAULT_RETRY, withRetry } from './retry';
 import { AVAILABILITY_TABLE } from '../duckdb/stream-ddl';
 import { acceptFieldBigQuery } from '../../accept-field';
@@ -383,6 +384,17 @@ export class BigQueryWarehouse implements Warehouse {
       const [job] = await this.opts.client.createQueryJob({ query: sql, location: this.opts.location, jobPrefix: 'store_etl_' } as Query);
       const [, , response] = await job.getQueryResults();
       return Number((response as { numDmlAffectedRows?: string } | undefined)?.numDmlAffectedRows ?? 0);
+    });
+  }
+
+  /** BATCH_MODE=elt: staging tables, SQL jobs and the atomic replace of a run in BigQuery (elt.ts). */
+  get elt(): EltTarget {
+    return bigQueryElt({
+      client: this.opts.client, projectId: this.opts.projectId, location: this.opts.location, retry: this.retry,
+      pollIntervalMs: this.opts.pollIntervalMs,
+      datasetOf: (d) => this.datasetOf(d), ensureSchema: () => this.ensureSchemaOnce(),
+      query: (what, sql, params, types) => this.query(what, sql, params, types as Record<string, QueryParamType>),
+      insertRun: INSERT_RUN, runParams, runParamTypes: RUN_PARAM_TYPES as Record<string, string>,
     });
   }
 

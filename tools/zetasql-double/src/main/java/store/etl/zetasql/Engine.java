@@ -142,6 +142,14 @@ final class Engine {
     return t;
   }
 
+  /** Names of a dataset's tables, in creation order (tables.list). */
+  List<String> tableNames(String ds) throws BqError {
+    needDataset(ds);
+    List<String> out = new ArrayList<>();
+    for (Table t : tables.values()) if (t.dataset.equals(ds)) out.add(t.name);
+    return out;
+  }
+
   void deleteTable(String ds, String name) throws BqError {
     table(ds, name);
     tables.remove(ds + "." + name);

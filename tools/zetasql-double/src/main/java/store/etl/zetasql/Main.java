@@ -89,6 +89,11 @@ public final class Main {
         r.add("fields", Engine.restSchema(t.fields));
         r.addProperty("numRows", Integer.toString(t.rows.size()));
       }
+      case "listTables" -> {
+        JsonArray names = new JsonArray();
+        for (String n : engine.tableNames(str(req, "dataset"))) names.add(n);
+        r.add("tables", names);
+      }
       case "deleteTable" -> engine.deleteTable(str(req, "dataset"), str(req, "table"));
       case "load" -> {
         List<JsonObject> rows = new ArrayList<>();
