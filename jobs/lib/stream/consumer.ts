@@ -100,6 +100,7 @@ export class StreamConsumer {
       scheduler: this.scheduler,
       decode: (dest, source, value, now) => this.sink.decode(dest, source, value, now),
       onAssigned: (a) => this.onAssigned(a),
+      soleMember: !this.sink.scalesOut,
     });
   }
 

@@ -321,13 +321,35 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   /**
-   * Every row of a table as JSON text (TO_JSON_STRING: INT64 and NUMERIC as their literal digits,
-   * TIMESTAMP as ISO-8601 UTC), for a consumer's local state store to load at start.
+   * Every row of `tables` as JSON text (TO_JSON_STRING: INT64 and NUMERIC as their literal
+   * digits, TIMESTAMP as ISO-8601 UTC) and the group's stored offsets of `topics`, read by ONE
+   * query: one snapshot, so a consumer's local state store loaded from it resumes each partition
+   * from the offset its rows were written up to, while other members keep committing.
    */
-  async readTableJson(dataset: string, table: string): Promise<string[]> {
+  async readSnapshotJson(
+    dataset: string,
+    tables: readonly string[],
+    consumerGroup: string,
+    topics: readonly string[],
+  ): Promise<{ rows: Map<string, string[]>; offsets: StreamOffset[] }> {
     await this.ensureSchemaOnce();
-    const rows = await this.query(`read ${dataset}.${table}`, `SELECT TO_JSON_STRING(t) AS j FROM ${this.fq(dataset, table)} AS t`, {}, {});
-    return rows.map((r) => String(r.j));
+    const parts = tables.map((t, i) => `SELECT ${i} AS t, TO_JSON_STRING(x) AS j FROM ${this.fq(dataset, t)} AS x`);
+    parts.push(
+      `SELECT -1 AS t, TO_JSON_STRING(o) AS j FROM (SELECT topic, \`partition\`, next_offset FROM ${this.fq(dataset, '_stream_offsets')} ` +
+        'WHERE consumer_group = @consumer_group AND topic IN UNNEST(@topics)) AS o',
+    );
+    const result = await this.query(`read a snapshot of ${dataset}`, parts.join('\nUNION ALL\n'), { consumer_group: consumerGroup, topics: [...topics] }, { consumer_group: 'STRING', topics: ['STRING'] });
+    const rows = new Map(tables.map((t) => [t, [] as string[]]));
+    const offsets: StreamOffset[] = [];
+    for (const r of result) {
+      const t = Number(r.t);
+      if (t >= 0) rows.get(tables[t])!.push(String(r.j));
+      else {
+        const o = JSON.parse(String(r.j)) as { topic: string; partition: number | string; next_offset: number | string };
+        offsets.push({ topic: o.topic, partition: Number(o.partition), offset: String(o.next_offset) });
+      }
+    }
+    return { rows, offsets };
   }
 
   /**
