@@ -8,12 +8,15 @@
  * loads the store from one snapshot of BigQuery (tables + the main group's stored offsets) and
  * reads on from those offsets.
  *
- * The store is fed from the topics, not from BigQuery: it may run ahead of what the members have
- * committed, never behind it for long; the events and the rules are the same, so the rows and
- * the transitions are too. This group commits no offsets: the store's own positions (from the
- * snapshot, then advanced by each batch) are where it reads on, after every join.
+ * The store is fed from the topics, but never runs ahead of BigQuery: an event goes in once the
+ * main group's committed offset in Kafka has passed it (a member commits there right after its
+ * BigQuery transaction). So the availability rows it merges were computed from rows BigQuery
+ * holds, and a next holder, loading a later snapshot, only moves forward from them (rows computed
+ * ahead of the tables made a next holder publish a transition back and forth). This group commits
+ * no offsets: the store's own positions (from the snapshot, then advanced by each batch) are
+ * where it reads on, after every join.
  */
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { logger } from '../log';
 import { AvailabilityStore, type AvailabilityWarehouse } from './availability-store';
 import { sourceOf, streamDestinations, topicFor } from './config';
@@ -29,6 +32,8 @@ import type { DuckStreamEvent } from '../warehouse/duckdb/stream-write';
 const STOP_CATCH_UP_MS = 15000;
 /** A drain put off while batches followed one another runs after this long without one. */
 const IDLE_DRAIN_MS = 1000;
+/** How often the main group's committed offsets are read while a batch waits for them. */
+const COMMITTED_POLL_MS = 200;
 
 export const availabilityGroup = (group: string): string => `${group}.availability`;
 
@@ -40,13 +45,19 @@ export class AvailabilityRole {
   private ready: Promise<void> = Promise.resolve();
   private idleTimer: NodeJS.Timeout | null = null;
   private stopping = false;
+  private readonly admin: Admin;
+  /** The main group's committed offsets ("topic:partition" -> next), read at most every COMMITTED_POLL_MS. */
+  private readonly committed = new Map<string, bigint>();
+  private committedReadAt = 0;
 
   constructor(
     private readonly wh: AvailabilityWarehouse,
     private readonly ctx: SinkContext,
     private readonly kafka: Kafka,
     private readonly targets: ReadonlyMap<string, TopicTarget>,
-  ) {}
+  ) {
+    this.admin = kafka.admin();
+  }
 
   /** This process holds the role now (its store is loaded). */
   get holds(): boolean {
@@ -71,6 +82,7 @@ export class AvailabilityRole {
       ready.catch((err) => logger.error('stream: availability role could not take over', { error: (err as Error).message }));
       this.ready = ready.catch(() => undefined);
     });
+    await this.admin.connect();
     await consumer.connect();
     await consumer.subscribe({ topics: [...this.targets.keys()], fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatch: (p) => this.eachBatch(p) });
@@ -114,18 +126,47 @@ export class AvailabilityRole {
     const target = this.targets.get(batch.topic);
     if (!store || !target || batch.messages.length === 0 || !isRunning() || isStale()) return;
     const { topic, partition } = batch;
-    const at = store.positions.get(tpKey(topic, partition)) ?? 0n;
+    const k = tpKey(topic, partition);
+    const at = store.positions.get(k) ?? 0n;
     if (BigInt(batch.messages[0].offset) > at) {
       // Fetched past the store's position (a seek not yet in effect): read again from there.
       this.consumer?.seek({ topic, partition, offset: at.toString() });
       return;
     }
-    const slice = decodeSlice(topic, partition, target, batch.messages, { decode: decodeEvent });
-    if (firstFresh(slice.offsets, at) === slice.offsets.length) return;
-    await store.apply(this.ctx.runId, slice as DecodedSlice<DuckStreamEvent>);
-    await store.committed(batch.offsetLag() !== '0');
-    this.scheduleIdleDrain();
-    await heartbeat();
+    // Only what a member committed to BigQuery (and then to the group) goes in.
+    const last = BigInt(batch.messages[batch.messages.length - 1].offset) + 1n;
+    let upTo = await this.committedOf(k);
+    while (upTo < last && isRunning() && !isStale()) {
+      await heartbeat().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, COMMITTED_POLL_MS));
+      upTo = await this.committedOf(k);
+    }
+    const messages = batch.messages.filter((m) => BigInt(m.offset) < upTo);
+    const slice = messages.length > 0 ? decodeSlice(topic, partition, target, messages, { decode: decodeEvent }) : null;
+    if (slice && firstFresh(slice.offsets, at) < slice.offsets.length) {
+      await store.apply(this.ctx.runId, slice as DecodedSlice<DuckStreamEvent>);
+      await store.committed(batch.offsetLag() !== '0');
+      this.scheduleIdleDrain();
+    }
+    // Not all of it committed (stopping): the rest is fetched again from the store's position.
+    if (messages.length < batch.messages.length) this.consumer?.seek({ topic, partition, offset: (store.positions.get(k) ?? at).toString() });
+    await heartbeat().catch(() => undefined);
+  }
+
+  /** The main group's committed offset of a partition (0 when none). */
+  private async committedOf(k: string): Promise<bigint> {
+    if (Date.now() - this.committedReadAt >= COMMITTED_POLL_MS) {
+      this.committedReadAt = Date.now();
+      const topics = [...this.targets.keys()];
+      try {
+        for (const t of await this.admin.fetchOffsets({ groupId: this.ctx.cfg.group, topics })) {
+          for (const p of t.partitions) if (Number(p.offset) >= 0) this.committed.set(tpKey(t.topic, p.partition), BigInt(p.offset));
+        }
+      } catch (e) {
+        logger.debug('stream: reading the group offsets failed', { error: (e as Error).message });
+      }
+    }
+    return this.committed.get(k) ?? 0n;
   }
 
   /** A drain put off under load runs once the batches pause. */
@@ -153,6 +194,7 @@ export class AvailabilityRole {
       await this.store?.drain();
     }
     await this.consumer?.disconnect().catch((e) => logger.warn('stream: availability role disconnect', { error: (e as Error).message }));
+    await this.admin.disconnect().catch(() => undefined);
     await this.drop();
   }
 }

@@ -112,6 +112,11 @@ export class StreamConsumer {
     return this.group.crashed;
   }
 
+  /** The partitions ("topic:partition") this member holds now. */
+  get assigned(): ReadonlySet<string> {
+    return this.group.assigned;
+  }
+
   /** When this member first joined the group (ms): benchmarks measure throughput from here. */
   get joinedAt(): number | null {
     return this.group.joinedAt;
