@@ -34,6 +34,8 @@ const STOP_CATCH_UP_MS = 15000;
 const IDLE_DRAIN_MS = 1000;
 /** How often the main group's committed offsets are read while a batch waits for them. */
 const COMMITTED_POLL_MS = 200;
+/** A failed load of the store is tried again after this long. */
+const RELOAD_AFTER_MS = 5000;
 
 export const availabilityGroup = (group: string): string => `${group}.availability`;
 
@@ -41,6 +43,9 @@ export class AvailabilityRole {
   private consumer: Consumer | null = null;
   /** The store while this process holds the role, else null. */
   private store: AvailabilityStore | null = null;
+  /** The role group's partitions assigned to this process (all of them, or none). */
+  private partitions: { topic: string; partition: number }[] = [];
+  private loadFailedAt = 0;
   /** The join's handling (load or seeks): batches wait for it. */
   private ready: Promise<void> = Promise.resolve();
   private idleTimer: NodeJS.Timeout | null = null;
@@ -78,9 +83,8 @@ export class AvailabilityRole {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      const ready = this.joined(e.payload.memberAssignment);
-      ready.catch((err) => logger.error('stream: availability role could not take over', { error: (err as Error).message }));
-      this.ready = ready.catch(() => undefined);
+      this.partitions = Object.entries(e.payload.memberAssignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+      this.take();
     });
     await this.admin.connect();
     await consumer.connect();
@@ -88,9 +92,18 @@ export class AvailabilityRole {
     await consumer.run({ autoCommit: false, eachBatch: (p) => this.eachBatch(p) });
   }
 
-  /** After a join: take the role (load), keep it (seek to the store's positions), or drop it. */
-  private async joined(assignment: Record<string, number[]>): Promise<void> {
-    const partitions = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+  /** After a join (or a failed load, again): take the role (load), keep it (seek), or drop it. */
+  private take(): void {
+    const ready = this.joined();
+    ready.catch((err) => {
+      this.loadFailedAt = Date.now();
+      logger.error('stream: availability role could not take over; trying again', { error: (err as Error).message });
+    });
+    this.ready = ready.catch(() => undefined);
+  }
+
+  private async joined(): Promise<void> {
+    const partitions = this.partitions;
     if (partitions.length === 0) return this.drop();
     if (this.stopping) return;
     if (!this.store) {
@@ -122,6 +135,11 @@ export class AvailabilityRole {
 
   private async eachBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     await this.ready;
+    // Holding the role's partitions without a store (its load failed): load again, now and then.
+    if (!this.store && this.partitions.length > 0 && !this.stopping && Date.now() - this.loadFailedAt > RELOAD_AFTER_MS) {
+      this.take();
+      await this.ready;
+    }
     const store = this.store;
     const target = this.targets.get(batch.topic);
     if (!store || !target || batch.messages.length === 0 || !isRunning() || isStale()) return;
@@ -136,8 +154,9 @@ export class AvailabilityRole {
     // Only what a member committed to BigQuery (and then to the group) goes in.
     const last = BigInt(batch.messages[batch.messages.length - 1].offset) + 1n;
     let upTo = await this.committedOf(k);
-    while (upTo < last && isRunning() && !isStale()) {
-      await heartbeat().catch(() => undefined);
+    let rejoin = false; // a failed heartbeat: the group rebalances, this batch must return
+    while (upTo < last && isRunning() && !isStale() && !rejoin) {
+      await heartbeat().catch(() => (rejoin = true));
       await new Promise((r) => setTimeout(r, COMMITTED_POLL_MS));
       upTo = await this.committedOf(k);
     }
@@ -148,7 +167,7 @@ export class AvailabilityRole {
       await store.committed(batch.offsetLag() !== '0');
       this.scheduleIdleDrain();
     }
-    // Not all of it committed (stopping): the rest is fetched again from the store's position.
+    // Not all of it committed (a rebalance, a stop): the rest is fetched again from the store's position.
     if (messages.length < batch.messages.length) this.consumer?.seek({ topic, partition, offset: (store.positions.get(k) ?? at).toString() });
     await heartbeat().catch(() => undefined);
   }
