@@ -13,7 +13,8 @@
  * its partitions, and the availability role moves if it held it).
  *
  * Also: a stale member (its view of the stored offsets old) whose partition moved on is fenced
- * by BigQuery's stored offsets: its transaction changes nothing. A second DuckDB member of a
+ * by BigQuery's stored offsets: its transaction changes nothing, whether the stored offset is
+ * past its whole batch or only past its first part. A second DuckDB member of a
  * group stops with a clear error.
  */
 import type { Kafka, Message } from 'kafkajs';
@@ -377,6 +378,17 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       const { results } = await stale.put([slice], false);
       expect(results).toEqual([null]);
       expect(transactions()).toBe(sentBefore + 1); // it reached BigQuery: the fence is there, not in the member
+      expect(await bq.sql(`SELECT * FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`)).toEqual(before.carts);
+      expect(await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``)).toEqual(before.offsets);
+
+      // 4. A stale member whose batch starts below the stored offset and ends past it (another
+      //    member applied its first part): fenced whole (its events of the applied part would
+      //    otherwise count twice), and told to read on from the stored offset.
+      const storedNow = BigInt(before.offsets.find((r) => r.topic === topic && Number(r.partition) === p)!.next_offset as string);
+      const overlapping = [storedNow - 2n, storedNow - 1n, storedNow, storedNow + 1n].map((o, i) => ({ ...msgs[0], offset: String(o), value: Buffer.from(JSON.stringify({ shopping_cart_id: String(950 + i), status: '1' })) }));
+      const straddling = await bigQuerySink(wh)(staleCtx).put([decodeSlice(topic, p, target, overlapping as never, { decode: decodeEvent })], false);
+      expect(straddling.results).toEqual([{ gap: storedNow }]);
+      expect(transactions()).toBe(sentBefore + 2);
       expect(await bq.sql(`SELECT * FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`)).toEqual(before.carts);
       expect(await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``)).toEqual(before.offsets);
     }, 900_000);

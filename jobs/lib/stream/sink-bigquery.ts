@@ -76,15 +76,23 @@ export class BigQuerySink implements StreamSink {
       upserts: b.events,
       eventIds,
       quarantine: b.quarantine,
-      offsets: b.offsets,
+      // `from`: fenced whole when another member stored an offset past its first event.
+      offsets: [{ ...b.offsets[0], from: slice.offsets[first] }],
     };
     if (b.dlq.length > 0) {
       await producer.send({ topic: deadLetterTopic(cfg), acks: -1, messages: b.dlq.map((d) => deadLetterMessage(slice, d)) });
     }
-    const applied = await this.wh.applyStreamBatch(write);
-    this.stored.set(tpKey(topic, partition), BigInt(b.offsets[0].offset));
-    // Fenced (the group's stored offset was already past it): nothing applied, nothing counted.
-    if (!applied) return null;
+    const next = BigInt(b.offsets[0].offset);
+    if (!(await this.wh.applyStreamBatch(write))) {
+      // Fenced: nothing applied, nothing counted. Past the batch (a retried transaction, a
+      // redelivery), nothing is left to do; inside it (another member applied a part), the rest
+      // is fetched again from the stored offset.
+      const now = (await this.wh.readOffsets(cfg.group, [topic])).find((o) => o.partition === partition);
+      const at = now ? BigInt(now.offset) : next;
+      this.stored.set(tpKey(topic, partition), at);
+      return at < next ? { gap: at } : null;
+    }
+    this.stored.set(tpKey(topic, partition), next);
     return { rows: b.events.length, quarantined: b.quarantine.length, timestamps: b.timestamps };
   }
 

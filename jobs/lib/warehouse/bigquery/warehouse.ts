@@ -263,15 +263,16 @@ export class BigQueryWarehouse implements Warehouse {
     }
 
     // 2. Upsert, quarantine and offsets in one transaction, fenced: when a stored offset of the
-    //    group already reaches this batch's end (another consumer took the partition over and went
-    //    further), the batch changes nothing, so a consumer that lost its partitions can neither
-    //    overwrite newer rows nor move an offset back. BigQuery aborts one of two transactions
+    //    group is already past the batch's first event (`from`; without it: reaches the batch's
+    //    end) - another consumer took the partition over and applied part or all of it - the
+    //    batch changes nothing, offsets included, so a consumer that lost its partitions can
+    //    neither overwrite newer rows, quarantine an event twice, nor move an offset. BigQuery aborts one of two transactions
     //    writing _stream_offsets at once, so the check and the writes cannot interleave.
     const statements: string[] = ['BEGIN TRANSACTION;'];
     const params: Record<string, unknown> = { consumer_group: write.consumerGroup };
     const types: Record<string, QueryParamType> = { consumer_group: 'STRING' };
     if (write.offsets.length > 0) {
-      params.offsets = JSON.stringify(write.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+      params.offsets = JSON.stringify(write.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, from: o.from ?? null })));
       types.offsets = 'STRING';
       statements.unshift(`DECLARE stale BOOL DEFAULT FALSE;`);
       statements.push(staleCheck(this.fq(ds, '_stream_offsets')));
@@ -292,7 +293,7 @@ export class BigQueryWarehouse implements Warehouse {
       types.quarantine = 'STRING';
       statements.push(mergeQuarantine(this.fq(ds, '_quarantine'), fence));
     }
-    if (write.offsets.length > 0) statements.push(mergeOffsets(this.fq(ds, '_stream_offsets')));
+    if (write.offsets.length > 0) statements.push(mergeOffsets(this.fq(ds, '_stream_offsets'), fence));
     if (write.upserts.length === 0 && write.quarantine.length === 0 && write.offsets.length === 0) return true;
     statements.push('COMMIT TRANSACTION;');
     // The script's result is its last statement: whether the fence let the batch through.
@@ -477,21 +478,25 @@ export function mergeQuarantine(target: string, fence?: string): string {
   );
 }
 
-/** Sets `stale` when a stored offset of the group already reaches the end of this batch. */
+/**
+ * Sets `stale` when a stored offset of the group is past the batch's first offset (`from`: another
+ * member applied part or all of it), or without `from`, reaches the end of this batch.
+ */
 export function staleCheck(target: string): string {
   return (
     `SET stale = EXISTS (SELECT 1 FROM ${target} T JOIN UNNEST(JSON_QUERY_ARRAY(@offsets)) AS o\n` +
     "  ON T.topic = JSON_VALUE(o, '$.topic') AND T.`partition` = CAST(JSON_VALUE(o, '$.partition') AS INT64)\n" +
-    "  WHERE T.consumer_group = @consumer_group AND T.next_offset >= CAST(JSON_VALUE(o, '$.offset') AS INT64));"
+    '  WHERE T.consumer_group = @consumer_group AND T.next_offset > ' +
+    "IFNULL(CAST(JSON_VALUE(o, '$.from') AS INT64), CAST(JSON_VALUE(o, '$.offset') AS INT64) - 1));"
   );
 }
 
-export function mergeOffsets(target: string): string {
+export function mergeOffsets(target: string, fence?: string): string {
   return (
     `MERGE ${target} T USING (\n` +
     "  SELECT @consumer_group AS consumer_group, JSON_VALUE(o, '$.topic') AS topic,\n" +
     "    CAST(JSON_VALUE(o, '$.partition') AS INT64) AS `partition`, CAST(JSON_VALUE(o, '$.offset') AS INT64) AS next_offset\n" +
-    '  FROM UNNEST(JSON_QUERY_ARRAY(@offsets)) AS o\n' +
+    `  FROM UNNEST(JSON_QUERY_ARRAY(@offsets)) AS o${fence ? ` WHERE ${fence}` : ''}\n` +
     ') S ON T.consumer_group = S.consumer_group AND T.topic = S.topic AND T.`partition` = S.`partition`\n' +
     // Forward only: a stale or replayed batch never moves a stored offset back.
     'WHEN MATCHED AND S.next_offset > T.next_offset THEN UPDATE SET next_offset = S.next_offset, updated_at = CURRENT_TIMESTAMP()\n' +
