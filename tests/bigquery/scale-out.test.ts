@@ -130,6 +130,7 @@ interface Applied {
 function member(wh: BigQueryWarehouse, name: string, log: Applied[]) {
   let dead = false;
   let trap: { method: string; left: number; reach: boolean; reached: () => void } | null = null;
+  let gate: { method: string; reached: () => void; released: Promise<void> } | null = null;
   const gone = () => new Error(`${name} was killed`);
   const view = new Proxy(wh, {
     get(target, prop, receiver) {
@@ -139,6 +140,12 @@ function member(wh: BigQueryWarehouse, name: string, log: Applied[]) {
       }
       return async (...args: unknown[]) => {
         if (dead) throw gone();
+        if (gate?.method === prop) {
+          const g = gate;
+          gate = null;
+          g.reached();
+          await g.released;
+        }
         const hit = trap?.method === prop && --trap.left === 0;
         if (hit && !trap!.reach) {
           dead = true;
@@ -149,8 +156,7 @@ function member(wh: BigQueryWarehouse, name: string, log: Applied[]) {
         if (prop === 'applyStreamBatch') {
           const w = args[0] as StreamWrite;
           const o = w.offsets[0];
-          const first = w.eventIds.length > 0 ? BigInt(w.eventIds[0].slice(w.eventIds[0].lastIndexOf('-') + 1)) : BigInt(o.offset) - 1n;
-          log.push({ member: name, tp: `${o.topic}:${o.partition}`, first, next: BigInt(o.offset), applied: r as boolean });
+          log.push({ member: name, tp: `${o.topic}:${o.partition}`, first: BigInt(o.from!), next: BigInt(o.offset), applied: r as boolean });
         }
         if (hit) {
           dead = true;
@@ -164,7 +170,19 @@ function member(wh: BigQueryWarehouse, name: string, log: Applied[]) {
   return {
     view,
     kill: (method: string, n: number, reach: boolean) => new Promise<void>((reached) => (trap = { method, left: n, reach, reached })),
+    /** Its next call of `method` waits before reaching BigQuery until released. */
+    hold: (method: string) => {
+      let release = () => undefined as void;
+      const released = new Promise<void>((r) => (release = r));
+      const reached = new Promise<void>((r) => (gate = { method, reached: r, released }));
+      return { reached, release };
+    },
   };
+}
+
+/** `p`, or a failure naming `what` after `ms` (a known point that is never reached fails the test, not the run). */
+function within<T>(what: string, p: Promise<T>, ms = 120000): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} not reached within ${ms} ms`)), ms).unref())]);
 }
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 60000): Promise<void> {
@@ -221,7 +239,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       for (const e of [duck, big]) await ensureTopics(e.kafka, e.cfg, [...topicsOf(e), availabilityTopic(e.cfg)]);
 
       const log: Applied[] = [];
-      const members: { name: string; consumer: StreamConsumer; sink: () => BigQuerySink; kill: ReturnType<typeof member>['kill'] }[] = [];
+      const members: { name: string; consumer: StreamConsumer; sink: () => BigQuerySink; kill: ReturnType<typeof member>['kill']; hold: ReturnType<typeof member>['hold'] }[] = [];
       const startMember = async (name: string) => {
         const m = member(wh, name, log);
         let sink: BigQuerySink | null = null;
@@ -231,7 +249,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
           sink: (ctx) => (sink = bigQuerySink(m.view)(ctx) as BigQuerySink),
         });
         await consumer.start();
-        const entry = { name, consumer, sink: () => sink!, kill: m.kill };
+        const entry = { name, consumer, sink: () => sink!, kill: m.kill, hold: m.hold };
         members.push(entry);
         return entry;
       };
@@ -327,7 +345,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       const killedA = a.kill('applyStreamBatch', 3, true);
       await send(holdEvents());
       await consumeDuck();
-      await killedA;
+      await within('a killed at its 3rd transaction', killedA);
       await stopMember(a);
       await startMember('d');
       await stable(3);
@@ -350,7 +368,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       const killedH = h.kill('mergeAvailability', 1, false);
       await send(releaseEvents());
       await consumeDuck();
-      await killedH;
+      await within('the holder killed at its first merge', killedH);
       await stopMember(h);
       await until('the availability role to move', () => running().some((m) => m.sink().availability.holds));
       const ends2 = await caughtUp();
@@ -359,7 +377,31 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       expect(c2.transitions.some((t) => t.startsWith('["back_in_stock"'))).toBe(true);
       expect(c2.transitions.every((t) => t.startsWith('["back_in_stock"'))).toBe(true);
 
-      // 3. A stale member: its partition moved on (BigQuery's stored offset is past its batch).
+      // 3. The hold events replayed (carts open again). Member n's first transaction waits before
+      //    BigQuery while the availability holder, killed right after its first merge reached
+      //    BigQuery, keeps availability: the rows it merged must come from rows BigQuery holds
+      //    (n's events are in Kafka but not yet in BigQuery), else the next holder, loading the
+      //    tables without them, would publish a transition back and forth.
+      for (const name of ['k', 'l', 'n']) await startMember(name);
+      await stable(3);
+      const h3 = holder();
+      const n3 = running().find((m) => m !== h3)!;
+      const heldN = n3.hold('applyStreamBatch');
+      const killedH3 = h3.kill('mergeAvailability', 1, true);
+      await send(holdEvents());
+      await consumeDuck();
+      await within('n held at its first transaction', heldN.reached);
+      await within('the holder killed after its first merge', killedH3);
+      await stopMember(h3);
+      await until('the availability role to move', () => running().some((m) => m.sink().availability.holds));
+      heldN.release();
+      const ends3 = await caughtUp();
+      await stopAll();
+      const c3 = await check('replayed, a commit held while the holder is killed after its merge', ends3);
+      expect(c3.transitions.length).toBeGreaterThan(0);
+      expect(c3.transitions.every((t) => t.startsWith('["sold_out"'))).toBe(true);
+
+      // 4. A stale member: its partition moved on (BigQuery's stored offset is past its batch).
       //    Its transaction, with other values, changes nothing.
       const tp = [...ends1].find(([k, v]) => k.includes('_shoppingcart:') && v >= 3n)!;
       const [topic, p] = [tp[0].slice(0, tp[0].lastIndexOf(':')), Number(tp[0].slice(tp[0].lastIndexOf(':') + 1))];
@@ -381,7 +423,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       expect(await bq.sql(`SELECT * FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`)).toEqual(before.carts);
       expect(await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``)).toEqual(before.offsets);
 
-      // 4. A stale member whose batch starts below the stored offset and ends past it (another
+      // 5. A stale member whose batch starts below the stored offset and ends past it (another
       //    member applied its first part): fenced whole (its events of the applied part would
       //    otherwise count twice), and told to read on from the stored offset.
       const storedNow = BigInt(before.offsets.find((r) => r.topic === topic && Number(r.partition) === p)!.next_offset as string);

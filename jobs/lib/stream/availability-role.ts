@@ -32,7 +32,7 @@ import type { DuckStreamEvent } from '../warehouse/duckdb/stream-write';
 const STOP_CATCH_UP_MS = 15000;
 /** A drain put off while batches followed one another runs after this long without one. */
 const IDLE_DRAIN_MS = 1000;
-/** How often the main group's committed offsets are read while a batch waits for them. */
+/** How often the main group's committed offsets are read, and how long a partition waits for them. */
 const COMMITTED_POLL_MS = 200;
 /** A failed load of the store is tried again after this long. */
 const RELOAD_AFTER_MS = 5000;
@@ -152,14 +152,7 @@ export class AvailabilityRole {
       return;
     }
     // Only what a member committed to BigQuery (and then to the group) goes in.
-    const last = BigInt(batch.messages[batch.messages.length - 1].offset) + 1n;
-    let upTo = await this.committedOf(k);
-    let rejoin = false; // a failed heartbeat: the group rebalances, this batch must return
-    while (upTo < last && isRunning() && !isStale() && !rejoin) {
-      await heartbeat().catch(() => (rejoin = true));
-      await new Promise((r) => setTimeout(r, COMMITTED_POLL_MS));
-      upTo = await this.committedOf(k);
-    }
+    const upTo = await this.committedOf(k);
     const messages = batch.messages.filter((m) => BigInt(m.offset) < upTo);
     const slice = messages.length > 0 ? decodeSlice(topic, partition, target, messages, { decode: decodeEvent }) : null;
     if (slice && firstFresh(slice.offsets, at) < slice.offsets.length) {
@@ -167,9 +160,27 @@ export class AvailabilityRole {
       await store.committed(batch.offsetLag() !== '0');
       this.scheduleIdleDrain();
     }
-    // Not all of it committed (a rebalance, a stop): the rest is fetched again from the store's position.
-    if (messages.length < batch.messages.length) this.consumer?.seek({ topic, partition, offset: (store.positions.get(k) ?? at).toString() });
+    // The rest is not committed yet: this partition is read again from the store's position a
+    // little later (paused meanwhile; the other partitions go on).
+    if (messages.length < batch.messages.length) this.later(topic, partition, store.positions.get(k) ?? at);
     await heartbeat().catch(() => undefined);
+  }
+
+  private later(topic: string, partition: number, offset: bigint): void {
+    const tp = [{ topic, partitions: [partition] }];
+    try {
+      this.consumer?.seek({ topic, partition, offset: offset.toString() });
+      this.consumer?.pause(tp);
+    } catch (e) {
+      logger.debug('stream: availability role could not pause a partition', { error: (e as Error).message });
+    }
+    setTimeout(() => {
+      try {
+        this.consumer?.resume(tp);
+      } catch {
+        // left the group meanwhile
+      }
+    }, COMMITTED_POLL_MS).unref();
   }
 
   /** The main group's committed offset of a partition (0 when none). */
