@@ -170,6 +170,8 @@ function member(wh: BigQueryWarehouse, name: string, log: Applied[]) {
   return {
     view,
     kill: (method: string, n: number, reach: boolean) => new Promise<void>((reached) => (trap = { method, left: n, reach, reached })),
+    /** Gone from now on: every call fails. */
+    die: () => void (dead = true),
     /** Its next call of `method` waits before reaching BigQuery until released. */
     hold: (method: string) => {
       let release = () => undefined as void;
@@ -239,7 +241,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       for (const e of [duck, big]) await ensureTopics(e.kafka, e.cfg, [...topicsOf(e), availabilityTopic(e.cfg)]);
 
       const log: Applied[] = [];
-      const members: { name: string; consumer: StreamConsumer; sink: () => BigQuerySink; kill: ReturnType<typeof member>['kill']; hold: ReturnType<typeof member>['hold'] }[] = [];
+      const members: { name: string; consumer: StreamConsumer; sink: () => BigQuerySink; kill: ReturnType<typeof member>['kill']; hold: ReturnType<typeof member>['hold']; die: () => void }[] = [];
       const startMember = async (name: string) => {
         const m = member(wh, name, log);
         let sink: BigQuerySink | null = null;
@@ -249,7 +251,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
           sink: (ctx) => (sink = bigQuerySink(m.view)(ctx) as BigQuerySink),
         });
         await consumer.start();
-        const entry = { name, consumer, sink: () => sink!, kill: m.kill, hold: m.hold };
+        const entry = { name, consumer, sink: () => sink!, kill: m.kill, hold: m.hold, die: m.die };
         members.push(entry);
         return entry;
       };
@@ -378,26 +380,34 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       expect(c2.transitions.every((t) => t.startsWith('["back_in_stock"'))).toBe(true);
 
       // 3. The hold events replayed (carts open again). Member n's first transaction waits before
-      //    BigQuery while the availability holder, killed right after its first merge reached
-      //    BigQuery, keeps availability: the rows it merged must come from rows BigQuery holds
-      //    (n's events are in Kafka but not yet in BigQuery), else the next holder, loading the
-      //    tables without them, would publish a transition back and forth.
+      //    BigQuery; once the others committed theirs and the availability holder took them in,
+      //    the holder drains (merging its rows into BigQuery) and dies. The rows it merged must
+      //    come from rows BigQuery holds (n's events are in Kafka, not yet in BigQuery), else the
+      //    next holder, loading the tables without them, publishes a transition back and forth.
       for (const name of ['k', 'l', 'n']) await startMember(name);
       await stable(3);
       const h3 = holder();
       const n3 = running().find((m) => m !== h3)!;
       const heldN = n3.hold('applyStreamBatch');
-      const killedH3 = h3.kill('mergeAvailability', 1, true);
       await send(holdEvents());
       await consumeDuck();
       await within('n held at its first transaction', heldN.reached);
-      await within('the holder killed after its first merge', killedH3);
+      const others = await endOffsets(big.kafka, topicsOf(big));
+      for (const k of n3.consumer.assigned) others.delete(k);
+      const storedAt = async () => new Map((await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`)).map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset as string)]));
+      await until('the other members to commit their partitions', async () => {
+        const at = await storedAt();
+        return [...others].every(([k, end]) => (at.get(k) ?? 0n) >= end);
+      }, 120000);
+      await until('the holder to take them in', () => [...others].every(([k, end]) => (h3.sink().availability.positions.get(k) ?? 0n) >= end));
+      await h3.sink().availability.drain();
+      h3.die();
       await stopMember(h3);
       await until('the availability role to move', () => running().some((m) => m.sink().availability.holds));
       heldN.release();
       const ends3 = await caughtUp();
       await stopAll();
-      const c3 = await check('replayed, a commit held while the holder is killed after its merge', ends3);
+      const c3 = await check('replayed, a commit held while the holder merges and dies', ends3);
       expect(c3.transitions.length).toBeGreaterThan(0);
       expect(c3.transitions.every((t) => t.startsWith('["sold_out"'))).toBe(true);
 

@@ -199,6 +199,16 @@ export class AvailabilityRole {
     return this.committed.get(k) ?? 0n;
   }
 
+  /** Recomputes and publishes what is pending now, and merges it (the holder only; never throws). */
+  async drain(): Promise<void> {
+    await this.store?.drain();
+  }
+
+  /** Next offset per "topic:partition" the store has taken in (empty: not the holder). */
+  get positions(): ReadonlyMap<string, bigint> {
+    return this.store?.positions ?? new Map();
+  }
+
   /** A drain put off under load runs once the batches pause. */
   private scheduleIdleDrain(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
