@@ -3,7 +3,7 @@
  * quarantined events + offsets, fenced by the group's stored offsets). Dead letters are sent
  * before the write. Several consumer processes may share the group (scalesOut), each writing
  * its own partitions; a member that lost a partition is fenced by the stored offsets (its
- * transaction changes nothing once they reach past its batch). Vendor availability is kept by
+ * transaction changes nothing once they are past its first event; it then reads on from them). Vendor availability is kept by
  * ONE of the processes, the availability role (availability-role.ts), in a local state store.
  */
 import { logger } from '../log';
@@ -53,7 +53,7 @@ export class BigQuerySink implements StreamSink {
     return offsets;
   }
 
-  async put(slices: readonly DecodedSlice<unknown>[], more: boolean): Promise<{ results: PutResult[]; commitMs: number | null }> {
+  async put(slices: readonly DecodedSlice<unknown>[], _more: boolean): Promise<{ results: PutResult[]; commitMs: number | null }> {
     const results: PutResult[] = [];
     for (const slice of slices) results.push(await this.putOne(slice as DecodedSlice<Row>));
     return { results, commitMs: null };
