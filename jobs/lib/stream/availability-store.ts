@@ -1,9 +1,9 @@
 /**
  * Vendor availability for a sink whose warehouse is not DuckDB (BigQuery): a local state store.
  *
- * The consumer keeps an in-memory DuckDB with the inputs of availability (the three stream
- * tables and `dim_products`) and the availability table, loaded from the warehouse at start and
- * then kept current with every slice the warehouse committed. The rules are the DuckDB sink's
+ * One consumer process keeps an in-memory DuckDB with the inputs of availability (the three
+ * stream tables and `dim_products`) and the availability table, loaded from the warehouse when
+ * it takes the role and then kept current with every event of the consumed topics. The rules are the DuckDB sink's
  * own, run unchanged on it (availability.ts: pending products, bounded drain steps, transition
  * events through the outbox); only their result goes to the warehouse: after the events are
  * published, the rows that changed are upserted in ONE MERGE per drain. So a commit costs the
@@ -13,8 +13,12 @@
  * Order after a kill: events are published BEFORE their rows are merged, so a kill in between
  * leaves the warehouse's old rows; the next start loads them, recomputes every product and
  * publishes the transition again (at least once, as on DuckDB). A merge never runs while events
- * wait unpublished. One consumer process per group keeps availability (as on DuckDB, where the
- * stream file has one holder): the store sees only the slices of its own partitions.
+ * wait unpublished.
+ *
+ * With several consumer processes, one of them keeps the store: the availability role
+ * (availability-role.ts) feeds it every partition of the consumed topics. It is loaded from ONE
+ * snapshot of the warehouse (the tables and the group's stored offsets, read by one query), so
+ * it resumes each partition where the rows it loaded end.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
@@ -48,8 +52,16 @@ const AVAILABILITY_COLUMNS: readonly { name: string; type: ColumnType }[] = [
 /** What the store needs of the warehouse. */
 export interface AvailabilityWarehouse {
   datasetOf(dest: DestinationTable | string): string;
-  /** Every row of a table as JSON text (INT64/NUMERIC as literal digits, TIMESTAMP ISO-8601 UTC). */
-  readTableJson(dataset: string, table: string): Promise<string[]>;
+  /**
+   * Every row of the tables as JSON text (INT64/NUMERIC as literal digits, TIMESTAMP ISO-8601
+   * UTC) and the group's stored offsets, in one snapshot.
+   */
+  readSnapshotJson(
+    dataset: string,
+    tables: readonly string[],
+    consumerGroup: string,
+    topics: readonly string[],
+  ): Promise<{ rows: Map<string, string[]>; offsets: StreamOffset[] }>;
   /** Upserts availability rows (JSON objects) by vendor, product and option. */
   mergeAvailability(dataset: string, rowsJson: readonly string[]): Promise<void>;
   readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]>;
@@ -83,30 +95,41 @@ export class AvailabilityStore {
     return quoteIdent(this.ctx.dataset);
   }
 
+  /** Next offset per "topic:partition" already in the store. */
+  get positions(): ReadonlyMap<string, bigint> {
+    return this.stored;
+  }
+
   /**
-   * Loads the warehouse's tables (the stream tables, dim_products, availability) and offsets, then
-   * recomputes every product: transitions a kill left unpublished go out, and their rows follow.
+   * Loads the warehouse's tables (the stream tables, dim_products, availability) and the group's
+   * offsets from one snapshot, then recomputes every product: transitions a kill left
+   * unpublished go out, and their rows follow.
    */
   async load(): Promise<void> {
     const t0 = Date.now();
     await this.local.ensureSchema();
-    const tables = this.ctx.catalog.destinations.filter((d) => d.dataset === this.ctx.dataset && (d.mode === 'stream' || d.table === 'dim_products'));
+    const inputs = this.ctx.catalog.destinations.filter((d) => d.dataset === this.ctx.dataset && (d.mode === 'stream' || d.table === 'dim_products'));
+    const tables = [...inputs.map((d) => ({ table: d.table, columns: d.columns })), { table: AVAILABILITY_TABLE, columns: AVAILABILITY_COLUMNS }];
+    const snapshot = await this.wh.readSnapshotJson(
+      this.wh.datasetOf(this.ctx.dataset),
+      tables.map((t) => t.table),
+      this.ctx.cfg.group,
+      this.ctx.topics,
+    );
     let rows = 0;
     await this.local.withConnection(async (c) => {
-      for (const d of tables) rows += await this.copyIn(c, d.table, d.columns);
-      rows += await this.copyIn(c, AVAILABILITY_TABLE, AVAILABILITY_COLUMNS);
+      for (const t of tables) rows += await this.copyIn(c, t.table, t.columns, snapshot.rows.get(t.table) ?? []);
       await c.run(`CREATE OR REPLACE TABLE ${this.ds}.${SYNCED_TABLE} AS SELECT * FROM ${this.ds}.${AVAILABILITY_TABLE}`);
       await withTransaction(c, (tx) => markAvailabilityPending(tx, this.ctx.dataset, { all: true }));
     });
-    for (const o of await this.wh.readOffsets(this.ctx.cfg.group, this.ctx.topics)) this.stored.set(tpKey(o.topic, o.partition), BigInt(o.offset));
+    for (const o of snapshot.offsets) this.stored.set(tpKey(o.topic, o.partition), BigInt(o.offset));
     this.loaded = true;
     logger.info('stream: availability state store loaded', { rows, ms: Date.now() - t0 });
     await this.drain();
   }
 
-  /** One warehouse table into the store, typed by its columns. Returns the rows. */
-  private async copyIn(c: DuckDBConnection, table: string, columns: readonly { name: string; type: ColumnType }[]): Promise<number> {
-    const lines = await this.wh.readTableJson(this.wh.datasetOf(this.ctx.dataset), table);
+  /** One table's rows (JSON text) into the store, typed by its columns. Returns the rows. */
+  private async copyIn(c: DuckDBConnection, table: string, columns: readonly { name: string; type: ColumnType }[], lines: string[]): Promise<number> {
     if (lines.length === 0) return 0;
     const cols = columns.map((col) => `CAST(j->>${sqlString(col.name)} AS ${DUCKDB_TYPES[col.type]})`).join(', ');
     await c.run(
@@ -119,7 +142,7 @@ export class AvailabilityStore {
   }
 
   /**
-   * A slice the warehouse committed (or had already committed: a retried transaction) goes into
+   * A slice of the consumed topics (every partition, fed by the availability role) goes into
    * the store, fenced by the store's own offsets, with the products it may have moved marked pending.
    */
   async apply(runId: string, slice: DecodedSlice<DuckStreamEvent>): Promise<void> {

@@ -103,6 +103,7 @@ export class StreamConsumer {
       scheduler: this.scheduler,
       decode: (dest, source, value, now) => this.sink.decode(dest, source, value, now),
       onAssigned: (a) => this.onAssigned(a),
+      soleMember: !this.sink.scalesOut,
     });
   }
 
@@ -112,6 +113,11 @@ export class StreamConsumer {
 
   get failure(): Error | null {
     return this.group.crashed;
+  }
+
+  /** The partitions ("topic:partition") this member holds now. */
+  get assigned(): ReadonlySet<string> {
+    return this.group.assigned;
   }
 
   /** When this member first joined the group (ms): benchmarks measure throughput from here. */

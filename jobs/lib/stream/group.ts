@@ -10,6 +10,7 @@ import { logger } from '../log';
 import type { StreamConfig } from './config';
 import type { Decoded } from './events';
 import { kafkaRetry } from './kafka';
+import { soleOwnerAssigner } from './sole-owner';
 import type { CommitScheduler } from './scheduler';
 import type { DecodedSlice, RawMessage } from './slices';
 
@@ -34,9 +35,21 @@ export interface GroupOptions {
   readonly decode: (dest: StreamDestination, source: SourceTable, value: Buffer | null, now: Date) => Decoded<unknown>;
   /** After each join, before the next batch is handled: where to resume each assigned partition. */
   readonly onAssigned: (assignment: Record<string, number[]>) => Promise<void>;
+  /**
+   * One member takes every partition (a DuckDB sink: one writer per stream file): a process that
+   * joins while another holds them gets none and stops with an error saying so.
+   */
+  readonly soleMember: boolean;
 }
 
-function decodeSlice(topic: string, partition: number, target: TopicTarget, messages: readonly KafkaMessage[], opts: GroupOptions): DecodedSlice<unknown> {
+/** A fetched part of one partition, decoded (the fetch's messages are not kept). */
+export function decodeSlice(
+  topic: string,
+  partition: number,
+  target: TopicTarget,
+  messages: readonly KafkaMessage[],
+  opts: Pick<GroupOptions, 'decode'>,
+): DecodedSlice<unknown> {
   const now = new Date();
   const offsets: string[] = new Array(messages.length);
   const decoded: Decoded<unknown>[] = new Array(messages.length);
@@ -77,11 +90,19 @@ export class GroupMember {
       maxBytes: cfg.maxBatchBytes * 4,
       maxWaitTimeInMs: 100,
       retry: kafkaRetry(10),
+      ...(this.opts.soleMember ? { partitionAssigners: [soleOwnerAssigner(() => this.assigned.size > 0)] } : {}),
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.joinedAt ??= Date.now();
       this.assigned = new Set(Object.entries(e.payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => tpKey(t, p))));
+      if (this.opts.soleMember && this.assigned.size === 0) {
+        this.crashed = new Error(
+          `another consumer process holds every partition of group '${cfg.group}': with WAREHOUSE=duckdb the group ` +
+            'takes ONE consumer (one writer per stream file). Stop the other one, or use WAREHOUSE=bigquery to scale out',
+        );
+        logger.error(`stream: ${this.crashed.message}`);
+      }
       const ready = this.opts.onAssigned(e.payload.memberAssignment).catch((err) => {
         logger.error('stream: reading stored offsets failed', { error: (err as Error).message });
         throw err;

@@ -1,13 +1,16 @@
 /**
  * The BigQuery sink: one transaction per slice, through the adapter's applyStreamBatch (rows +
  * quarantined events + offsets, fenced by the group's stored offsets). Dead letters are sent
- * before the write. Vendor availability is kept by a local state store (availability-store.ts):
- * each committed slice goes into it, and its drain publishes the transitions and merges the
- * changed rows into BigQuery.
+ * before the write. Several consumer processes may share the group (scalesOut), each writing
+ * its own partitions; a member that lost a partition is fenced by the stored offsets (its
+ * transaction changes nothing once they are past its first event; it then reads on from them). Vendor availability is kept by
+ * ONE of the processes, the availability role (availability-role.ts), in a local state store.
  */
 import { logger } from '../log';
 import { streamEventId, type Row, type RunRecord, type StreamOffset, type StreamWrite, type Warehouse } from '../warehouse/types';
-import { AvailabilityStore, type AvailabilityWarehouse } from './availability-store';
+import { AvailabilityRole, roleTargets } from './availability-role';
+import type { AvailabilityWarehouse } from './availability-store';
+import { createKafka } from './kafka';
 import { deadLetterTopic } from './config';
 import { decodeEvent } from './events';
 import type { PutResult, SinkContext, SinkFactory, StreamSink } from './sink';
@@ -17,17 +20,19 @@ const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
 export class BigQuerySink implements StreamSink {
   readonly groupCommit = false;
+  readonly scalesOut = true;
   readonly standby = false;
   readonly decode = decodeEvent;
   /** Next offset per partition known to be stored (open, then each put): events below are skipped. */
   private readonly stored = new Map<string, bigint>();
-  private readonly availability: AvailabilityStore;
+  /** Vendor availability, kept by the one process that holds this role. */
+  readonly availability: AvailabilityRole;
 
   constructor(
     private readonly wh: StreamWarehouse,
     private readonly ctx: SinkContext,
   ) {
-    this.availability = new AvailabilityStore(wh, ctx);
+    this.availability = new AvailabilityRole(wh, ctx, createKafka(ctx.cfg, 'store-etl-availability'), roleTargets(ctx));
   }
 
   get location(): string {
@@ -38,8 +43,8 @@ export class BigQuerySink implements StreamSink {
 
   async start(): Promise<void> {
     await this.wh.ensureSchema();
-    // Availability's inputs from BigQuery; every product recomputed (what a kill left unpublished goes out).
-    await this.availability.load();
+    // Joins the role's group: the process that gets the role loads the store from BigQuery.
+    await this.availability.start();
   }
 
   async open(): Promise<StreamOffset[]> {
@@ -48,11 +53,9 @@ export class BigQuerySink implements StreamSink {
     return offsets;
   }
 
-  async put(slices: readonly DecodedSlice<unknown>[], more: boolean): Promise<{ results: PutResult[]; commitMs: number | null }> {
+  async put(slices: readonly DecodedSlice<unknown>[], _more: boolean): Promise<{ results: PutResult[]; commitMs: number | null }> {
     const results: PutResult[] = [];
     for (const slice of slices) results.push(await this.putOne(slice as DecodedSlice<Row>));
-    // The slices are committed: availability never fails them (what fails stays pending).
-    await this.availability.committed(more);
     return { results, commitMs: null };
   }
 
@@ -73,34 +76,35 @@ export class BigQuerySink implements StreamSink {
       upserts: b.events,
       eventIds,
       quarantine: b.quarantine,
-      offsets: b.offsets,
+      // `from`: fenced whole when another member stored an offset past its first event.
+      offsets: [{ ...b.offsets[0], from: slice.offsets[first] }],
     };
     if (b.dlq.length > 0) {
       await producer.send({ topic: deadLetterTopic(cfg), acks: -1, messages: b.dlq.map((d) => deadLetterMessage(slice, d)) });
     }
+    const next = BigInt(b.offsets[0].offset);
     const t0 = Date.now();
     const applied = await this.wh.applyStreamBatch(write);
-    this.stored.set(tpKey(topic, partition), BigInt(b.offsets[0].offset));
     // One transaction of the consumer, reported as the DuckDB sink reports its group commit.
     this.ctx.onCommit?.({ kind: 'batch', ms: Date.now() - t0, events: b.events.length + b.quarantine.length });
-    // In BigQuery now (applied, or by an earlier attempt of a retried transaction): into the
-    // state store too, which fences by its own offsets.
-    await this.availability.apply(this.ctx.runId, slice).catch((e) =>
-      logger.error('stream: availability state store could not take a committed slice', { error: (e as Error).message }),
-    );
-    // Fenced (the group's stored offset was already past it): nothing applied, nothing counted.
-    if (!applied) return null;
+    if (!applied) {
+      // Fenced: nothing applied, nothing counted. Past the batch (a retried transaction, a
+      // redelivery), nothing is left to do; inside it (another member applied a part), the rest
+      // is fetched again from the stored offset.
+      const now = (await this.wh.readOffsets(cfg.group, [topic])).find((o) => o.partition === partition);
+      const at = now ? BigInt(now.offset) : next;
+      this.stored.set(tpKey(topic, partition), at);
+      return at < next ? { gap: at } : null;
+    }
+    this.stored.set(tpKey(topic, partition), next);
     return { rows: b.events.length, quarantined: b.quarantine.length, timestamps: b.timestamps };
   }
 
-  flush(): Promise<void> {
-    return this.availability.flush();
-  }
+  async flush(): Promise<void> {}
 
   async stop(runs: readonly RunRecord[]): Promise<void> {
-    // The last drain, bounded: the next start recomputes and publishes what is left.
-    await Promise.race([this.availability.drain(), new Promise((r) => setTimeout(r, 10000).unref())]);
-    await this.availability.close();
+    // The holder's last drain (bounded); the role moves to another process.
+    await this.availability.stop();
     for (const run of runs) {
       await this.wh.recordRun(run).catch((e) => logger.warn('stream: could not record the run', { error: (e as Error).message }));
     }

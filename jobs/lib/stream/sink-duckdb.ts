@@ -28,6 +28,8 @@ interface Built {
 
 export class DuckDbSink implements StreamSink {
   readonly groupCommit = true;
+  // One writer per stream file: the group takes one consumer process.
+  readonly scalesOut = false;
   readonly decode = decodeEventText;
   private readonly housekeeping: Housekeeping;
   /** Held stream file: the offsets stored in it (the fence), known after the first commit. */

@@ -54,6 +54,11 @@ export interface StreamSink {
    * awaited by the fetch that brought it.
    */
   readonly groupCommit: boolean;
+  /**
+   * true: several consumer processes may share the group, each owning some partitions
+   * (BigQuery); false: the group takes one process, which holds every partition (DuckDB).
+   */
+  readonly scalesOut: boolean;
   /** An event's value as this sink takes it (accepted: text or row; rejected: the reason). */
   decode(dest: StreamDestination, source: SourceTable, value: Buffer | null, now: Date): Decoded<unknown>;
   /** Takes what this process must own before joining the group (waits as a standby while another holds it). */

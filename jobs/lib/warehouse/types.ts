@@ -80,6 +80,11 @@ export interface StreamOffset {
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
+  /**
+   * In a write: the batch's first offset. A stored offset past it means another member applied
+   * (part of) the batch: the write is fenced whole (without it: only once the stored offset reaches `offset`).
+   */
+  readonly from?: string;
 }
 
 /** The stable id of one Kafka event, `<topic>-<partition>-<offset>`: BigQuery's insertId. */

@@ -290,15 +290,16 @@ export class BigQueryWarehouse implements Warehouse {
     }
 
     // 2. Upsert, quarantine and offsets in one transaction, fenced: when a stored offset of the
-    //    group already reaches this batch's end (another consumer took the partition over and went
-    //    further), the batch changes nothing, so a consumer that lost its partitions can neither
-    //    overwrite newer rows nor move an offset back. BigQuery aborts one of two transactions
+    //    group is already past the batch's first event (`from`; without it: reaches the batch's
+    //    end) - another consumer took the partition over and applied part or all of it - the
+    //    batch changes nothing, offsets included, so a consumer that lost its partitions can
+    //    neither overwrite newer rows, quarantine an event twice, nor move an offset. BigQuery aborts one of two transactions
     //    writing _stream_offsets at once, so the check and the writes cannot interleave.
     const statements: string[] = ['BEGIN TRANSACTION;'];
     const params: Record<string, unknown> = { consumer_group: write.consumerGroup };
     const types: Record<string, QueryParamType> = { consumer_group: 'STRING' };
     if (write.offsets.length > 0) {
-      params.offsets = JSON.stringify(write.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+      params.offsets = JSON.stringify(write.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, from: o.from ?? null })));
       types.offsets = 'STRING';
       statements.unshift(`DECLARE stale BOOL DEFAULT FALSE;`);
       statements.push(staleCheck(this.fq(ds, '_stream_offsets')));
@@ -319,7 +320,7 @@ export class BigQueryWarehouse implements Warehouse {
       types.quarantine = 'STRING';
       statements.push(mergeQuarantine(this.fq(ds, '_quarantine'), fence));
     }
-    if (write.offsets.length > 0) statements.push(mergeOffsets(this.fq(ds, '_stream_offsets')));
+    if (write.offsets.length > 0) statements.push(mergeOffsets(this.fq(ds, '_stream_offsets'), fence));
     if (write.upserts.length === 0 && write.quarantine.length === 0 && write.offsets.length === 0) return true;
     statements.push('COMMIT TRANSACTION;');
     // The script's result is its last statement: whether the fence let the batch through.
@@ -348,13 +349,35 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   /**
-   * Every row of a table as JSON text (TO_JSON_STRING: INT64 and NUMERIC as their literal digits,
-   * TIMESTAMP as ISO-8601 UTC), for a consumer's local state store to load at start.
+   * Every row of `tables` as JSON text (TO_JSON_STRING: INT64 and NUMERIC as their literal
+   * digits, TIMESTAMP as ISO-8601 UTC) and the group's stored offsets of `topics`, read by ONE
+   * query: one snapshot, so a consumer's local state store loaded from it resumes each partition
+   * from the offset its rows were written up to, while other members keep committing.
    */
-  async readTableJson(dataset: string, table: string): Promise<string[]> {
+  async readSnapshotJson(
+    dataset: string,
+    tables: readonly string[],
+    consumerGroup: string,
+    topics: readonly string[],
+  ): Promise<{ rows: Map<string, string[]>; offsets: StreamOffset[] }> {
     await this.ensureSchemaOnce();
-    const rows = await this.query(`read ${dataset}.${table}`, `SELECT TO_JSON_STRING(t) AS j FROM ${this.fq(dataset, table)} AS t`, {}, {});
-    return rows.map((r) => String(r.j));
+    const parts = tables.map((t, i) => `SELECT ${i} AS t, TO_JSON_STRING(x) AS j FROM ${this.fq(dataset, t)} AS x`);
+    parts.push(
+      `SELECT -1 AS t, TO_JSON_STRING(o) AS j FROM (SELECT topic, \`partition\`, next_offset FROM ${this.fq(dataset, '_stream_offsets')} ` +
+        'WHERE consumer_group = @consumer_group AND topic IN UNNEST(@topics)) AS o',
+    );
+    const result = await this.query(`read a snapshot of ${dataset}`, parts.join('\nUNION ALL\n'), { consumer_group: consumerGroup, topics: [...topics] }, { consumer_group: 'STRING', topics: ['STRING'] });
+    const rows = new Map(tables.map((t) => [t, [] as string[]]));
+    const offsets: StreamOffset[] = [];
+    for (const r of result) {
+      const t = Number(r.t);
+      if (t >= 0) rows.get(tables[t])!.push(String(r.j));
+      else {
+        const o = JSON.parse(String(r.j)) as { topic: string; partition: number | string; next_offset: number | string };
+        offsets.push({ topic: o.topic, partition: Number(o.partition), offset: String(o.next_offset) });
+      }
+    }
+    return { rows, offsets };
   }
 
   /**
@@ -510,21 +533,25 @@ export function mergeQuarantine(target: string, fence?: string): string {
   );
 }
 
-/** Sets `stale` when a stored offset of the group already reaches the end of this batch. */
+/**
+ * Sets `stale` when a stored offset of the group is past the batch's first offset (`from`: another
+ * member applied part or all of it), or without `from`, reaches the end of this batch.
+ */
 export function staleCheck(target: string): string {
   return (
     `SET stale = EXISTS (SELECT 1 FROM ${target} T JOIN UNNEST(JSON_QUERY_ARRAY(@offsets)) AS o\n` +
     "  ON T.topic = JSON_VALUE(o, '$.topic') AND T.`partition` = CAST(JSON_VALUE(o, '$.partition') AS INT64)\n" +
-    "  WHERE T.consumer_group = @consumer_group AND T.next_offset >= CAST(JSON_VALUE(o, '$.offset') AS INT64));"
+    '  WHERE T.consumer_group = @consumer_group AND T.next_offset > ' +
+    "IFNULL(CAST(JSON_VALUE(o, '$.from') AS INT64), CAST(JSON_VALUE(o, '$.offset') AS INT64) - 1));"
   );
 }
 
-export function mergeOffsets(target: string): string {
+export function mergeOffsets(target: string, fence?: string): string {
   return (
     `MERGE ${target} T USING (\n` +
     "  SELECT @consumer_group AS consumer_group, JSON_VALUE(o, '$.topic') AS topic,\n" +
     "    CAST(JSON_VALUE(o, '$.partition') AS INT64) AS `partition`, CAST(JSON_VALUE(o, '$.offset') AS INT64) AS next_offset\n" +
-    '  FROM UNNEST(JSON_QUERY_ARRAY(@offsets)) AS o\n' +
+    `  FROM UNNEST(JSON_QUERY_ARRAY(@offsets)) AS o${fence ? ` WHERE ${fence}` : ''}\n` +
     ') S ON T.consumer_group = S.consumer_group AND T.topic = S.topic AND T.`partition` = S.`partition`\n' +
     // Forward only: a stale or replayed batch never moves a stored offset back.
     'WHEN MATCHED AND S.next_offset > T.next_offset THEN UPDATE SET next_offset = S.next_offset, updated_at = CURRENT_TIMESTAMP()\n' +
