@@ -3,8 +3,7 @@
  *   fetch   producer timestamp -> the slice fetched (decoded): broker, fetch wait, kafkajs
  *   queue   fetched -> its commit started: waiting behind a commit or the work between commits
  *   commit  the DuckDB transaction (texts, staging, upserts, offsets, outbox, pending availability)
- *   after   the transaction's end -> settled: availability steps and outbox publish done right
- *           after it, the Kafka offset commit
+ *   after   the transaction's end -> settled: availability steps done right after it
  * and per commit: events, ms, the availability/outbox work right after it; the work between
  * commits (availability put off under load, outbox retries, snapshots). A breakdown holds its
  * shape on a busy machine where absolute figures do not.
@@ -17,9 +16,8 @@ interface CommitRecord {
   readonly end: number;
   readonly ms: number;
   readonly events: number;
-  /** Availability steps and outbox publish after this commit, before its slices settled. */
+  /** Availability steps after this commit, before its slices settled. */
   availabilityMs: number;
-  outboxMs: number;
   settled: boolean;
 }
 
@@ -34,7 +32,6 @@ export interface BreakdownReport {
     readonly events: LatencySummary;
     readonly ms: LatencySummary;
     readonly availabilityAfterMs: LatencySummary;
-    readonly outboxAfterMs: LatencySummary;
   };
   /** Work between commits (it delays the next commit): count, total and longest ms. */
   readonly between: Record<Work, { n: number; ms: number; max: number }>;
@@ -62,14 +59,15 @@ export class LatencyBreakdown {
 
   onCommit(c: CommitInfo, now = Date.now()): void {
     if (c.kind === 'batch') {
-      this.current = { start: now - c.ms, end: now, ms: c.ms, events: c.events, availabilityMs: 0, outboxMs: 0, settled: false };
+      this.current = { start: now - c.ms, end: now, ms: c.ms, events: c.events, availabilityMs: 0, settled: false };
       this.commits.push(this.current);
     } else if (c.inCommit) {
       return; // a step inside the group commit: its time is the commit's
-    } else if (c.kind !== 'snapshot' && this.current && !this.current.settled) {
-      if (c.kind === 'availability') this.current.availabilityMs += c.ms;
-      else this.current.outboxMs += c.ms;
+    } else if (c.kind === 'availability' && this.current && !this.current.settled) {
+      this.current.availabilityMs += c.ms;
     } else {
+      // A snapshot, an availability step put off, an outbox publish (in the background: only its
+      // reads and deletes take the connection from commits).
       const b = this.between[c.kind];
       b.n++;
       b.ms += c.ms;
@@ -113,7 +111,6 @@ export class LatencyBreakdown {
         events: of((c) => c.events),
         ms: of((c) => c.ms),
         availabilityAfterMs: of((c) => c.availabilityMs),
-        outboxAfterMs: of((c) => c.outboxMs),
       },
       between: this.between,
     };
@@ -130,8 +127,8 @@ export function formatBreakdown(r: BreakdownReport, indent = '    '): string {
   return [
     `per event (ms): fetch ${f(e.fetch)}; queue ${f(e.queue)}; commit ${f(e.commit)}; after ${f(e.after)}`,
     `tail (events at or over p99 ${r1(e.total.p99)} ms), mean ms: fetch ${t.fetch}, queue ${t.queue}, commit ${t.commit}, after ${t.after} (total ${t.total})`,
-    `per commit: ${c.commits} commits, events ${f(c.events)}; ms ${f(c.ms)}; availability after it ${f(c.availabilityAfterMs)}; outbox after it ${f(c.outboxAfterMs)}`,
-    `between commits: ${w('availability')}, ${w('outbox')}, ${w('snapshot')}`,
+    `per commit: ${c.commits} commits, events ${f(c.events)}; ms ${f(c.ms)}; availability steps after it ${f(c.availabilityAfterMs)}`,
+    `besides commits: ${w('availability')}, ${w('outbox')}, ${w('snapshot')}`,
   ].map((l) => indent + l).join('\n');
 }
 
