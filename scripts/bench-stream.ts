@@ -206,9 +206,12 @@ async function latencyRun(sh: Shared, rate: number, seconds: number, offset: num
   while (lconsumer.joinedAt === null) await new Promise((r) => setTimeout(r, 100)); // the clock starts after the join
   const L = Math.round(rate * seconds);
   const loadStart = load();
+  // CPU of this process (consumer, DuckDB and the producer) per event: steadier than times on a busy machine.
+  const cpu0 = process.cpuUsage();
   process.stderr.write(`latency run: ${L} events at ${rate} events/s over the three topics ...\n`);
   const sentSeconds = await produceWorkload(sh.producer, lcfg, workload(L, sh.products, offset), rate);
   await lconsumer.waitCaughtUp(await endOffsets(sh.kafka, ltopics), 600000);
+  const cpu = process.cpuUsage(cpu0);
   const loadEnd = load();
   await lconsumer.stop();
   await lwarehouse.close();
@@ -226,6 +229,7 @@ async function latencyRun(sh: Shared, rate: number, seconds: number, offset: num
     p99ms: total.p99,
     maxMs: total.max,
     longestCommitMs: longest(lcommits),
+    cpuUsPerEvent: Math.round((cpu.user + cpu.system) / L),
     breakdown: report,
   };
 }
@@ -275,7 +279,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   for (const l of latency) {
     lines.push(
       `  produce-to-queryable at ${l.rate} events/s (achieved ${fmt(l.achievedRate, short)}; load ${l.loadAverageStart} -> ${l.loadAverageEnd}): ` +
-        `p50 ${l.p50ms} ms, p99 ${l.p99ms} ms, max ${l.maxMs} ms over ${l.measured} events; longest commit ${l.longestCommitMs} ms`,
+        `p50 ${l.p50ms} ms, p99 ${l.p99ms} ms, max ${l.maxMs} ms over ${l.measured} events; longest commit ${l.longestCommitMs} ms; CPU ${l.cpuUsPerEvent} us per event (this process)`,
       formatBreakdown(l.breakdown),
     );
   }
