@@ -67,20 +67,31 @@ export class Housekeeping {
   }
 
   /**
-   * A batch was committed: drain and publish now, or (more slices queued) at most once per
-   * AVAILABILITY_MAX_DELAY_MS. `left`: what its in-commit availability step left, when it ran;
-   * nothing pending and nothing queued is nothing to do (the usual case: no round trip more).
+   * A batch was committed. `left`: what its in-commit availability step left, when it ran
+   * (nothing pending and nothing queued, the usual case, is nothing to do); without it, the
+   * drain runs now or is put off (availabilityNow).
    */
   async committed(c: DuckDBConnection, more: boolean, left?: { pending: number; outbox: number }): Promise<void> {
     this.dirty = true;
     this.committedAt = Date.now();
-    if (left && left.pending === 0 && left.outbox === 0) {
-      this.drainOwed = false;
+    if (!left) {
+      // No step in the commit (put off, or the commit went again without it).
+      if (this.availabilityNow(more)) await this.drainAfterCommit(c);
+      else this.drainOwed = true;
       return;
     }
-    // Under load the pending products of many commits, deduplicated, are recomputed together.
-    if (!more || Date.now() - this.drainedAt >= AVAILABILITY_MAX_DELAY_MS) await this.drainAfterCommit(c, left?.pending !== 0);
-    else this.drainOwed = true;
+    this.drainOwed = false;
+    this.drainedAt = Date.now();
+    if (left.pending > 0 || left.outbox > 0) await this.drainAfterCommit(c, left.pending > 0);
+  }
+
+  /**
+   * Whether a commit's availability work is done now (its first step inside the commit): when no
+   * slice waits, or once per AVAILABILITY_MAX_DELAY_MS while commits follow one another (a
+   * catch-up: the pending products of many commits, deduplicated, are recomputed together).
+   */
+  availabilityNow(more: boolean): boolean {
+    return !more || Date.now() - this.drainedAt >= AVAILABILITY_MAX_DELAY_MS;
   }
 
   /** The work commits under load put off. */

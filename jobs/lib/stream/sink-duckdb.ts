@@ -109,7 +109,7 @@ export class DuckDbSink implements StreamSink {
       const real = built.filter((b): b is Built => b !== null && 'write' in b);
       let commitMs: number | null = null;
       if (real.length > 0) {
-        const stepId = await this.commit(c, real);
+        const stepId = await this.commit(c, real, this.housekeeping.availabilityNow(more));
         commitMs = Date.now() - t0;
         this.stored = fence;
         this.ctx.onCommit?.({ kind: 'batch', ms: commitMs, events: real.reduce((a, b) => a + b.write.events.length + b.write.quarantine.length, 0) });
@@ -127,11 +127,11 @@ export class DuckDbSink implements StreamSink {
   }
 
   /**
-   * One transaction: the slices' rows, offsets, dead letters, pending availability and its first
-   * step (availabilityStepInCommit). Should it fail, once more without the step (its products
+   * One transaction: the slices' rows, offsets, dead letters, pending availability and, when
+   * `withStep`, its first step (availabilityStepInCommit). Should it fail, once more without the step (its products
    * stay pending for the drain, which parks one that fails alone). Returns the step's id, or null.
    */
-  private async commit(c: DuckDBConnection, real: readonly Built[]): Promise<string | null> {
+  private async commit(c: DuckDBConnection, real: readonly Built[], withStep: boolean): Promise<string | null> {
     const { cfg, dataset } = this.ctx;
     const dlq: OutboxMessage[] = real.flatMap((b) =>
       b.dlq.map((d) => ({ id: `dlq:${b.slice.topic}:${b.slice.partition}:${d.m.offset}`, topic: deadLetterTopic(cfg), ...deadLetterMessage(b.slice, d) })),
@@ -142,6 +142,10 @@ export class DuckDbSink implements StreamSink {
         await markAvailabilityPending(tx, dataset, { staged });
         if (stepId) await availabilityStepInCommit(tx, dataset, availabilityTopic(cfg), cfg.availabilityStepRows, new Date(), stepId);
       });
+    if (!withStep) {
+      await attempt(null);
+      return null;
+    }
     const stepId = randomUUID();
     try {
       await attempt(stepId);
