@@ -8,36 +8,41 @@
  *     own kafka-consumer-perf-test then reads the same three topics: the ceiling, and the ratio.
  *     The DuckDB sink's floor (stream-sink-floor.ts: the same events as JSON lines into keyless
  *     tables, no checks, the same commit size) bounds what any consumer into a DuckDB file can reach.
- *  2. latency: events produced at a fixed rate over the three topics while the consumer runs;
- *     produce-to-queryable = when the event's commit (rows, availability, outbox) finished minus
- *     the event's producer timestamp; p50/p99.
- * The machine's load average is printed at the start and the end.
- * Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P] [--cpu-profile FILE]
+ *  2. latency, at each rate of `--rate`: events produced at a fixed rate over the three topics
+ *     while the consumer runs; produce-to-queryable = when the event's commit (rows,
+ *     availability, outbox) finished minus the event's producer timestamp; p50/p99/max, and
+ *     where the time goes (scripts/lib/latency-breakdown.ts).
+ * The machine's load average is printed at the start and the end (and around each latency run).
+ * Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--products P] [--cpu-profile FILE]
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import inspector from 'node:inspector';
 import os from 'node:os';
 import path from 'node:path';
-import type { Message, Producer } from 'kafkajs';
+import type { Kafka, Message, Producer } from 'kafkajs';
 import { catalog } from '../jobs/catalog';
 import { main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { ensureBroker, repoRoot } from '../jobs/lib/stream/broker';
 import { availabilityTopic, deadLetterTopic, loadStreamConfig, streamDestinations, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
 import { createKafka, endOffsets, ensureTopics } from '../jobs/lib/stream/kafka';
-import { StreamConsumer, type BatchInfo, type CommitInfo } from '../jobs/lib/stream/consumer';
+import { StreamConsumer, type CommitInfo } from '../jobs/lib/stream/consumer';
 import { duckDbSink } from '../jobs/lib/stream/sink-duckdb';
 import { idempotentProducer } from '../jobs/lib/stream/kafka';
 import { sendPaced } from '../jobs/lib/stream/producer';
 import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/duckdb/warehouse';
 import { sinkFloor } from './stream-sink-floor';
+import { formatBreakdown, LatencyBreakdown } from './lib/latency-breakdown';
+import { summarize } from './lib/latency';
 
-const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R] [--seconds S] [--products P] [--cpu-profile FILE] [--help]
+const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--products P] [--cpu-profile FILE] [--help]
 
-  --events N     events for the throughput run, over the three topics (default: 200000)
-  --rate R       events/s for the latency run (default: 1000)
-  --seconds S    duration of the latency run (default: 20)
+  --events N     events for the throughput run, over the three topics (default: 200000; 0: no
+                 throughput run, latency only)
+  --rate R[,R...]
+                 events/s of the latency runs, one run per rate (default: 1000,10000)
+  --seconds S    duration of each latency run (default: 20)
   --products P   products in dim_products (1-4 options each, stock 0-50; default: 5000)
   --cpu-profile FILE
                  also write a cpu profile (.cpuprofile, for Chrome DevTools) of this process
@@ -103,12 +108,6 @@ async function produceWorkload(
   return (Date.now() - t0) / 1000;
 }
 
-const pct = (xs: number[], p: number): number => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
-
 /** kafka-consumer-perf-test on one topic: its CSV line as a record. */
 function perfTest(cfg: StreamConfig, topic: string, messages: number, run: number): Promise<Record<string, string>> {
   const script = path.join(repoRoot(), 'scripts/kafka/consumer-perf-test.sh');
@@ -149,6 +148,92 @@ const load = () => os.loadavg().map((x) => x.toFixed(1)).join('/');
 const rateOf = (events: number, ms: number): number | null => (ms >= MIN_INTERVAL_MS ? Math.round(events / (ms / 1000)) : null);
 const fmt = (x: number | null, why: string) => (x === null ? `n/a (${why})` : `${x.toLocaleString('en-US')} events/s`);
 
+const files = (benchDir: string, name: string, stamp: string) => ({
+  duckdbPath: path.join(benchDir, `${name}-${stamp}.duckdb`),
+  batchDuckdbPath: path.join(benchDir, `${name}-batch-${stamp}.duckdb`),
+  snapshotPath: path.join(benchDir, `${name}-snapshot-${stamp}.duckdb`),
+});
+
+const removeFiles = (c: StreamConfig) => {
+  for (const f of [c.duckdbPath, c.batchDuckdbPath, c.snapshotPath]) {
+    fs.rmSync(f, { force: true });
+    fs.rmSync(`${f}.wal`, { force: true });
+  }
+};
+
+const transactions = (cs: CommitInfo[]) => cs.filter((c) => c.kind === 'batch' || c.kind === 'availability');
+/** The longest transaction (a group commit or an availability step), without spreading. */
+const longest = (cs: CommitInfo[]) => transactions(cs).reduce((m, c) => Math.max(m, c.ms), 0);
+
+interface Shared {
+  readonly kafka: Kafka;
+  readonly producer: Producer;
+  readonly products: number;
+  readonly benchDir: string;
+  readonly stamp: string;
+}
+
+/**
+ * Latency at `rate` events/s for `seconds`: a consumer on fresh topics and files; once it has
+ * joined, the events are produced at that rate over the three topics. `offset`: where in the
+ * deterministic workload the events start.
+ */
+async function latencyRun(sh: Shared, rate: number, seconds: number, offset: number) {
+  const lcfg = loadStreamConfig(undefined, {
+    topicPrefix: `benchlat${rate}x${Date.now().toString(36)}`,
+    group: `benchlat-${rate}-${sh.stamp}`,
+    ...files(sh.benchDir, `stream-latency-${rate}`, sh.stamp),
+  });
+  const sources = ['carts_has_products', 'shoppingcart', 'product_sold_vendor'];
+  const ltopics = sources.map((s) => topicFor(lcfg, s));
+  await ensureTopics(sh.kafka, lcfg, [...ltopics, deadLetterTopic(lcfg), availabilityTopic(lcfg)]);
+  const lwarehouse = streamDuckDbWarehouse(lcfg.duckdbPath, catalog, lcfg.duckdbThreads);
+  await seedProducts(new DuckDbWarehouse({ path: lcfg.batchDuckdbPath, lockRetries: 10, catalog }), sh.products);
+  const lcommits: CommitInfo[] = [];
+  const breakdown = new LatencyBreakdown();
+  const lconsumer = new StreamConsumer({ catalog,
+    cfg: lcfg,
+    tables: streamDestinations(catalog),
+    sink: duckDbSink(lwarehouse),
+    kafka: sh.kafka,
+    onBatch: (b) => breakdown.onBatch(b),
+    onCommit: (c) => {
+      lcommits.push(c);
+      breakdown.onCommit(c);
+    },
+  });
+  await lconsumer.start();
+  while (lconsumer.joinedAt === null) await new Promise((r) => setTimeout(r, 100)); // the clock starts after the join
+  const L = Math.round(rate * seconds);
+  const loadStart = load();
+  // CPU of this process (consumer, DuckDB and the producer) per event: steadier than times on a busy machine.
+  const cpu0 = process.cpuUsage();
+  process.stderr.write(`latency run: ${L} events at ${rate} events/s over the three topics ...\n`);
+  const sentSeconds = await produceWorkload(sh.producer, lcfg, workload(L, sh.products, offset), rate);
+  await lconsumer.waitCaughtUp(await endOffsets(sh.kafka, ltopics), 600000);
+  const cpu = process.cpuUsage(cpu0);
+  const loadEnd = load();
+  await lconsumer.stop();
+  await lwarehouse.close();
+  removeFiles(lcfg);
+  const report = breakdown.report();
+  const total = report.perEvent.total;
+  return {
+    rate,
+    events: L,
+    loadAverageStart: loadStart,
+    loadAverageEnd: loadEnd,
+    achievedRate: rateOf(L, sentSeconds * 1000),
+    measured: total.count,
+    p50ms: total.p50,
+    p99ms: total.p99,
+    maxMs: total.max,
+    longestCommitMs: longest(lcommits),
+    cpuUsPerEvent: Math.round((cpu.user + cpu.system) / L),
+    breakdown: report,
+  };
+}
+
 async function run(argv = process.argv.slice(2)): Promise<number> {
   const values = parseCommandLine(
     argv,
@@ -158,7 +243,8 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   if (values === 'help') return 0;
   const loadStart = load();
   const N = Number(values.events ?? 200000);
-  const rate = Number(values.rate ?? 1000);
+  const rates = String(values.rate ?? '1000,10000').split(',').map(Number);
+  if (rates.some((r) => !(r > 0))) throw new Error(`--rate: positive events/s, comma-separated (got ${values.rate})`);
   const seconds = Number(values.seconds ?? 20);
   const products = Number(values.products ?? 5000);
   const etl = loadConfig();
@@ -167,52 +253,86 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   fs.mkdirSync(benchDir, { recursive: true });
   const base = loadStreamConfig();
   await ensureBroker(base.brokers.join(','));
+  const kafka = createKafka(base, 'bench-stream');
+  const producer = idempotentProducer(kafka);
+  await producer.connect();
+  const sh: Shared = { kafka, producer, products, benchDir, stamp };
+  const lines: string[] = [];
+  const throughput = N > 0 ? await throughputRun(sh, N, values['cpu-profile'] ? String(values['cpu-profile']) : null, lines) : null;
+  const latency = [];
+  let offset = N; // each run its own part of the deterministic workload
+  for (const rate of rates) {
+    latency.push(await latencyRun(sh, rate, seconds, offset));
+    offset += Math.round(rate * seconds);
+  }
+  await producer.disconnect();
+  const loadEnd = load();
+  const result = {
+    at: new Date().toISOString(),
+    machine: { cores: os.cpus().length, loadAverageStart: loadStart, loadAverageEnd: loadEnd },
+    throughput,
+    latency,
+  };
+  const out = path.join(benchDir, `stream-${stamp}.json`);
+  fs.writeFileSync(out, JSON.stringify(result, null, 2));
+  const short = `under ${MIN_INTERVAL_MS} ms: use more --events`;
+  for (const l of latency) {
+    lines.push(
+      `  produce-to-queryable at ${l.rate} events/s (achieved ${fmt(l.achievedRate, short)}; load ${l.loadAverageStart} -> ${l.loadAverageEnd}): ` +
+        `p50 ${l.p50ms} ms, p99 ${l.p99ms} ms, max ${l.maxMs} ms over ${l.measured} events; longest commit ${l.longestCommitMs} ms; CPU ${l.cpuUsPerEvent} us per event (this process)`,
+      formatBreakdown(l.breakdown),
+    );
+  }
+  process.stdout.write(
+    [
+      `stream benchmark (${result.machine.cores} cores, load average ${loadStart} at start, ${loadEnd} at end; local broker, ${base.partitions} partitions)`,
+      ...lines,
+      `  written to ${out}`,
+    ].join('\n') + '\n',
+  );
+  return 0;
+}
+
+/** The throughput run (see the module comment); its lines are appended to `lines`. */
+async function throughputRun(sh: Shared, N: number, cpuProfile: string | null, lines: string[]) {
+  const { kafka, producer, products, benchDir, stamp } = sh;
   const tables = streamDestinations(catalog);
   const sources = ['carts_has_products', 'shoppingcart', 'product_sold_vendor'];
   const log = (s: string) => process.stderr.write(s + '\n');
-
-  // 1. Throughput
-  // Each run: its own stream file (held by the consumer), batch file (dim_products, mirrored) and snapshot.
-  const files = (name: string) => ({
-    duckdbPath: path.join(benchDir, `${name}-${stamp}.duckdb`),
-    batchDuckdbPath: path.join(benchDir, `${name}-batch-${stamp}.duckdb`),
-    snapshotPath: path.join(benchDir, `${name}-snapshot-${stamp}.duckdb`),
-  });
-  const cfg = loadStreamConfig(undefined, { topicPrefix: `bench${Date.now().toString(36)}`, group: `bench-${stamp}`, ...files('stream') });
-  const kafka = createKafka(cfg, 'bench-stream');
+  // Its own stream file (held by the consumer), batch file (dim_products, mirrored) and snapshot.
+  const cfg = loadStreamConfig(undefined, { topicPrefix: `bench${Date.now().toString(36)}`, group: `bench-${stamp}`, ...files(benchDir, 'stream', stamp) });
   const topics = sources.map((s) => topicFor(cfg, s));
   await ensureTopics(kafka, cfg, [...topics, deadLetterTopic(cfg), availabilityTopic(cfg)]);
-  const producer = idempotentProducer(kafka);
-  await producer.connect();
   const warehouse = streamDuckDbWarehouse(cfg.duckdbPath, catalog, cfg.duckdbThreads);
   const options = await seedProducts(new DuckDbWarehouse({ path: cfg.batchDuckdbPath, lockRetries: 10, catalog }), products);
   log(`producing ${N} events to ${topics.join(', ')} ...`);
   // Not kept: a million messages held in this process while the consumer runs made its garbage
   // collector trace them (the sink floor makes them again, the workload is deterministic).
   const produceSeconds = await produceWorkload(producer, cfg, workload(N, products), null);
-  const batches: BatchInfo[] = [];
+  let consumed = 0;
   const commits: CommitInfo[] = [];
   const consumer = new StreamConsumer({ catalog,
-    cfg, tables, sink: duckDbSink(warehouse), kafka, onBatch: (b) => batches.push(b), onCommit: (c) => commits.push(c),
+    cfg, tables, sink: duckDbSink(warehouse), kafka, onBatch: (b) => void (consumed += b.rows + b.quarantined), onCommit: (c) => commits.push(c),
   });
   log('consuming into DuckDB (availability on) ...');
   const c0 = Date.now();
-  const profiler = values['cpu-profile'] ? await startProfile() : null;
+  const profiler = cpuProfile ? await startProfile() : null;
   await consumer.start();
   await consumer.waitCaughtUp(await endOffsets(kafka, topics), 1800000);
   const caughtUpAt = Date.now();
-  if (profiler) {
-    fs.writeFileSync(String(values['cpu-profile']), JSON.stringify(await profiler.stop()));
-    log(`cpu profile of the consumer's window written to ${values['cpu-profile']}`);
+  if (profiler && cpuProfile) {
+    fs.writeFileSync(cpuProfile, JSON.stringify(await profiler.stop()));
+    log(`cpu profile of the consumer's window written to ${cpuProfile}`);
   }
   await consumer.stop();
   const joined = consumer.joinedAt ?? c0;
-  const consumed = batches.reduce((a, b) => a + b.rows + b.quarantined, 0);
   const consumerRate = rateOf(consumed, caughtUpAt - joined);
   const counts = await warehouse.withConnection(async (c) => {
     const n = async (t: string) => Number((await c.runAndReadAll(`SELECT COUNT(*) AS n FROM store.${t}`)).getRowObjectsJS()[0].n);
     return { carts: await n('fact_carts_has_products'), status: await n('fact_shoppingcarts'), vendors: await n('fact_products_sold_vendor'), availability: await n('vendor_product_availability') };
   });
+  await warehouse.close();
+  removeFiles(cfg);
   // The perf tool reads 1M events in about a second, so one run swings with the machine (2x
   // seen here): it runs PERF_RUNS times and the median run (events over summed fetch time) is the ceiling.
   log(`kafka-consumer-perf-test on the same three topics, ${PERF_RUNS} runs ...`);
@@ -232,101 +352,41 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
     perfRuns.push({ perTopic, eventsPerSec: rateOf(msgs, fetchMs) });
   }
   const rates = perfRuns.map((r) => r.eventsPerSec).filter((x): x is number => x !== null);
-  const ceiling = rates.length === PERF_RUNS ? pct(rates, 50) : null;
+  const ceiling = rates.length === PERF_RUNS ? summarize(rates).p50 : null;
 
   log('DuckDB sink floor: the same events as JSON lines into keyless tables ...');
   const floor = await sinkFloor(path.join(benchDir, `sink-floor-${stamp}.duckdb`),
     workload(N, products).map((e) => ({ source: e.topic, value: String(e.m.value) })), cfg.commitMaxEvents);
   const floorRate = rateOf(N, floor.seconds * 1000);
-
-  // 2. Latency at a fixed rate (its own topics and file, availability on)
-  const lcfg = loadStreamConfig(undefined, { topicPrefix: `benchlat${Date.now().toString(36)}`, group: `benchlat-${stamp}`, ...files('stream-latency') });
-  const ltopics = sources.map((s) => topicFor(lcfg, s));
-  await ensureTopics(kafka, lcfg, [...ltopics, deadLetterTopic(lcfg), availabilityTopic(lcfg)]);
-  const latencies: number[] = [];
-  const lwarehouse = streamDuckDbWarehouse(lcfg.duckdbPath, catalog, lcfg.duckdbThreads);
-  await seedProducts(new DuckDbWarehouse({ path: lcfg.batchDuckdbPath, lockRetries: 10, catalog }), products);
-  const lcommits: CommitInfo[] = [];
-  const lconsumer = new StreamConsumer({ catalog,
-    cfg: lcfg,
-    tables,
-    sink: duckDbSink(lwarehouse),
-    kafka,
-    onBatch: (b) => {
-      for (const t of b.eventTimestamps) latencies.push(b.committedAt - t);
-    },
-    onCommit: (c) => lcommits.push(c),
-  });
-  await lconsumer.start();
-  while (lconsumer.joinedAt === null) await new Promise((r) => setTimeout(r, 100)); // the clock starts after the join
-  const L = Math.round(rate * seconds);
-  log(`latency run: ${L} events at ${rate} events/s over the three topics ...`);
-  const sentSeconds = await produceWorkload(producer, lcfg, workload(L, products, N), rate);
-  await lconsumer.waitCaughtUp(await endOffsets(kafka, ltopics), 600000);
-  await lconsumer.stop();
-  await producer.disconnect();
-  const loadEnd = load();
-
-  const longest = (cs: CommitInfo[]) => (cs.length ? Math.max(...cs.map((c) => c.ms)) : 0);
-  const result = {
-    at: new Date().toISOString(),
-    machine: { cores: os.cpus().length, loadAverageStart: loadStart, loadAverageEnd: loadEnd },
+  const t = {
+    events: N,
+    consumed,
+    rows: counts,
     dimProducts: { products, options },
-    throughput: {
-      events: N,
-      consumed,
-      rows: counts,
-      produceEventsPerSec: rateOf(N, produceSeconds * 1000),
-      consumerEventsPerSec: consumerRate,
-      consumerSecondsFromJoin: (caughtUpAt - joined) / 1000,
-      commits: commits.length,
-      streamFileOpens: warehouse.opens,
-      longestCommitMs: longest(commits),
-      kafkaConsumerPerfTest: perfRuns,
-      ceilingEventsPerSec: ceiling,
-      ratio: consumerRate !== null && ceiling !== null ? Number((consumerRate / ceiling).toFixed(3)) : null,
-      sinkFloor: { ...floor, commitEvents: cfg.commitMaxEvents, eventsPerSec: floorRate },
-      sinkFloorRatio: floorRate !== null && ceiling !== null ? Number((floorRate / ceiling).toFixed(3)) : null,
-    },
-    latency: {
-      rate,
-      achievedRate: rateOf(L, sentSeconds * 1000),
-      events: latencies.length,
-      p50ms: pct(latencies, 50),
-      p99ms: pct(latencies, 99),
-      maxMs: latencies.length ? Math.max(...latencies) : NaN,
-      longestCommitMs: longest(lcommits),
-    },
+    produceEventsPerSec: rateOf(N, produceSeconds * 1000),
+    consumerEventsPerSec: consumerRate,
+    consumerSecondsFromJoin: (caughtUpAt - joined) / 1000,
+    commits: transactions(commits).length,
+    streamFileOpens: warehouse.opens,
+    longestCommitMs: longest(commits),
+    kafkaConsumerPerfTest: perfRuns,
+    ceilingEventsPerSec: ceiling,
+    ratio: consumerRate !== null && ceiling !== null ? Number((consumerRate / ceiling).toFixed(3)) : null,
+    sinkFloor: { ...floor, commitEvents: cfg.commitMaxEvents, eventsPerSec: floorRate },
+    sinkFloorRatio: floorRate !== null && ceiling !== null ? Number((floorRate / ceiling).toFixed(3)) : null,
   };
-  const out = path.join(benchDir, `stream-${stamp}.json`);
-  fs.writeFileSync(out, JSON.stringify(result, null, 2));
-  const t = result.throughput;
   const short = `under ${MIN_INTERVAL_MS} ms: use more --events`;
-  process.stdout.write(
-    [
-      `stream benchmark (${result.machine.cores} cores, load average ${loadStart} at start, ${loadEnd} at end; local broker, ${cfg.partitions} partitions)`,
-      `  workload                        3 topics (70% cart items, 25% cart status, 5% vendor listings), availability on,`,
-      `                                  dim_products ${products} products / ${options} options`,
-      `  events                          ${t.events} produced, ${t.consumed} consumed (rows: ${counts.carts} cart items, ${counts.status} carts, ${counts.vendors} listings, ${counts.availability} availability)`,
-      `  producer (idempotent, acks=all) ${fmt(t.produceEventsPerSec, short)}`,
-      `  consumer -> DuckDB              ${fmt(t.consumerEventsPerSec, short)} (${t.commits} commits, longest ${t.longestCommitMs} ms, ${t.consumerSecondsFromJoin.toFixed(1)} s from group join; stream file opened ${t.streamFileOpens}x)`,
-      `  kafka-consumer-perf-test        ${fmt(t.ceilingEventsPerSec, short)} (median of ${PERF_RUNS} runs: ${rates.map((r) => r.toLocaleString('en-US')).join(', ')}; events over fetch time, three topics)`,
-      `  ratio consumer / ceiling        ${t.ratio ?? 'n/a'}`,
-      `  DuckDB sink floor               ${fmt(floorRate, short)} (JSON lines -> keyless tables, no checks, ${floor.commits} commits of ${cfg.commitMaxEvents}); floor / ceiling ${t.sinkFloorRatio ?? 'n/a'}`,
-      `  produce-to-queryable at ${rate} events/s (achieved ${fmt(result.latency.achievedRate, short)}): ` +
-        `p50 ${result.latency.p50ms} ms, p99 ${result.latency.p99ms} ms, max ${result.latency.maxMs} ms over ${result.latency.events} events; longest commit ${result.latency.longestCommitMs} ms`,
-      `  written to ${out}`,
-    ].join('\n') + '\n',
+  lines.push(
+    `  workload                        3 topics (70% cart items, 25% cart status, 5% vendor listings), availability on,`,
+    `                                  dim_products ${products} products / ${options} options`,
+    `  events                          ${t.events} produced, ${t.consumed} consumed (rows: ${counts.carts} cart items, ${counts.status} carts, ${counts.vendors} listings, ${counts.availability} availability)`,
+    `  producer (idempotent, acks=all) ${fmt(t.produceEventsPerSec, short)}`,
+    `  consumer -> DuckDB              ${fmt(t.consumerEventsPerSec, short)} (${t.commits} commits, longest ${t.longestCommitMs} ms, ${t.consumerSecondsFromJoin.toFixed(1)} s from group join; stream file opened ${t.streamFileOpens}x)`,
+    `  kafka-consumer-perf-test        ${fmt(t.ceilingEventsPerSec, short)} (median of ${PERF_RUNS} runs: ${rates.map((r) => r.toLocaleString('en-US')).join(', ')}; events over fetch time, three topics)`,
+    `  ratio consumer / ceiling        ${t.ratio ?? 'n/a'}`,
+    `  DuckDB sink floor               ${fmt(floorRate, short)} (JSON lines -> keyless tables, no checks, ${floor.commits} commits of ${cfg.commitMaxEvents}); floor / ceiling ${t.sinkFloorRatio ?? 'n/a'}`,
   );
-  await warehouse.close();
-  await lwarehouse.close();
-  for (const c of [cfg, lcfg]) {
-    for (const f of [c.duckdbPath, c.batchDuckdbPath, c.snapshotPath]) {
-      fs.rmSync(f, { force: true });
-      fs.rmSync(`${f}.wal`, { force: true });
-    }
-  }
-  return 0;
+  return t;
 }
 
 main(() => run().then((code) => {

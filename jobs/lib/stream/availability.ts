@@ -19,9 +19,10 @@
  * and when a row first appears already sold out. Events go through the `_stream_outbox` table
  * (same transaction as the state change), so they are published after the commit.
  *
- * A stream micro-batch only records which products it touched (`_availability_pending`, in its
- * own transaction); the recomputation runs right after, in steps bounded by rows, so a vendor
- * listing thousands of options never makes one long transaction.
+ * A stream micro-batch records which products it touched (`_availability_pending`) and
+ * recomputes the first of them, up to a step's rows, in its own transaction; what is left runs
+ * right after, in steps bounded by rows, so a vendor listing thousands of options never makes
+ * one long transaction.
  */
 import { randomUUID } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -29,7 +30,7 @@ import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { quoteIdent } from '../ddl';
 import { logger } from '../log';
 import { maskCardRuns } from '../pii';
-import { utcTimestamp } from '../sql/quote';
+import { sqlString, utcTimestamp } from '../sql/quote';
 import { withTransaction, type SqlRunner } from '../sql/statements';
 import { AVAILABILITY_TABLE } from '../warehouse/duckdb/stream-ddl';
 import type { StagedTables } from '../warehouse/duckdb/stream-write';
@@ -124,20 +125,7 @@ export async function drainAvailability(
   };
   for (;;) {
     // The next products in order until their availability rows reach maxRows (at least one product).
-    const step = (
-      await c.runAndReadAll(
-        `WITH p AS (
-           SELECT q.product_id,
-                  (SELECT COUNT(*) FROM ${ds}.dim_products d WHERE d.product_id = q.product_id AND d.option_id IS NOT NULL)
-                  * GREATEST((SELECT COUNT(*) FROM ${ds}.fact_products_sold_vendor v WHERE v.product_id = q.product_id), 1) AS n
-           FROM ${ds}._availability_pending q
-           ${anyParked ? `WHERE q.product_id NOT IN (SELECT product_id FROM ${ds}._availability_parked)` : ''}
-           ORDER BY q.product_id LIMIT $1
-         ), c AS (SELECT product_id, n, SUM(n) OVER (ORDER BY product_id) - n AS before FROM p)
-         SELECT product_id FROM c WHERE before + n <= $2 OR before = 0 ORDER BY product_id`,
-        [maxRows, maxRows],
-      )
-    ).getRowObjectsJS().map((r) => String(r.product_id));
+    const step = (await c.runAndReadAll(stepProductsSql(ds, maxRows, anyParked))).getRowObjectsJS().map((r) => String(r.product_id));
     if (step.length === 0) break;
     try {
       await run(step);
@@ -156,6 +144,30 @@ export async function drainAvailability(
   ).getRowObjectsJS().map((r) => String(r.product_id));
   for (const product of parked) await alone(product);
   return events;
+}
+
+/**
+ * The next pending products in order until their availability rows reach `maxRows` (at least
+ * one product); parked ones left out when `skipParked`.
+ */
+export function stepProductsSql(ds: string, maxRows: number, skipParked: boolean): string {
+  const max = Math.floor(maxRows);
+  // Options and vendors counted for the candidates only (correlated counts aggregated whole tables).
+  return `WITH q AS (
+      SELECT product_id FROM ${ds}._availability_pending
+      ${skipParked ? `WHERE product_id NOT IN (SELECT product_id FROM ${ds}._availability_parked)` : ''}
+      ORDER BY product_id LIMIT ${max}
+    ), d AS (
+      SELECT product_id, COUNT(*) AS n FROM ${ds}.dim_products
+      WHERE option_id IS NOT NULL AND product_id IN (SELECT product_id FROM q) GROUP BY product_id
+    ), v AS (
+      SELECT product_id, COUNT(*) AS n FROM ${ds}.fact_products_sold_vendor
+      WHERE product_id IN (SELECT product_id FROM q) GROUP BY product_id
+    ), p AS (
+      SELECT q.product_id, COALESCE(d.n, 0) * GREATEST(COALESCE(v.n, 0), 1) AS n
+      FROM q LEFT JOIN d ON d.product_id = q.product_id LEFT JOIN v ON v.product_id = q.product_id
+    ), c AS (SELECT product_id, n, SUM(n) OVER (ORDER BY product_id) - n AS before FROM p)
+    SELECT product_id FROM c WHERE before + n <= ${max} OR before = 0 ORDER BY product_id`;
 }
 
 /** One step: recomputes `products`, queues their events, takes them off the pending and parked tables; one transaction. */
@@ -188,11 +200,7 @@ async function parkProduct(c: DuckDBConnection, dataset: string, product: string
   logger.warn('stream: availability of a product parked after its step failed; the others go on', { product_id: product, reason });
 }
 
-/**
- * Recomputes the availability rows of `productIds` (inside the caller's transaction),
- * upserts the changed ones and appends their transition events to the outbox with one
- * INSERT ... SELECT. Returns the number of events.
- */
+/** Recomputes `productIds` in the caller's transaction (refreshStatements); returns the events queued. */
 export async function refreshAvailability(
   c: DuckDBConnection,
   dataset: string,
@@ -200,12 +208,28 @@ export async function refreshAvailability(
   broadcastTopic: string,
   now: Date,
 ): Promise<number> {
+  if (productIds.length === 0) return 0;
+  const [create, upsert, queue, drop] = refreshStatements(dataset, 'SELECT DISTINCT unnest($1::VARCHAR[]) AS product_id', broadcastTopic, now, randomUUID());
+  await c.run(create, [listValue([...productIds])], [LIST(VARCHAR)]);
+  await c.run(upsert);
+  const r = await c.run(queue);
+  await c.run(drop);
+  return Number(r.rowsChanged);
+}
+
+/**
+ * The statements of a recomputation (refreshAvailability) of the products `affected` selects
+ * (one product_id column), values as literals: the new rows, their upsert, the transitions into
+ * the outbox (set-based; the id is unique per event: `stepId` is random, and the transaction that
+ * computes a transition is the only one that ever queues it), the scratch table dropped.
+ */
+export function refreshStatements(dataset: string, affected: string, broadcastTopic: string, now: Date, stepId: string): [string, string, string, string] {
   const ds = quoteIdent(dataset);
   const carts = `${ds}.fact_carts_has_products`;
-  if (productIds.length === 0) return 0;
-  await c.run(
+  const ts = `${sqlString(utcTimestamp(now))}::TIMESTAMP`;
+  return [
     `CREATE OR REPLACE TEMP TABLE _avail_new AS
-     WITH affected AS (SELECT DISTINCT unnest($1::VARCHAR[]) AS product_id),
+     WITH affected AS (${affected}),
      held AS (
        SELECT ci.product_id, ci.option_id, SUM(COALESCE(ci.quantity, 0)) AS held
        FROM ${carts} ci
@@ -229,34 +253,21 @@ export async function refreshAvailability(
      LEFT JOIN ${ds}.${AVAILABILITY_TABLE} o
        ON o.vendor_id = r.vendor_id AND o.product_id = r.product_id AND o.option_id = r.option_id
      WHERE o.vendor_id IS NULL OR o.stock <> r.stock OR o.held_in_open_carts <> r.held_in_open_carts`,
-    [listValue([...productIds])],
-    [LIST(VARCHAR)],
-  );
-  const ts = utcTimestamp(now);
-  await c.run(
     `INSERT INTO ${ds}.${AVAILABILITY_TABLE}
-       SELECT vendor_id, product_id, option_id, stock, held_in_open_carts, available, sold_out, $1::TIMESTAMP FROM _avail_new
+       SELECT vendor_id, product_id, option_id, stock, held_in_open_carts, available, sold_out, ${ts} FROM _avail_new
      ON CONFLICT (vendor_id, product_id, option_id) DO UPDATE SET
        stock = excluded.stock, held_in_open_carts = excluded.held_in_open_carts, available = excluded.available,
        sold_out = excluded.sold_out, updated_at = excluded.updated_at`,
-    [ts],
-  );
-  // Transitions -> outbox, set-based. The id is unique per event (a random step id: the
-  // transaction that computes a transition is the only one that ever queues it).
-  const step = randomUUID();
-  const r = await c.run(
     `INSERT INTO ${ds}._stream_outbox (id, topic, msg_key, msg_value, headers, created_at, seq)
-     SELECT 'avail:' || $1 || ':' || vendor_id || ':' || product_id || ':' || option_id, $2, vendor_id,
+     SELECT 'avail:' || ${sqlString(stepId)} || ':' || vendor_id || ':' || product_id || ':' || option_id, ${sqlString(broadcastTopic)}, vendor_id,
             json_object('event', CASE WHEN sold_out THEN 'sold_out' ELSE 'back_in_stock' END,
                         'vendor_id', vendor_id, 'product_id', product_id, 'option_id', option_id,
                         'stock', stock, 'held_in_open_carts', held_in_open_carts, 'available', available,
-                        'sold_out', sold_out, 'at', $3)::VARCHAR,
-            NULL, $4::TIMESTAMP,
+                        'sold_out', sold_out, 'at', ${sqlString(now.toISOString())})::VARCHAR,
+            NULL, ${ts},
             (SELECT COALESCE(MAX(seq), 0) FROM ${ds}._stream_outbox) + row_number() OVER (ORDER BY vendor_id, product_id, option_id)
      FROM _avail_new
      WHERE (is_new AND sold_out) OR (NOT is_new AND old_sold_out <> sold_out)`,
-    [step, broadcastTopic, now.toISOString(), ts],
-  );
-  await c.run('DROP TABLE IF EXISTS _avail_new');
-  return Number(r.rowsChanged);
+    'DROP TABLE IF EXISTS _avail_new',
+  ];
 }

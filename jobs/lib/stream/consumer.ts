@@ -38,6 +38,8 @@ export interface BatchInfo {
   readonly eventTimestamps: readonly number[];
   /** When the transaction committed (ms): the rows are queryable from then on. */
   readonly committedAt: number;
+  /** When the events were fetched (decoded) (ms). */
+  readonly fetchedAt: number;
 }
 
 export interface TableStats {
@@ -182,7 +184,7 @@ export class StreamConsumer {
     s.batches += 1;
     if (r.quarantined > 0) logger.warn('stream: poison events quarantined', { destination, events: r.quarantined, topic, partition });
     logger.debug('stream: batch applied', { destination, topic, partition, rows: r.rows, next: next.toString() });
-    this.opts.onBatch?.({ destination, topic, partition, rows: r.rows, quarantined: r.quarantined, eventTimestamps: r.timestamps, committedAt });
+    this.opts.onBatch?.({ destination, topic, partition, rows: r.rows, quarantined: r.quarantined, eventTimestamps: r.timestamps, committedAt, fetchedAt: slice.fetchedAt });
   }
 
   /**

@@ -62,7 +62,7 @@ export function decodeSlice(
     const d = (decoded[i] = opts.decode(target.dest, target.source, m.value, now));
     if (!d.ok) rejected.set(i, { offset: m.offset, key: m.key ?? null, value: m.value });
   }
-  return { topic, partition, dest: target.dest, source: target.source, offsets, decoded, timestamps, rejected };
+  return { topic, partition, dest: target.dest, source: target.source, offsets, decoded, timestamps, rejected, fetchedAt: now.getTime() };
 }
 
 export class GroupMember {

@@ -130,7 +130,7 @@ function tooLarge(e: unknown): boolean {
   return false;
 }
 
-async function readChunk(c: DuckDBConnection, ds: string, limit: number): Promise<Row[]> {
+async function readChunkOn(c: DuckDBConnection, ds: string, limit: number): Promise<Row[]> {
   const rows = (
     await c.runAndReadAll(
       `SELECT id, topic, msg_key, msg_value, headers FROM ${ds}._stream_outbox ORDER BY seq NULLS FIRST, created_at, id LIMIT $1`,
@@ -143,10 +143,10 @@ async function readChunk(c: DuckDBConnection, ds: string, limit: number): Promis
   });
 }
 
-const deleteIds = (c: DuckDBConnection, ds: string, ids: readonly string[]) =>
+const deleteIdsOn = (c: DuckDBConnection, ds: string, ids: readonly string[]) =>
   c.run(`DELETE FROM ${ds}._stream_outbox WHERE list_contains($1::VARCHAR[], id)`, [listValue([...ids])], [LIST(VARCHAR)]);
 
-async function park(c: DuckDBConnection, ds: string, row: Row, reason: string): Promise<void> {
+async function parkOn(c: DuckDBConnection, ds: string, row: Row, reason: string): Promise<void> {
   await withTransaction(c, async (tx) => {
     await tx.run(
       `INSERT INTO ${ds}._stream_outbox_parked
@@ -164,21 +164,32 @@ async function send(producer: Producer, rows: readonly Row[]): Promise<void> {
   await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
 }
 
-/** Publishes the queued messages in order (see the module comment). Never throws for a publish failure. */
+/** Runs `fn` on the connection: the connection itself, or a way to borrow it per unit of work. */
+export type OnConnection = DuckDBConnection | (<T>(fn: (c: DuckDBConnection) => Promise<T>) => Promise<T>);
+
+/**
+ * Publishes the queued messages in order (see the module comment). Never throws for a publish
+ * failure. Given a way to borrow the connection, it holds it only to read and delete, never
+ * while the broker acknowledges (the stream consumer's commits go on meanwhile).
+ */
 export async function flushOutbox(
-  c: DuckDBConnection,
+  db: OnConnection,
   dataset: string,
   producer: Producer,
   limits: OutboxLimits = DEFAULT_OUTBOX_LIMITS,
 ): Promise<FlushResult> {
+  const on = <T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> => (typeof db === 'function' ? db(fn) : fn(db));
+  const readChunk = (ds: string, limit: number) => on((c) => readChunkOn(c, ds, limit));
+  const deleteIds = (ds: string, ids: readonly string[]) => on((c) => deleteIdsOn(c, ds, ids));
+  const park = (ds: string, row: Row, reason: string) => on((c) => parkOn(c, ds, row, reason));
   const ds = quoteIdent(dataset);
   let published = 0;
   let parked = 0;
   for (;;) {
-    const rows = await readChunk(c, ds, limits.chunkEvents);
+    const rows = await readChunk(ds, limits.chunkEvents);
     if (rows.length === 0) return { published, parked, pending: false };
     if (rows[0].bytes > limits.maxMessageBytes) {
-      await park(c, ds, rows[0], `message of ${rows[0].bytes} bytes exceeds the broker limit of ${limits.maxMessageBytes} bytes`);
+      await park(ds, rows[0], `message of ${rows[0].bytes} bytes exceeds the broker limit of ${limits.maxMessageBytes} bytes`);
       parked++;
       continue;
     }
@@ -192,7 +203,7 @@ export async function flushOutbox(
     }
     try {
       await send(producer, chunk);
-      await deleteIds(c, ds, chunk.map((r) => r.id));
+      await deleteIds(ds, chunk.map((r) => r.id));
       published += chunk.length;
       continue;
     } catch (e) {
@@ -208,14 +219,14 @@ export async function flushOutbox(
     for (const r of chunk) {
       try {
         await send(producer, [r]);
-        await deleteIds(c, ds, [r.id]);
+        await deleteIds(ds, [r.id]);
         published++;
       } catch (e) {
         if (!tooLarge(e)) {
           logger.warn('outbox: publish failed, resuming at this message after the next batch', { id: r.id, error: (e as Error).message });
           return { published, parked, pending: true };
         }
-        await park(c, ds, r, `broker refused it: ${(e as Error).message}`);
+        await park(ds, r, `broker refused it: ${(e as Error).message}`);
         parked++;
       }
     }

@@ -1,16 +1,20 @@
 /**
  * The DuckDB sink: group commits into the stream file. It owns the file (a second process waits
  * as a standby until the first exits), fences every commit with the offsets stored in it, writes
- * the slices' rows, quarantined events, dead-letter copies (outbox) and pending availability in
- * ONE transaction (warehouse/duckdb/stream-write.ts), and leaves the rest to its housekeeping.
+ * the slices' rows, quarantined events, dead-letter copies (outbox), pending availability and its
+ * first step in ONE transaction (warehouse/duckdb/stream-write.ts), and leaves the rest to its
+ * housekeeping.
  */
+import { randomUUID } from 'node:crypto';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { RunRecord, StreamOffset } from '../warehouse/types';
 import type { DuckDbWarehouse } from '../warehouse/duckdb/warehouse';
 import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamEvent, type DuckStreamWrite } from '../warehouse/duckdb/stream-write';
 import { withTransaction } from '../sql/statements';
 import { logger } from '../log';
 import { markAvailabilityPending } from './availability';
-import { deadLetterTopic } from './config';
+import { afterStepInCommit, availabilityStepInCommit } from './availability-commit';
+import { availabilityTopic, deadLetterTopic } from './config';
 import { decodeEventText } from './events';
 import { Housekeeping } from './housekeeping';
 import { queueOutbox, type OutboxMessage } from './outbox';
@@ -107,33 +111,52 @@ export class DuckDbSink implements StreamSink {
       const real = built.filter((b): b is Built => b !== null && 'write' in b);
       let commitMs: number | null = null;
       if (real.length > 0) {
-        await applyStreamWritesDuckDb(
-          c,
-          real.map((b) => b.write),
-          async (tx, staged) => {
-            const dlq: OutboxMessage[] = real.flatMap((b) =>
-              b.dlq.map((d) => ({
-                id: `dlq:${b.slice.topic}:${b.slice.partition}:${d.m.offset}`,
-                topic: deadLetterTopic(cfg),
-                ...deadLetterMessage(b.slice, d),
-              })),
-            );
-            await queueOutbox(tx, dataset, dlq);
-            await markAvailabilityPending(tx, dataset, { staged });
-          },
-        );
+        const stepId = await this.commit(c, real, this.housekeeping.availabilityNow(more));
         commitMs = Date.now() - t0;
         this.stored = fence;
         this.ctx.onCommit?.({ kind: 'batch', ms: commitMs, events: real.reduce((a, b) => a + b.write.events.length + b.write.quarantine.length, 0) });
         // The batch is committed: a failure from here on must not fail it (it would be
         // redelivered, fenced, and never counted). What is left stays pending for later.
-        await this.housekeeping.committed(c, more);
+        const left = stepId === null ? undefined : await afterStepInCommit(c, dataset, stepId).catch(() => undefined);
+        if (left) this.ctx.onCommit?.({ kind: 'availability', ms: commitMs, events: left.queued, inCommit: true });
+        await this.housekeeping.committed(c, more, left);
       }
       const results = built.map((b): PutResult =>
         b === null || !('write' in b) ? b : { rows: b.write.events.length, quarantined: b.write.quarantine.length, timestamps: b.timestamps },
       );
       return { results, commitMs };
     });
+  }
+
+  /**
+   * One transaction: the slices' rows, offsets, dead letters, pending availability and, when
+   * `withStep`, its first step (availabilityStepInCommit). Should it fail, once more without the step (its products
+   * stay pending for the drain, which parks one that fails alone). Returns the step's id, or null.
+   */
+  private async commit(c: DuckDBConnection, real: readonly Built[], withStep: boolean): Promise<string | null> {
+    const { cfg, dataset } = this.ctx;
+    const dlq: OutboxMessage[] = real.flatMap((b) =>
+      b.dlq.map((d) => ({ id: `dlq:${b.slice.topic}:${b.slice.partition}:${d.m.offset}`, topic: deadLetterTopic(cfg), ...deadLetterMessage(b.slice, d) })),
+    );
+    const attempt = (stepId: string | null) =>
+      applyStreamWritesDuckDb(c, real.map((b) => b.write), async (tx, staged) => {
+        await queueOutbox(tx, dataset, dlq);
+        await markAvailabilityPending(tx, dataset, { staged });
+        if (stepId) await availabilityStepInCommit(tx, dataset, availabilityTopic(cfg), cfg.availabilityStepRows, new Date(), stepId);
+      });
+    if (!withStep) {
+      await attempt(null);
+      return null;
+    }
+    const stepId = randomUUID();
+    try {
+      await attempt(stepId);
+      return stepId;
+    } catch (e) {
+      logger.warn('stream: commit with its availability step failed; committing without it', { error: (e as Error).message });
+      await attempt(null);
+      return null;
+    }
   }
 
   flush(): Promise<void> {

@@ -24,12 +24,14 @@ export type PutResult =
   /** The stored offset is below the slice's first event: fetch the partition again from there. */
   | { readonly gap: bigint };
 
-/** One warehouse transaction of the consumer: a group commit or an availability step. */
+/** One unit of the consumer's warehouse work: a group commit, an availability step, an outbox publish, a snapshot. */
 export interface CommitInfo {
-  readonly kind: 'batch' | 'availability';
+  readonly kind: 'batch' | 'availability' | 'outbox' | 'snapshot';
   readonly ms: number;
-  /** Events (batch) or broadcast events queued (availability). */
+  /** Events (batch), broadcast events queued (availability), messages published (outbox); 0 for a snapshot. */
   readonly events: number;
+  /** An availability step run inside the group commit's transaction (its ms are the commit's). */
+  readonly inCommit?: boolean;
 }
 
 export interface SinkContext {

@@ -29,6 +29,8 @@ export interface DecodedSlice<E> {
   readonly decoded: readonly Decoded<E>[];
   /** Producer timestamps (ms), per message. */
   readonly timestamps: Float64Array;
+  /** When the slice was decoded, i.e. fetched (ms): the benchmark's latency breakdown. */
+  readonly fetchedAt: number;
   /** The message of each rejected event, by index: its dead-letter copy keeps the bytes. */
   readonly rejected: ReadonlyMap<number, RawMessage>;
 }
