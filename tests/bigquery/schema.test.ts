@@ -2,7 +2,7 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
 import { destinationSchema, duckdbNdjsonSelect, ETL_RUNS_SCHEMA, QUARANTINE_SCHEMA } from '../../jobs/lib/warehouse/bigquery/schema';
-import { mergeUpserts } from '../../jobs/lib/warehouse/bigquery/warehouse';
+import { mergeUpserts } from '../../jobs/lib/warehouse/bigquery/statements';
 import { ETL_RUNS_COLUMNS_DDL, QUARANTINE_COLUMNS_DDL } from '../../jobs/lib/ddl';
 
 test('every catalog column maps to a BigQuery field of the same name, type and nullability', () => {

@@ -6,9 +6,9 @@
 import type { BatchDestination, DerivedProductRule, SourceTable } from '../catalog-types';
 import { stagedColumns } from '../catalog-check';
 import { SOURCE_TO_COLUMN_TYPE } from '../ddl';
+import { bqIdent } from '../sql/quote';
 import type { ColumnType } from '../catalog-types';
 
-export const bqIdent = (name: string): string => `\`${name.replace(/`/g, '')}\``;
 
 /**
  * A value as DuckDB's CAST(... AS VARCHAR) prints it: DECIMAL(18,4) keeps its four decimals

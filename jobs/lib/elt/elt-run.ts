@@ -24,7 +24,8 @@ import { maskCardRuns } from '../pii';
 import type { OrphanCheck, SourceQuality } from '../quality';
 import { renderTransform } from '../transform-render';
 import type { EltColumn, EltTarget, RunRecord } from '../warehouse/types';
-import { bqIdent, derivedParams, derivedScript, duplicateKeysScript, foreignKeyQuery } from './checks-sql';
+import { bqIdent } from '../sql/quote';
+import { derivedParams, derivedScript, duplicateKeysScript, foreignKeyQuery } from './checks-sql';
 
 /**
  * The quarantine table's columns, from the one DDL both warehouses use. Staging columns are all

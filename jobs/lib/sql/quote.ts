@@ -11,3 +11,6 @@ export const sqlString = (s: string): string => {
 
 /** 'YYYY-MM-DD HH:MM:SS.mmm' in UTC, for TIMESTAMP columns. */
 export const utcTimestamp = (d: Date): string => d.toISOString().replace('T', ' ').replace('Z', '');
+
+/** A GoogleSQL (BigQuery) identifier in backticks; a backtick in a name, which the catalog never has, is dropped. */
+export const bqIdent = (name: string): string => `\`${name.replace(/`/g, '')}\``;
