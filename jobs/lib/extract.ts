@@ -25,7 +25,7 @@ import type { SchemaContract, SourceTable } from './catalog-types';
 import { DEFAULT_MAX_RECORD_BYTES } from './config';
 import { SourceFileError } from './errors';
 import { checkHeader, type HeaderInfo } from './header';
-import { firstLineBreak, isRecordStart, type LineBreak, type ParseState, readLine, RECORD_START } from './staging/record-fields';
+import { firstLineBreak, isRecordStart, type LineBreak, type ParseState, readLine, RECORD_START } from './record-fields';
 import type { RawRecord } from './schema';
 
 /** Characters of an over-long record kept for the quarantine (before redaction). */
@@ -95,7 +95,7 @@ interface WideCut {
  * Likewise a line that is a record of more than MAX_PARSED_FIELDS fields is replaced by WIDE and
  * its field count and text queued in `wide`: csv-parse would make a string per field. Only a line
  * of at least MAX_PARSED_FIELDS bytes can have that many, so a normal row costs one comparison.
- * The count is csv-parse's (staging/record-fields.ts): the limiter follows csv-parse's records
+ * The count is csv-parse's (record-fields.ts): the limiter follows csv-parse's records
  * through the text it passes on, quotes included, which costs a search per line only in a chunk
  * with a quote. Not followed (nothing cut): a file whose first line has a quote or a CR before
  * its end (CR line ends), and a source whose delimiter is more than one byte.

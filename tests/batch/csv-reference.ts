@@ -1,6 +1,6 @@
 /**
  * csv-parse as extract.ts sets it up, for tests that check text read another way against it
- * (staging/record-fields.ts), and random text over the bytes it treats specially.
+ * (record-fields.ts), and random text over the bytes it treats specially.
  */
 import { parse } from 'csv-parse/sync';
 

@@ -1,12 +1,12 @@
 /**
- * staging/record-fields.ts follows csv-parse's records and field counts line by line (issue 21,
+ * record-fields.ts follows csv-parse's records and field counts line by line (issue 21,
  * item 2: a wide line is counted, not parsed). The reference is csv-parse itself, with the
  * options extract.ts gives it, over random text made of the bytes that matter (delimiters,
  * quotes, CR, LF, NUL): every record's field count must agree, quotes, escaped quotes, quotes
  * inside fields, records spanning lines and CRLF included. (Through extract.ts, with wide
  * lines: tests/batch/wide-line.test.ts.)
  */
-import { firstLineBreak, isRecordStart, type ParseState, readLine, RECORD_START } from '../../jobs/lib/staging/record-fields';
+import { firstLineBreak, isRecordStart, type ParseState, readLine, RECORD_START } from '../../jobs/lib/record-fields';
 import { mulberry32 } from '../../scripts/generate-data';
 import { csvParse, randomCsv } from './csv-reference';
 

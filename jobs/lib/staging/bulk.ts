@@ -31,7 +31,7 @@ import type { RawRecord } from '../schema';
 import { sqlString } from '../sql/quote';
 import { countLines, firstLine, gate, MAX_SKIPPED, type Prescan, readLines } from './file-scan';
 import { QUARANTINE_TABLE, type StageContext } from './quarantine';
-import { fieldCount } from './record-fields';
+import { fieldCount } from '../record-fields';
 import { rowStager, sourceQuality, Tally } from './rows';
 
 /** Logs (debug) each step of a file's bulk staging with its duration: what a profile needs. */
