@@ -18,7 +18,6 @@
  * process, so only its bytes are comparable.
  */
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,7 +30,7 @@ import { runBatchJob } from '../jobs/lib/pipeline';
 import { duckdbCreateTable } from '../jobs/lib/ddl';
 import { duckdbNdjsonSelect, QUARANTINE_NDJSON_COLUMNS } from '../jobs/lib/warehouse/bigquery/schema';
 import type { EltTarget, Warehouse } from '../jobs/lib/warehouse/types';
-import { BigQueryDouble, engineUnavailableReason, PROJECT } from '../tests/bigquery/bigquery-double';
+import { BigQueryDouble, engineUnavailableReason, PROJECT, writeThrowawayKey } from '../tests/bigquery/bigquery-double';
 import { generate } from './generate-data';
 
 const HELP = `Usage: npm run bench:elt -- [--orders N] [--dir DIR] [--sink count|double] [--heap SIZE]
@@ -159,12 +158,7 @@ async function bench(orders: number, dir: string | undefined, sink: 'count' | 'd
   fs.rmSync(stateDir, { recursive: true, force: true });
   fs.mkdirSync(stateDir, { recursive: true });
   // A throwaway service-account key: the real client signs a JWT with it, the double answers.
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const keyFile = path.join(stateDir, 'double-key.json');
-  fs.writeFileSync(keyFile, JSON.stringify({
-    type: 'service_account', project_id: PROJECT, private_key_id: 'bench', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    client_email: `bench@${PROJECT}.iam.gserviceaccount.com`, client_id: '1', token_uri: 'https://oauth2.googleapis.com/token',
-  }));
+  const keyFile = writeThrowawayKey(path.join(stateDir, 'double-key.json'), PROJECT, 'bench');
   const results: Record<string, { jobs: JobMeasure[]; peakRssMb: number }> = {};
   if (sink === 'count') {
     for (const mode of ['etl', 'elt'] as const) {

@@ -17,6 +17,7 @@
  * in beforeAll, `reset()` between tests, `stop()` in afterAll.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +33,20 @@ import { fromRestType } from './canonical';
 
 export const PROJECT = 'test-project';
 export const BASE = 'https://bigquery.googleapis.com';
+
+/**
+ * Writes a service-account key file that parses but opens no real project (a fresh RSA key, 0600):
+ * the real client signs its token request with it, and the double (or, for dbt, nobody) answers.
+ */
+export function writeThrowawayKey(file: string, project = PROJECT, account = 'etl'): string {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  fs.writeFileSync(file, JSON.stringify({
+    type: 'service_account', project_id: project, private_key_id: 'throwaway',
+    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    client_email: `${account}@${project}.iam.gserviceaccount.com`, client_id: '1', token_uri: 'https://oauth2.googleapis.com/token',
+  }), { mode: 0o600 });
+  return file;
+}
 
 const HERE = path.resolve(__dirname, '..', '..');
 /** The repository (also when this file runs compiled, from dist/tests/bigquery: scripts/bench-elt.ts). */

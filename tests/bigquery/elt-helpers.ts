@@ -3,29 +3,21 @@
  * five batch jobs run into a warehouse in a given mode, and every table they write read back in
  * the canonical form of canonical.ts (destinations, `_quarantine`, run counts).
  */
-import { generateKeyPairSync } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import type { ColumnType } from '../../jobs/lib/catalog-types';
 import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
 import { query } from '../helpers/env';
-import { type BigQueryDouble, PROJECT } from './bigquery-double';
+import { type BigQueryDouble, PROJECT, writeThrowawayKey } from './bigquery-double';
 import { canonicalRow, duckCanonical } from './canonical';
 
 export const BATCH = catalog.destinations.filter((d) => d.mode === 'batch');
 
 /** Environment for WAREHOUSE=bigquery against the double, with a key file written to `dir`. */
 export function bigQueryEnv(dir: string): Record<string, string> {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const key = {
-    type: 'service_account', project_id: PROJECT, private_key_id: 'test',
-    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    client_email: `etl@${PROJECT}.iam.gserviceaccount.com`, client_id: '1', token_uri: 'https://oauth2.googleapis.com/token',
-  };
-  fs.writeFileSync(path.join(dir, 'key.json'), JSON.stringify(key));
-  return { GCP_PROJECT_ID: PROJECT, GOOGLE_APPLICATION_CREDENTIALS: path.join(dir, 'key.json'), BIGQUERY_LOCATION: 'EU', BIGQUERY_MAX_RETRIES: '0' };
+  const key = writeThrowawayKey(path.join(dir, 'key.json'));
+  return { GCP_PROJECT_ID: PROJECT, GOOGLE_APPLICATION_CREDENTIALS: key, BIGQUERY_LOCATION: 'EU', BIGQUERY_MAX_RETRIES: '0' };
 }
 
 export type Target = { kind: 'duckdb'; path: string } | { kind: 'bigquery'; mode: 'etl' | 'elt'; dataset: string };

@@ -7,7 +7,6 @@
  *
  * Values are compared in the canonical form of canonical.ts.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +19,7 @@ import { query } from '../helpers/env';
 import { STORE_EXPORT } from '../helpers/store-export';
 import { BigQueryDouble, describeWithDouble, PROJECT } from './bigquery-double';
 import { canonicalRow, duckCanonical } from './canonical';
+import { bigQueryEnv } from './elt-helpers';
 
 // The real client and auth library, their HTTP layers loadable under jest (teeny-request-shim.ts).
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
@@ -44,15 +44,8 @@ describeWithDouble('batch jobs into BigQuery (the executing double) equal the Du
   beforeAll(async () => {
     bq = await BigQueryDouble.start();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-pipeline-'));
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const key = {
-      type: 'service_account', project_id: PROJECT, private_key_id: 'test',
-      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      client_email: `etl@${PROJECT}.iam.gserviceaccount.com`, client_id: '1', token_uri: 'https://oauth2.googleapis.com/token',
-    };
-    fs.writeFileSync(path.join(dir, 'key.json'), JSON.stringify(key));
     Object.assign(process.env, {
-      GCP_PROJECT_ID: PROJECT, GOOGLE_APPLICATION_CREDENTIALS: path.join(dir, 'key.json'), BIGQUERY_LOCATION: 'EU', BIGQUERY_MAX_RETRIES: '0',
+      ...bigQueryEnv(dir),
       // The ETL path (upload of the finished table); ELT, the default on BigQuery, is elt.test.ts's.
       BATCH_MODE: 'etl',
     });

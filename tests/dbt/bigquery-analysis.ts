@@ -5,7 +5,6 @@
  * adapter creates (jobs/lib/warehouse/bigquery-schema.ts over jobs/catalog.ts); the models are
  * analyzed in dependency order, each model's output columns becoming the table the next reads.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
@@ -23,25 +22,6 @@ import type { SchemaField, ZetaSqlAnalyzer } from './zetasql-analyzer';
 /** dbt compiles without a connection: no relation cache, no introspective queries. */
 export const OFFLINE_COMPILE = ['--no-populate-cache', 'compile', '--no-introspect'];
 
-/**
- * A service-account key file that parses but belongs to no project (a fresh RSA key): dbt-bigquery
- * wants a keyfile to build its profile; nothing is ever sent with it.
- */
-export function writeDummyKeyfile(file: string, project: string): void {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  fs.writeFileSync(
-    file,
-    JSON.stringify({
-      type: 'service_account',
-      project_id: project,
-      private_key_id: 'dummy',
-      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
-      client_email: `dbt@${project}.iam.gserviceaccount.com`,
-      client_id: '0',
-      token_uri: 'https://oauth2.googleapis.com/token',
-    }),
-  );
-}
 
 /** `dbt compile` for BigQuery offline (env from dbtEnv with DBT_TARGET=bigquery); extra args e.g. --project-dir. */
 export async function compileOffline(env: NodeJS.ProcessEnv, log: (l: string) => void, extra: string[] = []): Promise<Manifest> {

@@ -15,10 +15,10 @@ import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
 import { streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse';
 import { runDbtBuild } from '../../scripts/dbt-run';
-import { BigQueryDouble, describeWithDouble, PROJECT } from '../bigquery/bigquery-double';
+import { BigQueryDouble, describeWithDouble, PROJECT, writeThrowawayKey } from '../bigquery/bigquery-double';
 import { query } from '../helpers/env';
 import { STORE_EXPORT } from '../helpers/store-export';
-import { compileOffline, tableName, warehouseSchemas, writeDummyKeyfile, type Manifest } from './bigquery-analysis';
+import { compileOffline, tableName, warehouseSchemas, type Manifest } from './bigquery-analysis';
 import { dbtEnv, describeWithDbt, execDuckDb } from './dbt-env';
 
 // The real client and auth library, their HTTP layers loadable under jest (as in tests/bigquery).
@@ -63,7 +63,7 @@ describeWithDbt('dbt marts on BigQuery (the executing double) equal the DuckDB b
     beforeAll(async () => {
       bq = await BigQueryDouble.start();
       env.GOOGLE_APPLICATION_CREDENTIALS = path.join(dir, 'key.json');
-      writeDummyKeyfile(env.GOOGLE_APPLICATION_CREDENTIALS, PROJECT);
+      writeThrowawayKey(env.GOOGLE_APPLICATION_CREDENTIALS, PROJECT, 'dbt');
       Object.assign(process.env, { GCP_PROJECT_ID: PROJECT, GOOGLE_APPLICATION_CREDENTIALS: env.GOOGLE_APPLICATION_CREDENTIALS, BIGQUERY_LOCATION: 'EU', BIGQUERY_MAX_RETRIES: '0' });
       delete process.env.BIGQUERY_DATASET;
       for (const d of catalog.destinations.filter((x) => x.mode === 'batch')) {

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { describeWithDouble } from '../bigquery/bigquery-double';
+import { describeWithDouble, writeThrowawayKey } from '../bigquery/bigquery-double';
 import { ROOT } from '../helpers/env';
 import {
   analyzeProject,
@@ -18,7 +18,6 @@ import {
   rejections,
   restType,
   warehouseSchemas,
-  writeDummyKeyfile,
   type Manifest,
   type NodeCheck,
 } from './bigquery-analysis';
@@ -39,7 +38,7 @@ describeWithDbt('dbt on the BigQuery target (dummy credentials)', () => {
 
     beforeAll(async () => {
       env.GOOGLE_APPLICATION_CREDENTIALS = path.join(dir, 'dummy-sa.json');
-      writeDummyKeyfile(env.GOOGLE_APPLICATION_CREDENTIALS, PROJECT);
+      writeThrowawayKey(env.GOOGLE_APPLICATION_CREDENTIALS, PROJECT, 'dbt');
       const started = ZetaSqlAnalyzer.start(PROJECT); // the JVM starts while dbt compiles
       manifest = await compileOffline(env, (l) => lines.push(l));
       analyzer = await started;
