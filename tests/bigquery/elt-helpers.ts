@@ -3,13 +3,15 @@
  * five batch jobs run into a warehouse in a given mode, and every table they write read back in
  * the canonical form of canonical.ts (destinations, `_quarantine`, run counts).
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import type { ColumnType } from '../../jobs/lib/catalog-types';
 import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
 import { query } from '../helpers/env';
-import { type BigQueryDouble, PROJECT, writeThrowawayKey } from './bigquery-double';
+import { BigQueryDouble, PROJECT, writeThrowawayKey } from './bigquery-double';
 import { canonicalRow, duckCanonical } from './canonical';
 
 export const BATCH = catalog.destinations.filter((d) => d.mode === 'batch');
@@ -18,6 +20,30 @@ export const BATCH = catalog.destinations.filter((d) => d.mode === 'batch');
 export function bigQueryEnv(dir: string): Record<string, string> {
   const key = writeThrowawayKey(path.join(dir, 'key.json'));
   return { GCP_PROJECT_ID: PROJECT, GOOGLE_APPLICATION_CREDENTIALS: key, BIGQUERY_LOCATION: 'EU', BIGQUERY_MAX_RETRIES: '0' };
+}
+
+/**
+ * For a describe that runs batch jobs on the double: before its tests, starts the double, makes a
+ * temporary folder and puts bigQueryEnv's settings and `extra` into process.env (no
+ * BIGQUERY_DATASET); after them, stops the double and restores process.env and the folder.
+ * `bq` and `dir` are set once the describe's beforeAll has run.
+ */
+export function batchOnDouble(prefix: string, extra: Record<string, string> = {}): { bq: BigQueryDouble; dir: string } {
+  const on = {} as { bq: BigQueryDouble; dir: string };
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    on.bq = await BigQueryDouble.start();
+    on.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    Object.assign(process.env, bigQueryEnv(on.dir), extra);
+    delete process.env.BIGQUERY_DATASET;
+  }, 120_000);
+  afterAll(async () => {
+    await on.bq?.stop();
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    if (on.dir) fs.rmSync(on.dir, { recursive: true, force: true });
+  });
+  return on;
 }
 
 export type Target = { kind: 'duckdb'; path: string } | { kind: 'bigquery'; mode: 'etl' | 'elt'; dataset: string };

@@ -7,12 +7,9 @@
  * The kill happens at a known request (BigQueryDouble.cutOff): from it on, nothing the job sends
  * reaches BigQuery, as when its process is gone, so its own cleanup cannot run either.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { STORE_EXPORT } from '../helpers/store-export';
-import { BigQueryDouble, describeWithDouble, PROJECT, type RecordedRequest } from './bigquery-double';
-import { bigQueryEnv, readTarget, runJob, stagingTables, type Target } from './elt-helpers';
+import { describeWithDouble, PROJECT, type RecordedRequest } from './bigquery-double';
+import { batchOnDouble, readTarget, runJob, stagingTables, type Target } from './elt-helpers';
 
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
 jest.mock('gaxios', () => require('./teeny-request-shim').gaxiosWithNativeFetch());
@@ -30,66 +27,51 @@ const PHASES: [string, (r: RecordedRequest) => boolean, number, boolean, 'old' |
 ];
 
 describeWithDouble('ELT killed at each phase leaves the old table or the new one; the next run cleans up', () => {
-  let bq: BigQueryDouble;
-  let dir: string;
-  const saved = { ...process.env };
+  const on = batchOnDouble('bq-elt-kill-');
   const target: Target = { kind: 'bigquery', mode: 'elt', dataset: 'store' };
 
-  beforeAll(async () => {
-    bq = await BigQueryDouble.start();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-elt-kill-'));
-    Object.assign(process.env, bigQueryEnv(dir));
-  }, 120_000);
-
-  afterAll(async () => {
-    await bq?.stop();
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  const destination = async () => (await readTarget(target, bq))[TABLE];
+  const destination = async () => (await readTarget(target, on.bq))[TABLE];
 
   test.each(PHASES)('killed at %s', async (_phase, match, n, executeLast, expected) => {
-    await bq.reset();
-    expect((await runJob(TABLE, target, STORE_EXPORT, dir)).run.status).toBe('success');
+    await on.bq.reset();
+    expect((await runJob(TABLE, target, STORE_EXPORT, on.dir)).run.status).toBe('success');
     const fresh = await destination();
     // The old table: the same keys, another ship_name, so old and new can be told apart.
-    await bq.sql(`UPDATE \`${PROJECT}.store.${TABLE}\` SET ship_name = 'old table' WHERE TRUE`);
+    await on.bq.sql(`UPDATE \`${PROJECT}.store.${TABLE}\` SET ship_name = 'old table' WHERE TRUE`);
     const old = await destination();
     expect(old).not.toEqual(fresh);
 
-    const killed = bq.cutOff(match, n, executeLast);
-    await expect(runJob(TABLE, target, STORE_EXPORT, dir)).rejects.toThrow();
+    const killed = on.bq.cutOff(match, n, executeLast);
+    await expect(runJob(TABLE, target, STORE_EXPORT, on.dir)).rejects.toThrow();
     await killed;
-    bq.revive();
+    on.bq.revive();
     expect(await destination()).toEqual(expected === 'old' ? old : fresh);
-    const left = await stagingTables(bq, 'store');
+    const left = await stagingTables(on.bq, 'store');
     expect(left.length).toBeGreaterThan(0);
 
-    const next = await runJob(TABLE, target, STORE_EXPORT, dir);
+    const next = await runJob(TABLE, target, STORE_EXPORT, on.dir);
     expect(next.run.status).toBe('success');
     expect(await destination()).toEqual(fresh);
-    expect(await stagingTables(bq, 'store')).toEqual([]);
+    expect(await stagingTables(on.bq, 'store')).toEqual([]);
   }, 180_000);
 
   test('a job failing after its checks (MAX_QUARANTINE_SHARE) keeps the old table and drops its staging tables', async () => {
-    await bq.reset();
-    expect((await runJob(TABLE, target, STORE_EXPORT, dir)).run.status).toBe('success');
-    await bq.sql(`UPDATE \`${PROJECT}.store.${TABLE}\` SET ship_name = 'old table' WHERE TRUE`);
+    await on.bq.reset();
+    expect((await runJob(TABLE, target, STORE_EXPORT, on.dir)).run.status).toBe('success');
+    await on.bq.sql(`UPDATE \`${PROJECT}.store.${TABLE}\` SET ship_name = 'old table' WHERE TRUE`);
     const old = await destination();
-    const uploadsBefore = bq.requests.filter((r) => r.upload).length;
+    const uploadsBefore = on.bq.requests.filter((r) => r.upload).length;
     process.env.MAX_QUARANTINE_SHARE = '0.0001';
     try {
-      const err = await runJob(TABLE, target, STORE_EXPORT, dir).catch((e) => e);
+      const err = await runJob(TABLE, target, STORE_EXPORT, on.dir).catch((e) => e);
       expect(err.exitCode).toBe(2);
       expect(err.message).toMatch(/MAX_QUARANTINE_SHARE=0.0001/);
     } finally {
       delete process.env.MAX_QUARANTINE_SHARE;
     }
     // It had uploaded and checked in BigQuery before it failed.
-    expect(bq.requests.filter((r) => r.upload).length).toBeGreaterThan(uploadsBefore);
+    expect(on.bq.requests.filter((r) => r.upload).length).toBeGreaterThan(uploadsBefore);
     expect(await destination()).toEqual(old);
-    expect(await stagingTables(bq, 'store')).toEqual([]);
+    expect(await stagingTables(on.bq, 'store')).toEqual([]);
   }, 180_000);
 });

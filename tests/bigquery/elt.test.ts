@@ -6,7 +6,6 @@
  * staging tables are gone after the run; BATCH_MODE=elt with WAREHOUSE=duckdb is refused.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { catalog } from '../../jobs/catalog';
@@ -17,8 +16,8 @@ import { generate } from '../../scripts/generate-data';
 import { row, writeSources } from '../batch/faulty-files';
 import { sourceFolder } from '../helpers/env';
 import { STORE_EXPORT } from '../helpers/store-export';
-import { BigQueryDouble, describeWithDouble } from './bigquery-double';
-import { BATCH, bigQueryEnv, readTarget, runJob, stagingTables, type Target } from './elt-helpers';
+import { describeWithDouble } from './bigquery-double';
+import { BATCH, batchOnDouble, readTarget, runJob, stagingTables, type Target } from './elt-helpers';
 
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
 jest.mock('gaxios', () => require('./teeny-request-shim').gaxiosWithNativeFetch());
@@ -40,39 +39,24 @@ async function parquetText(bytes: Buffer, dir: string): Promise<string> {
 }
 
 describeWithDouble('ELT: checks and transforms in BigQuery (the executing double)', () => {
-  let bq: BigQueryDouble;
-  let dir: string;
-  const saved = { ...process.env };
+  const on = batchOnDouble('bq-elt-');
 
-  beforeAll(async () => {
-    bq = await BigQueryDouble.start();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-elt-'));
-    Object.assign(process.env, bigQueryEnv(dir));
-    delete process.env.BIGQUERY_DATASET;
-  }, 120_000);
-
-  afterAll(async () => {
-    await bq?.stop();
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
 
   /** Runs the five jobs into DuckDB, ETL and ELT; checks each wrote something and all three agree. */
   async function threeWays(sourceDir: string, tag: string) {
-    const duck: Target = { kind: 'duckdb', path: path.join(dir, `${tag}.duckdb`) };
+    const duck: Target = { kind: 'duckdb', path: path.join(on.dir, `${tag}.duckdb`) };
     const etl: Target = { kind: 'bigquery', mode: 'etl', dataset: `etl_${tag}` };
     const elt: Target = { kind: 'bigquery', mode: 'elt', dataset: `elt_${tag}` };
     const uploads: Record<string, Record<string, number>> = {};
     for (const target of [duck, etl, elt]) {
-      const before = bq.requests.length;
+      const before = on.bq.requests.length;
       for (const d of BATCH) {
-        const r = await runJob(d.table, target, sourceDir, dir);
+        const r = await runJob(d.table, target, sourceDir, on.dir);
         expect(r.run.status).toBe('success');
       }
       if (target.kind === 'bigquery') {
         const formats: Record<string, number> = {};
-        for (const req of bq.requests.slice(before)) {
+        for (const req of on.bq.requests.slice(before)) {
           const f = req.upload?.metadata?.configuration?.load?.sourceFormat;
           if (f) formats[f] = (formats[f] ?? 0) + req.upload!.bytes;
         }
@@ -85,9 +69,9 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
     // eslint-disable-next-line no-console
     console.log(`bytes uploaded (${tag}): ETL ${uploads.etl.NEWLINE_DELIMITED_JSON} (NDJSON), ELT ${uploads.elt.PARQUET} (Parquet)`);
 
-    const fromDuck = await readTarget(duck, bq);
-    const fromEtl = await readTarget(etl, bq);
-    const fromElt = await readTarget(elt, bq);
+    const fromDuck = await readTarget(duck, on.bq);
+    const fromEtl = await readTarget(etl, on.bq);
+    const fromElt = await readTarget(elt, on.bq);
     for (const d of BATCH) expect({ table: d.table, n: fromDuck[d.table].length > 0 }).toEqual({ table: d.table, n: true });
     expect(fromDuck._quarantine.length).toBeGreaterThan(0);
     expect(fromDuck._etl_runs).toHaveLength(BATCH.length);
@@ -95,7 +79,7 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
       expect({ table, rows: fromElt[table] }).toEqual({ table, rows: fromDuck[table] });
       expect({ table, rows: fromEtl[table] }).toEqual({ table, rows: fromDuck[table] });
     }
-    expect(await stagingTables(bq, elt.dataset)).toEqual([]);
+    expect(await stagingTables(on.bq, elt.dataset)).toEqual([]);
     return fromDuck;
   }
 
@@ -105,7 +89,7 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
   }, 600_000);
 
   test('the same on a generated set with faults (bad values, duplicate keys, orphans)', async () => {
-    const data = path.join(dir, 'faulty');
+    const data = path.join(on.dir, 'faulty');
     await generate({ orders: 300, out: data, seed: 23, faults: true, faultRate: 0.2 });
     const rows = await threeWays(data, 'faulty');
     const reasons = new Set(rows._quarantine.map((r) => JSON.parse(r)[5]));
@@ -157,7 +141,7 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
   }, 600_000);
 
   test('BATCH_MODE=elt with WAREHOUSE=duckdb is a usage error (exit 64) naming both settings', async () => {
-    const config = loadConfig({ ...process.env, WAREHOUSE: 'duckdb', BATCH_MODE: 'elt' }, { sourceDir: STORE_EXPORT, stateDir: path.join(dir, 'usage') });
+    const config = loadConfig({ ...process.env, WAREHOUSE: 'duckdb', BATCH_MODE: 'elt' }, { sourceDir: STORE_EXPORT, stateDir: path.join(on.dir, 'usage') });
     const err = await runBatchJob(catalog, 'dim_vendors', config).catch((e) => e);
     expect(err.exitCode).toBe(64);
     expect(err.message).toMatch(/BATCH_MODE=elt needs WAREHOUSE=bigquery/);
@@ -169,12 +153,12 @@ describeWithDouble('ELT: checks and transforms in BigQuery (the executing double
   test('what ELT uploads holds no card number in clear (masked at staging), though the fixture has some', async () => {
     const cards = fs.readFileSync(path.join(STORE_EXPORT, 'user_has_creditcard.txt'), 'utf8');
     expect(maskCardRuns(cards)).not.toEqual(cards);
-    bq.requests.length = 0;
-    for (const d of BATCH) await runJob(d.table, { kind: 'bigquery', mode: 'elt', dataset: 'pii' }, STORE_EXPORT, dir);
-    const uploaded = bq.requests.filter((r) => r.upload?.binary);
+    on.bq.requests.length = 0;
+    for (const d of BATCH) await runJob(d.table, { kind: 'bigquery', mode: 'elt', dataset: 'pii' }, STORE_EXPORT, on.dir);
+    const uploaded = on.bq.requests.filter((r) => r.upload?.binary);
     expect(uploaded.length).toBeGreaterThan(BATCH.length);
     let text = '';
-    for (const r of uploaded) text += `${await parquetText(r.upload!.binary!, dir)}\n`;
+    for (const r of uploaded) text += `${await parquetText(r.upload!.binary!, on.dir)}\n`;
     expect(text).toMatch(/\*{4}[- ]?\*{4}/);
     expect(maskCardRuns(text)).toEqual(text);
   }, 300_000);
