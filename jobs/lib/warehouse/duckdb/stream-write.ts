@@ -13,7 +13,7 @@
  * `inTransaction` lets the stream layer maintain derived tables (vendor availability, outbox)
  * in the same transaction, from the batch's staged rows. The bookkeeping tables: stream-ddl.ts.
  */
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { stagedSql } from '../../rule-patterns';
 import { stagedColumns } from '../../catalog-check';
@@ -92,25 +92,23 @@ export async function applyStreamWritesDuckDb(
 ): Promise<void> {
   const now = utcTimestamp(new Date());
   const merged = mergeByDestination(writes);
-  // The events' text first, in a temporary table of this connection (outside the transaction:
-  // it is nobody else's): the commit's statements then take no parameters and go to DuckDB in
-  // one call (StatementBatch), which then needs the JavaScript thread only when it is done.
+  // The events' text first, appended to a temporary table of this connection (outside the
+  // transaction: it is nobody else's). The appender is synchronous: no round trip that would wait
+  // for the JavaScript thread while it decodes the next fetch (a parameter list took 3-4 of them,
+  // about a third of a commit's time at 1M events). The commit's statements then take no
+  // parameters and go to DuckDB in one call (StatementBatch).
   const withEvents = merged.filter((w) => w.events.length > 0).map((write) => ({ write, forms: formsOf(write.events) }));
-  if (withEvents.length > 0) {
-    await c.run(
-      `CREATE OR REPLACE TEMP TABLE ${TEXT_TABLE} AS SELECT unnest($1::VARCHAR[]) AS dest, unnest($2::VARCHAR[]) AS lines`,
-      [listValue(withEvents.map(({ write }) => write.destination.table)), listValue(withEvents.map(({ write, forms }) => eventLines(write, forms)))],
-      [LIST(VARCHAR), LIST(VARCHAR)],
-    );
-  }
+  const tag = withEvents.length > 0 ? await appendEventText(c, withEvents.map(({ write, forms }) => [write.destination.table, eventLines(write, forms)])) : '';
   await withTransaction(
     c,
     async (tx) => {
       const staged = new Map<string, string>();
-      for (const { write, forms } of withEvents) staged.set(write.destination.table, await upsertRows(tx, write, forms, now));
+      for (const { write, forms } of withEvents) staged.set(write.destination.table, await upsertRows(tx, write, forms, tag, now));
       for (const write of merged) await insertQuarantine(tx, write);
       await storeOffsets(tx, merged, now);
       if (inTransaction) await inTransaction(tx, staged);
+      // Every tag's text, a failed commit's too (it never matches a later tag).
+      if (withEvents.length > 0) await tx.run(`DELETE FROM ${TEXT_TABLE}`);
       const pause = testPauseMs();
       if (pause > 0) {
         await tx.flush();
@@ -158,8 +156,34 @@ const rowColumns = (dest: StreamDestination) => dest.columns.filter((col) => !is
 /** Quarantined events per INSERT statement. */
 const QUARANTINE_ROWS = 200;
 
-/** A commit's event text per destination (columns dest, lines). */
+/** A commit's event text per destination (columns dest: `<commit tag>:<table>`, lines). */
 const TEXT_TABLE = '_stream_text';
+
+/** Per connection: the appender of its event-text table (made with the table, on first use). */
+const textAppenders = new WeakMap<DuckDBConnection, DuckDBAppender>();
+let commitTags = 0;
+
+/**
+ * Appends a commit's event text per destination table ([table, lines]) under a tag of its own,
+ * and returns the tag: the commit reads `<tag>:<table>`, so a failed commit's leftover rows are
+ * never read (the next commit deletes them with its own).
+ */
+async function appendEventText(c: DuckDBConnection, texts: readonly (readonly [string, string])[]): Promise<string> {
+  let appender = textAppenders.get(c);
+  if (!appender) {
+    await c.run(`CREATE TEMP TABLE IF NOT EXISTS ${TEXT_TABLE} (dest VARCHAR, lines VARCHAR)`);
+    appender = await c.createAppender(TEXT_TABLE, 'main', 'temp');
+    textAppenders.set(c, appender);
+  }
+  const tag = String(++commitTags);
+  for (const [table, lines] of texts) {
+    appender.appendVarchar(`${tag}:${table}`);
+    appender.appendVarchar(lines);
+    appender.endRow();
+  }
+  appender.flushSync();
+  return tag;
+}
 
 /** A batch's typed rows of one destination, one per key, between the parse and the upsert. */
 const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.table}`);
@@ -171,7 +195,7 @@ const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.
  * JavaScript thread: handing over values one by one (appender data chunks) kept that thread busy
  * per value.
  */
-function stagingSelect(dest: StreamDestination, source: SourceTable, forms: EventForms, now: string): string {
+function stagingSelect(dest: StreamDestination, source: SourceTable, forms: EventForms, tag: string, now: string): string {
   const cols = dest.columns;
   const listed = rowColumns(dest);
   const sourceCols = new Map(stagedColumns(source).map((col) => [col.name, col]));
@@ -191,7 +215,7 @@ function stagingSelect(dest: StreamDestination, source: SourceTable, forms: Even
       : `from_json(_l, '["VARCHAR"]')`;
     return `SELECT ${typed.join(', ')}, _n FROM (SELECT ${parsed} AS ${form === 'records' ? '_r' : '_f'}, _n FROM ${lines})`;
   };
-  const split = `(SELECT unnest(_ls) AS _l, generate_subscripts(_ls, 1) AS _n FROM (SELECT string_split((SELECT lines FROM ${TEXT_TABLE} WHERE dest = ${sqlString(dest.table)}), chr(10)) AS _ls))`;
+  const split = `(SELECT unnest(_ls) AS _l, generate_subscripts(_ls, 1) AS _n FROM (SELECT string_split((SELECT lines FROM ${TEXT_TABLE} WHERE dest = ${sqlString(`${tag}:${dest.table}`)}), chr(10)) AS _ls))`;
   // Usually one form only (every event fast, or a caller with rows): no shared scan to keep.
   const body = forms.records && forms.rows
     ? `WITH _lines AS MATERIALIZED ${split}
@@ -230,11 +254,11 @@ function eventLines(write: DuckStreamWrite, forms: EventForms): string {
 }
 
 /** Upserts one destination's merged events (at least one); returns its staging table. */
-async function upsertRows(tx: SqlRunner, write: DuckStreamWrite, forms: EventForms, now: string): Promise<string> {
+async function upsertRows(tx: SqlRunner, write: DuckStreamWrite, forms: EventForms, tag: string, now: string): Promise<string> {
   const dest = write.destination;
   const target = `${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)}`;
   const staging = stagingTable(dest);
-  await tx.run(`CREATE OR REPLACE TEMP TABLE ${staging} AS ${stagingSelect(dest, write.source, forms, now)}`);
+  await tx.run(`CREATE OR REPLACE TEMP TABLE ${staging} AS ${stagingSelect(dest, write.source, forms, tag, now)}`);
   // An upsert as delete + insert: stream tables have no primary key, whose index costs every
   // row of every commit (`npm run bench:stream-upsert`, docs/stream.md). One row per key holds
   // by construction: every write of a key goes through here, in the commit with its offsets.
