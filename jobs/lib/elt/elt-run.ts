@@ -25,6 +25,7 @@ import type { OrphanCheck, SourceQuality } from '../quality';
 import { renderTransform } from '../transform-render';
 import type { EltColumn, EltTarget, RunRecord } from '../warehouse/types';
 import { bqIdent } from '../sql/quote';
+import { holdAtEltPhase } from '../test-hold';
 import { derivedParams, derivedScript, duplicateKeysScript, foreignKeyQuery } from './checks-sql';
 
 /**
@@ -103,6 +104,7 @@ export class EltRun {
     for (const s of dest.sources) {
       const source = findSource(this.ctx.catalog, s);
       await put(stagingTableName(source), source.name, stagedSourceColumns(source));
+      await holdAtEltPhase('upload');
     }
     await put(this.ctx.quarantineTable, '_quarantine', QUARANTINE_COLUMNS);
   }
@@ -117,6 +119,7 @@ export class EltRun {
       await target.query(`duplicate keys of ${source.name}`, duplicateKeysScript(source, this.ref(source.name), this.quarantine), {
         ...base(q), key_columns: source.key.join(','),
       });
+      await holdAtEltPhase('checks');
     }
     for (const rule of dest.derived ?? []) {
       const q = sources.find((x) => x.source === rule.source.source)!;
@@ -188,6 +191,7 @@ export class EltRun {
     await target.createTable(dest, this.name('_result'), dest.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable })));
     const cols = dest.columns.map((c) => bqIdent(c.name)).join(', ');
     await target.query(`transform ${dest.transform} (ELT)`, `INSERT INTO ${this.ref('_result')} (${cols}) SELECT ${cols} FROM (${sql})`);
+    await holdAtEltPhase('transform');
     const [r] = await target.query('result rows', `SELECT COUNT(*) AS n FROM ${this.ref('_result')}`);
     return Number(r.n);
   }
@@ -214,7 +218,9 @@ export class EltRun {
 
   /** The atomic swap: destination, its quarantine rows and the run record in one transaction. */
   async commit(run: RunRecord): Promise<void> {
+    await holdAtEltPhase('commit');
     await this.ctx.target.replaceFromStaging(this.ctx.dest, this.name('_result'), this.name('_quarantine'), run);
+    await holdAtEltPhase('committed');
   }
 
   /** Drops every staging table of this run (after success and after a failure alike). */
