@@ -59,6 +59,12 @@ describeWithDouble('ELT killed by SIGKILL at each phase leaves the old table or 
     fs.writeFileSync(hook, `require(${JSON.stringify(path.join(ROOT, 'dist/tests/bigquery/double-bridge.js'))}).bridgeToDouble(${bridge.port});\n`);
   });
   afterAll(async () => bridge?.close());
+  // A test failing before its kill leaves no job behind.
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child = undefined;
+  });
 
   const destination = async () => (await readTarget(target, on.bq))[TABLE];
   // runJob's state folder for this target: the child uses the same one.
@@ -75,12 +81,13 @@ describeWithDouble('ELT killed by SIGKILL at each phase leaves the old table or 
       WAREHOUSE: 'bigquery', BATCH_MODE: 'elt', ETL_STATE_DIR: stateDir(),
       ETL_TEST_HOLD_FILE: holdFile, ETL_TEST_HOLD_AT_PHASE: phase,
     };
-    const child = spawn(process.execPath, ['--require', hook, path.join(ROOT, 'dist/jobs', `${TABLE}.js`), '--source-dir', STORE_EXPORT], { cwd: ROOT, env });
+    const job = spawn(process.execPath, ['--require', hook, path.join(ROOT, 'dist/jobs', `${TABLE}.js`), '--source-dir', STORE_EXPORT], { cwd: ROOT, env });
+    child = job;
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-10_000)));
-    child.stdout!.resume();
-    await held(`${holdFile}.held`, child, () => stderr);
-    return child;
+    job.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-10_000)));
+    job.stdout!.resume();
+    await held(`${holdFile}.held`, job, () => stderr);
+    return job;
   }
 
   test.each(ELT_HOLD_PHASES.map((p) => [p]))('SIGKILL held at %s', async (phase) => {
@@ -95,10 +102,10 @@ describeWithDouble('ELT killed by SIGKILL at each phase leaves the old table or 
     expect(scratchFolders()).toEqual([]);
 
     const holdFile = path.join(on.dir, `hold-${phase}`);
-    const child = await spawnHeld(phase, holdFile);
-    expect(Number(fs.readFileSync(`${holdFile}.held`, 'utf8'))).toBe(child.pid);
-    const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)));
-    child.kill('SIGKILL');
+    const job = await spawnHeld(phase, holdFile);
+    expect(Number(fs.readFileSync(`${holdFile}.held`, 'utf8'))).toBe(job.pid);
+    const exited = new Promise<NodeJS.Signals | null>((r) => job.once('exit', (_code, signal) => r(signal)));
+    job.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
     fs.rmSync(holdFile, { force: true });
 

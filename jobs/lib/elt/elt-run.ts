@@ -10,6 +10,7 @@
  * `..._result` in the destination's dataset: a run of the same destination finds the tables of an
  * earlier, killed run by that prefix and drops them first. Runs of one destination do not overlap
  * (one Airflow task per table), so a table of that prefix not of this run is a leftover.
+ * holdAtEltPhase (test-hold.ts, inert unless set) marks where a test holds a job to SIGKILL it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
