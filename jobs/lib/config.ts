@@ -5,9 +5,10 @@
  * the working directory (the repo root for npm scripts).
  */
 import { type Env, processEnv, settingsOf } from './config/settings';
-import { settingOf } from './config/spec';
+import { type EltHoldPhase, settingOf } from './config/spec';
 
 export type { Env } from './config/settings';
+export type { EltHoldPhase } from './config/spec';
 
 /**
  * WAREHOUSE's values (the same union as warehouse/types.ts' WarehouseKind). Declared here so the
@@ -198,6 +199,8 @@ export function testHooks(env: Env = processEnv()): {
   pauseBeforeCommitMs: number;
   streamPauseBeforeCommitMs: number;
   streamHoldFile: string | undefined;
+  holdFile: string | undefined;
+  holdAtPhase: EltHoldPhase | undefined;
 } {
   const s = settingsOf(env);
   return {
@@ -205,5 +208,7 @@ export function testHooks(env: Env = processEnv()): {
     pauseBeforeCommitMs: s.int('ETL_TEST_PAUSE_BEFORE_COMMIT_MS'),
     streamPauseBeforeCommitMs: s.int('ETL_TEST_STREAM_PAUSE_BEFORE_COMMIT_MS'),
     streamHoldFile: s.optionalPath('ETL_TEST_STREAM_HOLD_FILE'),
+    holdFile: s.optionalPath('ETL_TEST_HOLD_FILE'),
+    holdAtPhase: s.raw('ETL_TEST_HOLD_AT_PHASE') as EltHoldPhase | undefined,
   };
 }

@@ -30,9 +30,10 @@ import { processEnv, settingsOf } from '../../jobs/lib/config/settings';
 import type { ColumnType } from '../../jobs/lib/catalog-types';
 import { duckdbNdjsonSelect } from '../../jobs/lib/warehouse/bigquery/schema';
 import { fromRestType } from './canonical';
+import { BASE, serveDouble, type Reply } from './double-bridge';
 
 export const PROJECT = 'test-project';
-export const BASE = 'https://bigquery.googleapis.com';
+export { BASE };
 
 /**
  * Writes a service-account key file that parses but opens no real project (a fresh RSA key, 0600):
@@ -179,8 +180,6 @@ class Engine {
   }
 }
 
-type Reply = [number, unknown];
-
 export class BigQueryDouble {
   readonly requests: RecordedRequest[] = [];
   private failures: Failure[] = [];
@@ -245,6 +244,14 @@ export class BigQueryDouble {
   revive(): void {
     this.cut = null;
     this.severed = false;
+  }
+
+  /**
+   * The double for jobs in other processes (double-bridge.ts): a local HTTP port their
+   * bridgeToDouble hook forwards to; `close()` it before stop().
+   */
+  serve(): Promise<{ port: number; close: () => Promise<void> }> {
+    return serveDouble((f) => this.handle(f.method, f.uri, f.body as nock.Body, f.contentType));
   }
 
   failNext(method: string, path: RegExp, status: number, reason: string, message: string, kind: 'http' | 'job' = 'http'): this {

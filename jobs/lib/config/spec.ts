@@ -87,6 +87,15 @@ const under = (dir: string, file: string): ((get: Lookup) => string) => (get) =>
 /** Cores but one, at least 1 (the consumer's own JavaScript thread needs a core). */
 const coresButOne = (): string => String(Math.max(1, os.cpus().length - 1));
 
+/**
+ * Where ETL_TEST_HOLD_AT_PHASE holds an ELT job, each after BigQuery saw part of the phase:
+ * upload (the first staging table loaded), checks (the first check job ran), transform (the
+ * result table filled), commit (just before the commit script), committed (BigQuery ran it; the
+ * staging tables not yet dropped).
+ */
+export const ELT_HOLD_PHASES = ['upload', 'checks', 'transform', 'commit', 'committed'] as const;
+export type EltHoldPhase = (typeof ELT_HOLD_PHASES)[number];
+
 export const SPEC: readonly Setting[] = [
   // ------------------------------------------------------------------ general
   { name: 'WAREHOUSE', kind: 'choice', values: ['duckdb', 'bigquery'], default: 'duckdb', section: 'general', active: true, usedBy: 'jobs, consumers',
@@ -341,6 +350,10 @@ export const SPEC: readonly Setting[] = [
     doc: 'Test hook, leave unset: holds the stream transaction open this many ms so a test can kill the process.' },
   { name: 'ETL_TEST_STREAM_HOLD_FILE', kind: 'path', defaultDoc: 'unset', section: 'internal', usedBy: 'tests only',
     doc: 'Test hook, leave unset: while this file exists the stream consumer holds before each group commit (and writes `<file>.held` while it waits), so a test can act at that point and release it by deleting the file.' },
+  { name: 'ETL_TEST_HOLD_FILE', kind: 'path', defaultDoc: 'unset', section: 'internal', usedBy: 'tests only',
+    doc: 'Test hook, leave unset: while this file exists an ELT batch job holds at ETL_TEST_HOLD_AT_PHASE (and writes `<file>.held` with its pid while it waits), so a test can kill it there.' },
+  { name: 'ETL_TEST_HOLD_AT_PHASE', kind: 'choice', values: [...ELT_HOLD_PHASES], defaultDoc: 'unset', section: 'internal', usedBy: 'tests only',
+    doc: 'Test hook, leave unset: where ETL_TEST_HOLD_FILE holds an ELT batch job: in upload, checks or transform (once BigQuery saw part of it), before the commit script (commit), or after it and before the staging tables are dropped (committed).' },
   { name: 'REFERENCE_DATA_DIR', kind: 'path', default: '../shared/reference-data/alibaba-sample', section: 'internal', usedBy: 'tests',
     doc: "The store's real export for the conformance suite (tests/conformance; skipped when absent)." },
   { name: 'CHROMIUM_PATH', kind: 'path', default: '/usr/bin/chromium', section: 'internal', usedBy: 'tests',

@@ -10,6 +10,7 @@
  * `..._result` in the destination's dataset: a run of the same destination finds the tables of an
  * earlier, killed run by that prefix and drops them first. Runs of one destination do not overlap
  * (one Airflow task per table), so a table of that prefix not of this run is a leftover.
+ * holdAtEltPhase (test-hold.ts, inert unless set) marks where a test holds a job to SIGKILL it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,6 +26,7 @@ import type { OrphanCheck, SourceQuality } from '../quality';
 import { renderTransform } from '../transform-render';
 import type { EltColumn, EltTarget, RunRecord } from '../warehouse/types';
 import { bqIdent } from '../sql/quote';
+import { holdAtEltPhase } from '../test-hold';
 import { derivedParams, derivedScript, duplicateKeysScript, foreignKeyQuery } from './checks-sql';
 
 /**
@@ -103,6 +105,7 @@ export class EltRun {
     for (const s of dest.sources) {
       const source = findSource(this.ctx.catalog, s);
       await put(stagingTableName(source), source.name, stagedSourceColumns(source));
+      await holdAtEltPhase('upload');
     }
     await put(this.ctx.quarantineTable, '_quarantine', QUARANTINE_COLUMNS);
   }
@@ -117,6 +120,7 @@ export class EltRun {
       await target.query(`duplicate keys of ${source.name}`, duplicateKeysScript(source, this.ref(source.name), this.quarantine), {
         ...base(q), key_columns: source.key.join(','),
       });
+      await holdAtEltPhase('checks');
     }
     for (const rule of dest.derived ?? []) {
       const q = sources.find((x) => x.source === rule.source.source)!;
@@ -188,6 +192,7 @@ export class EltRun {
     await target.createTable(dest, this.name('_result'), dest.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable })));
     const cols = dest.columns.map((c) => bqIdent(c.name)).join(', ');
     await target.query(`transform ${dest.transform} (ELT)`, `INSERT INTO ${this.ref('_result')} (${cols}) SELECT ${cols} FROM (${sql})`);
+    await holdAtEltPhase('transform');
     const [r] = await target.query('result rows', `SELECT COUNT(*) AS n FROM ${this.ref('_result')}`);
     return Number(r.n);
   }
@@ -214,7 +219,9 @@ export class EltRun {
 
   /** The atomic swap: destination, its quarantine rows and the run record in one transaction. */
   async commit(run: RunRecord): Promise<void> {
+    await holdAtEltPhase('commit');
     await this.ctx.target.replaceFromStaging(this.ctx.dest, this.name('_result'), this.name('_quarantine'), run);
+    await holdAtEltPhase('committed');
   }
 
   /** Drops every staging table of this run (after success and after a failure alike). */

@@ -5,9 +5,9 @@
  * fifth of the session timeout halves the next ones (down to 100 events); quick ones let it grow
  * back to STREAM_COMMIT_MAX_EVENTS.
  */
-import fs from 'node:fs';
 import { testHooks } from '../config';
 import { logger } from '../log';
+import { holdWhileFileExists } from '../test-hold';
 import type { StreamConfig } from './config';
 import type { PutResult, StreamSink } from './sink';
 import type { DecodedSlice } from './slices';
@@ -125,7 +125,8 @@ export class CommitScheduler {
       const items = this.take();
       const t0 = Date.now();
       try {
-        await holdWhileTestFileExists();
+        // Test hook, inert unless set: holds before the transaction (test-hold.ts).
+        await holdWhileFileExists(testHooks().streamHoldFile);
         const { results, commitMs } = await this.sink.put(
           items.map((it) => it.slice),
           this.queue.length > 0,
@@ -155,21 +156,5 @@ export class CommitScheduler {
     if (ms > target) this.limit = Math.max(100, Math.floor(this.limit / 2));
     else if (ms < target / 4) this.limit = Math.min(this.cfg.commitMaxEvents, this.limit * 2);
     if (this.limit < before) logger.info('stream: long commit, fewer events per commit', { ms, events: this.limit });
-  }
-}
-
-/**
- * Test hook, inert unless ETL_TEST_STREAM_HOLD_FILE is set: while that file exists the commit
- * waits here, before its transaction (`<file>.held` says so), so a test can act at a known point
- * (stop the broker, send a signal) and release it by deleting the file.
- */
-async function holdWhileTestFileExists(): Promise<void> {
-  const file = testHooks().streamHoldFile;
-  if (!file || !fs.existsSync(file)) return;
-  fs.writeFileSync(`${file}.held`, String(process.pid));
-  try {
-    while (fs.existsSync(file)) await new Promise((r) => setTimeout(r, 20));
-  } finally {
-    fs.rmSync(`${file}.held`, { force: true });
   }
 }
