@@ -319,6 +319,9 @@ async function throughputRun(sh: Shared, N: number, cpuProfile: string | null, l
   });
   log('consuming into DuckDB (availability on) ...');
   const c0 = Date.now();
+  // CPU of this process (the consumer's JavaScript and DuckDB's threads) per event: the work,
+  // steadier than the rate when the machine is shared.
+  const cpu0 = process.cpuUsage();
   const profiler = cpuProfile ? await startProfile() : null;
   await consumer.start();
   await consumer.waitCaughtUp(await endOffsets(kafka, topics), 1800000);
@@ -333,6 +336,7 @@ async function throughputRun(sh: Shared, N: number, cpuProfile: string | null, l
   const k0 = Date.now();
   await warehouse.withConnection((c) => c.run('CHECKPOINT'));
   const checkpointMs = Date.now() - k0;
+  const cpu = process.cpuUsage(cpu0);
   await consumer.stop();
   const joined = consumer.joinedAt ?? c0;
   const consumerRate = rateOf(consumed, caughtUpAt - joined + checkpointMs);
@@ -377,6 +381,7 @@ async function throughputRun(sh: Shared, N: number, cpuProfile: string | null, l
     consumerSecondsFromJoin: (caughtUpAt - joined) / 1000,
     walBytesAtCatchUp: walBytes,
     finalCheckpointMs: checkpointMs,
+    consumerCpuUsPerEvent: Number(((cpu.user + cpu.system) / Math.max(consumed, 1)).toFixed(2)),
     commits: transactions(commits).length,
     streamFileOpens: warehouse.opens,
     longestCommitMs: longest(commits),
@@ -392,7 +397,7 @@ async function throughputRun(sh: Shared, N: number, cpuProfile: string | null, l
     `                                  dim_products ${products} products / ${options} options`,
     `  events                          ${t.events} produced, ${t.consumed} consumed (rows: ${counts.carts} cart items, ${counts.status} carts, ${counts.vendors} listings, ${counts.availability} availability)`,
     `  producer (idempotent, acks=all) ${fmt(t.produceEventsPerSec, short)}`,
-    `  consumer -> DuckDB              ${fmt(t.consumerEventsPerSec, short)} (${t.commits} commits, longest ${t.longestCommitMs} ms, ${t.consumerSecondsFromJoin.toFixed(1)} s from group join + ${t.finalCheckpointMs} ms checkpointing the ${(walBytes / 1e6).toFixed(0)} MB WAL left; stream file opened ${t.streamFileOpens}x)`,
+    `  consumer -> DuckDB              ${fmt(t.consumerEventsPerSec, short)} (${t.commits} commits, longest ${t.longestCommitMs} ms, ${t.consumerSecondsFromJoin.toFixed(1)} s from group join + ${t.finalCheckpointMs} ms checkpointing the ${(walBytes / 1e6).toFixed(0)} MB WAL left; CPU ${t.consumerCpuUsPerEvent} us per event; stream file opened ${t.streamFileOpens}x)`,
     `  kafka-consumer-perf-test        ${fmt(t.ceilingEventsPerSec, short)} (median of ${PERF_RUNS} runs: ${rates.map((r) => r.toLocaleString('en-US')).join(', ')}; events over fetch time, three topics)`,
     `  ratio consumer / ceiling        ${t.ratio ?? 'n/a'}`,
     `  DuckDB sink floor               ${fmt(floorRate, short)} (JSON lines -> keyless tables, no checks, ${floor.commits} commits of ${cfg.commitMaxEvents}); floor / ceiling ${t.sinkFloorRatio ?? 'n/a'}`,
