@@ -18,20 +18,18 @@
  * an event depend on how commits were grouped. Each phase only adds held units or only releases
  * them, so each option flips at most once per phase whatever the grouping.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { mulberry32 } from '../../scripts/generate-data';
 import type { Kafka, Message } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
 import type { ColumnType, StreamDestination } from '../../jobs/lib/catalog-types';
 import { availabilityTopic, streamDestinations, topicFor } from '../../jobs/lib/stream/config';
-import { StreamConsumer, type CommitInfo } from '../../jobs/lib/stream/consumer';
+import { StreamConsumer } from '../../jobs/lib/stream/consumer';
 import { startBroker, stopBroker } from '../../jobs/lib/stream/broker';
 import { endOffsets, ensureTopics } from '../../jobs/lib/stream/kafka';
 import { bigQuerySink } from '../../jobs/lib/stream/sink-bigquery';
 import { duckDbSink } from '../../jobs/lib/stream/sink-duckdb';
 import { BigQueryWarehouse } from '../../jobs/lib/warehouse/bigquery/warehouse';
-import { describeWithBroker, cartItem, produce, query, testEnv, type TestEnv } from '../stream/helpers';
+import { describeWithBroker, cartItem, holdAfterFirstCommit, produce, query, testEnv, type TestEnv } from '../stream/helpers';
 import { BigQueryDouble, describeWithDouble, PROJECT, type RecordedRequest } from './bigquery-double';
 import { canonicalRow, duckCanonical } from './canonical';
 
@@ -126,13 +124,6 @@ async function readNew(kafka: Kafka, topic: string, from: Map<number, bigint>): 
   return { rows, ends };
 }
 
-async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const isStreamTransaction = (r: RecordedRequest): boolean =>
   r.method === 'POST' && /\/jobs$/.test(r.path) && String((r.body as any)?.configuration?.query?.query ?? '').startsWith('DECLARE stale');
@@ -307,25 +298,16 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
 
       // BigQuery: held after its first commit (ETL_TEST_STREAM_HOLD_FILE), the broker stopped while
       // it is held, the commit released during the outage, the broker started again.
-      const hold = path.join(big.dir, 'hold');
-      process.env.ETL_TEST_STREAM_HOLD_FILE = hold;
-      let armed = false;
-      const onCommit = (c: CommitInfo) => {
-        if (c.kind === 'batch' && !armed) {
-          armed = true;
-          fs.writeFileSync(hold, '');
-        }
-      };
-      const consumer = new StreamConsumer({ catalog, cfg: big.cfg, tables: carts, sink: bigQuerySink(wh), onCommit });
+      const hold = holdAfterFirstCommit(big.dir);
+      const consumer = new StreamConsumer({ catalog, cfg: big.cfg, tables: carts, sink: bigQuerySink(wh), onCommit: hold.onCommit });
       try {
         await consumer.start();
-        await waitFor(() => fs.existsSync(`${hold}.held`) && consumer.stats[carts[0].name].rows > 0, 120_000, 'the consumer held after its first commit');
+        await hold.held(() => consumer.stats[carts[0].name].rows > 0);
         const before = consumer.stats[carts[0].name].rows;
         expect(before).toBeGreaterThan(0);
         expect(before).toBeLessThanOrEqual(500);
         await stopBroker();
-        fs.rmSync(hold);
-        await waitFor(() => !fs.existsSync(`${hold}.held`), 30_000, 'the consumer to go on');
+        await hold.release();
         await startBroker();
         for (const e of [duck, big]) await produce(e.kafka, topicOf(e), batchOf(200000, 1000));
         await consumer.waitCaughtUp(await endOffsets(big.kafka, [topicOf(big)]), 180_000);
@@ -334,8 +316,7 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
         expect([...ends.values()].reduce((a, b) => a + Number(b), 0)).toBe(5000);
         expect(consumer.stats[carts[0].name]).toMatchObject({ rows: 5000, quarantined: 0 });
       } finally {
-        delete process.env.ETL_TEST_STREAM_HOLD_FILE;
-        fs.rmSync(hold, { force: true });
+        hold.dispose();
         await consumer.stop();
       }
       await reference();

@@ -11,6 +11,7 @@ import { createKafka } from '../../jobs/lib/stream/kafka';
 import { idempotentProducer } from '../../jobs/lib/stream/kafka';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbWarehouse, streamDuckDbWarehouse } from '../../jobs/lib/warehouse/duckdb/warehouse';
+import type { CommitInfo } from '../../jobs/lib/stream/consumer';
 
 export const ROOT = repoRoot();
 
@@ -225,3 +226,41 @@ export const cartItem = (cart: number, product: number, option: number, quantity
     quantity: String(quantity),
   }),
 });
+
+/** Polls `done` every 50 ms; fails with `what` after `timeoutMs`. */
+export async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * An in-process consumer held before its second commit (ETL_TEST_STREAM_HOLD_FILE, armed by its
+ * first): pass `onCommit` to the consumer, await `held` (with the test's own condition), act
+ * (stop the broker), then `release` it; `dispose` in a finally.
+ */
+export function holdAfterFirstCommit(dir: string) {
+  const file = path.join(dir, 'hold');
+  process.env.ETL_TEST_STREAM_HOLD_FILE = file;
+  let armed = false;
+  return {
+    onCommit: (c: CommitInfo): void => {
+      if (c.kind === 'batch' && !armed) {
+        armed = true;
+        fs.writeFileSync(file, '');
+      }
+    },
+    held: (also: () => boolean): Promise<void> =>
+      waitFor(() => fs.existsSync(`${file}.held`) && also(), 120_000, 'the consumer held after its first commit'),
+    release: async (): Promise<void> => {
+      fs.rmSync(file);
+      await waitFor(() => !fs.existsSync(`${file}.held`), 30_000, 'the consumer to go on');
+    },
+    dispose: (): void => {
+      delete process.env.ETL_TEST_STREAM_HOLD_FILE;
+      fs.rmSync(file, { force: true });
+    },
+  };
+}

@@ -27,6 +27,7 @@ import {
   readTopic,
   ROOT,
   testEnv,
+  waitFor,
   type TestEnv,
 } from './helpers';
 
@@ -69,14 +70,6 @@ function describeGroup(group: string): Promise<{ topic: string; partition: numbe
   });
 }
 
-/** Polls `done` every 50 ms; fails with `what` after `timeoutMs`. */
-async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Data rows of a source file (not blank, header skipped), cells trimmed: an independent reading. */
 function fileRows(file: string): string[][] {

@@ -22,6 +22,7 @@ import {
   count,
   describeWithBroker,
   ensureBuilt,
+  holdAfterFirstCommit,
   itWhenAvailable,
   produce,
   query,
@@ -35,14 +36,6 @@ import {
 // Generous: the CLI tests start several processes; on a shared 2-core machine under load that takes minutes.
 jest.setTimeout(600000);
 
-/** Polls `done` every 50 ms; fails with `what` after `timeoutMs`. */
-async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** mulberry32: the kill timing is random but reproducible (STREAM_TEST_SEED replays a run). */
 const seededRandom = mulberry32;
@@ -317,25 +310,16 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
     await produce(e.kafka, topic, first);
     // The precondition is made, not hoped for: after its first commit the consumer is held before
     // the next one (ETL_TEST_STREAM_HOLD_FILE), the broker is stopped while it is held, then released.
-    const hold = path.join(e.dir, 'hold');
-    process.env.ETL_TEST_STREAM_HOLD_FILE = hold;
-    let armed = false;
-    const onCommit = (c: CommitInfo) => {
-      if (c.kind === 'batch' && !armed) {
-        armed = true;
-        fs.writeFileSync(hold, '');
-      }
-    };
-    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse), onCommit });
+    const hold = holdAfterFirstCommit(e.dir);
+    const consumer = new StreamConsumer({ catalog, cfg: e.cfg, tables: [CARTS], sink: duckDbSink(e.warehouse), onCommit: hold.onCommit });
     try {
       await consumer.start();
-      await waitFor(() => fs.existsSync(`${hold}.held`) && consumer.stats[CARTS.name].rows > 0, 120000, 'the consumer held after its first commit');
+      await hold.held(() => consumer.stats[CARTS.name].rows > 0);
       const before = consumer.stats[CARTS.name].rows;
       expect(before).toBeGreaterThan(0);
       expect(before).toBeLessThanOrEqual(500);
       await stopBroker();
-      fs.rmSync(hold);
-      await waitFor(() => !fs.existsSync(`${hold}.held`), 30000, 'the consumer to go on');
+      await hold.release();
       await startBroker();
       const second = Array.from({ length: 1000 }, (_, i) => cartItem(200000 + i, 1400, 1401, 2));
       await produce(e.kafka, topic, second);
@@ -346,8 +330,7 @@ describeWithBroker('stream layer on the local Kafka broker', () => {
       // The run's own count is exact: nothing applied twice across the outage.
       expect(consumer.stats[CARTS.name]).toMatchObject({ rows: 5000, quarantined: 0 });
     } finally {
-      delete process.env.ETL_TEST_STREAM_HOLD_FILE;
-      fs.rmSync(hold, { force: true });
+      hold.dispose();
       await consumer.stop();
     }
     expect(await count(e.warehouse, 'SELECT COUNT(*) FROM store.fact_carts_has_products')).toBe(5000);
