@@ -180,6 +180,21 @@ class Engine {
   }
 }
 
+/**
+ * One double for a describe block: started before its tests, stopped after (`suite.bq` inside
+ * the tests).
+ */
+export function doubleForSuite(): { readonly bq: BigQueryDouble } {
+  const suite = {} as { bq: BigQueryDouble };
+  beforeAll(async () => {
+    suite.bq = await BigQueryDouble.start();
+  }, 120_000);
+  afterAll(async () => {
+    await suite.bq?.stop();
+  });
+  return suite;
+}
+
 export class BigQueryDouble {
   readonly requests: RecordedRequest[] = [];
   private failures: Failure[] = [];

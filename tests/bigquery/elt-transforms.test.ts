@@ -11,7 +11,7 @@ import { findSource, stagedColumns } from '../../jobs/lib/catalog-check';
 import { RESCUED_DATA_COLUMN, type BatchDestination, type SourceTable } from '../../jobs/lib/catalog-types';
 import { DUCKDB_TYPES, SOURCE_TO_COLUMN_TYPE } from '../../jobs/lib/ddl';
 import { renderSql, renderTransform } from '../../jobs/lib/transform-render';
-import { BigQueryDouble, describeWithDouble, PROJECT } from './bigquery-double';
+import { describeWithDouble, doubleForSuite, PROJECT } from './bigquery-double';
 import { canonicalRow, duckCanonical } from './canonical';
 
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
@@ -45,15 +45,7 @@ const sqlLiteral = (v: string | number | boolean | null, type: string): string =
   v === null ? `CAST(NULL AS ${type})` : typeof v === 'string' ? `CAST('${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}' AS ${type})` : `CAST(${v} AS ${type})`;
 
 describeWithDouble('transforms rendered for DuckDB and for BigQuery give the same rows', () => {
-  let bq: BigQueryDouble;
-
-  beforeAll(async () => {
-    bq = await BigQueryDouble.start();
-  }, 120_000);
-
-  afterAll(async () => {
-    await bq?.stop();
-  });
+  const suite = doubleForSuite();
 
   test('the renderer: a macro per dialect, sources renamed, nothing else changed', () => {
     const sql = 'SELECT {{ merge_rescued(a, b) }} AS r FROM src_x AS a JOIN src_y AS b ON a.k = b.k';
@@ -67,8 +59,8 @@ describeWithDouble('transforms rendered for DuckDB and for BigQuery give the sam
   });
 
   test.each(BATCH.map((d) => [d.table, d] as const))('%s', async (_name, dest) => {
-    await bq.reset();
-    await bq.client().createDataset('t');
+    await suite.bq.reset();
+    await suite.bq.client().createDataset('t');
     const db = await DuckDBInstance.create(':memory:');
     const c = await db.connect();
     try {
@@ -80,8 +72,8 @@ describeWithDouble('transforms rendered for DuckDB and for BigQuery give the sam
         const rows = Array.from({ length: ROWS }, (_, j) => rowOf(source, s, j));
         await c.run(`CREATE TABLE src_${name} (${cols.map((col) => `"${col.name}" ${col.duck}`).join(', ')})`);
         await c.run(`INSERT INTO src_${name} VALUES ${rows.map((r) => `(${r.map((v, i) => (v === null ? 'NULL' : `CAST(${typeof v === 'string' ? `'${v.replace(/'/g, "''")}'` : v} AS ${cols[i].duck})`)).join(', ')})`).join(', ')}`);
-        await bq.sql(`CREATE TABLE \`${PROJECT}.t.stg_${name}\` (${cols.map((col) => `\`${col.name}\` ${col.bq}`).join(', ')})`);
-        await bq.sql(`INSERT INTO \`${PROJECT}.t.stg_${name}\` (${cols.map((col) => `\`${col.name}\``).join(', ')}) VALUES ` +
+        await suite.bq.sql(`CREATE TABLE \`${PROJECT}.t.stg_${name}\` (${cols.map((col) => `\`${col.name}\` ${col.bq}`).join(', ')})`);
+        await suite.bq.sql(`INSERT INTO \`${PROJECT}.t.stg_${name}\` (${cols.map((col) => `\`${col.name}\``).join(', ')}) VALUES ` +
           rows.map((r) => `(${r.map((v, i) => sqlLiteral(v, cols[i].bq)).join(', ')})`).join(', '));
       }
       const dropRescued = !dest.columns.some((col) => col.name === RESCUED_DATA_COLUMN);
@@ -90,7 +82,7 @@ describeWithDouble('transforms rendered for DuckDB and for BigQuery give the sam
       const duckRows = (await c.runAndReadAll(`SELECT ${dest.columns.map((col) => duckCanonical(col.name, col.type)).join(', ')} FROM (${duckSql})`))
         .getRowsJS().map((r) => canonicalRow(r, types)).sort();
       const bqSql = renderTransform(dest.transform, { dialect: 'bigquery', dropRescued, sourceTable: (s) => `\`${PROJECT}.t.stg_${s}\`` });
-      const bqRows = (await bq.sql(`SELECT ${dest.columns.map((col) => `\`${col.name}\``).join(', ')} FROM (${bqSql})`))
+      const bqRows = (await suite.bq.sql(`SELECT ${dest.columns.map((col) => `\`${col.name}\``).join(', ')} FROM (${bqSql})`))
         .map((r) => canonicalRow(dest.columns.map((col) => r[col.name]), types)).sort();
       expect(duckRows.length).toBeGreaterThanOrEqual(ROWS);
       if (!dropRescued) {

@@ -32,7 +32,7 @@ import type { SinkContext } from '../../jobs/lib/stream/sink';
 import { BigQueryWarehouse } from '../../jobs/lib/warehouse/bigquery/warehouse';
 import type { StreamWrite } from '../../jobs/lib/warehouse/types';
 import { describeWithBroker, produce, query, testEnv, type TestEnv } from '../stream/helpers';
-import { BigQueryDouble, describeWithDouble, PROJECT } from './bigquery-double';
+import { describeWithDouble, doubleForSuite, PROJECT } from './bigquery-double';
 import { canonicalRow, duckCanonical } from './canonical';
 
 jest.mock('teeny-request', () => require('./teeny-request-shim').loadTeenyRequest());
@@ -220,24 +220,18 @@ async function transitionsSince(kafka: Kafka, topic: string, from: Map<number, b
 }
 
 describeWithDouble('stream consumers scaled out on BigQuery (the executing double)', () => {
-  let bq: BigQueryDouble;
-  beforeAll(async () => {
-    bq = await BigQueryDouble.start();
-  }, 120_000);
-  afterAll(async () => {
-    await bq?.stop();
-  });
+  const suite = doubleForSuite();
 
   describeWithBroker('on the local broker', () => {
     it('three members, kills and rebalances: 0 lost, 0 duplicated, offsets complete, availability as one DuckDB consumer', async () => {
       const duck = testEnv({ commitMaxEvents: 20, maxBatchBytes: 2000, partitions: PARTITIONS });
       const big = testEnv({ commitMaxEvents: 20, maxBatchBytes: 2000, partitions: PARTITIONS, sessionTimeoutMs: 6000 });
-      const wh = new BigQueryWarehouse({ client: bq.client(), projectId: PROJECT, location: 'EU', catalog, retry: FAST_RETRY });
+      const wh = new BigQueryWarehouse({ client: suite.bq.client(), projectId: PROJECT, location: 'EU', catalog, retry: FAST_RETRY });
       const topicsOf = (e: TestEnv) => tables.map((d) => topicFor(e.cfg, d.sources[0]));
       await duck.batch.ensureSchema();
       await duck.batch.withConnection((c) => c.run(`INSERT INTO store.dim_products (product_id, option_id, stock_quantity) VALUES ${stockRows().join(', ')}`));
       await wh.ensureSchema();
-      await bq.sql(`INSERT INTO ${fq('dim_products')} (product_id, option_id, stock_quantity) VALUES ${stockRows().join(', ')}`);
+      await suite.bq.sql(`INSERT INTO ${fq('dim_products')} (product_id, option_id, stock_quantity) VALUES ${stockRows().join(', ')}`);
       for (const e of [duck, big]) await ensureTopics(e.kafka, e.cfg, [...topicsOf(e), availabilityTopic(e.cfg)]);
 
       const log: Applied[] = [];
@@ -306,7 +300,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
         for (const d of tables) {
           const cols = d.columns.filter((c) => c.name !== 'updated_at');
           const types = cols.map((c) => c.type);
-          const rows = (await bq.sql(`SELECT * FROM ${fq(d.table)}`)).map((r) => canonicalRow(cols.map((c) => r[c.name]), types)).sort();
+          const rows = (await suite.bq.sql(`SELECT * FROM ${fq(d.table)}`)).map((r) => canonicalRow(cols.map((c) => r[c.name]), types)).sort();
           const duckRows = (await query(duck.warehouse, `SELECT ${cols.map((c) => duckCanonical(c.name, c.type)).join(', ')} FROM store.${d.table}`))
             .map((r) => canonicalRow(Object.values(r), types))
             .sort();
@@ -315,9 +309,9 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
         }
         // Quarantine: each poison event once.
         const poison = sent.reduce((a, e) => a + Object.values(e).flat().filter((m) => !/^\{.*\}$/.test(String(m.value)) || /2\.5|maybe/.test(String(m.value))).length, 0);
-        expect({ label, quarantined: (await bq.sql(`SELECT line FROM ${fq('_quarantine')}`)).length }).toEqual({ label, quarantined: poison });
+        expect({ label, quarantined: (await suite.bq.sql(`SELECT line FROM ${fq('_quarantine')}`)).length }).toEqual({ label, quarantined: poison });
         // _stream_offsets: every partition at its end.
-        const stored = (await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`)).map((r) => [`${r.topic}:${r.partition}`, String(r.next_offset)] as const);
+        const stored = (await suite.bq.sql(`SELECT * FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`)).map((r) => [`${r.topic}:${r.partition}`, String(r.next_offset)] as const);
         expect(new Map(stored)).toEqual(new Map([...ends].filter(([, v]) => v > 0n).map(([k, v]) => [k, String(v)])));
         // 0 duplicated: the applied transactions of a partition never overlap, and chain up to its end.
         for (const [tp, end] of ends) {
@@ -328,7 +322,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
         // Availability: the table and the transitions equal one DuckDB consumer's.
         const cols = AVAIL_COLUMNS.filter((c) => c.name !== 'updated_at');
         const types = cols.map((c) => c.type);
-        const avail = (await bq.sql(`SELECT * FROM ${fq('vendor_product_availability')}`)).map((r) => canonicalRow(cols.map((c) => r[c.name]), types)).sort();
+        const avail = (await suite.bq.sql(`SELECT * FROM ${fq('vendor_product_availability')}`)).map((r) => canonicalRow(cols.map((c) => r[c.name]), types)).sort();
         const duckAvail = (await query(duck.warehouse, `SELECT ${cols.map((c) => duckCanonical(c.name, c.type)).join(', ')} FROM store.vendor_product_availability`))
           .map((r) => canonicalRow(Object.values(r), types))
           .sort();
@@ -395,7 +389,7 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       await within('n held at its first transaction', heldN.reached);
       const others = await endOffsets(big.kafka, topicsOf(big));
       for (const k of n3.consumer.assigned) others.delete(k);
-      const storedAt = async () => new Map((await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`)).map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset as string)]));
+      const storedAt = async () => new Map((await suite.bq.sql(`SELECT * FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`)).map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset as string)]));
       await until('the other members to commit their partitions', async () => {
         const at = await storedAt();
         return [...others].every(([k, end]) => (at.get(k) ?? 0n) >= end);
@@ -417,8 +411,8 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       const tp = [...ends1].find(([k, v]) => k.includes('_shoppingcart:') && v >= 3n)!;
       const [topic, p] = [tp[0].slice(0, tp[0].lastIndexOf(':')), Number(tp[0].slice(tp[0].lastIndexOf(':') + 1))];
       const before = {
-        carts: await bq.sql(`SELECT * FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`),
-        offsets: await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``),
+        carts: await suite.bq.sql(`SELECT * FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`),
+        offsets: await suite.bq.sql(`SELECT * FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``),
       };
       const staleCtx: SinkContext = { catalog, cfg: big.cfg, runId: 'stale', topics: topicsOf(big), dataset: 'store', producer: null as never };
       const stale = bigQuerySink(wh)(staleCtx);
@@ -426,13 +420,13 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       const end = tp[1];
       const msgs = [end - 3n, end - 2n, end - 1n].map((o, i) => ({ offset: String(o), key: null, value: Buffer.from(JSON.stringify({ shopping_cart_id: String(900 + i), status: '1' })), timestamp: '0', attributes: 0, headers: {} }));
       const slice = decodeSlice(topic, p, target, msgs as never, { decode: decodeEvent });
-      const transactions = () => bq.queries().filter((q) => q.startsWith('DECLARE stale')).length;
+      const transactions = () => suite.bq.queries().filter((q) => q.startsWith('DECLARE stale')).length;
       const sentBefore = transactions();
       const { results } = await stale.put([slice], false);
       expect(results).toEqual([null]);
       expect(transactions()).toBe(sentBefore + 1); // it reached BigQuery: the fence is there, not in the member
-      expect(await bq.sql(`SELECT * FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`)).toEqual(before.carts);
-      expect(await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``)).toEqual(before.offsets);
+      expect(await suite.bq.sql(`SELECT * FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`)).toEqual(before.carts);
+      expect(await suite.bq.sql(`SELECT * FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``)).toEqual(before.offsets);
 
       // 5. A stale member whose batch starts below the stored offset and ends past it (another
       //    member applied its first part): fenced whole (its events of the applied part would
@@ -442,8 +436,8 @@ describeWithDouble('stream consumers scaled out on BigQuery (the executing doubl
       const straddling = await bigQuerySink(wh)(staleCtx).put([decodeSlice(topic, p, target, overlapping as never, { decode: decodeEvent })], false);
       expect(straddling.results).toEqual([{ gap: storedNow }]);
       expect(transactions()).toBe(sentBefore + 2);
-      expect(await bq.sql(`SELECT * FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`)).toEqual(before.carts);
-      expect(await bq.sql(`SELECT * FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``)).toEqual(before.offsets);
+      expect(await suite.bq.sql(`SELECT * FROM ${fq('fact_shoppingcarts')} ORDER BY shopping_cart_id`)).toEqual(before.carts);
+      expect(await suite.bq.sql(`SELECT * FROM ${fq('_stream_offsets')} ORDER BY topic, \`partition\``)).toEqual(before.offsets);
     }, 900_000);
 
     it('with WAREHOUSE=duckdb a second member of the group stops with a clear error', async () => {

@@ -30,7 +30,7 @@ import { bigQuerySink } from '../../jobs/lib/stream/sink-bigquery';
 import { duckDbSink } from '../../jobs/lib/stream/sink-duckdb';
 import { BigQueryWarehouse } from '../../jobs/lib/warehouse/bigquery/warehouse';
 import { describeWithBroker, cartItem, holdAfterFirstCommit, produce, query, testEnv, type TestEnv } from '../stream/helpers';
-import { BigQueryDouble, describeWithDouble, PROJECT, type RecordedRequest } from './bigquery-double';
+import { BigQueryDouble, describeWithDouble, doubleForSuite, PROJECT, type RecordedRequest } from './bigquery-double';
 import { canonicalRow, duckCanonical } from './canonical';
 
 // The real client, with its HTTP layer loadable under jest (see teeny-request-shim.ts).
@@ -160,13 +160,7 @@ async function canonicalTables(bq: BigQueryDouble, duck: TestEnv, big: TestEnv, 
 }
 
 describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing double): same tables', () => {
-  let bq: BigQueryDouble;
-  beforeAll(async () => {
-    bq = await BigQueryDouble.start();
-  }, 120_000);
-  afterAll(async () => {
-    await bq?.stop();
-  });
+  const suite = doubleForSuite();
 
   describeWithBroker('on the local broker', () => {
     const tables = streamDestinations(catalog);
@@ -174,14 +168,14 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
     it('same events, replayed, with two kills of the BigQuery consumer: every table and the availability transitions equal', async () => {
       const duck = testEnv({ commitMaxEvents: 50, maxBatchBytes: 3000 });
       const big = testEnv({ commitMaxEvents: 50, maxBatchBytes: 3000 });
-      const wh = new BigQueryWarehouse({ client: bq.client(), projectId: PROJECT, location: 'EU', catalog, retry: FAST_RETRY });
+      const wh = new BigQueryWarehouse({ client: suite.bq.client(), projectId: PROJECT, location: 'EU', catalog, retry: FAST_RETRY });
       const topicsOf = (e: TestEnv) => tables.map((d) => topicFor(e.cfg, d.sources[0]));
 
       // The batch layer's stock, the same on both sides.
       await duck.batch.ensureSchema();
       await duck.batch.withConnection((c) => c.run(`INSERT INTO store.dim_products (product_id, option_id, stock_quantity) VALUES ${stockRows().join(', ')}`));
       await wh.ensureSchema();
-      await bq.sql(`INSERT INTO ${fq('dim_products')} (product_id, option_id, stock_quantity) VALUES ${stockRows().join(', ')}`);
+      await suite.bq.sql(`INSERT INTO ${fq('dim_products')} (product_id, option_id, stock_quantity) VALUES ${stockRows().join(', ')}`);
       for (const e of [duck, big]) await ensureTopics(e.kafka, e.cfg, [...topicsOf(e), availabilityTopic(e.cfg)]);
 
       const consume = async (e: TestEnv, sinkOf: () => ReturnType<typeof duckDbSink>) => {
@@ -196,17 +190,17 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
 
       /** The BigQuery consumer killed at its `n`-th stream transaction, then a new one to the end. */
       const consumeWithKill = async (n: number, afterCommit: boolean) => {
-        const cut = bq.cutOff(isStreamTransaction, n, afterCommit);
+        const cut = suite.bq.cutOff(isStreamTransaction, n, afterCommit);
         const killed = new StreamConsumer({ catalog, cfg: big.cfg, tables, sink: bqSink() });
         await killed.start();
         await cut;
         await killed.stop(); // nothing it sends reaches BigQuery any more
-        bq.revive();
+        suite.bq.revive();
         return consume(big, bqSink);
       };
 
       const expectEqual = async (label: string) => {
-        const c = await canonicalTables(bq, duck, big, tables);
+        const c = await canonicalTables(suite.bq, duck, big, tables);
         for (const [table, { duck: d, bq: b }] of Object.entries(c)) {
           expect({ label, table, rows: b }).toEqual({ label, table, rows: d });
         }
@@ -275,12 +269,12 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
     }, 600_000);
 
     it('a broker restart during consumption loses nothing: 0 lost, 0 duplicated, offsets exact, tables equal to DuckDB\'s', async () => {
-      await bq.reset();
+      await suite.bq.reset();
       const carts = tables.filter((d) => d.table === 'fact_carts_has_products');
       // Commits of at most 500 events: the first commit leaves most of the 4,000 to do.
       const duck = testEnv({ maxBatchBytes: 4000, commitMaxEvents: 500 });
       const big = testEnv({ maxBatchBytes: 4000, commitMaxEvents: 500 });
-      const wh = new BigQueryWarehouse({ client: bq.client(), projectId: PROJECT, location: 'EU', catalog, retry: FAST_RETRY });
+      const wh = new BigQueryWarehouse({ client: suite.bq.client(), projectId: PROJECT, location: 'EU', catalog, retry: FAST_RETRY });
       const topicOf = (e: TestEnv) => topicFor(e.cfg, carts[0].sources[0]);
       const batchOf = (from: number, n: number) => Array.from({ length: n }, (_, i) => cartItem(from + i, 1400, 1401, 2));
       for (const e of [duck, big]) {
@@ -321,14 +315,14 @@ describeWithDouble('stream consumer into DuckDB and into BigQuery (the executing
       }
       await reference();
       // 0 lost, 0 duplicated: 5,000 rows, 5,000 distinct events in the changelog (insertIds).
-      expect(await bq.sql(`SELECT COUNT(*) AS n FROM ${fq('fact_carts_has_products')}`)).toEqual([{ n: '5000' }]);
-      expect(await bq.sql(`SELECT COUNT(*) AS n, COUNT(DISTINCT _event_id) AS d FROM ${fq('_changelog_fact_carts_has_products')}`)).toEqual([{ n: '5000', d: '5000' }]);
+      expect(await suite.bq.sql(`SELECT COUNT(*) AS n FROM ${fq('fact_carts_has_products')}`)).toEqual([{ n: '5000' }]);
+      expect(await suite.bq.sql(`SELECT COUNT(*) AS n, COUNT(DISTINCT _event_id) AS d FROM ${fq('_changelog_fact_carts_has_products')}`)).toEqual([{ n: '5000', d: '5000' }]);
       // Offsets exact: per partition the topic's end; and every table equal to DuckDB's.
       const ends = await endOffsets(big.kafka, [topicOf(big)]);
-      const offsets = await bq.sql(`SELECT \`partition\`, next_offset FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`);
+      const offsets = await suite.bq.sql(`SELECT \`partition\`, next_offset FROM ${fq('_stream_offsets')} WHERE consumer_group = '${big.cfg.group}'`);
       expect(Object.fromEntries(offsets.map((r) => [String(r.partition), String(r.next_offset)])))
         .toEqual(Object.fromEntries([...ends].filter(([, v]) => v > 0n).map(([k, v]) => [k.slice(k.lastIndexOf(':') + 1), String(v)])));
-      const c = await canonicalTables(bq, duck, big, carts);
+      const c = await canonicalTables(suite.bq, duck, big, carts);
       expect(c.fact_carts_has_products.duck).toHaveLength(5000);
       for (const [table, { duck: d, bq: b }] of Object.entries(c)) expect({ table, rows: b }).toEqual({ table, rows: d });
     }, 600_000);
