@@ -16,16 +16,14 @@
  * The machine's load average is printed at the start and the end (and around each latency run).
  * Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--products P] [--cpu-profile FILE]
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import inspector from 'node:inspector';
 import os from 'node:os';
 import path from 'node:path';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { catalog } from '../jobs/catalog';
 import { main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
-import { ensureBroker, repoRoot } from '../jobs/lib/stream/broker';
+import { ensureBroker } from '../jobs/lib/stream/broker';
 import { availabilityTopic, deadLetterTopic, loadStreamConfig, streamDestinations, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
 import { createKafka, endOffsets, ensureTopics } from '../jobs/lib/stream/kafka';
 import { StreamConsumer, type CommitInfo } from '../jobs/lib/stream/consumer';
@@ -36,6 +34,8 @@ import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/du
 import { sinkFloor } from './stream-sink-floor';
 import { formatBreakdown, LatencyBreakdown } from './lib/latency-breakdown';
 import { summarize } from './lib/latency';
+import { startProfile } from './lib/cpu-profile';
+import { perfTest } from './lib/kafka-perf-test';
 
 const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--products P] [--cpu-profile FILE] [--help]
 
@@ -107,42 +107,6 @@ async function produceWorkload(
     }
   }
   return (Date.now() - t0) / 1000;
-}
-
-/** kafka-consumer-perf-test on one topic: its CSV line as a record. */
-function perfTest(cfg: StreamConfig, topic: string, messages: number, run: number): Promise<Record<string, string>> {
-  const script = path.join(repoRoot(), 'scripts/kafka/consumer-perf-test.sh');
-  const args = [script, '--bootstrap-server', cfg.brokers.join(','), '--topic', topic, '--messages', String(messages),
-    '--group', `perf-${topic}-${run}`, '--timeout', '30000'];
-  return new Promise((resolve, reject) => {
-    execFile('bash', args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`kafka-consumer-perf-test failed: ${stderr || err.message}`));
-      const lines = stdout.trim().split('\n').filter((l) => l.includes(','));
-      const header = lines[0].split(',').map((s) => s.trim());
-      const values = lines[lines.length - 1].split(',').map((s) => s.trim());
-      resolve(Object.fromEntries(header.map((h, i) => [h, values[i]])));
-    });
-  });
-}
-
-/** The inspector's sampling profiler on this process (the consumer runs in it). */
-async function startProfile(): Promise<{ stop: () => Promise<object> }> {
-  const session = new inspector.Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<{ profile?: object }>((resolve, reject) =>
-      session.post(method, params ?? {}, (e, r) => (e ? reject(e) : resolve(r as { profile?: object }))),
-    );
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 500 });
-  await post('Profiler.start');
-  return {
-    stop: async () => {
-      const { profile } = await post('Profiler.stop');
-      session.disconnect();
-      return profile!;
-    },
-  };
 }
 
 const load = () => os.loadavg().map((x) => x.toFixed(1)).join('/');
