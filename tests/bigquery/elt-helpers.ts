@@ -11,7 +11,7 @@ import type { ColumnType } from '../../jobs/lib/catalog-types';
 import { loadConfig } from '../../jobs/lib/config';
 import { runBatchJob } from '../../jobs/lib/pipeline';
 import { query } from '../helpers/env';
-import { BigQueryDouble, PROJECT, writeThrowawayKey } from './bigquery-double';
+import { type BigQueryDouble, doubleForSuite, PROJECT, writeThrowawayKey } from './bigquery-double';
 import { canonicalRow, duckCanonical } from './canonical';
 
 export const BATCH = catalog.destinations.filter((d) => d.mode === 'batch');
@@ -29,16 +29,20 @@ export function bigQueryEnv(dir: string): Record<string, string> {
  * `bq` and `dir` are set once the describe's beforeAll has run.
  */
 export function batchOnDouble(prefix: string, extra: Record<string, string> = {}): { bq: BigQueryDouble; dir: string } {
-  const on = {} as { bq: BigQueryDouble; dir: string };
+  const suite = doubleForSuite();
+  const on = {
+    get bq(): BigQueryDouble {
+      return suite.bq;
+    },
+    dir: '',
+  };
   const saved = { ...process.env };
-  beforeAll(async () => {
-    on.bq = await BigQueryDouble.start();
+  beforeAll(() => {
     on.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     Object.assign(process.env, bigQueryEnv(on.dir), extra);
     delete process.env.BIGQUERY_DATASET;
-  }, 120_000);
-  afterAll(async () => {
-    await on.bq?.stop();
+  });
+  afterAll(() => {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
     if (on.dir) fs.rmSync(on.dir, { recursive: true, force: true });

@@ -94,9 +94,10 @@ export async function applyStreamWritesDuckDb(
   const merged = mergeByDestination(writes);
   // The events' text first, appended to a temporary table of this connection (outside the
   // transaction: it is nobody else's). The appender is synchronous: no round trip that would wait
-  // for the JavaScript thread while it decodes the next fetch (a parameter list took 3-4 of them,
-  // about a third of a commit's time at 1M events). The commit's statements then take no
-  // parameters and go to DuckDB in one call (StatementBatch).
+  // for the JavaScript thread while it decodes the next fetch (a parameter list took 3-4 of them:
+  // 1.2 s of a 1M-event run, timed inside the process; the rate's gain was within the noise,
+  // docs/benchmarks.md). The commit's statements then take no parameters and go to DuckDB in one
+  // call (StatementBatch).
   const withEvents = merged.filter((w) => w.events.length > 0).map((write) => ({ write, forms: formsOf(write.events) }));
   const tag = withEvents.length > 0 ? await appendEventText(c, withEvents.map(({ write, forms }) => [write.destination.table, eventLines(write, forms)])) : '';
   await withTransaction(
