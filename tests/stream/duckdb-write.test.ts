@@ -136,6 +136,26 @@ test('events as their own text and as rows, mixed in one commit: staged alike, t
   });
 });
 
+test('rescued values: a row carries its own, a later event of the key without drift clears them, in one commit or the next', async () => {
+  // Only a row staged in JavaScript can carry rescued values (an event's own text passed the fast
+  // pattern: no unknown field). A text-only commit stages no rescued column at all.
+  const statusText = (cart: string) => JSON.stringify({ shopping_cart_id: cart, status: '1' });
+  const statusRow = (cart: string, rescued: string) => ({ shopping_cart_id: cart, status: 'true', updated_at: null, _rescued_data: rescued });
+  const commit = (n: number, events: DuckStreamWrite['events']): DuckStreamWrite => ({
+    destination: STATUS, source: CART_STATUS, consumerGroup: 'g', quarantine: [], offsets: [{ topic: 't', partition: 0, offset: String(n) }], events,
+  });
+  await withStreamWarehouse(async (wh) => {
+    const rescued = async () =>
+      Object.fromEntries((await wh.withConnection(async (c) => (await c.runAndReadAll(`SELECT shopping_cart_id, _rescued_data FROM store.fact_shoppingcarts ORDER BY 1`)).getRowsJS())).map(([k, v]) => [String(k), v]));
+    // a: text then row (row wins, rescued kept); b: row then text (text wins, nothing rescued); c: row only.
+    await wh.withConnection((c) => applyStreamWritesDuckDb(c, [commit(1, [statusText('a'), statusRow('a', '{"channel":"a"}'), statusRow('b', '{"channel":"b"}'), statusText('b'), statusRow('c', '{"channel":"c"}')])]));
+    expect(await rescued()).toEqual({ a: '{"channel":"a"}', b: null, c: '{"channel":"c"}' });
+    // A text-only commit: c's new row has nothing rescued; a keeps its row untouched.
+    await wh.withConnection((c) => applyStreamWritesDuckDb(c, [commit(2, [statusText('c'), statusText('d')])]));
+    expect(await rescued()).toEqual({ a: '{"channel":"a"}', b: null, c: null, d: null });
+  });
+});
+
 test('a stream file made with keyed stream tables is rebuilt without the key, rows kept', async () => {
   // The file as an older version made it, before the warehouse opens it.
   const keyedFile = async (file: string) => {

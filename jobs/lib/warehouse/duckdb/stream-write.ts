@@ -17,7 +17,7 @@ import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { stagedSql } from '../../rule-patterns';
 import { stagedColumns } from '../../catalog-check';
-import type { SourceTable, StreamDestination } from '../../catalog-types';
+import { RESCUED_DATA_COLUMN, type SourceTable, type StreamDestination } from '../../catalog-types';
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../../ddl';
 import { sqlString, utcTimestamp } from '../../sql/quote';
 import { withTransaction, type SqlRunner } from '../../sql/statements';
@@ -154,6 +154,15 @@ const isWriteTime = (col: { name: string; type: string }) => col.name === 'updat
  */
 const rowColumns = (dest: StreamDestination) => dest.columns.filter((col) => !isWriteTime(col));
 
+/**
+ * The destination columns a write stages: all of them, but the rescued-data column only when a
+ * row staged in JavaScript is among the events. An event's own text is one the fast pattern
+ * accepted, with no field the catalog lacks, so it has nothing to rescue: the column is left to
+ * its NULL default rather than carried through the parse, the per-key aggregate and the insert.
+ */
+const stagedDestColumns = (dest: StreamDestination, forms: EventForms) =>
+  forms.rows ? dest.columns : dest.columns.filter((col) => col.name !== RESCUED_DATA_COLUMN);
+
 /** Quarantined events per INSERT statement. */
 const QUARANTINE_ROWS = 200;
 
@@ -197,7 +206,7 @@ const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.
  * per value.
  */
 function stagingSelect(dest: StreamDestination, source: SourceTable, forms: EventForms, tag: string, now: string): string {
-  const cols = dest.columns;
+  const cols = stagedDestColumns(dest, forms);
   const listed = rowColumns(dest);
   const sourceCols = new Map(stagedColumns(source).map((col) => [col.name, col]));
   const fromRecord = (col: (typeof cols)[number]): string => {
@@ -207,7 +216,7 @@ function stagingSelect(dest: StreamDestination, source: SourceTable, forms: Even
     return sql;
   };
   const branch = (form: 'records' | 'rows', lines: string) => {
-    const typed = listed.map((col) => {
+    const typed = listed.filter((col) => cols.includes(col)).map((col) => {
       const v = form === 'records' ? fromRecord(col) : `_f[${listed.indexOf(col) + 1}]`;
       return `CAST(${v} AS ${DUCKDB_TYPES[col.type]}) AS ${quoteIdent(col.name)}`;
     });
@@ -265,7 +274,7 @@ async function upsertRows(tx: SqlRunner, write: DuckStreamWrite, forms: EventFor
   // by construction: every write of a key goes through here, in the commit with its offsets.
   const key = dest.key.map(quoteIdent);
   await tx.run(`DELETE FROM ${target} USING ${staging} _s WHERE ${key.map((k) => `${target}.${k} = _s.${k}`).join(' AND ')}`);
-  await tx.run(`INSERT INTO ${target} (${dest.columns.map((col) => quoteIdent(col.name)).join(', ')}) SELECT * FROM ${staging}`);
+  await tx.run(`INSERT INTO ${target} (${stagedDestColumns(dest, forms).map((col) => quoteIdent(col.name)).join(', ')}) SELECT * FROM ${staging}`);
   return staging;
 }
 
