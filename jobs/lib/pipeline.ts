@@ -19,16 +19,18 @@ import { contractOf, findDestination, findSource } from './catalog-check';
 import { checkStagedSources, hasDuplicateKeys } from './checks';
 import type { EtlConfig } from './config';
 import { quoteIdent } from './ddl';
-import { exitCodeOf, SourceFileError, UsageError, WarehouseError } from './errors';
+import { SourceFileError, UsageError, WarehouseError } from './errors';
 import { transformKeepsSourceKey } from './key-proof';
 import { logger } from './log';
 import type { JobReport, SourceQuality } from './quality';
-import { maskCardRuns, maskStrings, printable } from './pii';
+import { maskCardRuns, printable } from './pii';
 import { maskQuarantineRows } from './quarantine-mask';
 import { createQuarantineTable, QUARANTINE_TABLE } from './staging/quarantine';
 import { stageSource, type StagingPath } from './staging/stage';
 import { openDuckDb } from './sql/duckdb-file';
 import { EltRun } from './elt/elt-run';
+import { buildReport, recordFailure, runRecord, writeReport } from './run-report';
+import { OWNER_FILE, sweepStaleScratch, trackScratch } from './scratch-folders';
 import { renderTransform } from './transform-render';
 import { openWarehouse } from './warehouse';
 import type { RunRecord, Warehouse } from './warehouse/types';
@@ -271,72 +273,6 @@ function assertQuarantineShare(sources: readonly SourceQuality[], config: EtlCon
 const oneLine = (e: unknown): string =>
   printable(maskCardRuns(((e as Error)?.message ?? String(e)).split('\n').filter((l) => l.trim() !== '')[0] ?? ''));
 
-/** Scratch folders of this process's running jobs. */
-const liveScratch = new Set<string>();
-const SIGNALS = [['SIGTERM', 143], ['SIGINT', 130]] as const;
-const onSignal = (sig: NodeJS.Signals) => {
-  for (const dir of liveScratch) fs.rmSync(dir, { recursive: true, force: true });
-  liveScratch.clear();
-  // Exit as the signal would have, unless someone else handles it (a graceful shutdown).
-  if (process.listenerCount(sig) <= 1) process.exit(SIGNALS.find(([s]) => s === sig)![1]);
-};
-
-/**
- * SIGTERM/SIGINT (Airflow stopping a task, Ctrl-C) end node without `finally`: while a job of
- * this process runs, a handler removes the scratch folders first.
- */
-function trackScratch(dir: string, live: boolean): void {
-  const before = liveScratch.size;
-  if (live) liveScratch.add(dir);
-  else liveScratch.delete(dir);
-  if (before === 0 && liveScratch.size > 0) for (const [sig] of SIGNALS) process.on(sig, onSignal);
-  if (before > 0 && liveScratch.size === 0) for (const [sig] of SIGNALS) process.off(sig, onSignal);
-}
-
-/** Holds the pid of the job owning a scratch folder, so a later job can tell it is stale. */
-const OWNER_FILE = 'owner.pid';
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-/**
- * Removes scratch folders left by killed jobs: those whose owner process is gone (a folder
- * without an owner file counts once it is a minute old: its job died before writing it).
- */
-function sweepStaleScratch(tmpRoot: string, log: typeof logger): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(tmpRoot);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const dir = path.join(tmpRoot, name);
-    try {
-      let stale: boolean;
-      try {
-        const pid = Number(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim());
-        // Our own pid: a job of this process, which cleans up after itself.
-        stale = !(Number.isInteger(pid) && pid > 0 && (pid === process.pid || alive(pid)));
-      } catch {
-        stale = Date.now() - fs.statSync(dir).mtimeMs > 60_000;
-      }
-      if (stale) {
-        fs.rmSync(dir, { recursive: true, force: true });
-        log.info('removed a stale scratch folder', { dir });
-      }
-    } catch (e) {
-      log.warn('could not sweep a scratch folder', { dir, error: (e as Error).message });
-    }
-  }
-}
-
 /** Logs each phase with its duration, so slow phases show up in the job's own log. */
 function phaseTimer(log: typeof logger) {
   let last = process.hrtime.bigint();
@@ -373,85 +309,4 @@ async function quarantineSamples(c: DuckDBConnection) {
     column: column === null ? null : String(column),
     reason: String(reason),
   }));
-}
-
-function buildReport(
-  runId: string,
-  dest: BatchDestination,
-  startedAt: Date,
-  endedAt: Date,
-  sources: SourceQuality[],
-  destinationRows: number,
-  quarantineSamples: JobReport['quarantineSamples'],
-): JobReport {
-  // Samples (duplicate keys, orphan values) and file names are source text: the free-text rule.
-  return maskStrings({
-    runId,
-    destination: dest.name,
-    startedAt: startedAt.toISOString(),
-    endedAt: endedAt.toISOString(),
-    sources,
-    destinationRows,
-    accountingBalanced: sources.every((s) => s.rowsRead === s.rowsLoaded + s.rowsQuarantined),
-    quarantineSamples,
-  });
-}
-
-function runRecord(
-  runId: string,
-  dest: BatchDestination,
-  startedAt: Date,
-  endedAt: Date,
-  sources: readonly SourceQuality[],
-  rowsOut: number,
-  status: RunRecord['status'],
-  error: string | null,
-  report: JobReport | null,
-): RunRecord {
-  const sum = (f: (s: SourceQuality) => number) => sources.reduce((n, s) => n + f(s), 0);
-  return {
-    runId,
-    destination: dest.name,
-    mode: 'batch',
-    startedAt,
-    endedAt,
-    rowsIn: sum((s) => s.rowsRead),
-    rowsLoaded: sum((s) => s.rowsLoaded),
-    rowsQuarantined: sum((s) => s.rowsQuarantined),
-    rowsOut,
-    status,
-    error: error === null ? null : maskCardRuns(error),
-    report: report ? JSON.stringify(report) : null,
-  };
-}
-
-function writeReport(config: EtlConfig, report: JobReport): string {
-  const dir = path.join(config.stateDir, 'reports');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${report.runId}.json`);
-  const body = JSON.stringify(report, null, 2);
-  fs.writeFileSync(file, body);
-  // A stable name for "the latest report of this table", for people and tools.
-  fs.writeFileSync(path.join(dir, `${report.destination}.latest.json`), body);
-  return file;
-}
-
-/** Best effort: the failure is what matters, a warehouse that is down cannot record it. */
-async function recordFailure(
-  warehouse: Warehouse,
-  runId: string,
-  dest: BatchDestination,
-  startedAt: Date,
-  sources: readonly SourceQuality[],
-  e: unknown,
-  log: typeof logger,
-): Promise<void> {
-  if (e instanceof WarehouseError) return;
-  const message = (e as Error)?.message ?? String(e);
-  log.error('job failed', { error: message, exitCode: exitCodeOf(e) });
-  try {
-    await warehouse.recordRun(runRecord(runId, dest, startedAt, new Date(), sources, 0, 'failed', message, null));
-  } catch (err) {
-    log.warn('could not record the failed run', { error: (err as Error).message });
-  }
 }
