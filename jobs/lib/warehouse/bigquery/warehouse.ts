@@ -32,7 +32,6 @@ import {
   destinationSchema,
   duckdbNdjsonSelect,
   ETL_RUNS_SCHEMA,
-  jsonRow,
   QUARANTINE_NDJSON_COLUMNS,
   QUARANTINE_SCHEMA,
   quarantineStagingTable,
@@ -43,26 +42,20 @@ import type { RetryPolicy } from '../../retry';
 import type { EltTarget, RunRecord, StagedBatch, StreamOffset, StreamWrite, Warehouse } from '../types';
 import { bqIdent } from '../../sql/quote';
 import { bigQueryElt } from './elt';
+import { INSERT_RUN, type QueryParamType, RUN_PARAM_TYPES, runParams } from './statements';
 import {
-  AVAILABILITY_MERGE,
-  eventIdsOf,
-  INSERT_RUN,
-  mergeOffsets,
-  mergeQuarantine,
-  mergeUpserts,
-  type QueryParamType,
-  RUN_PARAM_TYPES,
-  runParams,
-  staleCheck,
-} from './statements';
+  applyStreamBatchBigQuery,
+  type BigQueryStreamTarget,
+  mergeAvailabilityBigQuery,
+  readOffsetsBigQuery,
+  readSnapshotJsonBigQuery,
+} from './stream-write';
 import { DEFAULT_RETRY, withRetry } from './retry';
 import { AVAILABILITY_TABLE } from '../duckdb/stream-ddl';
 import { acceptFieldBigQuery } from '../../accept-field';
 
 export { BigQueryPermanentError } from './retry';
 
-/** insertAll requests carry at most this many rows (BigQuery recommends 500). */
-const INSERT_CHUNK = 500;
 /** The scratch table a batch result is written to before its load job. */
 const RESULT_SCRATCH = '_bigquery_result';
 
@@ -281,91 +274,20 @@ export class BigQueryWarehouse implements Warehouse {
     });
   }
 
-  // ---------------------------------------------------------------- stream
+  // ---------------------------------------------------------------- stream (stream-write.ts)
 
   async applyStreamBatch(write: StreamWrite): Promise<boolean> {
     await this.ensureSchemaOnce();
-    const dest = write.destination;
-    const ds = this.datasetOf(dest);
-    const ids = eventIdsOf(write);
-    const ingestedAt = new Date().toISOString();
-
-    // 1. Append the events to the changelog, one stable insertId per event.
-    for (let i = 0; i < write.upserts.length; i += INSERT_CHUNK) {
-      const rows = write.upserts.slice(i, i + INSERT_CHUNK).map((row, j) => ({
-        insertId: ids[i + j],
-        json: { _event_id: ids[i + j], _consumer_group: write.consumerGroup, _ingested_at: ingestedAt, ...jsonRow(dest, row) },
-      }));
-      await withRetry(`insertAll into ${ds}.${changelogTable(dest)}`, this.retry, () =>
-        this.table(ds, changelogTable(dest)).insert(rows, { raw: true, partialRetries: 0 } as never),
-      );
-    }
-
-    // 2. Upsert, quarantine and offsets in one transaction, fenced: when a stored offset of the
-    //    group is already past the batch's first event (`from`; without it: reaches the batch's
-    //    end) - another consumer took the partition over and applied part or all of it - the
-    //    batch changes nothing, offsets included, so a consumer that lost its partitions can
-    //    neither overwrite newer rows, quarantine an event twice, nor move an offset. BigQuery aborts one of two transactions
-    //    writing _stream_offsets at once, so the check and the writes cannot interleave.
-    const statements: string[] = ['BEGIN TRANSACTION;'];
-    const params: Record<string, unknown> = { consumer_group: write.consumerGroup };
-    const types: Record<string, QueryParamType> = { consumer_group: 'STRING' };
-    if (write.offsets.length > 0) {
-      params.offsets = JSON.stringify(write.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, from: o.from ?? null })));
-      types.offsets = 'STRING';
-      statements.unshift(`DECLARE stale BOOL DEFAULT FALSE;`);
-      statements.push(staleCheck(this.fq(ds, '_stream_offsets')));
-    }
-    const fence = write.offsets.length > 0 ? 'NOT stale' : undefined;
-    if (write.upserts.length > 0) {
-      params.rows = JSON.stringify(write.upserts.map((r) => jsonRow(dest, r)));
-      types.rows = 'STRING';
-      statements.push(mergeUpserts(this.fq(ds, dest.table), dest, fence));
-    }
-    if (write.quarantine.length > 0) {
-      params.quarantine = JSON.stringify(
-        write.quarantine.map((q) => ({
-          run_id: q.runId, destination: q.destination, source: q.source, file: q.file, line: q.line,
-          column_name: q.column, reason_code: q.reasonCode, reason: q.reason, raw: q.raw,
-        })),
-      );
-      types.quarantine = 'STRING';
-      statements.push(mergeQuarantine(this.fq(ds, '_quarantine'), fence));
-    }
-    if (write.offsets.length > 0) statements.push(mergeOffsets(this.fq(ds, '_stream_offsets'), fence));
-    if (write.upserts.length === 0 && write.quarantine.length === 0 && write.offsets.length === 0) return true;
-    statements.push('COMMIT TRANSACTION;');
-    // The script's result is its last statement: whether the fence let the batch through.
-    if (fence) statements.push('SELECT NOT stale AS applied;');
-    const rows = await this.query(`stream batch into ${dest.name}`, statements.join('\n'), params, types);
-    return !fence || rows[0]?.applied !== false;
+    return applyStreamBatchBigQuery(this.streamTarget(), write);
   }
 
   async readOffsets(consumerGroup: string, topics: readonly string[]): Promise<StreamOffset[]> {
     if (topics.length === 0) return [];
     await this.ensureSchemaOnce();
-    const out: StreamOffset[] = [];
-    for (const ds of this.datasets()) {
-      const rows = await this.query(
-        `read offsets of ${consumerGroup}`,
-        `SELECT topic, \`partition\`, next_offset FROM ${this.fq(ds, '_stream_offsets')} ` +
-          'WHERE consumer_group = @consumer_group AND topic IN UNNEST(@topics) ORDER BY topic, `partition`',
-        { consumer_group: consumerGroup, topics: [...topics] },
-        { consumer_group: 'STRING', topics: ['STRING'] },
-      );
-      for (const r of rows) {
-        out.push({ topic: String(r.topic), partition: Number(r.partition), offset: String(r.next_offset) });
-      }
-    }
-    return out;
+    return readOffsetsBigQuery(this.streamTarget(), this.datasets(), consumerGroup, topics);
   }
 
-  /**
-   * Every row of `tables` as JSON text (TO_JSON_STRING: INT64 and NUMERIC as their literal
-   * digits, TIMESTAMP as ISO-8601 UTC) and the group's stored offsets of `topics`, read by ONE
-   * query: one snapshot, so a consumer's local state store loaded from it resumes each partition
-   * from the offset its rows were written up to, while other members keep committing.
-   */
+  /** One snapshot of `tables` and the group's offsets (stream-write.ts readSnapshotJsonBigQuery). */
   async readSnapshotJson(
     dataset: string,
     tables: readonly string[],
@@ -373,38 +295,24 @@ export class BigQueryWarehouse implements Warehouse {
     topics: readonly string[],
   ): Promise<{ rows: Map<string, string[]>; offsets: StreamOffset[] }> {
     await this.ensureSchemaOnce();
-    const parts = tables.map((t, i) => `SELECT ${i} AS t, TO_JSON_STRING(x) AS j FROM ${this.fq(dataset, t)} AS x`);
-    parts.push(
-      `SELECT -1 AS t, TO_JSON_STRING(o) AS j FROM (SELECT topic, \`partition\`, next_offset FROM ${this.fq(dataset, '_stream_offsets')} ` +
-        'WHERE consumer_group = @consumer_group AND topic IN UNNEST(@topics)) AS o',
-    );
-    const result = await this.query(`read a snapshot of ${dataset}`, parts.join('\nUNION ALL\n'), { consumer_group: consumerGroup, topics: [...topics] }, { consumer_group: 'STRING', topics: ['STRING'] });
-    const rows = new Map(tables.map((t) => [t, [] as string[]]));
-    const offsets: StreamOffset[] = [];
-    for (const r of result) {
-      const t = Number(r.t);
-      if (t >= 0) rows.get(tables[t])!.push(String(r.j));
-      else {
-        const o = JSON.parse(String(r.j)) as { topic: string; partition: number | string; next_offset: number | string };
-        offsets.push({ topic: o.topic, partition: Number(o.partition), offset: String(o.next_offset) });
-      }
-    }
-    return { rows, offsets };
+    return readSnapshotJsonBigQuery(this.streamTarget(), dataset, tables, consumerGroup, topics);
   }
 
-  /**
-   * Upserts availability rows (JSON objects with AVAILABILITY_SCHEMA's columns) by vendor, product
-   * and option, in one MERGE: one DML job per call, whatever the number of rows.
-   */
+  /** Upserts availability rows in one MERGE (stream-write.ts mergeAvailabilityBigQuery). */
   async mergeAvailability(dataset: string, rowsJson: readonly string[]): Promise<void> {
     if (rowsJson.length === 0) return;
     await this.ensureSchemaOnce();
-    await this.query(
-      `upsert ${dataset}.${AVAILABILITY_TABLE}`,
-      mergeUpserts(this.fq(dataset, AVAILABILITY_TABLE), AVAILABILITY_MERGE),
-      { rows: `[${rowsJson.join(',')}]` },
-      { rows: 'STRING' },
-    );
+    await mergeAvailabilityBigQuery(this.streamTarget(), dataset, rowsJson);
+  }
+
+  private streamTarget(): BigQueryStreamTarget {
+    return {
+      retry: this.retry,
+      datasetOf: (d) => this.datasetOf(d),
+      table: (ds, t) => this.table(ds, t),
+      fq: (ds, t) => this.fq(ds, t),
+      query: (what, sql, params, types) => this.query(what, sql, params, types),
+    };
   }
 
   /**
