@@ -202,7 +202,7 @@ async function bench(orders: number, dir: string | undefined, sink: 'count' | 'd
   out.push(`ELT vs ETL (${sink === 'count' ? 'bytes the BigQuery adapter would send, counted' : 'on the BigQuery double'}): ${fmt(orders)} orders, ${fmt(sourceBytes / 1e6, 1)} MB of source files, ${os.cpus().length} cores, load average ${os.loadavg().map((n) => fmt(n, 2)).join(' ')}`);
   out.push('');
   const counted = sink === 'count';
-  const rss = (j: { peakRssMb?: number }) => (counted ? fmt(j.peakRssMb ?? 0).padStart(10) : '');
+  const rss = (j: { peakRssMb?: number }) => fmt(j.peakRssMb ?? 0).padStart(12);
   out.push(`${'table'.padEnd(20)}${'rows in'.padStart(10)}${'rows out'.padStart(10)}${'ETL NDJSON bytes'.padStart(18)}${'ELT Parquet bytes'.padStart(19)}${'ELT/ETL'.padStart(9)}${'ETL s'.padStart(8)}${'ELT s'.padStart(8)}` +
     (counted ? `${'ETL RSS MB'.padStart(12)}${'ELT RSS MB'.padStart(12)}` : ''));
   results.etl.jobs.forEach((e, i) => {
@@ -211,7 +211,7 @@ async function bench(orders: number, dir: string | undefined, sink: 'count' | 'd
     const eb = e.bytes.NEWLINE_DELIMITED_JSON ?? 0;
     const lb = l.bytes.PARQUET ?? 0;
     out.push(`${e.table.padEnd(20)}${fmt(e.rowsIn).padStart(10)}${fmt(e.rowsOut).padStart(10)}${fmt(eb).padStart(18)}${fmt(lb).padStart(19)}${fmt(lb / eb, 2).padStart(9)}${fmt(e.seconds, 1).padStart(8)}${fmt(l.seconds, 1).padStart(8)}` +
-      (counted ? `  ${rss(e)}  ${rss(l)}` : ''));
+      (counted ? `${rss(e)}${rss(l)}` : ''));
   });
   out.push(`${'all jobs'.padEnd(20)}${''.padStart(20)}${fmt(total('etl')).padStart(18)}${fmt(total('elt')).padStart(19)}${fmt(total('elt') / total('etl'), 2).padStart(9)}`);
   out.push('');
