@@ -54,7 +54,7 @@ TASK_ENV = {"LOG_FORMAT": "plain"}
 TASK_LABEL = "store-etl.task"
 STATE_LABEL = "store-etl.state"
 # The job containers' memory limit (docker's notation: 2g, 512m); DuckDB's own limit
-# (DUCKDB_MEMORY_LIMIT, default 512MB) plus Node must fit in it.
+# (DUCKDB_MEMORY_LIMIT: 512MB, 128MB with BATCH_MODE=elt, by default) plus Node must fit in it.
 JOB_MEMORY_LIMIT = setting("ETL_JOB_MEMORY_LIMIT")
 # Host-config settings every job container gets on top of what DockerOperator passes (it has no
 # parameters for them). The jobs write only the mounted state folder and temporary files.

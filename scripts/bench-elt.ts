@@ -4,7 +4,9 @@
  * holds. Generates N orders (default 1000000), then runs the five batch jobs once with
  * BATCH_MODE=etl (the finished tables uploaded as NDJSON) and once with BATCH_MODE=elt (the
  * staged sources as Parquet), each job in its own process, and prints per mode and job the bytes
- * uploaded, the seconds and the job process's peak RSS.
+ * uploaded, the seconds and the job process's peak RSS. Each job process gets WAREHOUSE=bigquery
+ * and its BATCH_MODE in its environment, so it runs with the defaults a user of that mode gets
+ * (DUCKDB_MEMORY_LIMIT's among them, unless set).
  *
  * Default sink `count`: the jobs run against a counting stand-in of the BigQuery warehouse that
  * produces exactly what the BigQuery adapter would send (ETL: the NDJSON of the result and of
@@ -48,6 +50,12 @@ interface JobMeasure {
   readonly rowsOut: number;
   readonly seconds: number;
   readonly bytes: Record<string, number>;
+}
+
+/** One job counted in its own process: its peak RSS and the DuckDB memory limit it ran with. */
+interface CountedMeasure extends JobMeasure {
+  readonly peakRssMb: number;
+  readonly memoryLimit: string;
 }
 
 /** Thrown by the counting ELT target at the first query: the container's part is done. */
@@ -102,10 +110,11 @@ function countingWarehouse(): Warehouse & { bytes: Record<string, number> } {
 }
 
 /** In a child: one job in one mode against the counting stand-in. */
-async function measureCounted(table: string, mode: 'etl' | 'elt', dataDir: string, stateDir: string): Promise<JobMeasure & { peakRssMb: number }> {
+async function measureCounted(table: string, mode: 'etl' | 'elt', dataDir: string, stateDir: string): Promise<CountedMeasure> {
   const warehouse = countingWarehouse();
   const t0 = process.hrtime.bigint();
-  const config = loadConfig(undefined, { sourceDir: dataDir, stateDir, warehouse: 'bigquery', batchMode: mode });
+  const config = loadConfig(undefined, { sourceDir: dataDir, stateDir });
+  if (config.warehouse !== 'bigquery' || config.batchMode !== mode) throw new Error(`bench: the ${mode} child runs with WAREHOUSE=${config.warehouse} BATCH_MODE=${config.batchMode}`);
   let rowsIn = 0;
   let rowsOut = -1;
   try {
@@ -116,7 +125,7 @@ async function measureCounted(table: string, mode: 'etl' | 'elt', dataDir: strin
     if (mode !== 'elt' || !String((e as Error).message).includes(UPLOADED)) throw e;
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { table, rowsIn, rowsOut, seconds, bytes: warehouse.bytes, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+  return { table, rowsIn, rowsOut, seconds, bytes: warehouse.bytes, peakRssMb: process.resourceUsage().maxRSS / 1024, memoryLimit: config.duckdbMemoryLimit };
 }
 
 const batchTables = () => catalog.destinations.filter((d): d is BatchDestination => d.mode === 'batch');
@@ -159,18 +168,18 @@ async function bench(orders: number, dir: string | undefined, sink: 'count' | 'd
   fs.mkdirSync(stateDir, { recursive: true });
   // A throwaway service-account key: the real client signs a JWT with it, the double answers.
   const keyFile = writeThrowawayKey(path.join(stateDir, 'double-key.json'), PROJECT, 'bench');
-  const results: Record<string, { jobs: JobMeasure[]; peakRssMb: number }> = {};
+  const results: Record<string, { jobs: (JobMeasure & Partial<CountedMeasure>)[]; peakRssMb: number }> = {};
   if (sink === 'count') {
     for (const mode of ['etl', 'elt'] as const) {
       results[mode] = { jobs: [], peakRssMb: 0 };
       for (const d of batchTables()) {
         process.stderr.write(`BATCH_MODE=${mode} ${d.table} ... `);
         const r = spawnSync(process.execPath, [__filename, '--child', mode, '--table', d.table, '--dir', dataDir, '--state', path.join(stateDir, mode)], {
-          encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+          encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, WAREHOUSE: 'bigquery', BATCH_MODE: mode, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
         });
         if (r.status !== 0) throw new Error(`BATCH_MODE=${mode} ${d.table} failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
-        const m = JSON.parse(r.stdout.trim().split('\n').pop()!) as JobMeasure & { peakRssMb: number };
-        process.stderr.write(`${fmt(m.seconds, 1)} s\n`);
+        const m = JSON.parse(r.stdout.trim().split('\n').pop()!) as CountedMeasure;
+        process.stderr.write(`${fmt(m.seconds, 1)} s, peak RSS ${fmt(m.peakRssMb)} MB (DUCKDB_MEMORY_LIMIT ${m.memoryLimit})\n`);
         results[mode].jobs.push(m);
         results[mode].peakRssMb = Math.max(results[mode].peakRssMb, m.peakRssMb);
       }
@@ -192,18 +201,23 @@ async function bench(orders: number, dir: string | undefined, sink: 'count' | 'd
   const out: string[] = [];
   out.push(`ELT vs ETL (${sink === 'count' ? 'bytes the BigQuery adapter would send, counted' : 'on the BigQuery double'}): ${fmt(orders)} orders, ${fmt(sourceBytes / 1e6, 1)} MB of source files, ${os.cpus().length} cores, load average ${os.loadavg().map((n) => fmt(n, 2)).join(' ')}`);
   out.push('');
-  out.push(`${'table'.padEnd(20)}${'rows in'.padStart(10)}${'rows out'.padStart(10)}${'ETL NDJSON bytes'.padStart(18)}${'ELT Parquet bytes'.padStart(19)}${'ELT/ETL'.padStart(9)}${'ETL s'.padStart(8)}${'ELT s'.padStart(8)}`);
+  const counted = sink === 'count';
+  const rss = (j: { peakRssMb?: number }) => fmt(j.peakRssMb ?? 0).padStart(12);
+  out.push(`${'table'.padEnd(20)}${'rows in'.padStart(10)}${'rows out'.padStart(10)}${'ETL NDJSON bytes'.padStart(18)}${'ELT Parquet bytes'.padStart(19)}${'ELT/ETL'.padStart(9)}${'ETL s'.padStart(8)}${'ELT s'.padStart(8)}` +
+    (counted ? `${'ETL RSS MB'.padStart(12)}${'ELT RSS MB'.padStart(12)}` : ''));
   results.etl.jobs.forEach((e, i) => {
     const l = results.elt.jobs[i];
     if (sink === 'double' && l.rowsOut !== e.rowsOut) throw new Error(`${e.table}: ETL wrote ${e.rowsOut} rows, ELT ${l.rowsOut}`);
     const eb = e.bytes.NEWLINE_DELIMITED_JSON ?? 0;
     const lb = l.bytes.PARQUET ?? 0;
-    out.push(`${e.table.padEnd(20)}${fmt(e.rowsIn).padStart(10)}${fmt(e.rowsOut).padStart(10)}${fmt(eb).padStart(18)}${fmt(lb).padStart(19)}${fmt(lb / eb, 2).padStart(9)}${fmt(e.seconds, 1).padStart(8)}${fmt(l.seconds, 1).padStart(8)}`);
+    out.push(`${e.table.padEnd(20)}${fmt(e.rowsIn).padStart(10)}${fmt(e.rowsOut).padStart(10)}${fmt(eb).padStart(18)}${fmt(lb).padStart(19)}${fmt(lb / eb, 2).padStart(9)}${fmt(e.seconds, 1).padStart(8)}${fmt(l.seconds, 1).padStart(8)}` +
+      (counted ? `${rss(e)}${rss(l)}` : ''));
   });
   out.push(`${'all jobs'.padEnd(20)}${''.padStart(20)}${fmt(total('etl')).padStart(18)}${fmt(total('elt')).padStart(19)}${fmt(total('elt') / total('etl'), 2).padStart(9)}`);
   out.push('');
   out.push(sink === 'count'
-    ? `highest peak RSS of a job process: ETL ${fmt(results.etl.peakRssMb)} MB (stages, checks, transforms, writes NDJSON), ELT ${fmt(results.elt.peakRssMb)} MB (stages, writes Parquet; the rest runs in BigQuery, not timed here)`
+    ? `highest peak RSS of a job process: ETL ${fmt(results.etl.peakRssMb)} MB (stages, checks, transforms, writes NDJSON; DUCKDB_MEMORY_LIMIT ${results.etl.jobs[0].memoryLimit}), ` +
+      `ELT ${fmt(results.elt.peakRssMb)} MB (stages, writes Parquet; the rest runs in BigQuery, not timed here; DUCKDB_MEMORY_LIMIT ${results.elt.jobs[0].memoryLimit})`
     : `peak RSS of the process running the jobs and the double's Node side: ETL ${fmt(results.etl.peakRssMb)} MB, ELT ${fmt(results.elt.peakRssMb)} MB (seconds: the double's reference evaluator)`);
   out.push('ETL uploads each finished table (joins done, rows widened) and its quarantine rows; ELT uploads each job\'s staged sources and quarantine rows.');
   process.stdout.write(out.join('\n') + '\n');

@@ -90,6 +90,12 @@ export async function runBatchJob(
     // No result depends on the order rows are stored in (the bulk path's read, which does, sets
     // it for itself): without it DuckDB inserts in parallel with less memory.
     preserve_insertion_order: 'false',
+    // DuckDB's allocator keeps freed memory (up to 128 MiB, 512 MiB after bulk frees) for
+    // reuse, outside memory_limit: returned early, the peak RSS stays bounded by the limit
+    // (ELT's from 1M to 3M orders, docs/benchmarks.md "Fifth session"), at no measured cost.
+    allocator_flush_threshold: '8MB',
+    allocator_bulk_deallocation_flush_threshold: '8MB',
+    allocator_background_threads: 'true',
   });
   const c = scratch.connection;
   let sources: SourceQuality[] = [];
