@@ -15,14 +15,13 @@ import path from 'node:path';
 import { catalog } from '../jobs/catalog';
 import type { BatchDestination } from '../jobs/lib/catalog-types';
 import { findSource, stagedColumns } from '../jobs/lib/catalog-check';
-import { main, parseCommandLine, reportError } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent, SOURCE_TO_COLUMN_TYPE, stagingTableName } from '../jobs/lib/ddl';
-import { UsageError } from '../jobs/lib/errors';
 import { runBatchJob, transformSql } from '../jobs/lib/pipeline';
 import { openDuckDb } from '../jobs/lib/sql/duckdb-file';
 import { sqlString } from '../jobs/lib/sql/quote';
 import { generate } from './generate-data';
+import { runBenchCli, wholeNumber } from './lib/bench-cli';
 
 const HELP = `Usage: npm run bench:batch -- [--orders N] [--dir DIR] [--runs R]
 
@@ -173,35 +172,10 @@ async function bench(orders: number, dir: string | undefined, runs: number): Pro
 }
 
 if (require.main === module) {
-  main(async () => {
-    try {
-      const v = parseCommandLine(
-        process.argv.slice(2),
-        {
-          orders: { type: 'string' },
-          dir: { type: 'string' },
-          runs: { type: 'string' },
-          // internal: run one measurement in this (child) process
-          child: { type: 'string' },
-          table: { type: 'string' },
-          state: { type: 'string' },
-        },
-        HELP,
-      );
-      if (v === 'help') return 0;
-      if (v.child) {
-        const m = await (v.child === 'native' ? measureNative : measureOurs)(v.table!, v.dir!, v.state!);
-        process.stdout.write(JSON.stringify(m) + '\n');
-        return 0;
-      }
-      const orders = v.orders === undefined ? 1_000_000 : Number(v.orders);
-      if (!Number.isInteger(orders) || orders < 1) throw new UsageError(`--orders must be a whole number >= 1`);
-      const runs = v.runs === undefined ? 3 : Number(v.runs);
-      if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a whole number >= 1`);
-      await bench(orders, v.dir, runs);
-      return 0;
-    } catch (e) {
-      return reportError(e);
-    }
-  });
+  runBenchCli(
+    { runs: { type: 'string' } },
+    HELP,
+    (v) => (v.child === 'native' ? measureNative : measureOurs)(v.table!, v.dir!, v.state!),
+    (orders, v) => bench(orders, v.dir, wholeNumber(v.runs, 'runs', 3)),
+  );
 }

@@ -25,7 +25,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { catalog } from '../jobs/catalog';
 import type { BatchDestination } from '../jobs/lib/catalog-types';
-import { main, parseCommandLine, reportError } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { UsageError } from '../jobs/lib/errors';
 import { runBatchJob } from '../jobs/lib/pipeline';
@@ -34,6 +33,7 @@ import { duckdbNdjsonSelect, QUARANTINE_NDJSON_COLUMNS } from '../jobs/lib/wareh
 import type { EltTarget, Warehouse } from '../jobs/lib/warehouse/types';
 import { BigQueryDouble, engineUnavailableReason, PROJECT, writeThrowawayKey } from '../tests/bigquery/bigquery-double';
 import { generate } from './generate-data';
+import { runBenchCli } from './lib/bench-cli';
 
 const HELP = `Usage: npm run bench:elt -- [--orders N] [--dir DIR] [--sink count|double] [--heap SIZE]
 
@@ -224,40 +224,19 @@ async function bench(orders: number, dir: string | undefined, sink: 'count' | 'd
 }
 
 if (require.main === module) {
-  main(async () => {
-    try {
-      const v = parseCommandLine(
-        process.argv.slice(2),
-        {
-          orders: { type: 'string' },
-          dir: { type: 'string' },
-          heap: { type: 'string' },
-          sink: { type: 'string' },
-          // internal: one measurement in this (child) process: etl|elt (one job, counted) or double (one mode)
-          child: { type: 'string' },
-          table: { type: 'string' },
-          state: { type: 'string' },
-        },
-        HELP,
-      );
-      if (v === 'help') return 0;
-      const heap = v.heap ?? '2g';
-      if (v.child === 'double') {
-        process.stdout.write(JSON.stringify(await measureMode(v.dir!, v.state!, heap)) + '\n');
-        return 0;
-      }
-      if (v.child === 'etl' || v.child === 'elt') {
-        process.stdout.write(JSON.stringify(await measureCounted(v.table!, v.child, v.dir!, v.state!)) + '\n');
-        return 0;
-      }
-      const orders = v.orders === undefined ? 1_000_000 : Number(v.orders);
-      if (!Number.isInteger(orders) || orders < 1) throw new UsageError('--orders must be a whole number >= 1');
+  runBenchCli(
+    { heap: { type: 'string' }, sink: { type: 'string' } },
+    HELP,
+    async (v) => {
+      // etl|elt: one job, counted; double: one mode end to end.
+      if (v.child === 'double') return measureMode(v.dir!, v.state!, v.heap ?? '2g');
+      if (v.child === 'etl' || v.child === 'elt') return measureCounted(v.table!, v.child, v.dir!, v.state!);
+      throw new UsageError(`--child must be etl, elt or double`);
+    },
+    async (orders, v) => {
       const sink = v.sink ?? 'count';
       if (sink !== 'count' && sink !== 'double') throw new UsageError('--sink must be count or double');
-      await bench(orders, v.dir, sink, heap);
-      return 0;
-    } catch (e) {
-      return reportError(e);
-    }
-  });
+      await bench(orders, v.dir, sink, v.heap ?? '2g');
+    },
+  );
 }
