@@ -8,7 +8,6 @@
  * the ratio, the load average and which staging path (bulk or exact) each source took.
  * Figures only; nothing here asserts a time.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +20,7 @@ import { runBatchJob, transformSql } from '../jobs/lib/pipeline';
 import { openDuckDb } from '../jobs/lib/sql/duckdb-file';
 import { sqlString } from '../jobs/lib/sql/quote';
 import { generate } from './generate-data';
-import { runBenchCli, wholeNumber } from './lib/bench-cli';
+import { runBenchCli, runChild, wholeNumber } from './lib/bench-cli';
 
 const HELP = `Usage: npm run bench:batch -- [--orders N] [--dir DIR] [--runs R]
 
@@ -96,15 +95,8 @@ async function measureNative(table: string, dataDir: string, stateDir: string): 
   return { table, rowsIn, rowsOut: out, seconds, peakRssMb: process.resourceUsage().maxRSS / 1024 };
 }
 
-function child(kind: 'ours' | 'native', table: string, dataDir: string, stateDir: string): Measure {
-  const r = spawnSync(process.execPath, [__filename, '--child', kind, '--table', table, '--dir', dataDir, '--state', stateDir], {
-    encoding: 'utf8',
-    env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
-    maxBuffer: 1 << 26,
-  });
-  if (r.status !== 0) throw new Error(`${kind} ${table} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Measure;
-}
+const child = (kind: 'ours' | 'native', table: string, dataDir: string, stateDir: string): Measure =>
+  runChild<Measure>(__filename, kind, table, dataDir, stateDir);
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 

@@ -33,7 +33,7 @@ import { duckdbNdjsonSelect, QUARANTINE_NDJSON_COLUMNS } from '../jobs/lib/wareh
 import type { EltTarget, Warehouse } from '../jobs/lib/warehouse/types';
 import { BigQueryDouble, engineUnavailableReason, PROJECT, writeThrowawayKey } from '../tests/bigquery/bigquery-double';
 import { generate } from './generate-data';
-import { runBenchCli } from './lib/bench-cli';
+import { runBenchCli, runChild } from './lib/bench-cli';
 
 const HELP = `Usage: npm run bench:elt -- [--orders N] [--dir DIR] [--sink count|double] [--heap SIZE]
 
@@ -174,11 +174,7 @@ async function bench(orders: number, dir: string | undefined, sink: 'count' | 'd
       results[mode] = { jobs: [], peakRssMb: 0 };
       for (const d of batchTables()) {
         process.stderr.write(`BATCH_MODE=${mode} ${d.table} ... `);
-        const r = spawnSync(process.execPath, [__filename, '--child', mode, '--table', d.table, '--dir', dataDir, '--state', path.join(stateDir, mode)], {
-          encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, WAREHOUSE: 'bigquery', BATCH_MODE: mode, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
-        });
-        if (r.status !== 0) throw new Error(`BATCH_MODE=${mode} ${d.table} failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
-        const m = JSON.parse(r.stdout.trim().split('\n').pop()!) as CountedMeasure;
+        const m = runChild<CountedMeasure>(__filename, mode, d.table, dataDir, path.join(stateDir, mode), { WAREHOUSE: 'bigquery', BATCH_MODE: mode });
         process.stderr.write(`${fmt(m.seconds, 1)} s, peak RSS ${fmt(m.peakRssMb)} MB (DUCKDB_MEMORY_LIMIT ${m.memoryLimit})\n`);
         results[mode].jobs.push(m);
         results[mode].peakRssMb = Math.max(results[mode].peakRssMb, m.peakRssMb);

@@ -3,6 +3,7 @@
  * child process of the same script (`--child KIND --table T --dir D --state S`, internal), which
  * prints it as one JSON line; the parent takes `--orders N` and `--dir DIR` and its own options.
  */
+import { spawnSync } from 'node:child_process';
 import { main, parseCommandLine, reportError } from '../../jobs/lib/cli';
 import { UsageError } from '../../jobs/lib/errors';
 
@@ -43,4 +44,16 @@ export function runBenchCli<const O extends StringOptions>(
       return reportError(e);
     }
   });
+}
+
+/**
+ * The parent's side of `--child`: runs `script` once more as a child measuring `kind` of `table`
+ * (logs quiet, as JSON; `env` on top of this process's) and returns the JSON line it printed last.
+ */
+export function runChild<T>(script: string, kind: string, table: string, dataDir: string, stateDir: string, env: Record<string, string> = {}): T {
+  const r = spawnSync(process.execPath, [script, '--child', kind, '--table', table, '--dir', dataDir, '--state', stateDir], {
+    encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env },
+  });
+  if (r.status !== 0) throw new Error(`${kind} ${table} failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
 }
