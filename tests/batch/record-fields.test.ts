@@ -7,7 +7,7 @@
  * lines: tests/batch/wide-line.test.ts.)
  */
 import { firstLineBreak, isRecordStart, type ParseState, readLine, RECORD_START } from '../../jobs/lib/record-fields';
-import { mulberry32 } from '../../scripts/generate-data';
+import { mulberry32 } from '../../scripts/lib/generator-kit';
 import { csvParse, randomCsv } from './csv-reference';
 
 /** Field counts of every record, line by line with readLine (null: the file is not followed). */

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
 import { openSource, type ExtractedRow } from '../../jobs/lib/extract';
 import { MAX_PARSED_FIELDS } from '../../jobs/lib/line-limiter';
-import { mulberry32 } from '../../scripts/generate-data';
+import { mulberry32 } from '../../scripts/lib/generator-kit';
 import { ROOT, tempDir } from '../helpers/env';
 import { csvParse, randomCsv } from './csv-reference';
 import { header, quarantine, row, writeSources } from './faulty-files';

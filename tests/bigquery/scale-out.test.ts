@@ -18,7 +18,7 @@
  * group stops with a clear error.
  */
 import type { Kafka, Message } from 'kafkajs';
-import { mulberry32 } from '../../scripts/generate-data';
+import { mulberry32 } from '../../scripts/lib/generator-kit';
 import { catalog } from '../../jobs/catalog';
 import type { ColumnType } from '../../jobs/lib/catalog-types';
 import { availabilityTopic, sourceOf, streamDestinations, topicFor } from '../../jobs/lib/stream/config';

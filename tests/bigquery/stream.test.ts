@@ -18,7 +18,7 @@
  * an event depend on how commits were grouped. Each phase only adds held units or only releases
  * them, so each option flips at most once per phase whatever the grouping.
  */
-import { mulberry32 } from '../../scripts/generate-data';
+import { mulberry32 } from '../../scripts/lib/generator-kit';
 import type { Kafka, Message } from 'kafkajs';
 import { catalog } from '../../jobs/catalog';
 import type { ColumnType, StreamDestination } from '../../jobs/lib/catalog-types';

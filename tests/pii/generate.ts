@@ -1,7 +1,7 @@
 /** Generated card numbers for the PII property tests: Luhn-valid digits, written any way. */
 
 /** A small seeded PRNG (mulberry32, the generator's): the same cases on every run. */
-export { mulberry32 } from '../../scripts/generate-data';
+export { mulberry32 } from '../../scripts/lib/generator-kit';
 
 export const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
 

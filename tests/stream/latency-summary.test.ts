@@ -4,7 +4,7 @@
  * construction. No timing is asserted.
  */
 import { LatencySamples, summarize } from '../../scripts/lib/latency';
-import { mulberry32 } from '../../scripts/generate-data';
+import { mulberry32 } from '../../scripts/lib/generator-kit';
 
 /** 1..n in a seeded random order (Fisher-Yates). */
 function shuffledRange(n: number, seed: number): number[] {

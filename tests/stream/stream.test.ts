@@ -3,7 +3,7 @@
  * warehouse per test. Every test uses its own topic prefix and consumer group.
  * Events carry distinct keys where rows are counted: upserts by key collapse repeated keys.
  */
-import { mulberry32 } from '../../scripts/generate-data';
+import { mulberry32 } from '../../scripts/lib/generator-kit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
