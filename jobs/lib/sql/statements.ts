@@ -1,5 +1,5 @@
 /** Running statements on a DuckDB connection: one call for many, and the one transaction helper. */
-import type { DuckDBConnection, DuckDBType, DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBType, DuckDBValue, JS } from '@duckdb/node-api';
 
 /** What runs statements: a connection, or a StatementBatch in front of one. */
 export interface SqlRunner {
@@ -29,6 +29,17 @@ export class StatementBatch implements SqlRunner {
     }
     await this.flush();
     await this.c.run(sql, values, types);
+  }
+
+  /**
+   * Sends the queued statements and then `sql`, a query, in the same call (DuckDB returns the
+   * last statement's result): what the statements left can steer the rest of the transaction
+   * for the price of one call.
+   */
+  async query(sql: string): Promise<Record<string, JS>[]> {
+    const queued = [...this.queued, sql].join('\n;\n');
+    this.queued = [];
+    return (await this.c.runAndReadAll(queued)).getRowObjectsJS();
   }
 
   /** Sends the queued statements (one call); throws the first failure. */

@@ -13,7 +13,7 @@ import { applyStreamWritesDuckDb, readOffsetsDuckDb, type DuckStreamEvent, type 
 import { withTransaction } from '../sql/statements';
 import { logger } from '../log';
 import { markAvailabilityPending } from './availability';
-import { afterStepInCommit, availabilityStepInCommit } from './availability-commit';
+import { afterStepInCommit, availabilityStepInCommit, pendingInCommit } from './availability-commit';
 import { availabilityTopic, deadLetterTopic } from './config';
 import { decodeEventText } from './events';
 import { Housekeeping } from './housekeeping';
@@ -29,6 +29,16 @@ interface Built {
   readonly timestamps: number[];
   readonly dlq: DeadLetter[];
 }
+
+/**
+ * What a commit did about availability: no step (put off in a catch-up, or the commit went again
+ * without it), a step (its id tags the transitions it queued), or nothing to step (no product
+ * pending but parked ones; the dead letters it queued for the outbox).
+ */
+type StepOutcome =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'ran'; readonly stepId: string }
+  | { readonly kind: 'nothing'; readonly pending: number; readonly deadLetters: number };
 
 export class DuckDbSink implements StreamSink {
   readonly groupCommit = true;
@@ -111,14 +121,21 @@ export class DuckDbSink implements StreamSink {
       const real = built.filter((b): b is Built => b !== null && 'write' in b);
       let commitMs: number | null = null;
       if (real.length > 0) {
-        const stepId = await this.commit(c, real, this.housekeeping.availabilityNow(more));
+        const step = await this.commit(c, real, this.housekeeping.availabilityNow(more));
         commitMs = Date.now() - t0;
         this.stored = fence;
         this.ctx.onCommit?.({ kind: 'batch', ms: commitMs, events: real.reduce((a, b) => a + b.write.events.length + b.write.quarantine.length, 0) });
         // The batch is committed: a failure from here on must not fail it (it would be
         // redelivered, fenced, and never counted). What is left stays pending for later.
-        const left = stepId === null ? undefined : await afterStepInCommit(c, dataset, stepId).catch(() => undefined);
-        if (left) this.ctx.onCommit?.({ kind: 'availability', ms: commitMs, events: left.queued, inCommit: true });
+        let left: { pending: number; outbox: number } | undefined;
+        if (step.kind === 'ran') {
+          const after = await afterStepInCommit(c, dataset, step.stepId).catch(() => undefined);
+          if (after) this.ctx.onCommit?.({ kind: 'availability', ms: commitMs, events: after.queued, inCommit: true });
+          left = after;
+        } else if (step.kind === 'nothing') {
+          // Nothing to step: only parked products may be pending, and this commit's dead letters queued.
+          left = { pending: step.pending, outbox: step.deadLetters };
+        }
         await this.housekeeping.committed(c, more, left);
       }
       const results = built.map((b): PutResult =>
@@ -130,32 +147,36 @@ export class DuckDbSink implements StreamSink {
 
   /**
    * One transaction: the slices' rows, offsets, dead letters, pending availability and, when
-   * `withStep`, its first step (availabilityStepInCommit). Should it fail, once more without the step (its products
-   * stay pending for the drain, which parks one that fails alone). Returns the step's id, or null.
+   * `withStep` and a product is pending, its first step (availabilityStepInCommit). Should it fail, once more
+   * without the step (its products stay pending for the drain, which parks one that fails alone).
    */
-  private async commit(c: DuckDBConnection, real: readonly Built[], withStep: boolean): Promise<string | null> {
+  private async commit(c: DuckDBConnection, real: readonly Built[], withStep: boolean): Promise<StepOutcome> {
     const { cfg, dataset } = this.ctx;
     const dlq: OutboxMessage[] = real.flatMap((b) =>
       b.dlq.map((d) => ({ id: `dlq:${b.slice.topic}:${b.slice.partition}:${d.m.offset}`, topic: deadLetterTopic(cfg), ...deadLetterMessage(b.slice, d) })),
     );
-    const attempt = (stepId: string | null) =>
-      applyStreamWritesDuckDb(c, real.map((b) => b.write), async (tx, staged) => {
+    const attempt = async (stepId: string | null): Promise<StepOutcome> => {
+      let outcome: StepOutcome = { kind: 'none' };
+      await applyStreamWritesDuckDb(c, real.map((b) => b.write), async (tx, staged) => {
         await queueOutbox(tx, dataset, dlq);
         await markAvailabilityPending(tx, dataset, { staged });
-        if (stepId) await availabilityStepInCommit(tx, dataset, availabilityTopic(cfg), cfg.availabilityStepRows, new Date(), stepId);
+        if (!stepId) return;
+        const pending = await pendingInCommit(tx, dataset);
+        if (pending.steppable === 0) {
+          outcome = { kind: 'nothing', pending: pending.pending, deadLetters: dlq.length };
+          return;
+        }
+        await availabilityStepInCommit(tx, dataset, availabilityTopic(cfg), cfg.availabilityStepRows, new Date(), stepId);
+        outcome = { kind: 'ran', stepId };
       });
-    if (!withStep) {
-      await attempt(null);
-      return null;
-    }
-    const stepId = randomUUID();
+      return outcome;
+    };
+    if (!withStep) return attempt(null);
     try {
-      await attempt(stepId);
-      return stepId;
+      return await attempt(randomUUID());
     } catch (e) {
       logger.warn('stream: commit with its availability step failed; committing without it', { error: (e as Error).message });
-      await attempt(null);
-      return null;
+      return attempt(null);
     }
   }
 

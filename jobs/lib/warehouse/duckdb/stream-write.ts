@@ -20,7 +20,7 @@ import { stagedColumns } from '../../catalog-check';
 import { RESCUED_DATA_COLUMN, type SourceTable, type StreamDestination } from '../../catalog-types';
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../../ddl';
 import { sqlString, utcTimestamp } from '../../sql/quote';
-import { withTransaction, type SqlRunner } from '../../sql/statements';
+import { withTransaction, type SqlRunner, type StatementBatch } from '../../sql/statements';
 import type { CellValue, Row, StreamOffset, StreamWrite } from '../types';
 import { testHooks } from '../../config';
 
@@ -88,7 +88,7 @@ export async function applyStreamBatchDuckDb(
 export async function applyStreamWritesDuckDb(
   c: DuckDBConnection,
   writes: readonly DuckStreamWrite[],
-  inTransaction?: (tx: SqlRunner, staged: StagedTables) => Promise<void>,
+  inTransaction?: (tx: StatementBatch, staged: StagedTables) => Promise<void>,
 ): Promise<void> {
   const now = utcTimestamp(new Date());
   const merged = mergeByDestination(writes);
