@@ -14,7 +14,9 @@
  *     availability, outbox) finished minus the event's producer timestamp; p50/p99/max, and
  *     where the time goes (scripts/lib/latency-breakdown.ts).
  * The machine's load average is printed at the start and the end (and around each latency run).
- * Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--products P] [--cpu-profile FILE]
+ *     The first `--warmup` seconds of each run are summarized apart (a fresh consumer's first
+ *     commits pay DuckDB's and V8's first-time costs), then `--seconds` measured.
+ * Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--warmup S] [--listed-share P] [--products P] [--cpu-profile FILE]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,13 +39,19 @@ import { summarize } from './lib/latency';
 import { startProfile } from './lib/cpu-profile';
 import { perfTest } from './lib/kafka-perf-test';
 
-const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--products P] [--cpu-profile FILE] [--help]
+const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--warmup S] [--listed-share P]
+                              [--products P] [--cpu-profile FILE] [--help]
 
   --events N     events for the throughput run, over the three topics (default: 200000; 0: no
                  throughput run, latency only)
   --rate R[,R...]
                  events/s of the latency runs, one run per rate (default: 1000,10000)
-  --seconds S    duration of each latency run (default: 20)
+  --seconds S    measured duration of each latency run (default: 20)
+  --warmup S     seconds produced at the same rate before the measured ones, summarized apart
+                 (default: 2; 0: none)
+  --listed-share P
+                 percent of the cart items that hold a product a vendor lists, so each of their
+                 commits recomputes availability (default: 0, the workload of the earlier figures)
   --products P   products in dim_products (1-4 options each, stock 0-50; default: 5000)
   --cpu-profile FILE
                  also write a cpu profile (.cpuprofile, for Chrome DevTools) of this process
@@ -57,22 +65,29 @@ const MIN_INTERVAL_MS = 1000;
 /** Runs of Kafka's own perf tool; the median one is the ceiling. */
 const PERF_RUNS = 3;
 
-/** The workload: 70% cart items, 25% cart status changes, 5% vendor listings; deterministic. */
-function workload(n: number, products: number, offset = 0): { topic: 'carts_has_products' | 'shoppingcart' | 'product_sold_vendor'; m: Message }[] {
+/**
+ * The workload: 70% cart items, 25% cart status changes, 5% vendor listings; deterministic.
+ * Listed products are 1 mod 20 and a cart item's never is, unless `listedShare` (percent of the
+ * cart items) puts the product of the latest listing in the cart: then the availability of
+ * listed products moves with the carts, as in a shop where what is carted is what vendors sell.
+ */
+function workload(n: number, products: number, offset = 0, listedShare = 0): { topic: 'carts_has_products' | 'shoppingcart' | 'product_sold_vendor'; m: Message }[] {
   const out: { topic: 'carts_has_products' | 'shoppingcart' | 'product_sold_vendor'; m: Message }[] = [];
+  const productAt = (i: number) => 10000 + ((i * 7919) % products);
   for (let j = 0; j < n; j++) {
     const i = j + offset;
     const k = i % 20;
-    const product = 10000 + ((i * 7919) % products);
     const cart = String(1000000 + Math.floor(i / 4));
     if (k < 14) {
+      // The latest listing's product (index 19 mod 20 before this one), for listedShare% of the items.
+      const product = (i * 37) % 100 < listedShare ? productAt(Math.max(19, i - k - 1)) : productAt(i);
       const option = String(product * 10 + (i % optionsOf(product)));
       out.push({ topic: 'carts_has_products', m: { key: cart, value: JSON.stringify({ shopping_cart_id: cart, product_id: String(product), option_id: option, quantity: String(1 + (i % 3)) }) } });
     } else if (k < 19) {
       out.push({ topic: 'shoppingcart', m: { key: cart, value: JSON.stringify({ shopping_cart_id: cart, status: i % 3 === 0 ? '0' : '1' }) } });
     } else {
       const vendor = String(5000 + (i % 300));
-      out.push({ topic: 'product_sold_vendor', m: { key: vendor, value: JSON.stringify({ vendor_id: vendor, product_id: String(product) }) } });
+      out.push({ topic: 'product_sold_vendor', m: { key: vendor, value: JSON.stringify({ vendor_id: vendor, product_id: String(productAt(i)) }) } });
     }
   }
   return out;
@@ -136,6 +151,7 @@ interface Shared {
   readonly kafka: Kafka;
   readonly producer: Producer;
   readonly products: number;
+  readonly listedShare: number;
   readonly benchDir: string;
   readonly stamp: string;
 }
@@ -145,7 +161,7 @@ interface Shared {
  * joined, the events are produced at that rate over the three topics. `offset`: where in the
  * deterministic workload the events start.
  */
-async function latencyRun(sh: Shared, rate: number, seconds: number, offset: number) {
+async function latencyRun(sh: Shared, rate: number, seconds: number, warmup: number, offset: number) {
   const lcfg = loadStreamConfig(undefined, {
     topicPrefix: `benchlat${rate}x${Date.now().toString(36)}`,
     group: `benchlat-${rate}-${sh.stamp}`,
@@ -156,7 +172,9 @@ async function latencyRun(sh: Shared, rate: number, seconds: number, offset: num
   await ensureTopics(sh.kafka, lcfg, [...ltopics, deadLetterTopic(lcfg), availabilityTopic(lcfg)]);
   const lwarehouse = streamDuckDbWarehouse(lcfg.duckdbPath, catalog, lcfg.duckdbThreads);
   await seedProducts(new DuckDbWarehouse({ path: lcfg.batchDuckdbPath, lockRetries: 10, catalog }), sh.products);
+  // The measured window's commits (after the warm-up).
   const lcommits: CommitInfo[] = [];
+  let measureFrom = Infinity;
   const breakdown = new LatencyBreakdown();
   const lconsumer = new StreamConsumer({ catalog,
     cfg: lcfg,
@@ -165,18 +183,21 @@ async function latencyRun(sh: Shared, rate: number, seconds: number, offset: num
     kafka: sh.kafka,
     onBatch: (b) => breakdown.onBatch(b),
     onCommit: (c) => {
-      lcommits.push(c);
+      if (Date.now() - c.ms >= measureFrom) lcommits.push(c);
       breakdown.onCommit(c);
     },
   });
   await lconsumer.start();
   while (lconsumer.joinedAt === null) await new Promise((r) => setTimeout(r, 100)); // the clock starts after the join
   const L = Math.round(rate * seconds);
+  const W = Math.round(rate * warmup);
   const loadStart = load();
   // CPU of this process (consumer, DuckDB and the producer) per event: steadier than times on a busy machine.
   const cpu0 = process.cpuUsage();
-  process.stderr.write(`latency run: ${L} events at ${rate} events/s over the three topics ...\n`);
-  const sentSeconds = await produceWorkload(sh.producer, lcfg, workload(L, sh.products, offset), rate);
+  process.stderr.write(`latency run: ${W} + ${L} events (warm-up + measured) at ${rate} events/s over the three topics ...\n`);
+  measureFrom = Date.now() + warmup * 1000;
+  breakdown.startMeasuringAt(measureFrom);
+  const sentSeconds = await produceWorkload(sh.producer, lcfg, workload(W + L, sh.products, offset, sh.listedShare), rate);
   await lconsumer.waitCaughtUp(await endOffsets(sh.kafka, ltopics), 600000);
   const cpu = process.cpuUsage(cpu0);
   const loadEnd = load();
@@ -190,13 +211,15 @@ async function latencyRun(sh: Shared, rate: number, seconds: number, offset: num
     events: L,
     loadAverageStart: loadStart,
     loadAverageEnd: loadEnd,
-    achievedRate: rateOf(L, sentSeconds * 1000),
+    warmupEvents: W,
+    listedShare: sh.listedShare,
+    achievedRate: rateOf(W + L, sentSeconds * 1000),
     measured: total.count,
     p50ms: total.p50,
     p99ms: total.p99,
     maxMs: total.max,
     longestCommitMs: longest(lcommits),
-    cpuUsPerEvent: Math.round((cpu.user + cpu.system) / L),
+    cpuUsPerEvent: Math.round((cpu.user + cpu.system) / (W + L)),
     breakdown: report,
   };
 }
@@ -204,7 +227,10 @@ async function latencyRun(sh: Shared, rate: number, seconds: number, offset: num
 async function run(argv = process.argv.slice(2)): Promise<number> {
   const values = parseCommandLine(
     argv,
-    { events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, products: { type: 'string' }, 'cpu-profile': { type: 'string' } },
+    {
+      events: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, warmup: { type: 'string' },
+      'listed-share': { type: 'string' }, products: { type: 'string' }, 'cpu-profile': { type: 'string' },
+    },
     HELP,
   );
   if (values === 'help') return 0;
@@ -213,6 +239,10 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const rates = String(values.rate ?? '1000,10000').split(',').map(Number);
   if (rates.some((r) => !(r > 0))) throw new Error(`--rate: positive events/s, comma-separated (got ${values.rate})`);
   const seconds = Number(values.seconds ?? 20);
+  const warmup = Number(values.warmup ?? 2);
+  const listedShare = Number(values['listed-share'] ?? 0);
+  if (!(warmup >= 0)) throw new Error(`--warmup: seconds, 0 or more (got ${values.warmup})`);
+  if (!(listedShare >= 0 && listedShare <= 100)) throw new Error(`--listed-share: a percent, 0-100 (got ${values['listed-share']})`);
   const products = Number(values.products ?? 5000);
   const etl = loadConfig();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -223,14 +253,14 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const kafka = createKafka(base, 'bench-stream');
   const producer = idempotentProducer(kafka);
   await producer.connect();
-  const sh: Shared = { kafka, producer, products, benchDir, stamp };
+  const sh: Shared = { kafka, producer, products, listedShare, benchDir, stamp };
   const lines: string[] = [];
   const throughput = N > 0 ? await throughputRun(sh, N, values['cpu-profile'] ? String(values['cpu-profile']) : null, lines) : null;
   const latency = [];
   let offset = N; // each run its own part of the deterministic workload
   for (const rate of rates) {
-    latency.push(await latencyRun(sh, rate, seconds, offset));
-    offset += Math.round(rate * seconds);
+    latency.push(await latencyRun(sh, rate, seconds, warmup, offset));
+    offset += Math.round(rate * (warmup + seconds));
   }
   await producer.disconnect();
   const loadEnd = load();
@@ -247,6 +277,8 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
     lines.push(
       `  produce-to-queryable at ${l.rate} events/s (achieved ${fmt(l.achievedRate, short)}; load ${l.loadAverageStart} -> ${l.loadAverageEnd}): ` +
         `p50 ${l.p50ms} ms, p99 ${l.p99ms} ms, max ${l.maxMs} ms over ${l.measured} events; longest commit ${l.longestCommitMs} ms; CPU ${l.cpuUsPerEvent} us per event (this process)`,
+      `    warm-up before them: ${l.breakdown.warmup ? `p50 ${l.breakdown.warmup.p50} ms, p99 ${l.breakdown.warmup.p99} ms, max ${l.breakdown.warmup.max} ms over ${l.breakdown.warmup.count} events` : 'none'}` +
+        `; cart items holding a listed product: ${l.listedShare}%`,
       formatBreakdown(l.breakdown),
     );
   }

@@ -7,6 +7,8 @@
  * and per commit: events, ms, the availability/outbox work right after it; the work between
  * commits (availability put off under load, outbox retries, snapshots). A breakdown holds its
  * shape on a busy machine where absolute figures do not.
+ * Events produced before `measureFrom` (a warm-up: a fresh process's first commits pay DuckDB's
+ * and V8's first-time costs) are summarized apart, their commits left out of the per-commit figures.
  */
 import type { BatchInfo, CommitInfo } from '../../jobs/lib/stream/consumer';
 import { LatencySamples, summarize, type LatencySummary } from './latency';
@@ -24,6 +26,8 @@ interface CommitRecord {
 type Work = 'availability' | 'outbox' | 'snapshot';
 
 export interface BreakdownReport {
+  /** The events produced before measuring started (total only), when there was a warm-up. */
+  readonly warmup: LatencySummary | null;
   readonly perEvent: Record<'total' | 'fetch' | 'queue' | 'commit' | 'after', LatencySummary>;
   /** Mean of each part over the events at or above the total's p99 (the tail). */
   readonly tailMeans: Record<'total' | 'fetch' | 'queue' | 'commit' | 'after', number>;
@@ -38,6 +42,9 @@ export interface BreakdownReport {
 }
 
 export class LatencyBreakdown {
+  /** Events produced before this (ms since the epoch) are the warm-up's. */
+  private measureFrom = -Infinity;
+  private readonly warmup = new LatencySamples();
   private readonly parts = {
     total: new LatencySamples(),
     fetch: new LatencySamples(),
@@ -57,15 +64,20 @@ export class LatencyBreakdown {
     return this.parts.total.count;
   }
 
+  /** From `at` on, events are measured; those produced before it are the warm-up's. */
+  startMeasuringAt(at: number): void {
+    this.measureFrom = at;
+  }
+
   onCommit(c: CommitInfo, now = Date.now()): void {
     if (c.kind === 'batch') {
       this.current = { start: now - c.ms, end: now, ms: c.ms, events: c.events, availabilityMs: 0, settled: false };
-      this.commits.push(this.current);
+      if (this.current.start >= this.measureFrom) this.commits.push(this.current);
     } else if (c.inCommit) {
       return; // a step inside the group commit: its time is the commit's
     } else if (c.kind === 'availability' && this.current && !this.current.settled) {
       this.current.availabilityMs += c.ms;
-    } else {
+    } else if (now >= this.measureFrom) {
       // A snapshot, an availability step put off, an outbox publish (in the background: only its
       // reads and deletes take the connection from commits).
       const b = this.between[c.kind];
@@ -80,6 +92,10 @@ export class LatencyBreakdown {
     if (!c) return;
     c.settled = true;
     for (const t of b.eventTimestamps) {
+      if (t < this.measureFrom) {
+        this.warmup.add(b.committedAt - t);
+        continue;
+      }
       this.parts.total.add(b.committedAt - t);
       this.parts.fetch.add(b.fetchedAt - t);
       this.parts.queue.add(c.start - b.fetchedAt);
@@ -104,6 +120,7 @@ export class LatencyBreakdown {
     ) as BreakdownReport['tailMeans'];
     const of = (f: (c: CommitRecord) => number) => summarize(this.commits.map(f));
     return {
+      warmup: this.warmup.count > 0 ? this.warmup.summary() : null,
       perEvent,
       tailMeans,
       perCommit: {
