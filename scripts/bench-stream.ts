@@ -9,6 +9,8 @@
  *     own kafka-consumer-perf-test then reads the same three topics: the ceiling, and the ratio.
  *     The DuckDB sink's floor (stream-sink-floor.ts: the same events as JSON lines into keyless
  *     tables, no checks, the same commit size) bounds what any consumer into a DuckDB file can reach.
+ *     The kafkajs client's floor (stream-client-floor.ts: the same topics read with the consumer's
+ *     fetch settings, values decoded, nothing else) bounds what any consumer on kafkajs can reach.
  *  2. latency, at each rate of `--rate`: events produced at a fixed rate over the three topics
  *     while the consumer runs; produce-to-queryable = when the event's commit (rows,
  *     availability, outbox) finished minus the event's producer timestamp; p50/p99/max, and
@@ -38,6 +40,7 @@ import { formatBreakdown, LatencyBreakdown } from './lib/latency-breakdown';
 import { summarize } from './lib/latency';
 import { startProfile } from './lib/cpu-profile';
 import { perfTest } from './lib/kafka-perf-test';
+import { clientFloor } from './stream-client-floor';
 
 const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--warmup S] [--listed-share P]
                               [--products P] [--cpu-profile FILE] [--help]
@@ -363,6 +366,9 @@ async function throughputRun(sh: Shared, N: number, cpuProfile: string | null, l
   const rates = perfRuns.map((r) => r.eventsPerSec).filter((x): x is number => x !== null);
   const ceiling = rates.length === PERF_RUNS ? summarize(rates).p50 : null;
 
+  log('kafkajs client floor: the same topics read again, values decoded, nothing else ...');
+  const client = await clientFloor(kafka, cfg, topics, consumed);
+  const clientRate = rateOf(consumed, client.seconds * 1000);
   log('DuckDB sink floor: the same events as JSON lines into keyless tables ...');
   const floor = await sinkFloor(path.join(benchDir, `sink-floor-${stamp}.duckdb`),
     workload(N, products).map((e) => ({ source: e.topic, value: String(e.m.value) })), cfg.commitMaxEvents);
@@ -384,6 +390,8 @@ async function throughputRun(sh: Shared, N: number, cpuProfile: string | null, l
     kafkaConsumerPerfTest: perfRuns,
     ceilingEventsPerSec: ceiling,
     ratio: consumerRate !== null && ceiling !== null ? Number((consumerRate / ceiling).toFixed(3)) : null,
+    clientFloor: { ...client, eventsPerSec: clientRate },
+    clientFloorRatio: clientRate !== null && ceiling !== null ? Number((clientRate / ceiling).toFixed(3)) : null,
     sinkFloor: { ...floor, commitEvents: cfg.commitMaxEvents, eventsPerSec: floorRate },
     sinkFloorRatio: floorRate !== null && ceiling !== null ? Number((floorRate / ceiling).toFixed(3)) : null,
   };
@@ -396,6 +404,7 @@ async function throughputRun(sh: Shared, N: number, cpuProfile: string | null, l
     `  consumer -> DuckDB              ${fmt(t.consumerEventsPerSec, short)} (${t.commits} commits, longest ${t.longestCommitMs} ms, ${t.consumerSecondsFromJoin.toFixed(1)} s from group join + ${t.finalCheckpointMs} ms checkpointing the ${(walBytes / 1e6).toFixed(0)} MB WAL left; CPU ${t.consumerCpuUsPerEvent} us per event; stream file opened ${t.streamFileOpens}x)`,
     `  kafka-consumer-perf-test        ${fmt(t.ceilingEventsPerSec, short)} (median of ${PERF_RUNS} runs: ${rates.map((r) => r.toLocaleString('en-US')).join(', ')}; events over fetch time, three topics)`,
     `  ratio consumer / ceiling        ${t.ratio ?? 'n/a'}`,
+    `  kafkajs client floor            ${fmt(clientRate, short)} (the consumer's fetch settings, values decoded to text, nothing else; CPU ${client.cpuUsPerEvent} us per event); client / ceiling ${t.clientFloorRatio ?? 'n/a'}`,
     `  DuckDB sink floor               ${fmt(floorRate, short)} (JSON lines -> keyless tables, no checks, ${floor.commits} commits of ${cfg.commitMaxEvents}); floor / ceiling ${t.sinkFloorRatio ?? 'n/a'}`,
   );
   return t;
