@@ -126,7 +126,7 @@ export async function applyStreamWritesDuckDb(
  * many small slices then costs one load and one upsert per table, not one per slice.
  */
 export function mergeByDestination(writes: readonly DuckStreamWrite[]): DuckStreamWrite[] {
-  const merged = new Map<string, { destination: StreamDestination; source: SourceTable; consumerGroup: string; events: DuckStreamEvent[]; quarantine: StreamWrite['quarantine'][number][]; offsets: Map<string, StreamOffset> }>();
+  const merged = new Map<string, { destination: StreamDestination; source: SourceTable; consumerGroup: string; events: (readonly DuckStreamEvent[])[]; quarantine: StreamWrite['quarantine'][number][]; offsets: Map<string, StreamOffset> }>();
   for (const w of writes) {
     const k = `${w.destination.name}\u0000${w.consumerGroup}`;
     let m = merged.get(k);
@@ -134,7 +134,7 @@ export function mergeByDestination(writes: readonly DuckStreamWrite[]): DuckStre
       m = { destination: w.destination, source: w.source, consumerGroup: w.consumerGroup, events: [], quarantine: [], offsets: new Map() };
       merged.set(k, m);
     }
-    for (const e of w.events) m.events.push(e);
+    m.events.push(w.events);
     for (const q of w.quarantine) m.quarantine.push(q);
     for (const o of w.offsets) {
       const ok = `${o.topic}:${o.partition}`;
@@ -142,7 +142,22 @@ export function mergeByDestination(writes: readonly DuckStreamWrite[]): DuckStre
       if (!had || BigInt(o.offset) > BigInt(had.offset)) m.offsets.set(ok, o);
     }
   }
-  return [...merged.values()].map((m) => ({ ...m, offsets: [...m.offsets.values()] }));
+  return [...merged.values()].map((m) => ({ ...m, events: concatAll(m.events), offsets: [...m.offsets.values()] }));
+}
+
+/**
+ * The writes' events in order, copied once into an array of their total length: pushed one by
+ * one, the 70,000 events of a commit at full speed grew the array step by step (a tenth of a
+ * second of the JavaScript thread per million events in a CPU profile).
+ */
+function concatAll(parts: readonly (readonly DuckStreamEvent[])[]): DuckStreamEvent[] {
+  if (parts.length === 1) return [...parts[0]];
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Array<DuckStreamEvent>(n);
+  let i = 0;
+  for (const p of parts) for (let j = 0; j < p.length; j++) out[i++] = p[j];
+  return out;
 }
 
 /** The column a stream table keeps its write time in (see catalog: updatedAt). */
