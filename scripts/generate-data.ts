@@ -18,7 +18,7 @@ import { main, parseCommandLine, reportError } from '../jobs/lib/cli';
 import { UsageError } from '../jobs/lib/errors';
 import { logger } from '../jobs/lib/log';
 import { createProgress } from '../jobs/lib/progress';
-import { BRANDS, cardNumber, CATEGORIES, CITIES, dateFrom, FIRST, LAST, money, type OptionInfo, rng, scientific, STREETS, VARIANTS, Writer } from './lib/generator-kit';
+import { BRANDS, CATEGORIES, CITIES, dateFrom, drawLines, drawOptions, drawOrderLines, drawUser, FIRST, LAST, money, type OptionInfo, rng, scientific, STREETS, VARIANTS, Writer } from './lib/generator-kit';
 import { generateRealExport } from './lib/real-export';
 
 const HELP = `Usage: npm run generate-data -- [--orders N] [--out DIR] [--seed S] [--faults] [--fault-rate R]
@@ -119,13 +119,8 @@ export async function generate(o: GenerateOptions): Promise<Record<string, numbe
     }
     await belong.row([pid, cat]);
     if (fault()) await belong.row([pid, cat]); // a repeated link row
-    const nOpt = r.int(1, 3);
-    for (let j = 1; j <= nOpt; j++) {
-      const oid = pid + j;
-      const price = r.int(5, 2500);
-      const stock = r.int(0, 60);
-      options.push({ productId: pid, optionId: oid, price, stock });
-      await optionFile.row([oid, `${name} ${r.pick(VARIANTS)}`]);
+    for (const { optionId: oid, price, stock, label } of drawOptions(r, pid, name, options)) {
+      await optionFile.row([oid, label]);
       await hasOptions.row([pid, oid, stock, price, r.int(0, 1), `${name} spec sheet: ${r.pick(VARIANTS)}`]);
     }
     const v1 = r.int(0, nVendors - 1);
@@ -146,14 +141,10 @@ export async function generate(o: GenerateOptions): Promise<Record<string, numbe
   w = await open('user');
   const userCards = await open('user_has_creditcard');
   for (let i = 0; i < nUsers; i++) {
-    const uid = 100 + i;
-    const first = r.pick(FIRST);
-    const last = r.pick(LAST);
-    const card = cardNumber(r);
-    cards.push(card);
-    const address = `${r.int(1, 99999)} ${r.pick(STREETS)}, ${r.pick(CITIES)} ${r.int(10000, 99999)}`;
-    await w.row([uid, `${first.toLowerCase()}${i}`, `pw-${r.int(100000, 999999)}`, `${first} ${last}`, address, `${first.toLowerCase()}.${last.toLowerCase()}${i}@example.com`, String(2000000000 + r.int(0, 7999999999))]);
-    await userCards.row([uid, fault() ? scientific(card) : card]);
+    const u = drawUser(r, i);
+    cards.push(u.card);
+    await w.row([u.id, u.login, u.password, u.name, u.address, u.email, u.phone]);
+    await userCards.row([u.id, fault() ? scientific(u.card) : u.card]);
   }
   await done('user', w);
   await done('user_has_creditcard', userCards);
@@ -166,21 +157,8 @@ export async function generate(o: GenerateOptions): Promise<Record<string, numbe
   for (let i = 0; i < o.orders; i++) {
     const oid = 1000 + i;
     const user = r.int(0, nUsers - 1);
-    const nLines = r.int(1, 4);
-    let items = 0;
-    let subtotal = 0;
-    const seen = new Set<number>();
-    for (let k = 0; k < nLines; k++) {
-      const opt = options[r.int(0, options.length - 1)];
-      if (seen.has(opt.optionId)) continue;
-      seen.add(opt.optionId);
-      const qty = r.int(1, 3);
-      items += qty;
-      subtotal += qty * opt.price;
-      await lines.row([oid, opt.productId, opt.optionId, qty]);
-    }
-    const shipping = r.int(2, 20);
-    const tax = r.int(500, 1025) / 10000;
+    const { lines: picked, items, subtotal, shipping, tax } = drawOrderLines(r, options);
+    for (const { option, quantity } of picked) await lines.row([oid, option.productId, option.optionId, quantity]);
     const day = r.int(0, 6 * 365);
     let orderDate = dateFrom(day);
     let total = money(subtotal * (1 + tax) + shipping);
@@ -207,13 +185,7 @@ export async function generate(o: GenerateOptions): Promise<Record<string, numbe
   for (let i = 0; i < nCarts; i++) {
     const cid = 3000 + i * 100;
     await carts.row([cid, r.next() < 0.5 ? 1 : 0]);
-    const seen = new Set<number>();
-    for (let k = r.int(1, 4); k > 0; k--) {
-      const opt = options[r.int(0, options.length - 1)];
-      if (seen.has(opt.optionId)) continue;
-      seen.add(opt.optionId);
-      await cartLines.row([cid, opt.productId, opt.optionId, r.int(1, 3)]);
-    }
+    for (const { option, quantity } of drawLines(r, options)) await cartLines.row([cid, option.productId, option.optionId, quantity]);
   }
   await done('shoppingcart', carts);
   await done('carts_has_products', cartLines);

@@ -95,3 +95,68 @@ export interface OptionInfo {
   price: number;
   stock: number;
 }
+
+/** One option as drawn for a product, with the name its option row shows. */
+export interface DrawnOption extends OptionInfo {
+  readonly label: string;
+}
+
+/**
+ * A product's 1-3 options, drawn in the order both generators depend on for their output (count;
+ * then per option price, stock, its name's variant), each added to `options` and yielded before
+ * the next is drawn: what the caller draws for an option comes between, as it always did.
+ */
+export function* drawOptions(r: Rng, productId: number, name: string, options: OptionInfo[]): Generator<DrawnOption> {
+  const n = r.int(1, 3);
+  for (let j = 1; j <= n; j++) {
+    const option = { productId, optionId: productId + j, price: r.int(5, 2500), stock: r.int(0, 60) };
+    options.push(option);
+    yield { ...option, label: `${name} ${r.pick(VARIANTS)}` };
+  }
+}
+
+/** A user as both generators draw one: the order of the draws is what their output depends on. */
+export function drawUser(r: Rng, i: number) {
+  const first = r.pick(FIRST);
+  const last = r.pick(LAST);
+  const card = cardNumber(r);
+  const address = `${r.int(1, 99999)} ${r.pick(STREETS)}, ${r.pick(CITIES)} ${r.int(10000, 99999)}`;
+  const password = `pw-${r.int(100000, 999999)}`;
+  const phone = String(2000000000 + r.int(0, 7999999999));
+  return {
+    id: 100 + i,
+    login: `${first.toLowerCase()}${i}`,
+    password,
+    name: `${first} ${last}`,
+    address,
+    email: `${first.toLowerCase()}.${last.toLowerCase()}${i}@example.com`,
+    phone,
+    card,
+  };
+}
+
+/**
+ * The lines of an order or a cart as both generators draw them: 1-4 picks of an option, a
+ * repeated one skipped, each kept one with a quantity of 1-3, yielded before the next pick.
+ */
+export function* drawLines(r: Rng, options: readonly OptionInfo[]): Generator<{ readonly option: OptionInfo; readonly quantity: number }> {
+  const seen = new Set<number>();
+  for (let k = r.int(1, 4); k > 0; k--) {
+    const option = options[r.int(0, options.length - 1)];
+    if (seen.has(option.optionId)) continue;
+    seen.add(option.optionId);
+    yield { option, quantity: r.int(1, 3) };
+  }
+}
+
+/** An order's lines (drawLines), then its shipping and tax rate: the draws both generators make for an order's money. */
+export function drawOrderLines(r: Rng, options: readonly OptionInfo[]) {
+  const lines = [...drawLines(r, options)];
+  let items = 0;
+  let subtotal = 0;
+  for (const { option, quantity } of lines) {
+    items += quantity;
+    subtotal += quantity * option.price;
+  }
+  return { lines, items, subtotal, shipping: r.int(2, 20), tax: r.int(500, 1025) / 10000 };
+}

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { catalog } from '../../jobs/catalog';
-import { BRANDS, cardNumber, CATEGORIES, CITIES, dateFrom, FIRST, LAST, money, type OptionInfo, rng, scientific, STREETS, VARIANTS } from './generator-kit';
+import { BRANDS, CATEGORIES, CITIES, dateFrom, drawLines, drawOptions, drawOrderLines, drawUser, FIRST, LAST, money, type OptionInfo, rng, scientific, STREETS, VARIANTS } from './generator-kit';
 
 export async function generateRealExport(out: string, seed: number): Promise<Record<string, number>> {
   fs.mkdirSync(out, { recursive: true });
@@ -73,13 +73,8 @@ export async function generateRealExport(out: string, seed: number): Promise<Rec
     belong.push(tsv(pid, cat));
     // Repeated link rows, as the real export has them (the first one wins).
     if (i >= 9 && i <= 12) belong.push(tsv(pid, cat));
-    const nOpt = r.int(1, 3);
-    for (let j = 1; j <= nOpt; j++) {
-      const oid = pid + j;
-      const price = r.int(5, 2500);
-      const stock = r.int(0, 60);
-      options.push({ productId: pid, optionId: oid, price, stock });
-      optionRows.push(tsv(oid, `${name} ${r.pick(VARIANTS)}`));
+    for (const { optionId: oid, price, stock, label } of drawOptions(r, pid, name, options)) {
+      optionRows.push(tsv(oid, label));
       let specs = `${name} spec sheet: ${r.pick(VARIANTS)}`;
       if (i >= 13 && specsWithFffd < 4) {
         specs = `${name}: 20 Hz${FFFD}20,000 Hz`;
@@ -113,15 +108,10 @@ export async function generateRealExport(out: string, seed: number): Promise<Rec
   const users: string[] = [];
   const userCards: string[] = [];
   for (let i = 0; i < nUsers; i++) {
-    const uid = 100 + i;
-    const first = r.pick(FIRST);
-    const last = r.pick(LAST);
-    const card = cardNumber(r);
-    cards.push(card);
-    const email = `${first.toLowerCase()}.${last.toLowerCase()}${i}@example.com${i === 1 ? ' ' : ''}`;
-    const address = `${r.int(1, 99999)} ${r.pick(STREETS)}, ${r.pick(CITIES)} ${r.int(10000, 99999)}`;
-    users.push(tsv(uid, `${first.toLowerCase()}${i}`, `pw-${r.int(100000, 999999)}`, `${first} ${last}`, address, email, String(2000000000 + r.int(0, 7999999999))));
-    userCards.push(tsv(uid, i % 4 === 1 ? scientific(card) : card));
+    const u = drawUser(r, i);
+    cards.push(u.card);
+    users.push(tsv(u.id, u.login, u.password, u.name, u.address, `${u.email}${i === 1 ? ' ' : ''}`, u.phone));
+    userCards.push(tsv(u.id, i % 4 === 1 ? scientific(u.card) : u.card));
   }
   write('user', users);
   write('user_has_creditcard', userCards);
@@ -136,20 +126,8 @@ export async function generateRealExport(out: string, seed: number): Promise<Rec
   for (let i = 0; i < nOrders; i++) {
     const oid = 1000 + i;
     const user = r.int(0, nUsers - 1);
-    let items = 0;
-    let subtotal = 0;
-    const seen = new Set<number>();
-    for (let k = r.int(1, 4); k > 0; k--) {
-      const opt = options[r.int(0, options.length - 1)];
-      if (seen.has(opt.optionId)) continue;
-      seen.add(opt.optionId);
-      const qty = r.int(1, 3);
-      items += qty;
-      subtotal += qty * opt.price;
-      lines.push(tsv(oid, opt.productId, opt.optionId, qty));
-    }
-    const shipping = r.int(2, 20);
-    const tax = r.int(500, 1025) / 10000;
+    const { lines: picked, items, subtotal, shipping, tax } = drawOrderLines(r, options);
+    for (const { option, quantity } of picked) lines.push(tsv(oid, option.productId, option.optionId, quantity));
     const day = r.int(270, 300);
     const shipName = `${r.pick(FIRST)} ${r.pick(LAST)}${i % 5 === 2 ? ' ' : ''}`;
     const shipAddress = `${r.int(1, 99999)} ${r.pick(STREETS)}, ${r.pick(CITIES)}${i % 7 === 2 ? ' ' : ''}`;
@@ -169,13 +147,7 @@ export async function generateRealExport(out: string, seed: number): Promise<Rec
   for (let i = 0; i < 15; i++) {
     const cid = 3000 + i * 100;
     carts.push(tsv(cid, r.next() < 0.5 ? 1 : 0));
-    const seen = new Set<number>();
-    for (let k = r.int(1, 4); k > 0; k--) {
-      const opt = options[r.int(0, options.length - 1)];
-      if (seen.has(opt.optionId)) continue;
-      seen.add(opt.optionId);
-      cartLines.push(tsv(cid, opt.productId, opt.optionId, r.int(1, 3)));
-    }
+    for (const { option, quantity } of drawLines(r, options)) cartLines.push(tsv(cid, option.productId, option.optionId, quantity));
   }
   write('shoppingcart', carts);
   write('carts_has_products', cartLines);
