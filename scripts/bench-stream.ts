@@ -23,7 +23,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Kafka, Message, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import { catalog } from '../jobs/catalog';
 import { main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
@@ -33,7 +33,6 @@ import { createKafka, endOffsets, ensureTopics } from '../jobs/lib/stream/kafka'
 import { StreamConsumer, type CommitInfo } from '../jobs/lib/stream/consumer';
 import { duckDbSink } from '../jobs/lib/stream/sink-duckdb';
 import { idempotentProducer } from '../jobs/lib/stream/kafka';
-import { sendPaced } from '../jobs/lib/stream/producer';
 import { DuckDbWarehouse, streamDuckDbWarehouse } from '../jobs/lib/warehouse/duckdb/warehouse';
 import { sinkFloor } from './stream-sink-floor';
 import { formatBreakdown, LatencyBreakdown } from './lib/latency-breakdown';
@@ -41,6 +40,7 @@ import { summarize } from './lib/latency';
 import { startProfile } from './lib/cpu-profile';
 import { perfTest } from './lib/kafka-perf-test';
 import { clientFloor } from './stream-client-floor';
+import { produceWorkload, seedProducts, workload } from './lib/stream-workload';
 
 const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--seconds S] [--warmup S] [--listed-share P]
                               [--products P] [--cpu-profile FILE] [--help]
@@ -71,65 +71,6 @@ prefixes and scratch DuckDB files; BOOTSTRAP_SERVER as usual.`;
 const MIN_INTERVAL_MS = 500;
 /** Runs of Kafka's own perf tool; the median one is the ceiling. */
 const PERF_RUNS = 3;
-
-/**
- * The workload: 70% cart items, 25% cart status changes, 5% vendor listings; deterministic.
- * Listed products are 1 mod 20 and a cart item's never is, unless `listedShare` (percent of the
- * cart items) puts the product of the latest listing in the cart: then the availability of
- * listed products moves with the carts, as in a shop where what is carted is what vendors sell.
- */
-function workload(n: number, products: number, offset = 0, listedShare = 0): { topic: 'carts_has_products' | 'shoppingcart' | 'product_sold_vendor'; m: Message }[] {
-  const out: { topic: 'carts_has_products' | 'shoppingcart' | 'product_sold_vendor'; m: Message }[] = [];
-  const productAt = (i: number) => 10000 + ((i * 7919) % products);
-  for (let j = 0; j < n; j++) {
-    const i = j + offset;
-    const k = i % 20;
-    const cart = String(1000000 + Math.floor(i / 4));
-    if (k < 14) {
-      // The latest listing's product (index 19 mod 20 before this one), for listedShare% of the items.
-      const product = (i * 37) % 100 < listedShare ? productAt(Math.max(19, i - k - 1)) : productAt(i);
-      const option = String(product * 10 + (i % optionsOf(product)));
-      out.push({ topic: 'carts_has_products', m: { key: cart, value: JSON.stringify({ shopping_cart_id: cart, product_id: String(product), option_id: option, quantity: String(1 + (i % 3)) }) } });
-    } else if (k < 19) {
-      out.push({ topic: 'shoppingcart', m: { key: cart, value: JSON.stringify({ shopping_cart_id: cart, status: i % 3 === 0 ? '0' : '1' }) } });
-    } else {
-      const vendor = String(5000 + (i % 300));
-      out.push({ topic: 'product_sold_vendor', m: { key: vendor, value: JSON.stringify({ vendor_id: vendor, product_id: String(productAt(i)) }) } });
-    }
-  }
-  return out;
-}
-const optionsOf = (product: number) => 1 + (product % 4);
-
-async function seedProducts(wh: DuckDbWarehouse, products: number): Promise<number> {
-  await wh.ensureSchema();
-  return wh.withConnection(async (c) => {
-    await c.run(`INSERT INTO store.dim_products (product_id, option_id, stock_quantity)
-      SELECT (10000 + p)::VARCHAR, ((10000 + p) * 10 + o)::VARCHAR, ((p * 31 + o * 17) % 51)
-      FROM range(${products}) t(p), range(4) u(o) WHERE o < 1 + ((10000 + p) % 4)`);
-    return Number((await c.runAndReadAll('SELECT COUNT(*) AS n FROM store.dim_products')).getRowObjectsJS()[0].n);
-  });
-}
-
-async function produceWorkload(
-  producer: Producer,
-  cfg: StreamConfig,
-  events: ReturnType<typeof workload>,
-  rate: number | null,
-): Promise<number> {
-  const t0 = Date.now();
-  const clock = { start: t0, sent: 0 };
-  // Interleaved in slices so the three topics advance together at the paced rate.
-  const slice = rate === null ? 5000 : Math.max(1, Math.floor(rate / 10));
-  for (let i = 0; i < events.length; i += slice) {
-    const part = events.slice(i, i + slice);
-    for (const topic of ['product_sold_vendor', 'shoppingcart', 'carts_has_products'] as const) {
-      const msgs = part.filter((e) => e.topic === topic).map((e) => e.m);
-      if (msgs.length > 0) await sendPaced(producer, topicFor(cfg, topic), msgs, rate, clock);
-    }
-  }
-  return (Date.now() - t0) / 1000;
-}
 
 const load = () => os.loadavg().map((x) => x.toFixed(1)).join('/');
 const rateOf = (events: number, ms: number): number | null => (ms >= MIN_INTERVAL_MS ? Math.round(events / (ms / 1000)) : null);
