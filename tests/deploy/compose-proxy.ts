@@ -7,7 +7,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { engineRequest } from '../../scripts/compose-smoke';
+import { engineRequest } from '../../scripts/lib/engine-proxy';
 import { ROOT } from './env-refs';
 
 export const PROXY_IMAGE = 'store-etl/socket-proxy:latest';

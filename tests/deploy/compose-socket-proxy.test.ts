@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkEngineProxy, engineCalls, engineRequest } from '../../scripts/compose-smoke';
+import { checkEngineProxy, engineCalls, engineRequest } from '../../scripts/lib/engine-proxy';
 import { BASE_IMAGE, EngineWithProxy, podman, PROXY_IMAGE as IMAGE, proxyUnavailable as unavailable, startEngineWithProxy } from './compose-proxy';
 
 const reason = unavailable();
