@@ -27,129 +27,13 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
 import { catalog } from '../jobs/catalog';
-import { airflowApiSettings, loadConfig, streamFileSettings, streamSettings } from '../jobs/lib/config';
+import { loadConfig, streamFileSettings, streamSettings } from '../jobs/lib/config';
 import { checkEngineProxy, engineCalls } from './lib/engine-proxy';
+import { airflowReady, api, BATCH_DAGS, type DagRun, runsOf, settle, setPaused, taskReport, trigger } from './lib/airflow-rest';
+import { check, say, sleep, until } from './lib/smoke-check';
 
-const airflow = airflowApiSettings();
-const BASE = `http://localhost:${airflow.port}`;
-const BATCH_DAGS = catalog.destinations.filter((d) => d.mode === 'batch').map((d) => `${d.table}_dag`);
 /** The batch DAG triggered through the API (the others run on their schedule once unpaused). */
 const TRIGGERED = 'dim_vendors_dag';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const say = (msg: string) => process.stderr.write(`[compose-smoke] ${msg}\n`);
-
-class CheckFailed extends Error {}
-function check(ok: boolean, msg: string): void {
-  if (!ok) throw new CheckFailed(msg);
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      if (e instanceof CheckFailed) throw e;
-      last = (e as Error).message;
-    }
-    if (Date.now() > end) throw new CheckFailed(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
-    await sleep(3000);
-  }
-}
-
-// ------------------------------------------------------------------------------------ Airflow
-let token = '';
-async function api<T>(p: string, init: RequestInit = {}): Promise<T> {
-  if (!token) {
-    const res = await fetch(`${BASE}/auth/token`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ username: airflow.adminUser, password: airflow.adminPassword }),
-      signal: AbortSignal.timeout(15_000),
-    });
-    if (res.status !== 201 && res.status !== 200) throw new Error(`POST /auth/token: HTTP ${res.status} ${await res.text()}`);
-    token = ((await res.json()) as { access_token: string }).access_token;
-  }
-  const res = await fetch(`${BASE}/api/v2${p}`, {
-    ...init,
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}`, ...(init.headers ?? {}) },
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${init.method ?? 'GET'} /api/v2${p}: HTTP ${res.status} ${text.slice(0, 500)}`);
-  return (text ? JSON.parse(text) : {}) as T;
-}
-
-interface DagRun {
-  dag_id: string;
-  dag_run_id: string;
-  state: string;
-  run_type: string;
-}
-
-async function airflowReady(): Promise<void> {
-  await until('/api/v2/monitor/health to report every component healthy', 600_000, async () => {
-    const res = await fetch(`${BASE}/api/v2/monitor/health`, { signal: AbortSignal.timeout(10_000) });
-    if (!res.ok) return undefined;
-    const h = (await res.json()) as Record<string, { status?: string }>;
-    const bad = ['metadatabase', 'scheduler', 'triggerer', 'dag_processor'].filter((k) => h[k]?.status !== 'healthy');
-    if (bad.length) throw new Error(`not healthy yet: ${bad.join(', ')}`);
-    return true;
-  });
-  const want = [...BATCH_DAGS, 'dbt_dag'];
-  await until(`the DAGs ${want.join(', ')} to be parsed`, 300_000, async () => {
-    const d = await api<{ dags: { dag_id: string }[] }>('/dags?limit=100');
-    const missing = want.filter((id) => !d.dags.some((x) => x.dag_id === id));
-    if (missing.length) throw new Error(`not parsed yet: ${missing.join(', ')}`);
-    return true;
-  });
-  say(`Airflow healthy at ${BASE}; ${want.length} DAGs parsed`);
-}
-
-const runsOf = async (dagId: string) => (await api<{ dag_runs: DagRun[] }>(`/dags/${dagId}/dagRuns?limit=100`)).dag_runs;
-
-async function taskReport(run: DagRun): Promise<string> {
-  try {
-    const tis = (await api<{ task_instances: { task_id: string; state: string; try_number: number }[] }>(
-      `/dags/${run.dag_id}/dagRuns/${encodeURIComponent(run.dag_run_id)}/taskInstances`,
-    )).task_instances;
-    const parts: string[] = [];
-    for (const ti of tis) {
-      parts.push(`${ti.task_id}: ${ti.state}`);
-      const log = await api<unknown>(
-        `/dags/${run.dag_id}/dagRuns/${encodeURIComponent(run.dag_run_id)}/taskInstances/${ti.task_id}/logs/${Math.max(ti.try_number, 1)}?full_content=true`,
-        { headers: { Accept: 'application/json' } },
-      ).catch((e: Error) => e.message);
-      parts.push(JSON.stringify(log).slice(-3000));
-    }
-    return parts.join('\n');
-  } catch (e) {
-    return `(no task report: ${(e as Error).message})`;
-  }
-}
-
-/** Waits until no run of dagId is queued or running, then requires every run to be a success. */
-async function settle(dagId: string, timeoutMs: number): Promise<DagRun[]> {
-  const runs = await until(`${dagId} to finish its runs`, timeoutMs, async () => {
-    const rs = await runsOf(dagId);
-    if (rs.length === 0 || rs.some((r) => r.state === 'queued' || r.state === 'running')) return undefined;
-    return rs;
-  });
-  const failed = runs.filter((r) => r.state !== 'success');
-  if (failed.length) throw new CheckFailed(`${dagId}: runs not successful: ${failed.map((r) => `${r.dag_run_id}=${r.state}`).join(', ')}\n${await taskReport(failed[0])}`);
-  return runs;
-}
-
-async function trigger(dagId: string): Promise<DagRun> {
-  const run = await api<DagRun>(`/dags/${dagId}/dagRuns`, { method: 'POST', body: JSON.stringify({ logical_date: null }) });
-  say(`triggered ${dagId}: ${run.dag_run_id}`);
-  return run;
-}
-
-const setPaused = (dagId: string, paused: boolean) =>
-  api(`/dags/${dagId}`, { method: 'PATCH', body: JSON.stringify({ is_paused: paused }) });
 
 async function runDags(out: string): Promise<void> {
   await airflowReady();
