@@ -7,6 +7,7 @@
  * does for DuckDB.
  */
 import type { StreamConfig } from '../jobs/lib/stream/config';
+import { fetchSettings } from '../jobs/lib/stream/group';
 import type { createKafka } from '../jobs/lib/stream/kafka';
 
 export interface ClientFloor {
@@ -22,12 +23,7 @@ export async function clientFloor(
   topics: readonly string[],
   events: number,
 ): Promise<ClientFloor> {
-  const consumer = kafka.consumer({
-    groupId: `${cfg.group}-client-floor`,
-    maxBytesPerPartition: cfg.maxBatchBytes,
-    maxBytes: cfg.maxBatchBytes * 4,
-    maxWaitTimeInMs: 100,
-  });
+  const consumer = kafka.consumer({ groupId: `${cfg.group}-client-floor`, ...fetchSettings(cfg) });
   let joinedAt = 0n;
   let cpu0 = process.cpuUsage();
   consumer.on(consumer.events.GROUP_JOIN, () => {

@@ -16,6 +16,16 @@ import type { DecodedSlice, RawMessage } from './slices';
 
 export const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
+/**
+ * How much the group fetches at a time: a partition's STREAM_MAX_BATCH_BYTES, four partitions'
+ * worth per fetch, waiting at most 100 ms for more. bench:stream's client floor reads with these too.
+ */
+export const fetchSettings = (cfg: StreamConfig) => ({
+  maxBytesPerPartition: cfg.maxBatchBytes,
+  maxBytes: cfg.maxBatchBytes * 4,
+  maxWaitTimeInMs: 100,
+});
+
 export interface TopicTarget {
   readonly dest: StreamDestination;
   readonly source: SourceTable;
@@ -86,9 +96,7 @@ export class GroupMember {
       sessionTimeout: cfg.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(cfg.sessionTimeoutMs / 5)),
       rebalanceTimeout: Math.max(cfg.sessionTimeoutMs * 2, 20000),
-      maxBytesPerPartition: cfg.maxBatchBytes,
-      maxBytes: cfg.maxBatchBytes * 4,
-      maxWaitTimeInMs: 100,
+      ...fetchSettings(cfg),
       retry: kafkaRetry(10),
       ...(this.opts.soleMember ? { partitionAssigners: [soleOwnerAssigner(() => this.assigned.size > 0)] } : {}),
     });
