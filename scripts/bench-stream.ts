@@ -29,7 +29,7 @@ import { main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { ensureBroker } from '../jobs/lib/stream/broker';
 import { availabilityTopic, deadLetterTopic, loadStreamConfig, streamDestinations, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
-import { createKafka, endOffsets, ensureTopics } from '../jobs/lib/stream/kafka';
+import { createKafka, deleteTopics, endOffsets, ensureTopics } from '../jobs/lib/stream/kafka';
 import { StreamConsumer, type CommitInfo } from '../jobs/lib/stream/consumer';
 import { duckDbSink } from '../jobs/lib/stream/sink-duckdb';
 import { idempotentProducer } from '../jobs/lib/stream/kafka';
@@ -60,8 +60,8 @@ const HELP = `Usage: npm run bench:stream -- [--events N] [--rate R[,R...]] [--s
                  also write a cpu profile (.cpuprofile, for Chrome DevTools) of this process
                  from the consumer's start to its catch-up in the throughput run
 
-Writes the figures to stdout and to $ETL_STATE_DIR/bench/stream-<time>.json. Uses its own topic
-prefixes and scratch DuckDB files; BOOTSTRAP_SERVER as usual.`;
+Writes the figures to stdout and to $ETL_STATE_DIR/bench/stream-<time>.json. Uses topics and
+scratch DuckDB files of its own, deleted at the end; BOOTSTRAP_SERVER as usual.`;
 
 /**
  * Below this, an events/s figure would be noise (or a division by almost nothing). The perf tool
@@ -102,6 +102,11 @@ interface Shared {
   readonly listedShare: number;
   readonly benchDir: string;
   readonly stamp: string;
+  /**
+   * The runs' topics, deleted once the producer is gone: a kafkajs producer whose topic was
+   * deleted under it retries that topic's metadata and hangs the next send.
+   */
+  readonly scratchTopics: string[];
 }
 
 /**
@@ -152,6 +157,7 @@ async function latencyRun(sh: Shared, rate: number, seconds: number, warmup: num
   await lconsumer.stop();
   await lwarehouse.close();
   removeFiles(lcfg);
+  sh.scratchTopics.push(...ltopics, deadLetterTopic(lcfg), availabilityTopic(lcfg));
   const report = breakdown.report();
   const total = report.perEvent.total;
   return {
@@ -201,7 +207,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const kafka = createKafka(base, 'bench-stream');
   const producer = idempotentProducer(kafka);
   await producer.connect();
-  const sh: Shared = { kafka, producer, products, listedShare, benchDir, stamp };
+  const sh: Shared = { kafka, producer, products, listedShare, benchDir, stamp, scratchTopics: [] };
   const lines: string[] = [];
   const throughput = N > 0 ? await throughputRun(sh, N, values['cpu-profile'] ? String(values['cpu-profile']) : null, lines) : null;
   const latency = [];
@@ -211,6 +217,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
     offset += Math.round(rate * (warmup + seconds));
   }
   await producer.disconnect();
+  await deleteTopics(kafka, sh.scratchTopics);
   const loadEnd = load();
   const result = {
     at: new Date().toISOString(),
@@ -318,6 +325,7 @@ async function throughputRun(sh: Shared, N: number, cpuProfile: string | null, l
   const floor = await sinkFloor(path.join(benchDir, `sink-floor-${stamp}.duckdb`),
     workload(N, products).map((e) => ({ source: e.topic, value: String(e.m.value) })), cfg.commitMaxEvents);
   const floorRate = rateOf(N, floor.seconds * 1000);
+  sh.scratchTopics.push(...topics, deadLetterTopic(cfg), availabilityTopic(cfg));
   const t = {
     events: N,
     consumed,

@@ -124,6 +124,22 @@ export async function ensureTopics(kafka: Kafka, cfg: StreamConfig, topics: read
 }
 
 /**
+ * Deletes the topics that exist among `topics` (scratch topics of a benchmark: a million events
+ * each, which a local broker otherwise keeps, and loads again at every start).
+ */
+export async function deleteTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const present = [...new Set(topics)].filter((t) => existing.has(t));
+    if (present.length > 0) await admin.deleteTopics({ topics: present });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
  * A broker that has just started can acknowledge a new topic before it serves the topic's
  * metadata ("This server does not host this topic-partition"): wait, bounded, until every
  * partition has a leader, so the first produce or offset fetch does not fail.
