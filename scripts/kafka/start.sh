@@ -167,7 +167,10 @@ elif [[ "$SASL_SSL" == 1 ]]; then
 fi
 
 start=$(date +%s)
-started_before=$(grep -c "Kafka Server started" "$LOG" 2>/dev/null || true)
+# This start's "Kafka Server started" line is one stamped from now on (log4j's [yyyy-MM-dd HH:mm:ss,SSS],
+# local time like date's): counting the lines instead failed when the log rolled over during the start.
+since="[$(date '+%Y-%m-%d %H:%M:%S')"
+started_since() { cat "$LOG"* 2>/dev/null | grep "Kafka Server started" | awk -v s="$since" '$0 >= s { found = 1 } END { exit !found }'; }
 # setsid: the broker outlives the shell (and npm) that started it; stop.sh ends it by pid.
 setsid nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
   -Djava.awt.headless=true -Dlog4j2.configurationFile="$STATE/log4j2.properties" \
@@ -181,8 +184,7 @@ while true; do
     rm -f "$PIDFILE"
     exit 1
   fi
-  now_started=$(grep -c "Kafka Server started" "$LOG" 2>/dev/null || true)
-  if port_open "$PORT" && [[ "${now_started:-0}" != "${started_before:-0}" ]]; then
+  if port_open "$PORT" && started_since; then
     break
   fi
   if (( $(date +%s) - start > TIMEOUT )); then
