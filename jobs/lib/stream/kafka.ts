@@ -104,11 +104,20 @@ export function createKafka(cfg: StreamConfig, clientId = 'store-etl', extra: Pa
 export const producerKafka = (cfg: StreamConfig, clientId = 'store-etl-producer'): Kafka =>
   createKafka(cfg, clientId, { retry: kafkaRetry(Number.MAX_SAFE_INTEGER) });
 
-/** Creates the topics when missing (idempotent), with STREAM_PARTITIONS partitions. */
-export async function ensureTopics(kafka: Kafka, cfg: StreamConfig, topics: readonly string[]): Promise<void> {
+/** Runs `fn` with a connected admin client of `kafka`, disconnected afterwards. */
+async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = kafka.admin();
   await admin.connect();
   try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Creates the topics when missing (idempotent), with STREAM_PARTITIONS partitions. */
+export function ensureTopics(kafka: Kafka, cfg: StreamConfig, topics: readonly string[]): Promise<void> {
+  return withAdmin(kafka, async (admin) => {
     const existing = new Set(await admin.listTopics());
     const missing = [...new Set(topics)].filter((t) => !existing.has(t));
     if (missing.length > 0) {
@@ -118,25 +127,19 @@ export async function ensureTopics(kafka: Kafka, cfg: StreamConfig, topics: read
       });
       await waitForTopicMetadata(admin, missing);
     }
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 /**
  * Deletes the topics that exist among `topics` (scratch topics of a benchmark: a million events
  * each, which a local broker otherwise keeps, and loads again at every start).
  */
-export async function deleteTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+export function deleteTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
+  return withAdmin(kafka, async (admin) => {
     const existing = new Set(await admin.listTopics());
     const present = [...new Set(topics)].filter((t) => existing.has(t));
     if (present.length > 0) await admin.deleteTopics({ topics: present });
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 /**
@@ -192,18 +195,14 @@ export async function waitForBroker(cfg: StreamConfig, cancelled: () => boolean 
 }
 
 /** High watermarks (next offset to be written) of each partition of `topics`: "topic:partition" -> offset. */
-export async function endOffsets(kafka: Kafka, topics: readonly string[]): Promise<Map<string, bigint>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+export function endOffsets(kafka: Kafka, topics: readonly string[]): Promise<Map<string, bigint>> {
+  return withAdmin(kafka, async (admin) => {
     const out = new Map<string, bigint>();
     for (const topic of topics) {
       for (const p of await admin.fetchTopicOffsets(topic)) out.set(`${topic}:${p.partition}`, BigInt(p.high));
     }
     return out;
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 /**
