@@ -104,6 +104,7 @@ export class StreamConsumer {
       targets: this.targets,
       scheduler: this.scheduler,
       decode: (dest, source, value, now) => this.sink.decode(dest, source, value, now),
+      decodeLines: this.sink.decodeLines,
       onAssigned: (a) => this.onAssigned(a),
       soleMember: !this.sink.scalesOut,
     });

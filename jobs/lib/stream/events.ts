@@ -214,6 +214,9 @@ export function decodeEvent(
 export const streamDrift = (dest: StreamDestination, source: SourceTable): ReturnType<DriftTally['list']> =>
   decoderFor(dest, source).drift.list();
 
+/** The fast pattern of decodeEventText (null: every event takes the exact path); lines.ts tests whole slices with it. */
+export const fastTextPattern = (dest: StreamDestination, source: SourceTable): RegExp | null => decoderFor(dest, source).fastText;
+
 /** An accepted event as the DuckDB sink takes it: its own text, or a row (warehouse/duckdb/stream-write.ts). */
 export type DecodedEventText = Decoded<string | Row>;
 

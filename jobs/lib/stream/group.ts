@@ -46,6 +46,8 @@ export interface GroupOptions {
   readonly targets: ReadonlyMap<string, TopicTarget>;
   readonly scheduler: CommitScheduler;
   readonly decode: (dest: StreamDestination, source: SourceTable, value: Buffer | null, now: Date) => Decoded<unknown>;
+  /** Tried first when given: a slice accepted whole, as lines (StreamSink.decodeLines). */
+  readonly decodeLines?: (dest: StreamDestination, source: SourceTable, values: readonly (Buffer | null)[]) => string | null;
   /** After each join, before the next batch is handled: where to resume each assigned partition. */
   readonly onAssigned: (assignment: Record<string, number[]>) => Promise<void>;
   /**
@@ -61,9 +63,15 @@ export function decodeSlice(
   partition: number,
   target: TopicTarget,
   messages: readonly KafkaMessage[],
-  opts: Pick<GroupOptions, 'decode'>,
+  opts: Pick<GroupOptions, 'decode' | 'decodeLines'>,
 ): DecodedSlice<unknown> {
   const now = new Date();
+  const lines = opts.decodeLines?.(target.dest, target.source, messages.map((m) => m.value));
+  if (lines) {
+    const timestamps = new Float64Array(messages.length);
+    for (let i = 0; i < messages.length; i++) timestamps[i] = Number(messages[i].timestamp);
+    return { topic, partition, dest: target.dest, source: target.source, offsets: messages.map((m) => m.offset), lines, timestamps, fetchedAt: now.getTime() };
+  }
   const offsets: string[] = new Array(messages.length);
   const decoded: Decoded<unknown>[] = new Array(messages.length);
   const timestamps = new Float64Array(messages.length);

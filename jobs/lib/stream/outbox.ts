@@ -205,6 +205,9 @@ export async function flushOutbox(
       await send(producer, chunk);
       await deleteIds(ds, chunk.map((r) => r.id));
       published += chunk.length;
+      // The read found fewer than it asked for, and all went out: nothing was left then, and what
+      // a commit queued since asks for its own publish (no read for nothing between commits).
+      if (chunk.length === rows.length && rows.length < limits.chunkEvents) return { published, parked, pending: false };
       continue;
     } catch (e) {
       if (!tooLarge(e)) {

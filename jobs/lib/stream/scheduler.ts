@@ -97,6 +97,12 @@ export class CommitScheduler {
     await this.kafkaCommits;
   }
 
+  private queuedEvents(): number {
+    let n = 0;
+    for (const q of this.queue) n += q.slice.offsets.length;
+    return n;
+  }
+
   private take(): Queued[] {
     let take = 0;
     let events = 0;
@@ -120,33 +126,49 @@ export class CommitScheduler {
     }
   }
 
+  /**
+   * Commits what is queued, in order. A group-commit sink is handed the next commit while the
+   * one before runs (at most two puts in flight): it prepares it meanwhile (DuckDbSink stages its
+   * text), and its turn on the warehouse follows the one before at once. Only a whole commit is
+   * handed over early: a smaller one waits for the put before it to gather more (a steady
+   * trickle keeps whole commits).
+   */
   private async commitQueued(): Promise<void> {
-    while (this.queue.length > 0) {
-      const items = this.take();
-      const t0 = Date.now();
-      try {
-        // Test hook, inert unless set: holds before the transaction (test-hold.ts).
-        await holdWhileFileExists(testHooks().streamHoldFile);
-        const { results, commitMs } = await this.sink.put(
-          items.map((it) => it.slice),
-          this.queue.length > 0,
-        );
-        if (commitMs !== null) this.adapt(commitMs);
-        logger.debug('stream: group commit', { partitions: items.length, ms: Date.now() - t0, commitMs });
-        // After the warehouse transaction, in the background: the warehouse's offsets are the
-        // truth, the group's are for monitoring, and a broker round trip (17-57 ms on a busy
-        // machine) before each commit was a part of every event's latency.
-        const offsets = items.flatMap((it, i) => {
-          const r = results[i];
-          if (!r || 'gap' in r) return [];
-          const { topic, partition, offsets } = it.slice;
-          return [{ topic, partition, offset: BigInt(offsets[offsets.length - 1]) + 1n }];
-        });
-        this.kafkaCommits = this.kafkaCommits.then(() => this.hooks.committed(offsets)).catch(() => undefined);
-        items.forEach((it, i) => it.resolve(results[i]));
-      } catch (e) {
-        for (const it of items) it.reject(e);
+    const depth = this.sink.groupCommit ? 2 : 1;
+    const running: Promise<void>[] = [];
+    while (this.queue.length > 0 || running.length > 0) {
+      while (this.queue.length > 0 && (running.length === 0 || (running.length < depth && this.queuedEvents() >= this.limit))) {
+        running.push(this.commit(this.take()));
       }
+      await running.shift();
+    }
+  }
+
+  /** One put of `items`; its results (or its failure) reach their slices. Never throws. */
+  private async commit(items: Queued[]): Promise<void> {
+    const t0 = Date.now();
+    try {
+      // Test hook, inert unless set: holds before the transaction (test-hold.ts).
+      await holdWhileFileExists(testHooks().streamHoldFile);
+      const { results, commitMs } = await this.sink.put(
+        items.map((it) => it.slice),
+        this.queue.length > 0,
+      );
+      if (commitMs !== null) this.adapt(commitMs);
+      logger.debug('stream: group commit', { partitions: items.length, ms: Date.now() - t0, commitMs });
+      // After the warehouse transaction, in the background: the warehouse's offsets are the
+      // truth, the group's are for monitoring, and a broker round trip (17-57 ms on a busy
+      // machine) before each commit was a part of every event's latency.
+      const offsets = items.flatMap((it, i) => {
+        const r = results[i];
+        if (!r || 'gap' in r) return [];
+        const { topic, partition, offsets } = it.slice;
+        return [{ topic, partition, offset: BigInt(offsets[offsets.length - 1]) + 1n }];
+      });
+      this.kafkaCommits = this.kafkaCommits.then(() => this.hooks.committed(offsets)).catch(() => undefined);
+      items.forEach((it, i) => it.resolve(results[i]));
+    } catch (e) {
+      for (const it of items) it.reject(e);
     }
   }
 

@@ -14,7 +14,7 @@ import { createKafka } from './kafka';
 import { deadLetterTopic } from './config';
 import { decodeEvent } from './events';
 import type { PutResult, SinkContext, SinkFactory, StreamSink } from './sink';
-import { deadLetterMessage, firstFresh, sortEvents, type DecodedSlice } from './slices';
+import { deadLetterMessage, eachSlice, firstFresh, sortEvents, type DecodedSlice, type EachSlice } from './slices';
 
 const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
@@ -55,11 +55,11 @@ export class BigQuerySink implements StreamSink {
 
   async put(slices: readonly DecodedSlice<unknown>[], _more: boolean): Promise<{ results: PutResult[]; commitMs: number | null }> {
     const results: PutResult[] = [];
-    for (const slice of slices) results.push(await this.putOne(slice as DecodedSlice<Row>));
+    for (const slice of slices) results.push(await this.putOne(eachSlice(slice as DecodedSlice<Row>)));
     return { results, commitMs: null };
   }
 
-  private async putOne(slice: DecodedSlice<Row>): Promise<PutResult> {
+  private async putOne(slice: EachSlice<Row>): Promise<PutResult> {
     const { cfg, producer } = this.ctx;
     const { topic, partition } = slice;
     const first = firstFresh(slice.offsets, this.stored.get(tpKey(topic, partition)));

@@ -63,6 +63,8 @@ export interface StreamSink {
   readonly scalesOut: boolean;
   /** An event's value as this sink takes it (accepted: text or row; rejected: the reason). */
   decode(dest: StreamDestination, source: SourceTable, value: Buffer | null, now: Date): Decoded<unknown>;
+  /** Optional: a slice's values accepted at once, as lines (a LinesSlice); null: decoded one by one. */
+  readonly decodeLines?: (dest: StreamDestination, source: SourceTable, values: readonly (Buffer | null)[]) => string | null;
   /** Takes what this process must own before joining the group (waits as a standby while another holds it). */
   claim(cancelled: () => boolean): Promise<void>;
   /** Tables, repairs left by a kill, what waits to be published. */

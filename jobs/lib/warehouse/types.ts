@@ -75,6 +75,17 @@ export const tableBatch = (connection: DuckDBConnection, resultTable: string, qu
 export type CellValue = string | number | boolean | Date | null;
 export type Row = Readonly<Record<string, CellValue>>;
 
+/**
+ * Accepted events as one text: `count` source records' JSON texts, one per line, in arrival
+ * order (a stream slice accepted whole, stream/lines.ts). One string for them all, not one each.
+ */
+export class RecordLines {
+  constructor(
+    readonly text: string,
+    readonly count: number,
+  ) {}
+}
+
 /** Next offset to consume for one topic partition (Kafka's committed-offset convention). */
 export interface StreamOffset {
   readonly topic: string;

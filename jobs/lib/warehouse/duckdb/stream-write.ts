@@ -13,7 +13,7 @@
  * `inTransaction` lets the stream layer maintain derived tables (vendor availability, outbox)
  * in the same transaction, from the batch's staged rows. The bookkeeping tables: stream-ddl.ts.
  */
-import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { stagedSql } from '../../rule-patterns';
 import { stagedColumns } from '../../catalog-check';
@@ -21,15 +21,20 @@ import { RESCUED_DATA_COLUMN, type SourceTable, type StreamDestination } from '.
 import { DUCKDB_TYPES, duckdbCreateTable, quoteIdent } from '../../ddl';
 import { sqlString, utcTimestamp } from '../../sql/quote';
 import { withTransaction, type SqlRunner, type StatementBatch } from '../../sql/statements';
-import type { CellValue, Row, StreamOffset, StreamWrite } from '../types';
+import { RecordLines, type CellValue, type Row, type StreamOffset, type StreamWrite } from '../types';
 import { testHooks } from '../../config';
+import { TextStage } from './text-stage';
 
 /**
  * An accepted event for the DuckDB sink: the source record's JSON text exactly as the stream's
- * fast pattern accepted it (events.ts: one line, `{...}`, every value valid and trimmed), or a
- * destination row staged in JavaScript (the exact path's events, callers with rows).
+ * fast pattern accepted it (events.ts: one line, `{...}`, every value valid and trimmed), a run
+ * of such texts (RecordLines: a slice accepted whole), or a destination row staged in
+ * JavaScript (the exact path's events, callers with rows).
  */
-export type DuckStreamEvent = string | Row;
+export type DuckStreamEvent = string | RecordLines | Row;
+
+/** A record's text (`{...}`), or a run of them: the events the fast pattern accepted. */
+const isRecordText = (e: DuckStreamEvent): e is string | RecordLines => typeof e === 'string' || e instanceof RecordLines;
 
 /** A stream micro-batch for DuckDB: StreamWrite with events in either form, in arrival order. */
 export interface DuckStreamWrite extends Omit<StreamWrite, 'upserts' | 'eventIds'> {
@@ -83,33 +88,60 @@ export async function applyStreamBatchDuckDb(
 
 /**
  * Several micro-batches (e.g. one per partition fetched together) in ONE transaction: a group
- * commit. All rows, quarantined events and offsets become visible together or not at all.
+ * commit. All rows, quarantined events and offsets become visible together or not at all. The
+ * events' text is staged on `c` itself first (stageCommit); a caller with a stage of its own
+ * stages the next commit while this one runs, and applies it with applyStagedCommit.
  */
 export async function applyStreamWritesDuckDb(
   c: DuckDBConnection,
   writes: readonly DuckStreamWrite[],
   inTransaction?: (tx: StatementBatch, staged: StagedTables) => Promise<void>,
 ): Promise<void> {
-  const now = utcTimestamp(new Date());
+  const commit = await stageCommit(TextStage.on(c), writes);
+  try {
+    await applyStagedCommit(c, commit, inTransaction);
+  } finally {
+    await commit.release();
+  }
+}
+
+/** A group commit whose events' text is staged (stageCommit), ready for its transaction. */
+export interface StagedCommit {
+  readonly merged: readonly DuckStreamWrite[];
+  /** The writes with accepted events and the stage table of their text (null: none). */
+  readonly events: { readonly text: string; readonly writes: readonly { readonly write: DuckStreamWrite; readonly forms: EventForms }[] } | null;
+  /** Drops the staged text (the commit is over, committed or not). */
+  release(): Promise<void>;
+}
+
+/**
+ * The writes merged per destination and their events' text staged (TextStage: outside the
+ * transaction, by an appender, no round trip per value). The commit's statements then take no
+ * parameters and go to DuckDB in one call (StatementBatch).
+ */
+export async function stageCommit(stage: TextStage, writes: readonly DuckStreamWrite[]): Promise<StagedCommit> {
   const merged = mergeByDestination(writes);
-  // The events' text first, appended to a temporary table of this connection (outside the
-  // transaction: it is nobody else's). The appender is synchronous: no round trip that would wait
-  // for the JavaScript thread while it decodes the next fetch (a parameter list took 3-4 of them:
-  // 1.2 s of a 1M-event run, timed inside the process; the rate's gain was within the noise,
-  // docs/benchmarks.md). The commit's statements then take no parameters and go to DuckDB in one
-  // call (StatementBatch).
   const withEvents = merged.filter((w) => w.events.length > 0).map((write) => ({ write, forms: formsOf(write.events) }));
-  const tag = withEvents.length > 0 ? await appendEventText(c, withEvents.map(({ write, forms }) => [write.destination.table, eventLines(write, forms)])) : '';
+  if (withEvents.length === 0) return { merged, events: null, release: () => Promise.resolve() };
+  const text = await stage.stage(withEvents.map(({ write, forms }) => [write.destination.table, eventLines(write, forms)]));
+  return { merged, events: { text, writes: withEvents }, release: () => stage.release(text) };
+}
+
+/** The transaction of a staged group commit (applyStreamWritesDuckDb); may be run again after a failure. */
+export async function applyStagedCommit(
+  c: DuckDBConnection,
+  { merged, events }: StagedCommit,
+  inTransaction?: (tx: StatementBatch, staged: StagedTables) => Promise<void>,
+): Promise<void> {
+  const now = utcTimestamp(new Date());
   await withTransaction(
     c,
     async (tx) => {
       const staged = new Map<string, string>();
-      for (const { write, forms } of withEvents) staged.set(write.destination.table, await upsertRows(tx, write, forms, tag, now));
+      if (events) for (const { write, forms } of events.writes) staged.set(write.destination.table, await upsertRows(tx, write, forms, events.text, now));
       for (const write of merged) await insertQuarantine(tx, write);
       await storeOffsets(tx, merged, now);
       if (inTransaction) await inTransaction(tx, staged);
-      // Every tag's text, a failed commit's too (it never matches a later tag).
-      if (withEvents.length > 0) await tx.run(`DELETE FROM ${TEXT_TABLE}`);
       const pause = testPauseMs();
       if (pause > 0) {
         await tx.flush();
@@ -181,35 +213,6 @@ const stagedDestColumns = (dest: StreamDestination, forms: EventForms) =>
 /** Quarantined events per INSERT statement. */
 const QUARANTINE_ROWS = 200;
 
-/** A commit's event text per destination (columns dest: `<commit tag>:<table>`, lines). */
-const TEXT_TABLE = '_stream_text';
-
-/** Per connection: the appender of its event-text table (made with the table, on first use). */
-const textAppenders = new WeakMap<DuckDBConnection, DuckDBAppender>();
-let commitTags = 0;
-
-/**
- * Appends a commit's event text per destination table ([table, lines]) under a tag of its own,
- * and returns the tag: the commit reads `<tag>:<table>`, so a failed commit's leftover rows are
- * never read (the next commit deletes them with its own).
- */
-async function appendEventText(c: DuckDBConnection, texts: readonly (readonly [string, string])[]): Promise<string> {
-  let appender = textAppenders.get(c);
-  if (!appender) {
-    await c.run(`CREATE TEMP TABLE IF NOT EXISTS ${TEXT_TABLE} (dest VARCHAR, lines VARCHAR)`);
-    appender = await c.createAppender(TEXT_TABLE, 'main', 'temp');
-    textAppenders.set(c, appender);
-  }
-  const tag = String(++commitTags);
-  for (const [table, lines] of texts) {
-    appender.appendVarchar(`${tag}:${table}`);
-    appender.appendVarchar(lines);
-    appender.endRow();
-  }
-  appender.flushSync();
-  return tag;
-}
-
 /** A batch's typed rows of one destination, one per key, between the parse and the upsert. */
 const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.table}`);
 
@@ -220,7 +223,7 @@ const stagingTable = (dest: StreamDestination) => quoteIdent(`_stream_in_${dest.
  * JavaScript thread: handing over values one by one (appender data chunks) kept that thread busy
  * per value.
  */
-function stagingSelect(dest: StreamDestination, source: SourceTable, forms: EventForms, tag: string, now: string): string {
+function stagingSelect(dest: StreamDestination, source: SourceTable, forms: EventForms, text: string, now: string): string {
   const cols = stagedDestColumns(dest, forms);
   const listed = rowColumns(dest);
   const sourceCols = new Map(stagedColumns(source).map((col) => [col.name, col]));
@@ -240,7 +243,7 @@ function stagingSelect(dest: StreamDestination, source: SourceTable, forms: Even
       : `from_json(_l, '["VARCHAR"]')`;
     return `SELECT ${typed.join(', ')}, _n FROM (SELECT ${parsed} AS ${form === 'records' ? '_r' : '_f'}, _n FROM ${lines})`;
   };
-  const split = `(SELECT unnest(_ls) AS _l, generate_subscripts(_ls, 1) AS _n FROM (SELECT string_split((SELECT lines FROM ${TEXT_TABLE} WHERE dest = ${sqlString(`${tag}:${dest.table}`)}), chr(10)) AS _ls))`;
+  const split = `(SELECT unnest(_ls) AS _l, generate_subscripts(_ls, 1) AS _n FROM (SELECT string_split((SELECT lines FROM ${text} WHERE dest = ${sqlString(dest.table)}), chr(10)) AS _ls))`;
   // Usually one form only (every event fast, or a caller with rows): no shared scan to keep.
   const body = forms.records && forms.rows
     ? `WITH _lines AS MATERIALIZED ${split}
@@ -263,8 +266,8 @@ interface EventForms {
 }
 
 const formsOf = (events: readonly DuckStreamEvent[]): EventForms => ({
-  records: events.some((e) => typeof e === 'string'),
-  rows: events.some((e) => typeof e !== 'string'),
+  records: events.some(isRecordText),
+  rows: events.some((e) => !isRecordText(e)),
 });
 
 /**
@@ -272,18 +275,20 @@ const formsOf = (events: readonly DuckStreamEvent[]): EventForms => ({
  * as a JSON array of text (`[...]`; JSON escapes any newline in a value).
  */
 function eventLines(write: DuckStreamWrite, forms: EventForms): string {
-  // Usually every event is its text: joined as they are, no array mapped first.
-  if (!forms.rows) return write.events.join('\n');
   const listed = rowColumns(write.destination);
-  return write.events.map((e) => (typeof e === 'string' ? e : JSON.stringify(listed.map((col) => cellText(e[col.name] ?? null))))).join('\n');
+  const line = (e: DuckStreamEvent): string =>
+    typeof e === 'string' ? e : e instanceof RecordLines ? e.text : JSON.stringify(listed.map((col) => cellText(e[col.name] ?? null)));
+  // Usually every event is a text or a run of them, and joined as they are.
+  if (!forms.rows && write.events.every((e) => typeof e === 'string')) return write.events.join('\n');
+  return write.events.map(line).join('\n');
 }
 
 /** Upserts one destination's merged events (at least one); returns its staging table. */
-async function upsertRows(tx: SqlRunner, write: DuckStreamWrite, forms: EventForms, tag: string, now: string): Promise<string> {
+async function upsertRows(tx: SqlRunner, write: DuckStreamWrite, forms: EventForms, text: string, now: string): Promise<string> {
   const dest = write.destination;
   const target = `${quoteIdent(dest.dataset)}.${quoteIdent(dest.table)}`;
   const staging = stagingTable(dest);
-  await tx.run(`CREATE OR REPLACE TEMP TABLE ${staging} AS ${stagingSelect(dest, write.source, forms, tag, now)}`);
+  await tx.run(`CREATE OR REPLACE TEMP TABLE ${staging} AS ${stagingSelect(dest, write.source, forms, text, now)}`);
   // An upsert as delete + insert: stream tables have no primary key, whose index costs every
   // row of every commit (`npm run bench:stream-upsert`, docs/stream.md). One row per key holds
   // by construction: every write of a key goes through here, in the commit with its offsets.

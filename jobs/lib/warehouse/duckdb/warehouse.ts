@@ -46,6 +46,8 @@ export class DuckDbWarehouse implements Warehouse {
   /** How many times this object opened its file (a held file: once per holder). */
   opens = 0;
   private held: OpenDb | null = null;
+  /** A held file's second connection (sideConnection), made on first use. */
+  private side: DuckDBConnection | null = null;
   /** Units of work on a held file run one after another (one connection, one transaction at a time). */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -109,6 +111,17 @@ export class DuckDbWarehouse implements Warehouse {
     } finally {
       db.close();
     }
+  }
+
+  /**
+   * A held file: a second connection on it, for work beside the units' (the stream's next commit
+   * staged while one runs); closed with the file.
+   */
+  async sideConnection(): Promise<DuckDBConnection> {
+    if (!this.opts.hold) throw new Error('a side connection needs a held file');
+    await this.acquire();
+    this.side ??= await this.held!.instance.connect();
+    return this.side;
   }
 
   /** The destinations whose tables this file has. */
@@ -198,6 +211,8 @@ export class DuckDbWarehouse implements Warehouse {
     if (this.held) {
       const held = this.held;
       await this.queue;
+      this.side?.closeSync();
+      this.side = null;
       held.close();
       if (this.held === held) this.held = null;
     }
