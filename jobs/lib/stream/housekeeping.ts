@@ -17,7 +17,11 @@ import { flushOutbox } from './outbox';
 import type { SinkContext } from './sink';
 import { publishSnapshot, refreshProductMirror, snapshotRequestedAt, type MirrorState } from './stream-file';
 
-/** Longest the availability drain is put off while commits follow one another. */
+/**
+ * Longest the availability drain, and the outbox publish, are put off while commits follow one
+ * another: each borrows the file between two commits (a publish twice per chunk), and in a
+ * catch-up those turns were a tenth of the window (docs/benchmarks.md).
+ */
 const AVAILABILITY_MAX_DELAY_MS = 1000;
 /**
  * A periodic snapshot waits until no commit came for this long: its copy holds the connection
@@ -45,6 +49,9 @@ export class Housekeeping {
   /** The outbox publish running in the background, and whether another was asked for meanwhile. */
   private publishing: Promise<void> | null = null;
   private publishAgain = false;
+  /** A publish put off by commits made under load (done at the next quiet moment), and when the last began (the start counts). */
+  private publishOwed = false;
+  private publishedAt = Date.now();
   private stopped = false;
 
   constructor(
@@ -82,7 +89,7 @@ export class Housekeeping {
     }
     this.drainOwed = false;
     this.drainedAt = Date.now();
-    if (left.pending > 0 || left.outbox > 0) await this.drainAfterCommit(c, left.pending > 0);
+    if (left.pending > 0 || left.outbox > 0) await this.drainAfterCommit(c, left.pending > 0, more);
   }
 
   /**
@@ -97,6 +104,7 @@ export class Housekeeping {
   /** The work commits under load put off. */
   async flush(): Promise<void> {
     if (this.drainOwed) await this.wh.withConnection((c) => this.drainAfterCommit(c)).catch(() => undefined);
+    if (this.publishOwed) this.publishSoon(false);
   }
 
   /** Timers off; then the last publish (bounded: the next start publishes what is left) and snapshot. */
@@ -119,18 +127,22 @@ export class Housekeeping {
   }
 
   /** afterCommit, never failing the commit before it; a failure leaves the work pending. */
-  private async drainAfterCommit(c: DuckDBConnection, pending = true): Promise<void> {
+  private async drainAfterCommit(c: DuckDBConnection, pending = true, more = false): Promise<void> {
     this.drainOwed = false;
     this.drainedAt = Date.now();
-    await this.afterCommit(c, pending).catch((e) => {
+    await this.afterCommit(c, pending, more).catch((e) => {
       logger.error('stream: availability/outbox after the commit failed; retried after the next commit', {
         error: (e as Error).message,
       });
     });
   }
 
-  /** After a warehouse commit: drains the availability work in bounded steps (`pending`: some may be left), then publishes the outbox (in the background). */
-  private async afterCommit(c: DuckDBConnection, pending = true): Promise<void> {
+  /**
+   * After a warehouse commit: drains the availability work in bounded steps (`pending`: some
+   * may be left), then publishes the outbox in the background (`more`: put off while commits
+   * follow one another, see publishSoon).
+   */
+  private async afterCommit(c: DuckDBConnection, pending = true, more = false): Promise<void> {
     const { cfg, dataset, onCommit } = this.ctx;
     if (pending) {
       await drainAvailability(c, dataset, availabilityTopic(cfg), cfg.availabilityStepRows, (s) => {
@@ -138,6 +150,17 @@ export class Housekeeping {
         onCommit?.({ kind: 'availability', ms: s.ms, events: s.events });
       });
     }
+    this.publishSoon(more);
+  }
+
+  /** Publishes now when no slice waits (`more` false), or once per AVAILABILITY_MAX_DELAY_MS; else at the next quiet moment (flush). */
+  private publishSoon(more: boolean): void {
+    if (more && Date.now() - this.publishedAt < AVAILABILITY_MAX_DELAY_MS) {
+      this.publishOwed = true;
+      return;
+    }
+    this.publishOwed = false;
+    this.publishedAt = Date.now();
     this.publish();
   }
 

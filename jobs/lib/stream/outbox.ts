@@ -73,7 +73,9 @@ export interface OutboxLimits {
   readonly maxMessageBytes: number;
 }
 
-export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = { chunkEvents: 500, chunkBytes: 512 * 1024, maxMessageBytes: 1_000_000 };
+// The byte bound usually decides (a broadcast is about 250 bytes): each chunk costs the file a read
+// and a delete between two commits.
+export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = { chunkEvents: 2000, chunkBytes: 512 * 1024, maxMessageBytes: 1_000_000 };
 
 export interface FlushResult {
   readonly published: number;

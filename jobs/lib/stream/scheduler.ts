@@ -84,9 +84,13 @@ export class CommitScheduler {
     return true;
   }
 
-  /** Waits while more than twice STREAM_COMMIT_MAX_EVENTS events are in flight (and `running()`). */
+  /**
+   * Waits while more than three times STREAM_COMMIT_MAX_EVENTS events are in flight (and
+   * `running()`): a commit running, the next one handed over early, and a whole one queued
+   * behind them (with twice, the early one was rarely whole).
+   */
   async backPressure(running: () => boolean): Promise<void> {
-    while (this.inflightEvents > 2 * this.cfg.commitMaxEvents && this.inflight.size > 0 && running()) {
+    while (this.inflightEvents > 3 * this.cfg.commitMaxEvents && this.inflight.size > 0 && running()) {
       await Promise.race(this.inflight);
     }
   }

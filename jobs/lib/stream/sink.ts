@@ -52,7 +52,7 @@ export interface StreamSink {
   readonly location: string;
   /**
    * true: slices of many partitions share one transaction and commits overlap the next fetches
-   * (at most twice STREAM_COMMIT_MAX_EVENTS events in flight); false: one transaction per slice,
+   * (at most three times STREAM_COMMIT_MAX_EVENTS events in flight, two puts at a time); false: one transaction per slice,
    * awaited by the fetch that brought it.
    */
   readonly groupCommit: boolean;
