@@ -1,8 +1,8 @@
 /**
  * decodeEventText for a whole slice at once (the DuckDB sink's decodeLines): when the fast
  * pattern accepts every event, the slice's events are their texts joined by newlines, made with
- * one copy of the bytes and one string, with no string or result object per event (those were a
- * tenth of the consumer's CPU at full speed, most of it garbage collection: docs/benchmarks.md).
+ * one copy of the bytes and one string, with no string or result object per event (a tenth of the
+ * consumer's CPU at full speed, in decoding and in garbage collection: docs/benchmarks.md).
  *
  * It accepts exactly what decodeEventText accepts event by event: each value is tested with the
  * same pattern, where it starts, and must match to its own end. Anything else (a tombstone, a

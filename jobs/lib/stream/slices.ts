@@ -42,7 +42,7 @@ export interface EachSlice<E> extends SliceOf {
 /**
  * A partition slice whose every message the sink accepted at once (its decodeLines): their
  * texts, one per line, in offset order. No string or result object per event: at full speed
- * those were a tenth of the consumer's CPU, mostly in garbage collection (docs/benchmarks.md).
+ * those cost a tenth of the consumer's CPU, in decoding and garbage collection (docs/benchmarks.md).
  */
 export interface LinesSlice extends SliceOf {
   readonly lines: string;
