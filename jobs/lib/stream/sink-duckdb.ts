@@ -217,6 +217,8 @@ export class DuckDbSink implements StreamSink {
   }
 
   async stop(runs: readonly RunRecord[]): Promise<void> {
+    // The last staged text dropped before the file (and its side connection) can be closed.
+    await this.stage?.idle();
     await this.housekeeping.stop();
     for (const run of runs) {
       await this.wh.recordRun(run).catch((e) => logger.warn('stream: could not record the run', { error: (e as Error).message }));

@@ -68,6 +68,11 @@ export class TextStage {
     });
   }
 
+  /** Resolves once everything asked of the stage so far is done (before its connection closes). */
+  async idle(): Promise<void> {
+    await this.chain;
+  }
+
   private then<T>(work: () => Promise<T>): Promise<T> {
     const run = this.chain.then(work);
     this.chain = run.catch(() => undefined);
