@@ -93,7 +93,7 @@ test('a slice of lines sorted from line k: the lines from k on, counted, with th
   const slice = decodeSlice('t', 0, { dest: CARTS, source: CART_ITEMS }, messages, { decode: decodeEventText, decodeLines });
   expect('lines' in slice).toBe(true);
   const sorted = sortEvents('r', slice, 4);
-  expect(sorted.events).toEqual([new RecordLines(values.slice(4).map(text).join('\n'), 2)]);
+  expect(sorted.events).toEqual([new RecordLines(values.slice(4).map(text).join('\n'))]);
   expect(sorted.timestamps).toEqual([1004, 1005]);
   expect(sorted.offsets).toEqual([{ topic: 't', partition: 0, offset: '106' }]);
 });

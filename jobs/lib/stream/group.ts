@@ -66,24 +66,20 @@ export function decodeSlice(
   opts: Pick<GroupOptions, 'decode' | 'decodeLines'>,
 ): DecodedSlice<unknown> {
   const now = new Date();
-  const lines = opts.decodeLines?.(target.dest, target.source, messages.map((m) => m.value));
-  if (lines) {
-    const timestamps = new Float64Array(messages.length);
-    for (let i = 0; i < messages.length; i++) timestamps[i] = Number(messages[i].timestamp);
-    return { topic, partition, dest: target.dest, source: target.source, offsets: messages.map((m) => m.offset), lines, timestamps, fetchedAt: now.getTime() };
-  }
-  const offsets: string[] = new Array(messages.length);
-  const decoded: Decoded<unknown>[] = new Array(messages.length);
+  const offsets = messages.map((m) => m.offset);
   const timestamps = new Float64Array(messages.length);
+  for (let i = 0; i < messages.length; i++) timestamps[i] = Number(messages[i].timestamp);
+  const slice = { topic, partition, dest: target.dest, source: target.source, offsets, timestamps, fetchedAt: now.getTime() };
+  const lines = opts.decodeLines?.(target.dest, target.source, messages.map((m) => m.value));
+  if (lines) return { ...slice, lines };
+  const decoded: Decoded<unknown>[] = new Array(messages.length);
   const rejected = new Map<number, RawMessage>();
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
-    offsets[i] = m.offset;
-    timestamps[i] = Number(m.timestamp);
     const d = (decoded[i] = opts.decode(target.dest, target.source, m.value, now));
     if (!d.ok) rejected.set(i, { offset: m.offset, key: m.key ?? null, value: m.value });
   }
-  return { topic, partition, dest: target.dest, source: target.source, offsets, decoded, timestamps, rejected, fetchedAt: now.getTime() };
+  return { ...slice, decoded, rejected };
 }
 
 export class GroupMember {

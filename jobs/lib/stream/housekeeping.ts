@@ -23,6 +23,9 @@ import { publishSnapshot, refreshProductMirror, snapshotRequestedAt, type Mirror
  * catch-up those turns were a tenth of the window (docs/benchmarks.md).
  */
 const AVAILABILITY_MAX_DELAY_MS = 1000;
+
+/** Work put off under load is due when no slice waits (`more` false), or once `since` is AVAILABILITY_MAX_DELAY_MS old. */
+const dueNow = (more: boolean, since: number): boolean => !more || Date.now() - since >= AVAILABILITY_MAX_DELAY_MS;
 /**
  * A periodic snapshot waits until no commit came for this long: its copy holds the connection
  * (0.3-0.8 s at 150,000 rows on a busy machine) and every event arriving meanwhile waits, which
@@ -98,7 +101,7 @@ export class Housekeeping {
    * catch-up: the pending products of many commits, deduplicated, are recomputed together).
    */
   availabilityNow(more: boolean): boolean {
-    return !more || Date.now() - this.drainedAt >= AVAILABILITY_MAX_DELAY_MS;
+    return dueNow(more, this.drainedAt);
   }
 
   /** The work commits under load put off. */
@@ -153,9 +156,9 @@ export class Housekeeping {
     this.publishSoon(more);
   }
 
-  /** Publishes now when no slice waits (`more` false), or once per AVAILABILITY_MAX_DELAY_MS; else at the next quiet moment (flush). */
+  /** Publishes now when due (dueNow), else at the next quiet moment (flush). */
   private publishSoon(more: boolean): void {
-    if (more && Date.now() - this.publishedAt < AVAILABILITY_MAX_DELAY_MS) {
+    if (!dueNow(more, this.publishedAt)) {
       this.publishOwed = true;
       return;
     }

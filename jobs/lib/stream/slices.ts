@@ -92,7 +92,7 @@ export function sortEvents<E>(runId: string, slice: DecodedSlice<E>, from: numbe
   const next = (BigInt(slice.offsets[slice.offsets.length - 1]) + 1n).toString();
   const offsets: [StreamOffset] = [{ topic, partition, offset: next }];
   if ('lines' in slice) {
-    const events = [new RecordLines(linesFrom(slice.lines, from), slice.offsets.length - from)];
+    const events = [new RecordLines(linesFrom(slice.lines, from))];
     return { events, quarantine: [], timestamps: Array.from(slice.timestamps.subarray(from)), dlq: [], offsets };
   }
   const events: E[] = [];

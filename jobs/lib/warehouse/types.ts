@@ -76,14 +76,12 @@ export type CellValue = string | number | boolean | Date | null;
 export type Row = Readonly<Record<string, CellValue>>;
 
 /**
- * Accepted events as one text: `count` source records' JSON texts, one per line, in arrival
- * order (a stream slice accepted whole, stream/lines.ts). One string for them all, not one each.
+ * Accepted events as one text: source records' JSON texts, one per line, in arrival order (a
+ * stream slice accepted whole, stream/lines.ts). One string for them all, not one each; how many
+ * they are, their timestamps tell (SortedEvents).
  */
 export class RecordLines {
-  constructor(
-    readonly text: string,
-    readonly count: number,
-  ) {}
+  constructor(readonly text: string) {}
 }
 
 /** Next offset to consume for one topic partition (Kafka's committed-offset convention). */
