@@ -40,5 +40,7 @@ RUN test -f dist/jobs/stream-consumer.js && test -f dist/scripts/produce.js \
  && mkdir -p /data/source /data/state \
  && chown node:node /data/state
 USER node
-ENTRYPOINT ["node"]
+# The consumer's Node flags (CONSUMER_NODE_FLAGS in jobs/lib/stream/config.ts: why, and the test
+# that keeps this line, `npm run consume` and `npm run bench:stream` equal).
+ENTRYPOINT ["node", "--max-semi-space-size=64"]
 CMD ["dist/jobs/stream-consumer.js"]

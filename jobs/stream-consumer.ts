@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The stream consumer: node dist/jobs/stream-consumer.js [--table NAME]... [--until-caught-up]
+ * The stream consumer: node --max-semi-space-size=64 dist/jobs/stream-consumer.js [--table NAME]...
+ * [--until-caught-up] (the Node flag: CONSUMER_NODE_FLAGS).
  * Runs until SIGTERM/SIGINT (graceful: the batch in hand is finished, the group left).
  */
 import { catalog } from './catalog';
@@ -9,12 +10,12 @@ import { loadConfig } from './lib/config';
 import { envHelp } from './lib/config/render';
 import { logger } from './lib/log';
 import { ensureBroker } from './lib/stream/broker';
-import { loadStreamConfig, resolveStreamTables, streamDestinations, topicFor } from './lib/stream/config';
+import { CONSUMER_NODE_FLAGS, loadStreamConfig, resolveStreamTables, streamDestinations, topicFor } from './lib/stream/config';
 import { createKafka, endOffsets } from './lib/stream/kafka';
 import { StreamConsumer } from './lib/stream/consumer';
 import { openStreamSink } from './lib/stream/open-sink';
 
-const HELP = `Usage: node dist/jobs/stream-consumer.js [--table NAME]... [--until-caught-up] [--help]
+const HELP = `Usage: node ${CONSUMER_NODE_FLAGS.join(' ')} dist/jobs/stream-consumer.js [--table NAME]... [--until-caught-up] [--help]
        npm run consume -- [options]
 
 Consumes the stream topics into the warehouse, exactly once (rows and consumed offsets are

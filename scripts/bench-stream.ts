@@ -28,7 +28,7 @@ import { catalog } from '../jobs/catalog';
 import { main, parseCommandLine } from '../jobs/lib/cli';
 import { loadConfig } from '../jobs/lib/config';
 import { ensureBroker } from '../jobs/lib/stream/broker';
-import { availabilityTopic, deadLetterTopic, loadStreamConfig, streamDestinations, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
+import { availabilityTopic, CONSUMER_NODE_FLAGS, deadLetterTopic, loadStreamConfig, streamDestinations, topicFor, type StreamConfig } from '../jobs/lib/stream/config';
 import { createKafka, deleteTopics, endOffsets, ensureTopics, idempotentProducer } from '../jobs/lib/stream/kafka';
 import { StreamConsumer, type CommitInfo } from '../jobs/lib/stream/consumer';
 import { duckDbSink } from '../jobs/lib/stream/sink-duckdb';
@@ -197,6 +197,8 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   if (!(warmup >= 0)) throw new Error(`--warmup: seconds, 0 or more (got ${values.warmup})`);
   if (!(listedShare >= 0 && listedShare <= 100)) throw new Error(`--listed-share: a percent, 0-100 (got ${values['listed-share']})`);
   const products = Number(values.products ?? 5000);
+  // The consumer runs in this process: its figures are the consumer's only with its Node flags.
+  const consumerFlags = { given: process.execArgv, missing: CONSUMER_NODE_FLAGS.filter((f) => !process.execArgv.includes(f)) };
   const etl = loadConfig();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const benchDir = path.join(etl.stateDir, 'bench');
@@ -221,6 +223,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   const result = {
     at: new Date().toISOString(),
     machine: { cores: os.cpus().length, loadAverageStart: loadStart, loadAverageEnd: loadEnd },
+    consumerNodeFlags: consumerFlags,
     throughput,
     latency,
   };
@@ -239,6 +242,9 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
   process.stdout.write(
     [
       `stream benchmark (${result.machine.cores} cores, load average ${loadStart} at start, ${loadEnd} at end; local broker, ${base.partitions} partitions)`,
+      consumerFlags.missing.length === 0
+        ? `  node flags: ${consumerFlags.given.join(' ')} (the consumer's)`
+        : `  WARNING: run without the consumer's node flags ${consumerFlags.missing.join(' ')}, so the figures are not the consumer's (npm run bench:stream passes them)`,
       ...lines,
       `  written to ${out}`,
     ].join('\n') + '\n',

@@ -64,7 +64,7 @@ function smoke(spec: BuildSpec): { args: string[]; expect: RegExp } | null {
     return { args: ['--help'], expect: new RegExp(`Usage: node dist/jobs/${spec.args.TABLE}\\.js`) };
   }
   if (spec.dockerfile === 'docker/stream.Dockerfile') {
-    return { args: ['dist/jobs/stream-consumer.js', '--help'], expect: /Usage: node dist\/jobs\/stream-consumer\.js/ };
+    return { args: ['dist/jobs/stream-consumer.js', '--help'], expect: /Usage: node --max-semi-space-size=64 dist\/jobs\/stream-consumer\.js/ };
   }
   return null;
 }

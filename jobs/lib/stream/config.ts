@@ -46,6 +46,19 @@ export interface StreamConfig {
   readonly security: KafkaSecurity;
 }
 
+/**
+ * The Node flags every consumer process starts with: the stream image's ENTRYPOINT, `npm run
+ * consume` and `npm run bench:stream` (tests/deploy/consumer-node-flags.test.ts keeps them equal).
+ * V8 reads them only at start-up, so they cannot be set from here.
+ *
+ * A young generation of 64 MiB semi-spaces, not Node 20's 16: a catch-up allocates a fetch's
+ * records (kafkajs's objects and Buffer views, the slices' texts) faster than a 16 MiB
+ * semi-space is scavenged, so most of them were copied twice and promoted to the old generation
+ * before their commit freed them. Costs up to ~150 MiB of resident memory at full speed; gave
+ * 1.18-1.47x the events/s and 0.6-1.7 us less CPU per event (docs/benchmarks.md, ninth session).
+ */
+export const CONSUMER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+
 /** The state directory and the DuckDB files of the stream layer, from the environment. */
 export function streamFiles(env?: NodeJS.ProcessEnv): { duckdbPath: string; batchDuckdbPath: string; snapshotPath: string } {
   return streamFileSettings(env);

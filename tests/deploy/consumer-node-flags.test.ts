@@ -1,0 +1,48 @@
+/**
+ * Every way a stream consumer process is started passes the consumer's Node flags
+ * (CONSUMER_NODE_FLAGS): the stream image's ENTRYPOINT, `npm run consume`, and `npm run
+ * bench:stream` (the consumer runs inside the benchmark's process, so its figures are the
+ * consumer's only with the same flags). V8 reads them at start-up only: a launcher that drops
+ * them runs a slower consumer without a word.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { CONSUMER_NODE_FLAGS } from '../../jobs/lib/stream/config';
+
+const ROOT = path.resolve(__dirname, '../..');
+const read = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8');
+
+/** The arguments `node` gets before the script in an npm script's last command. */
+function nodeArgsOfScript(name: string): string[] {
+  const script = JSON.parse(read('package.json')).scripts[name] as string;
+  const node = script.split('&&').map((c) => c.trim()).find((c) => c.startsWith('node '));
+  if (!node) throw new Error(`npm script ${name} runs no node command: ${script}`);
+  const words = node.split(/\s+/).slice(1);
+  return words.slice(0, words.findIndex((w) => !w.startsWith('-')));
+}
+
+describe('the consumer is started with its Node flags everywhere', () => {
+  test('the flags are V8 options, each given once', () => {
+    expect(CONSUMER_NODE_FLAGS.length).toBeGreaterThan(0);
+    expect(new Set(CONSUMER_NODE_FLAGS).size).toBe(CONSUMER_NODE_FLAGS.length);
+    for (const f of CONSUMER_NODE_FLAGS) expect(f).toMatch(/^--[a-z-]+=\d+$/);
+  });
+
+  test('the stream image: ENTRYPOINT is node with exactly these flags', () => {
+    const entry = read('docker/stream.Dockerfile').split('\n').filter((l) => l.startsWith('ENTRYPOINT '));
+    expect(entry).toHaveLength(1);
+    expect(JSON.parse(entry[0].slice('ENTRYPOINT '.length))).toEqual(['node', ...CONSUMER_NODE_FLAGS]);
+  });
+
+  test.each(['consume', 'bench:stream'])('npm run %s passes exactly these flags to node', (name) => {
+    expect(nodeArgsOfScript(name)).toEqual([...CONSUMER_NODE_FLAGS]);
+  });
+
+  test('compose starts the consumer through the image ENTRYPOINT (no entrypoint of its own)', () => {
+    const compose = read('docker-compose.yml');
+    const service = compose.slice(compose.indexOf('\n  stream-consumer:'), compose.indexOf('\n  producer:'));
+    expect(service).toContain('command: ["dist/jobs/stream-consumer.js"');
+    expect(service).not.toMatch(/entrypoint:/);
+    expect(compose.slice(compose.indexOf('x-stream-common:'), compose.indexOf('x-job-image:'))).not.toMatch(/entrypoint:|NODE_OPTIONS/);
+  });
+});
