@@ -54,8 +54,8 @@ export interface StreamConfig {
  * A young generation of 64 MiB semi-spaces, not Node 20's 16: a catch-up allocates a fetch's
  * records (kafkajs's objects and Buffer views, the slices' texts) faster than a 16 MiB
  * semi-space is scavenged, so most of them were copied twice and promoted to the old generation
- * before their commit freed them. Costs up to ~150 MiB of resident memory at full speed; gave
- * 1.18-1.47x the events/s and 0.6-1.7 us less CPU per event (docs/benchmarks.md, ninth session).
+ * before their commit freed them. Cost ~110 MiB more resident memory at full speed (one run); gave
+ * 1.18-1.47x the events/s and 0.5-1.7 us less CPU per event (docs/benchmarks.md, ninth session).
  */
 export const CONSUMER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
 
