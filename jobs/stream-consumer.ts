@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The stream consumer: node --max-semi-space-size=64 dist/jobs/stream-consumer.js [--table NAME]...
- * [--until-caught-up] (the Node flag: CONSUMER_NODE_FLAGS).
+ * The stream consumer: node <CONSUMER_NODE_FLAGS> dist/jobs/stream-consumer.js [--table NAME]...
+ * [--until-caught-up]
  * Runs until SIGTERM/SIGINT (graceful: the batch in hand is finished, the group left).
  */
 import { catalog } from './catalog';

@@ -244,7 +244,7 @@ async function run(argv = process.argv.slice(2)): Promise<number> {
       `stream benchmark (${result.machine.cores} cores, load average ${loadStart} at start, ${loadEnd} at end; local broker, ${base.partitions} partitions)`,
       consumerFlags.missing.length === 0
         ? `  node flags: ${consumerFlags.given.join(' ')} (the consumer's)`
-        : `  WARNING: run without the consumer's node flags ${consumerFlags.missing.join(' ')}, so the figures are not the consumer's (npm run bench:stream passes them)`,
+        : `  WARNING: node's command line lacks the consumer's flags ${consumerFlags.missing.join(' ')}, so the figures may not be the consumer's (npm run bench:stream passes them)`,
       ...lines,
       `  written to ${out}`,
     ].join('\n') + '\n',

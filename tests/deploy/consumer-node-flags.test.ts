@@ -14,11 +14,12 @@ const read = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8');
 
 /** The arguments `node` gets before the script in an npm script's last command. */
 function nodeArgsOfScript(name: string): string[] {
-  const script = JSON.parse(read('package.json')).scripts[name] as string;
-  const node = script.split('&&').map((c) => c.trim()).find((c) => c.startsWith('node '));
-  if (!node) throw new Error(`npm script ${name} runs no node command: ${script}`);
+  const line = JSON.parse(read('package.json')).scripts[name] as string;
+  const node = line.split('&&').map((c) => c.trim()).find((c) => c.startsWith('node '));
+  if (!node) throw new Error(`npm script ${name} runs no node command: ${line}`);
   const words = node.split(/\s+/).slice(1);
-  return words.slice(0, words.findIndex((w) => !w.startsWith('-')));
+  const script = words.findIndex((w) => !w.startsWith('-'));
+  return script === -1 ? words : words.slice(0, script);
 }
 
 describe('the consumer is started with its Node flags everywhere', () => {

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { catalog } from '../../jobs/catalog';
+import { CONSUMER_NODE_FLAGS } from '../../jobs/lib/stream/config';
 import { ROOT } from './env-refs';
 
 const BASE_IMAGE = process.env.ETL_BASE_IMAGE ?? 'docker.io/library/node:20-bookworm-slim';
@@ -64,7 +65,7 @@ function smoke(spec: BuildSpec): { args: string[]; expect: RegExp } | null {
     return { args: ['--help'], expect: new RegExp(`Usage: node dist/jobs/${spec.args.TABLE}\\.js`) };
   }
   if (spec.dockerfile === 'docker/stream.Dockerfile') {
-    return { args: ['dist/jobs/stream-consumer.js', '--help'], expect: /Usage: node --max-semi-space-size=64 dist\/jobs\/stream-consumer\.js/ };
+    return { args: ['dist/jobs/stream-consumer.js', '--help'], expect: new RegExp(`Usage: node ${CONSUMER_NODE_FLAGS.join(' ')} dist/jobs/stream-consumer\\.js`) };
   }
   return null;
 }
