@@ -7,9 +7,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { parse } from 'yaml';
 import { CONSUMER_NODE_FLAGS } from '../../jobs/lib/stream/config';
+import { environmentOf, type Service } from './compose-config';
+import { ROOT } from './env-refs';
 
-const ROOT = path.resolve(__dirname, '../..');
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8');
 
 /** The arguments `node` gets before the script in an npm script's last command. */
@@ -39,11 +41,14 @@ describe('the consumer is started with its Node flags everywhere', () => {
     expect(nodeArgsOfScript(name)).toEqual([...CONSUMER_NODE_FLAGS]);
   });
 
-  test('compose starts the consumer through the image ENTRYPOINT (no entrypoint of its own)', () => {
-    const compose = read('docker-compose.yml');
-    const service = compose.slice(compose.indexOf('\n  stream-consumer:'), compose.indexOf('\n  producer:'));
-    expect(service).toContain('command: ["dist/jobs/stream-consumer.js"');
-    expect(service).not.toMatch(/entrypoint:/);
-    expect(compose.slice(compose.indexOf('x-stream-common:'), compose.indexOf('x-job-image:'))).not.toMatch(/entrypoint:|NODE_OPTIONS/);
+  test('compose runs the stream image through its ENTRYPOINT (no entrypoint or NODE_OPTIONS of its own)', () => {
+    // Merge keys resolved: the services as compose sees them, the producer's profile included.
+    const services = (parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> }).services;
+    expect(services['stream-consumer'].command[0]).toBe('dist/jobs/stream-consumer.js');
+    for (const name of ['stream-consumer', 'producer']) {
+      expect(services[name].image).toBe('store-etl/stream:latest');
+      expect(services[name].entrypoint).toBeUndefined();
+      expect(environmentOf(services[name])).not.toHaveProperty('NODE_OPTIONS');
+    }
   });
 });
