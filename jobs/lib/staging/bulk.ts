@@ -9,6 +9,10 @@
  * exact path's row code (rows.ts), which alone decides a quarantine reason. The expression may
  * flag a good row (the row code then loads it), never pass a bad one.
  *
+ * The read writes the staging table itself (one copy of the rows): a flagged line's text rides
+ * along in a working column, and its row is taken out before the row code sees it. The working
+ * columns are dropped before anything else reads the table.
+ *
  * Line numbers must be exact, so a gate (file-scan.ts) sends any file the exact path reads
  * otherwise back to the exact path whole before DuckDB reads it: a BOM, CR, NUL, U+FFFD, a line
  * over MAX_RECORD_BYTES, a quote in a comma-separated file; and a header that does not match.
@@ -47,8 +51,11 @@ function stepTimer(source: string): (step: string) => void {
 /** Whether every column's rule and policy compiles to SQL (else the source takes the exact path). */
 export const bulkCapable = (source: SourceTable): boolean => source.columns.length > 1 && stagedInSql(source);
 
-const RAW = '_bulk_raw';
 const FLAGGED = '_bulk_flagged';
+/** Working column of the staging table during the read: a flagged line's text (NULL on a good row). */
+const FLAGGED_TEXT = '_bulk_flagged_text';
+/** Working columns: whether an unstaged column's field was empty (its nulls are still counted). */
+const unstagedNull = (j: number) => `_bulk_null_${j}`;
 const SKIPS = '_bulk_skips';
 const INVALID_ENCODING = 'INVALID ENCODING';
 const PAGE = 10_000;
@@ -122,18 +129,24 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
   // A column not staged (a dropped PII column) still has its nulls counted.
   const unstaged = source.columns.filter((col) => !staged.includes(col));
 
+  const table = stagingTableName(source);
+  const working = [FLAGGED_TEXT, ...unstaged.map((_, j) => unstagedNull(j))];
   const preserving = (await c.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`)).getRowsJS()[0][0] === true;
   // DuckDB keeps adding to a rejects table of the same name: every return below drops this
   // file's tables, so each file starts with none.
-  const cleanUp = () => c.run([RAW, SKIPS, '_bulk_rejects', '_bulk_scan'].map((t) => `DROP TABLE IF EXISTS ${t}`).join('; '));
-  // A good line keeps its staged values, typed (s<j>); a flagged one its text (_text).
-  // Insertion order is kept for this statement: rowids follow the file's lines (mapped below).
+  const cleanUp = () => c.run([SKIPS, '_bulk_rejects', '_bulk_scan'].map((t) => `DROP TABLE IF EXISTS ${t}`).join('; '));
+  await c.run(`${duckdbCreateStagingTable(source)}; ALTER TABLE ${table} ADD COLUMN ${FLAGGED_TEXT} VARCHAR; ${
+    unstaged.map((_, j) => `ALTER TABLE ${table} ADD COLUMN ${unstagedNull(j)} BOOLEAN; `).join('')}`);
+  // A good line gets its staged values, typed; a flagged one its text. _line is set below, once
+  // the rejected lines are known. Insertion order is kept for this statement: rowids follow the
+  // file's lines (mapped below).
   const reading = c.run(
-    `${preserving ? '' : 'SET preserve_insertion_order = true; '}CREATE TEMP TABLE ${RAW} AS
-     SELECT _bad,
-            ${staged.map((col, j) => `CASE WHEN NOT _bad THEN CAST(${stagedSql(col, field(col.name))} AS ${DUCKDB_TYPES[SOURCE_TO_COLUMN_TYPE[col.type]]}) END AS s${j}, `).join('')}
-            ${unstaged.map((col, j) => `${field(col.name)} IS NULL AS n${j}, `).join('')}
-            CASE WHEN _bad THEN coalesce(_text, '') END AS _text
+    `${preserving ? '' : 'SET preserve_insertion_order = true; '}INSERT INTO ${table}
+       (_line, ${staged.map((col) => quoteIdent(col.name)).join(', ')}, ${working.join(', ')})
+     SELECT 0,
+            ${staged.map((col) => `CASE WHEN NOT _bad THEN CAST(${stagedSql(col, field(col.name))} AS ${DUCKDB_TYPES[SOURCE_TO_COLUMN_TYPE[col.type]]}) END, `).join('')}
+            CASE WHEN _bad THEN coalesce(_text, '') END
+            ${unstaged.map((col) => `, ${field(col.name)} IS NULL`).join('')}
      FROM (SELECT *, NOT coalesce(${rowOk}, false) AS _bad
        -- Only a matching line is split (it has the header's fields): one of 100,000 fields is not.
        FROM (SELECT _text, _m, CASE WHEN _m THEN string_split(_text, ${sqlString(source.delimiter)}) END AS _f
@@ -153,8 +166,10 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
   const readError = await reading;
   if (!preserving) await c.run('SET preserve_insertion_order = false');
   lap('read and check');
+  // The exact path stages the whole file into a table of its own.
   const fellBack = async (reason: string) => {
     await cleanUp();
+    await c.run(`DROP TABLE IF EXISTS ${table}`);
     return { fallback: reason };
   };
   if (!scan.ok) return fellBack(scan.why);
@@ -170,10 +185,11 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
     return fellBack(`invalid UTF-8 on ${invalid.size} line(s), DuckDB rejected ${rejected.length} for their encoding`);
   }
   // A staged value is NULL exactly when its field was empty (the PII forms keep NULL).
+  const good = `${FLAGGED_TEXT} IS NULL`;
   const nullCounts = source.columns.map((col) => (staged.includes(col)
-    ? `(count(*) FILTER (WHERE NOT _bad) - count(s${staged.indexOf(col)}))::BIGINT`
-    : `count(*) FILTER (WHERE NOT _bad AND n${unstaged.indexOf(col)})::BIGINT`));
-  const stats = await c.runAndReadAll(`SELECT count(*)::BIGINT, (count(*) FILTER (WHERE NOT _bad))::BIGINT, ${nullCounts.join(', ')} FROM ${RAW}`);
+    ? `count(*) FILTER (WHERE ${good} AND ${quoteIdent(col.name)} IS NULL)::BIGINT`
+    : `count(*) FILTER (WHERE ${good} AND ${unstagedNull(unstaged.indexOf(col))})::BIGINT`));
+  const stats = await c.runAndReadAll(`SELECT count(*)::BIGINT, (count(*) FILTER (WHERE ${good}))::BIGINT, ${nullCounts.join(', ')} FROM ${table}`);
   const [rowCount, loaded, ...nulls] = stats.getRowsJS()[0].map(Number);
   if (rowCount + rejected.length !== scan.lines - 1) {
     return fellBack(`lines do not add up: ${rowCount} rows + ${rejected.length} rejected != ${scan.lines - 1}`);
@@ -181,9 +197,9 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
 
   // Row r of the table is line r + 2 + (rejected lines before it): the k-th rejected line s_k
   // (0-based) shifts every row from index s_k - 2 - k on by one more.
-  let lineSql = '_r + 2';
-  let from = `(SELECT rowid AS _r, * FROM ${RAW})`;
-  if (rejected.length > 0) {
+  if (rejected.length === 0) {
+    await c.run(`UPDATE ${table} SET _line = rowid + 2`);
+  } else {
     await c.run(`CREATE TABLE ${SKIPS} (th BIGINT, n BIGINT)`);
     const a = await c.createAppender(SKIPS);
     rejected.forEach((r, k) => {
@@ -192,18 +208,19 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
       a.endRow();
     });
     a.closeSync();
-    lineSql = '_r + 2 + coalesce(_s.n, 0)';
-    from = `${from} ASOF LEFT JOIN ${SKIPS} _s ON _r >= _s.th`;
+    await c.run(
+      `UPDATE ${table} SET _line = _l FROM (SELECT _r, _r + 2 + coalesce(_s.n, 0) AS _l
+         FROM (SELECT rowid AS _r FROM ${table}) ASOF LEFT JOIN ${SKIPS} _s ON _r >= _s.th) WHERE ${table}.rowid = _r`,
+    );
   }
-  await c.run(duckdbCreateStagingTable(source));
-  await c.run(
-    `INSERT INTO ${stagingTableName(source)} (_line, ${staged.map((col) => quoteIdent(col.name)).join(', ')})
-     SELECT ${lineSql}, ${staged.map((_, j) => `s${j}`).join(', ')} FROM ${from} WHERE NOT _bad`,
-  );
-  lap('insert good rows');
   // A clean file (the usual case) has no flagged line: no table of them to make, read or drop.
   const anyFlagged = loaded < rowCount;
-  if (anyFlagged) await c.run(`CREATE TEMP TABLE ${FLAGGED} AS SELECT ${lineSql} AS _line, _text FROM ${from} WHERE _bad ORDER BY _r`);
+  if (anyFlagged) {
+    await c.run(`CREATE TEMP TABLE ${FLAGGED} AS SELECT _line, ${FLAGGED_TEXT} AS _text FROM ${table} WHERE NOT (${good});
+                 DELETE FROM ${table} WHERE NOT (${good})`);
+  }
+  await c.run(working.map((w) => `ALTER TABLE ${table} DROP COLUMN ${w}`).join('; '));
+  lap('line numbers and flagged lines');
   await cleanUp();
 
   const tally = new Tally();
