@@ -54,7 +54,7 @@ export const bulkCapable = (source: SourceTable): boolean => source.columns.leng
 const FLAGGED = '_bulk_flagged';
 /** Working column of the staging table during the read: a flagged line's text (NULL on a good row). */
 const FLAGGED_TEXT = '_bulk_flagged_text';
-/** Working columns: whether an unstaged column's field was empty (its nulls are still counted). */
+/** Working column: whether the j-th unstaged column's field was empty (its nulls are still counted). */
 const unstagedNull = (j: number) => `_bulk_null_${j}`;
 const SKIPS = '_bulk_skips';
 const INVALID_ENCODING = 'INVALID ENCODING';
@@ -130,19 +130,19 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
   const unstaged = source.columns.filter((col) => !staged.includes(col));
 
   const table = stagingTableName(source);
-  const working = [FLAGGED_TEXT, ...unstaged.map((_, j) => unstagedNull(j))];
+  // The working columns, dropped before anything else reads the table.
+  const working = [{ name: FLAGGED_TEXT, type: 'VARCHAR' }, ...unstaged.map((_, j) => ({ name: unstagedNull(j), type: 'BOOLEAN' }))];
   const preserving = (await c.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`)).getRowsJS()[0][0] === true;
   // DuckDB keeps adding to a rejects table of the same name: every return below drops this
   // file's tables, so each file starts with none.
   const cleanUp = () => c.run([SKIPS, '_bulk_rejects', '_bulk_scan'].map((t) => `DROP TABLE IF EXISTS ${t}`).join('; '));
-  await c.run(`${duckdbCreateStagingTable(source)}; ALTER TABLE ${table} ADD COLUMN ${FLAGGED_TEXT} VARCHAR; ${
-    unstaged.map((_, j) => `ALTER TABLE ${table} ADD COLUMN ${unstagedNull(j)} BOOLEAN; `).join('')}`);
+  await c.run([duckdbCreateStagingTable(source), ...working.map((w) => `ALTER TABLE ${table} ADD COLUMN ${w.name} ${w.type}`)].join('; '));
   // A good line gets its staged values, typed; a flagged one its text. _line is set below, once
   // the rejected lines are known. Insertion order is kept for this statement: rowids follow the
   // file's lines (mapped below).
   const reading = c.run(
     `${preserving ? '' : 'SET preserve_insertion_order = true; '}INSERT INTO ${table}
-       (_line, ${staged.map((col) => quoteIdent(col.name)).join(', ')}, ${working.join(', ')})
+       (_line, ${[...staged.map((col) => quoteIdent(col.name)), ...working.map((w) => w.name)].join(', ')})
      SELECT 0,
             ${staged.map((col) => `CASE WHEN NOT _bad THEN CAST(${stagedSql(col, field(col.name))} AS ${DUCKDB_TYPES[SOURCE_TO_COLUMN_TYPE[col.type]]}) END, `).join('')}
             CASE WHEN _bad THEN coalesce(_text, '') END
@@ -219,7 +219,7 @@ export async function stageBulk(ctx: StageContext, source: SourceTable): Promise
     await c.run(`CREATE TEMP TABLE ${FLAGGED} AS SELECT _line, ${FLAGGED_TEXT} AS _text FROM ${table} WHERE NOT (${good});
                  DELETE FROM ${table} WHERE NOT (${good})`);
   }
-  await c.run(working.map((w) => `ALTER TABLE ${table} DROP COLUMN ${w}`).join('; '));
+  await c.run(working.map((w) => `ALTER TABLE ${table} DROP COLUMN ${w.name}`).join('; '));
   lap('line numbers and flagged lines');
   await cleanUp();
 
