@@ -211,11 +211,16 @@ export class StreamConsumer {
     return true;
   }
 
-  /** Waits until caught up with `ends`; throws on a consumer crash or after `timeoutMs`. */
+  /**
+   * Waits until caught up with `ends` and nothing handed to the sink is still settling; throws on
+   * a consumer crash or after `timeoutMs`. Positions read back from the warehouse (on a
+   * rebalance, or another member's partitions) can be ahead of this member's own last commit
+   * while it settles: waiting for it keeps the run's stats whole when this returns.
+   */
   async waitCaughtUp(ends: ReadonlyMap<string, bigint>, timeoutMs = 600000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let refreshAt = Date.now() + 1000;
-    while (!this.caughtUp(ends)) {
+    while (!this.caughtUp(ends) || this.scheduler.busy) {
       if (this.group.crashed) throw this.group.crashed;
       if (Date.now() > deadline) throw new Error(`stream consumer did not catch up within ${Math.round(timeoutMs / 1000)} s`);
       if (Date.now() >= refreshAt) {

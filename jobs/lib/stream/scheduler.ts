@@ -95,6 +95,11 @@ export class CommitScheduler {
     }
   }
 
+  /** Whether a slice handed over is queued or its put has not settled yet. */
+  get busy(): boolean {
+    return this.draining || this.queue.length > 0 || this.inflight.size > 0;
+  }
+
   /** Waits until every slice handed over is settled and its offsets were committed to Kafka. */
   async idle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
