@@ -17,15 +17,9 @@ import type { PutResult, StreamSink } from '../../jobs/lib/stream/sink';
 import type { DecodedSlice } from '../../jobs/lib/stream/slices';
 import type { StreamOffset } from '../../jobs/lib/warehouse/types';
 
-const CARTS = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;
+import { waitFor } from './helpers';
 
-async function waitFor(ok: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const CARTS = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;
 
 it('waits for the commit in hand to settle before saying caught up', async () => {
   const cfg = loadStreamConfig({}, { topicPrefix: 'waitcaughtup' });
@@ -74,13 +68,13 @@ it('waits for the commit in hand to settle before saying caught up', async () =>
     lines: Array.from({ length: events }, () => '{}').join('\n'),
   };
   await scheduler.submit(slice);
-  await waitFor(() => stored.length === 1, 'the stub commit');
+  await waitFor(() => stored.length === 1, 20_000, 'the stub commit');
 
   let returned = false;
   const waiting = consumer.waitCaughtUp(new Map([[`${topic}:0`, BigInt(events)]]), 60_000).then(() => (returned = true));
   // The precondition, made: the position read back from the sink says caught up, and the loop
   // has looked at it twice while the put is still in hand.
-  await waitFor(() => returned || busyLooks >= 2, 'the wait to see the stored position');
+  await waitFor(() => returned || busyLooks >= 2, 20_000, 'the wait to see the stored position');
   expect(consumer.positions.get(`${topic}:0`)).toBe(BigInt(events));
   expect(returned).toBe(false);
   expect(consumer.stats[CARTS.name].rows).toBe(0);
