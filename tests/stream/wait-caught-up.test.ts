@@ -15,8 +15,8 @@ import { loadStreamConfig, topicFor } from '../../jobs/lib/stream/config';
 import type { CommitScheduler } from '../../jobs/lib/stream/scheduler';
 import type { PutResult, StreamSink } from '../../jobs/lib/stream/sink';
 import type { DecodedSlice } from '../../jobs/lib/stream/slices';
+import { tpKey } from '../../jobs/lib/stream/group';
 import type { StreamOffset } from '../../jobs/lib/warehouse/types';
-
 import { waitFor } from './helpers';
 
 const CARTS = findDestination(catalog, 'fact_carts_has_products') as StreamDestination;
@@ -71,11 +71,11 @@ it('waits for the commit in hand to settle before saying caught up', async () =>
   await waitFor(() => stored.length === 1, 20_000, 'the stub commit');
 
   let returned = false;
-  const waiting = consumer.waitCaughtUp(new Map([[`${topic}:0`, BigInt(events)]]), 60_000).then(() => (returned = true));
+  const waiting = consumer.waitCaughtUp(new Map([[tpKey(topic, 0), BigInt(events)]]), 60_000).then(() => (returned = true));
   // The precondition, made: the position read back from the sink says caught up, and the loop
   // has looked at it twice while the put is still in hand.
   await waitFor(() => returned || busyLooks >= 2, 20_000, 'the wait to see the stored position');
-  expect(consumer.positions.get(`${topic}:0`)).toBe(BigInt(events));
+  expect(consumer.positions.get(tpKey(topic, 0))).toBe(BigInt(events));
   expect(returned).toBe(false);
   expect(consumer.stats[CARTS.name].rows).toBe(0);
 
